@@ -1,0 +1,233 @@
+"""Segment users end to end: profiles, clustering, summaries, store, workspace.
+
+A run is identified by a key hashed from the data's fingerprint and every
+parameter that changes the result. Running again with the same key reuses the
+finished run instead of recomputing it; a changed parameter re-clusters but
+still reuses every cached embedding.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tools.clustering import SegmentModel
+from tools.dataset import Dataset
+from tools.embed_cache import EmbeddingCache
+from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder, text_key
+from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles, item_texts
+from tools.segment_summary import SegmentSummary, summarise_segments
+from tools.store import VectorStore
+from tools.workspace import Workspace, atomic_write_json
+
+PIPELINE_VERSION = "1"
+StageProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunParams:
+    algorithm: str = "kmeans"
+    k: int | str = "auto"
+    alpha: float = DEFAULT_ALPHA
+    seed: int = 0
+    embedder: str = DEFAULT_EMBEDDER
+
+    def as_dict(self) -> dict:
+        return {"algorithm": self.algorithm, "k": self.k, "alpha": self.alpha, "seed": self.seed, "embedder": self.embedder}
+
+
+@dataclass(frozen=True)
+class SegmentationRun:
+    workspace: Path
+    key: str
+    summary: dict  # the content of segments.json
+    cached: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_key(data: Dataset, params: RunParams) -> str:
+    payload = json.dumps({"v": PIPELINE_VERSION, "data": data.fingerprint, **params.as_dict()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def k_range_for(data: Dataset, n_users: int) -> tuple[int, int]:
+    """Candidate k for automatic choice: few segments for people, many intents for messages."""
+    if data.kind == "text":
+        return 2, max(2, min(150, n_users // 20))
+    return 2, max(2, min(20, n_users // 10))
+
+
+def segment_dataset(
+    data: Dataset,
+    workspace: str | Path,
+    params: RunParams = RunParams(),
+    embedder: Embedder | None = None,
+    progress: StageProgress | None = None,
+    write_store: bool = True,
+) -> SegmentationRun:
+    """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed)."""
+    report = progress or (lambda stage, done, total: None)
+    ws = Workspace(workspace)
+    key = run_key(data, params)
+    if ws.current_run() == key or (ws.run_dir(key) / "run.json").exists():
+        with ws.lock():
+            ws.publish(key)
+        summary = json.loads((ws.run_dir(key) / "segments.json").read_text())
+        return SegmentationRun(ws.root, key, summary, cached=True)
+
+    ws.prepare()
+    with ws.lock():
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        embedder = embedder or make_embedder(params.embedder)
+        cache = EmbeddingCache(ws.cache_dir, embedder.name)
+        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report)
+        timings["profiles_s"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        min_k, max_k = k_range_for(data, len(profiles.user_ids))
+        model = SegmentModel(
+            algorithm=params.algorithm,
+            k=params.k,
+            seed=params.seed,
+            metric="cosine" if data.kind == "text" else "euclidean",
+            min_k=min_k,
+            max_k=max_k,
+        ).fit(profiles.fused, progress=report)
+        labels = model.labels_
+        timings["clustering_s"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        report("describing segments", 0, 1)
+        segments = summarise_segments(data, profiles, labels)
+        report("describing segments", 1, 1)
+        summary = build_summary(data, params, key, model, segments, profiles)
+        timings["summary_s"] = time.perf_counter() - t2
+
+        with ws.new_run(key) as run_dir:
+            save_run(run_dir, summary, profiles, model)
+            if write_store:
+                t3 = time.perf_counter()
+                write_vectors(VectorStore(ws.chroma_dir), data, profiles, labels, segments, embedder.name, report)
+                timings["store_s"] = time.perf_counter() - t3
+            timings["total_s"] = time.perf_counter() - t0
+            atomic_write_json(run_dir / "timings.json", timings)
+        ws.publish(key)
+    return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
+
+
+def build_summary(
+    data: Dataset, params: RunParams, key: str, model: SegmentModel, segments: list[SegmentSummary], profiles: Profiles
+) -> dict:
+    metrics = {name: round(value, 4) for name, value in model.metrics_.items()}
+    if hasattr(model, "noise_share_"):
+        metrics["hdbscan_noise_share"] = round(model.noise_share_, 4)
+    choice = model.k_choice_
+    return {
+        "segscope_version": PIPELINE_VERSION,
+        "run_key": key,
+        "data": {
+            "source": data.source,
+            "kind": data.kind,
+            "fingerprint": data.fingerprint,
+            "n_users": len(profiles.user_ids),
+            "n_items": data.n_items,
+            "n_events": len(data.events),
+            "warnings": list(data.warnings),
+        },
+        "parameters": {
+            **params.as_dict(),
+            "alpha": profiles.alpha,
+            "behaviour_features": [] if profiles.features is None else profiles.features.names,
+        },
+        "k": model.k_,
+        "k_selection": None
+        if choice is None
+        else {
+            "reason": choice.reason,
+            "candidates": [
+                {"k": c.k, "silhouette": round(c.silhouette, 4), "calinski_harabasz": round(c.calinski_harabasz, 2), "davies_bouldin": round(c.davies_bouldin, 4)}
+                for c in choice.candidates
+            ],
+        },
+        "metrics": metrics,
+        "segments": [s.as_dict() for s in segments],
+    }
+
+
+def assignments_csv(user_ids: np.ndarray, labels: np.ndarray) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["user_id", "segment_id"])
+    writer.writerows(zip(user_ids.tolist(), labels.tolist()))
+    return buf.getvalue()
+
+
+def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel) -> None:
+    """Everything later commands need, in plain numpy/JSON (no pickles)."""
+    (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, model.labels_))
+    feats = profiles.features
+    np.savez(
+        run_dir / "profiles.npz",
+        user_ids=profiles.user_ids.astype(str),
+        text=profiles.text,
+        fused=profiles.fused,
+        labels=model.labels_,
+        feature_names=np.asarray([] if feats is None else feats.names, dtype=str),
+        feature_raw=np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw,
+        item_ids=profiles.item_ids.astype(str),
+        item_vectors=profiles.item_vectors,
+    )
+    np.savez(
+        run_dir / "model.npz",
+        centroids=model.centroids_,
+        reference=model.reference_,
+        smooth_neighbours=model.smooth_neighbours,
+        metric=model.metric,
+    )
+    (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
+
+
+def write_vectors(
+    store: VectorStore,
+    data: Dataset,
+    profiles: Profiles,
+    labels: np.ndarray,
+    segments: list[SegmentSummary],
+    embedder_name: str,
+    report: StageProgress,
+) -> None:
+    """Items (skipped when unchanged), users with their segment, and segment centres, into Chroma."""
+    if len(profiles.item_ids):
+        items = data.items.set_index("item_id").loc[profiles.item_ids]
+        texts = item_texts(items.reset_index())
+        hashes = [text_key(embedder_name, t) for t in texts]
+        metas = [
+            {"title": t, "category": c}
+            for t, c in zip(items["title"].fillna("").astype(str), items["category"].fillna("").astype(str))
+        ]
+        store.sync_items(list(profiles.item_ids), profiles.item_vectors, hashes, metas, lambda d, t: report("storing items", d, t))
+    traits = {s.segment_id: ", ".join(t.label for t in s.traits[:3]) for s in segments}
+    # Users with no text at all (nothing they touched has a description) have no
+    # direction to search by; they stay out of the users collection.
+    has_text = np.flatnonzero(np.linalg.norm(profiles.text, axis=1) > 0)
+    user_meta = [{"segment_id": int(labels[i]), "traits": traits[int(labels[i])]} for i in has_text]
+    store.replace(
+        "users",
+        list(profiles.user_ids[has_text]),
+        profiles.text[has_text],
+        user_meta,
+        progress=lambda d, t: report("storing users", d, t),
+    )
+    centres = np.vstack([profiles.text[labels == s.segment_id].mean(axis=0) for s in segments])
+    seg_meta = [{"segment_id": s.segment_id, "size": s.size, "keywords": list(s.keywords[:5])} for s in segments]
+    store.replace("segments", [str(s.segment_id) for s in segments], centres, seg_meta)
