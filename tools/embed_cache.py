@@ -57,7 +57,7 @@ class EmbeddingCache:
         for i in missing:
             unique_missing.setdefault(keys[i], i)
         self.misses += len(unique_missing)
-        self.hits += len(texts) - len(missing)
+        self.hits += len(texts) - len(unique_missing)  # a repeat of a new text is served, not embedded
         if unique_missing:
             new_vectors = embedder.encode([texts[i] for i in unique_missing.values()], progress=progress)
             for key, vec in zip(unique_missing, new_vectors):

@@ -1,0 +1,145 @@
+"""Small deterministic data builders and test doubles shared by the tools tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tools.dataset import EVENT_COLUMNS, ITEM_COLUMNS, Dataset
+from tools.embedding import HashingEmbedder, ProgressFn
+from tools.ingest import fingerprint, load_dataset
+
+DAY = 86_400
+REFERENCE = 1_735_689_600  # 2025-01-01, fixed so builds are byte-identical
+
+
+@dataclass(frozen=True)
+class Group:
+    """One planted group: its items' vocabulary and how its members behave."""
+
+    name: str
+    category: str
+    words: tuple[str, ...]  # planted in item titles/descriptions (and reviews)
+    price: tuple[float, float]
+    n_events: tuple[int, int]
+    event_type: str  # what most of their events are
+    last_seen_days: tuple[int, int]
+    reviews: tuple[str, ...] = ()
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("gardeners", "Garden", ("tulip", "compost", "trowel"), (5, 15), (18, 26), "view", (0, 5)),
+    Group("collectors", "Watches", ("chronograph", "sapphire", "bezel"), (800, 2000), (3, 5), "purchase", (200, 300)),
+    Group(
+        "horror fans",
+        "Horror",
+        ("zombie", "haunted", "poltergeist"),
+        (10, 20),
+        (8, 12),
+        "rating",
+        (40, 80),
+        ("terrifying zombie gore", "haunted house screams", "creepy poltergeist chills"),
+    ),
+)
+ITEMS_PER_GROUP = 6
+
+
+def behaviour_frames(sizes: Sequence[int] = (30, 20, 12), seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """(events, items, truth) for three obvious groups of the given sizes; truth maps user -> group index."""
+    rng = np.random.default_rng(seed)
+    items, events, truth = [], [], {}
+    for g, group in enumerate(GROUPS):
+        for j in range(ITEMS_PER_GROUP):
+            word = group.words[j % len(group.words)]
+            items.append(
+                {
+                    "item_id": f"{group.category[0].lower()}{j}",
+                    "title": f"{word.title()} {group.category} item {j}",
+                    "category": group.category,
+                    "description": f"A {word} for {' and '.join(group.words)} lovers",
+                    "price": round(float(rng.uniform(*group.price)), 2),
+                }
+            )
+    item_ids = {g: [f"{grp.category[0].lower()}{j}" for j in range(ITEMS_PER_GROUP)] for g, grp in enumerate(GROUPS)}
+    user = 0
+    for g, (group, size) in enumerate(zip(GROUPS, sizes)):
+        for _ in range(size):
+            uid = f"u{user:03d}"
+            truth[uid] = g
+            user += 1
+            n = int(rng.integers(group.n_events[0], group.n_events[1] + 1))
+            last = REFERENCE - int(rng.integers(*group.last_seen_days)) * DAY
+            for e in range(n):
+                etype = group.event_type if e else "view"  # everyone starts by looking
+                row = {
+                    "user_id": uid,
+                    "item_id": str(rng.choice(item_ids[g])),
+                    "event_type": etype,
+                    "timestamp": last - e * DAY,
+                    "value": None,
+                    "text": None,
+                }
+                if etype == "rating":
+                    row["value"] = float(rng.integers(4, 6))
+                    row["text"] = str(rng.choice(group.reviews))
+                elif etype == "purchase":
+                    row["value"] = float(rng.uniform(*group.price))
+                events.append(row)
+    return pd.DataFrame(events), pd.DataFrame(items), truth
+
+
+def make_events_csv(tmp_path: Path, sizes: Sequence[int] = (30, 20, 12), seed: int = 0) -> tuple[Path, dict[str, int]]:
+    """Write events.csv + items.csv into a folder under ``tmp_path``; returns (folder, truth)."""
+    events, items, truth = behaviour_frames(sizes, seed)
+    folder = tmp_path / "shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    events.to_csv(folder / "events.csv", index=False)
+    items.to_csv(folder / "items.csv", index=False)
+    return folder, truth
+
+
+def make_dataset(tmp_path: Path, sizes: Sequence[int] = (30, 20, 12), seed: int = 0) -> tuple[Dataset, dict[str, int]]:
+    """The three-group behaviour dataset, loaded through the real loader."""
+    folder, truth = make_events_csv(tmp_path, sizes, seed)
+    return load_dataset(folder), truth
+
+
+def dataset_from_frames(events: pd.DataFrame, items: pd.DataFrame | None = None, kind: str = "behaviour") -> Dataset:
+    """A Dataset built directly from canonical-column frames (missing columns filled with NaN)."""
+    events = events.copy()
+    for col in EVENT_COLUMNS:
+        if col not in events:
+            events[col] = np.nan
+    events = events[list(EVENT_COLUMNS)].astype({"user_id": str, "timestamp": float, "value": float})
+    if items is not None:
+        items = items.copy()
+        for col in ITEM_COLUMNS:
+            if col not in items:
+                items[col] = np.nan
+        items = items[list(ITEM_COLUMNS)].astype({"item_id": str, "price": float})
+    return Dataset(events, items, None, kind, "test", fingerprint(events, items, None, kind))  # type: ignore[arg-type]
+
+
+class CountingEmbedder:
+    """Wraps an embedder and counts what it is asked to encode."""
+
+    def __init__(self, inner: HashingEmbedder | None = None) -> None:
+        self.inner = inner or HashingEmbedder()
+        self.name = self.inner.name
+        self.dim = self.inner.dim
+        self.calls = 0
+        self.texts: list[str] = []
+
+    def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        self.calls += 1
+        self.texts.extend(texts)
+        return self.inner.encode(texts, progress=progress)
+
+
+def files_matching(root: Path, *patterns: str) -> list[Path]:
+    """Every file or folder under ``root`` whose name matches one of ``patterns`` (e.g. temp leftovers)."""
+    return sorted({p for pattern in patterns for p in root.rglob(pattern)})

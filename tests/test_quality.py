@@ -1,0 +1,56 @@
+"""Segment quality on public data with the real embedding model (BENCHMARKS.md §2)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
+
+from tools.ingest import load_dataset
+from tools.pipeline import RunParams, segment_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def banking(shared_data):
+    path = shared_data / "banking77" / "test.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (public benchmark data lives in ../shared/data)")
+    return path
+
+
+def _nmi(path, ws, k):
+    data = load_dataset(path)
+    assert data.kind == "text"
+    assert not any("category" in str(v) for v in data.events.columns)
+    run = segment_dataset(data, ws, RunParams(k=k, seed=0))
+    truth = pd.read_csv(path)["category"]
+    assigned = pd.read_csv(ws / "assignments.csv", dtype=str)
+    labels = assigned.set_index("user_id").loc[[str(i) for i in range(len(truth))], "segment_id"]
+    return run, normalized_mutual_info_score(truth, labels)
+
+
+def test_banking77_nmi_with_k_given_and_auto(banking, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("b77")
+    run, nmi = _nmi(banking, ws, 77)
+    assert run.summary["k"] == 77
+    assert nmi >= 0.82, nmi
+    run_auto, nmi_auto = _nmi(banking, ws, "auto")
+    # The second run re-clusters but embeds nothing new.
+    assert nmi_auto >= 0.80, (nmi_auto, run_auto.summary["k"])
+    assert "silhouette" in run_auto.summary["k_selection"]["reason"]
+
+
+def test_movielens_latest_small_segments(shared_data, tmp_path):
+    path = shared_data / "ml-latest-small"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    data = load_dataset(path)
+    run = segment_dataset(data, tmp_path / "ml", RunParams(seed=0))
+    summary = run.summary
+    assert summary["data"]["n_users"] == 610
+    assert 2 <= summary["k"] <= 20
+    assert sum(s["size"] for s in summary["segments"]) == 610
+    genres = {"action", "comedy", "drama", "thriller", "romance", "sci-fi", "adventure", "crime", "horror", "animation", "children", "fantasy", "documentary", "mystery", "war", "musical", "western", "imax", "film-noir"}
+    assert any(set(s["keywords"]) & genres for s in summary["segments"])
