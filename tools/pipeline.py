@@ -114,6 +114,7 @@ def segment_dataset(
 
         with ws.new_run(key) as run_dir:
             save_run(run_dir, summary, profiles, model)
+            save_data(run_dir, data)
             if write_store:
                 t3 = time.perf_counter()
                 write_vectors(VectorStore(ws.chroma_dir), data, profiles, labels, segments, embedder.name, report)
@@ -195,6 +196,13 @@ def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentMod
         metric=model.metric,
     )
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
+
+
+def save_data(run_dir: Path, data: Dataset) -> None:
+    """The normalised tables, so later commands work from the workspace alone."""
+    data.events.to_parquet(run_dir / "events.parquet", index=False)
+    if data.items is not None:
+        data.items.to_parquet(run_dir / "items.parquet", index=False)
 
 
 def write_vectors(

@@ -1,0 +1,72 @@
+"""Turn bench/results/*.json into docs/benchmarks.md and the README's summary table.
+
+The figures are produced by the scripts, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bench.common import RESULTS, ROOT
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summary_rows() -> list[tuple[str, str, str]]:
+    """(benchmark, measured, target) rows for the README."""
+    rows = []
+    emb = _load("embedding")
+    if emb:
+        rows.append(("Embedding overhead (profiles ÷ bare encode, median)", f"{emb['overhead_ratio']:.2f}", "≤ 1.1"))
+        rows.append(("Cached re-run ÷ cold run (median)", f"{emb['cache_ratio']:.3f}", "≤ 0.05"))
+    seg = _load("segments")
+    if seg:
+        a = seg["planted"]["alpha"].get("0.5")
+        if a:
+            rows.append(("Planted-segment ARI, sample data, α=0.5 (median of 3 seeds)", f"{a['ari_median']:.3f}", "≥ 0.9"))
+        b = seg.get("banking77", {})
+        if "k=77" in b:
+            rows.append(("Banking77 NMI, k=77 (median of 3 seeds)", f"{b['k=77']['nmi_median']:.3f}", "≥ 0.82"))
+            auto = b["k=auto"]
+            rows.append(("Banking77 NMI, k auto (median of 3 seeds)", f"{auto['nmi_median']:.3f} (k={auto['k_chosen']})", "≥ 0.80"))
+    sc = _load("scale")
+    if sc and "100k" in sc:
+        r = sc["100k"]
+        rows.append(
+            (f"`segment` on {r['users']:,} users / {r['events']:,} events / {r['items']:,} items", f"{r['segment_wall_s']:.0f} s, {r['segment_peak_rss_mb']:,} MB peak", "≤ 300 s, ≤ 4096 MB")
+        )
+    rec = _load("recommend")
+    if rec:
+        for row in rec.get("methods", []):
+            rows.append((f"ml-latest-small {row['method']} HR@10 / NDCG@10", f"{row['hr']:.4f} / {row['ndcg']:.4f}", "≥ EASE" if row["method"].startswith("segscope") else "baseline"))
+    return rows
+
+
+def markdown_table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| benchmark | measured | target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def write_reports() -> None:
+    rows = summary_rows()
+    parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
+    for name in ("embedding", "segments", "scale", "recommend"):
+        data = _load(name)
+        if data is not None:
+            parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    (docs / "benchmarks.md").write_text("\n".join(parts))
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    block = f"<!-- BENCH:START -->\n{markdown_table(rows)}\n<!-- BENCH:END -->"
+    readme.write_text(re.sub(r"<!-- BENCH:START -->.*?<!-- BENCH:END -->", lambda _: block, text, flags=re.S))
+
+
+if __name__ == "__main__":
+    write_reports()

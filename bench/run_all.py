@@ -1,0 +1,22 @@
+"""Run every benchmark in its own process, then write docs/benchmarks.md and the README table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.report import write_reports
+
+BENCHES = ["bench.embedding", "bench.segments", "bench.scale"]
+
+
+def main() -> None:
+    only = sys.argv[1:] or BENCHES
+    for module in only:
+        print(f"== {module}", flush=True)
+        subprocess.run([sys.executable, "-m", module], check=True)
+    write_reports()
+
+
+if __name__ == "__main__":
+    main()
