@@ -12,7 +12,7 @@ from tools.pipeline import RunParams, segment_dataset
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def banking(shared_data):
     path = shared_data / "banking77" / "test.csv"
     if not path.exists():

@@ -1,0 +1,105 @@
+"""Explanations: evidence from the data, extractive phrasing, and a verifier that catches invented claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.embedding import HashingEmbedder
+from tools.explain import ExplanationContext, phrase_extractive, verify_explanation
+from tools.ingest import load_dataset
+from tools.pipeline import RunParams, segment_dataset
+from tools.run_state import load_run
+from tools.sample import generate_sample
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explain")
+    generate_sample(root / "data", n_users=300, seed=5)
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=5), embedder=HashingEmbedder(), write_store=False)
+    return ExplanationContext(load_run(root / "ws"))
+
+
+def _pair(ctx):
+    """A user and an item they have not consumed but their segment has."""
+    run = ctx.run
+    for row, user in enumerate(run.user_ids):
+        seg = run.labels[row]
+        mine = set(ctx.user_items(user))
+        peers = run.user_ids[run.labels == seg]
+        for peer in peers:
+            for item in ctx.user_items(peer):
+                if item not in mine:
+                    return str(user), str(item)
+    raise AssertionError("no pair found")
+
+
+def test_evidence_counts_match_the_data(ctx):
+    user, item = _pair(ctx)
+    ev = ctx.build_evidence(user, item)
+    run = ctx.run
+    seg = run.labels[run.row_of(user)]
+    events = run.data.events
+    members = set(run.user_ids[run.labels == seg])
+    consumers = set(events.loc[events["item_id"] == item, "user_id"])
+    assert ev.segment_item_count == len(consumers & members) > 0
+    assert ev.segment_size == len(members)
+    for match in ev.similar_history:
+        assert match.item_id in set(ctx.user_items(user))
+        both = set(events.loc[events["item_id"] == match.item_id, "user_id"]) & consumers
+        assert match.co_count == len(both)
+
+
+def test_extractive_explanations_pass_the_verifier(ctx):
+    run = ctx.run
+    checked = 0
+    for user in run.user_ids[:40]:
+        mine = set(ctx.user_items(user))
+        candidates = [i for i in ctx.item_ids[:60] if i not in mine][:3]
+        for item in candidates:
+            ev = ctx.build_evidence(str(user), str(item))
+            text = phrase_extractive(ev)
+            result = verify_explanation(text, ev, ctx)
+            assert result.ok, (text, result.problems)
+            checked += 1
+    assert checked >= 100
+
+
+def test_verifier_rejects_a_planted_wrong_number(ctx):
+    user, item = _pair(ctx)
+    ev = ctx.build_evidence(user, item)
+    text = phrase_extractive(ev)
+    wrong = ev.segment_item_count + 17
+    planted = text.replace(f"{ev.segment_item_count} of the", f"{wrong} of the", 1)
+    assert planted != text
+    result = verify_explanation(planted, ev, ctx)
+    assert not result.ok and any(str(wrong) in p for p in result.problems)
+
+
+def test_verifier_rejects_a_planted_wrong_item(ctx):
+    user, item = _pair(ctx)
+    ev = ctx.build_evidence(user, item)
+    allowed = ev.allowed_titles()
+    other = next(t for t in ctx.titles.to_numpy() if t not in allowed and len(str(t)) >= 8)
+    planted = phrase_extractive(ev).rstrip(".") + f", and people love {other}."
+    result = verify_explanation(planted, ev, ctx)
+    assert not result.ok and any(other in p for p in result.problems)
+    invented = phrase_extractive(ev) + " You also liked “The Golden Spatula Deluxe”."
+    assert not verify_explanation(invented, ev, ctx).ok
+
+
+def test_verifier_rejects_an_unmatched_category(ctx):
+    user, item = _pair(ctx)
+    ev = ctx.build_evidence(user, item)
+    foreign = next(c for c in sorted(ctx.all_categories) if c not in ev.item_categories and len(c) >= 4 and not any(c.lower() in t.lower() for t in ev.matched_traits))
+    result = verify_explanation(f"We recommend it because you love {foreign}.", ev, ctx)
+    assert not result.ok
+
+
+def test_unknown_user_or_item_is_a_clear_error(ctx):
+    from tools.errors import WorkspaceError
+
+    with pytest.raises(WorkspaceError, match="user"):
+        ctx.build_evidence("no-such-user", str(ctx.item_ids[0]))
+    with pytest.raises(WorkspaceError, match="item"):
+        ctx.build_evidence(str(ctx.run.user_ids[0]), "no-such-item")
