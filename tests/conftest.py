@@ -28,9 +28,12 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared datasets folder (MovieLens, banking77); skips the test when it is absent."""
+    """The shared datasets folder (MovieLens, banking77); skips the test when it is absent.
+
+    Session-scoped so module-scoped fixtures can build on it; it only reads the path.
+    """
     override = os.environ.get("SEGSCOPE_SHARED_DATA")
     path = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
     if not path.is_dir():

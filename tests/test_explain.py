@@ -70,6 +70,8 @@ def test_verifier_rejects_a_planted_wrong_number(ctx):
     ev = ctx.build_evidence(user, item)
     text = phrase_extractive(ev)
     wrong = ev.segment_item_count + 17
+    while str(wrong) in ev.allowed_numbers():  # the planted number must really be absent from the evidence
+        wrong += 1
     planted = text.replace(f"{ev.segment_item_count} of the", f"{wrong} of the", 1)
     assert planted != text
     result = verify_explanation(planted, ev, ctx)

@@ -40,17 +40,3 @@ def test_banking77_nmi_with_k_given_and_auto(banking, tmp_path_factory):
     # The second run re-clusters but embeds nothing new.
     assert nmi_auto >= 0.80, (nmi_auto, run_auto.summary["k"])
     assert "silhouette" in run_auto.summary["k_selection"]["reason"]
-
-
-def test_movielens_latest_small_segments(shared_data, tmp_path):
-    path = shared_data / "ml-latest-small"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    data = load_dataset(path)
-    run = segment_dataset(data, tmp_path / "ml", RunParams(seed=0))
-    summary = run.summary
-    assert summary["data"]["n_users"] == 610
-    assert 2 <= summary["k"] <= 20
-    assert sum(s["size"] for s in summary["segments"]) == 610
-    genres = {"action", "comedy", "drama", "thriller", "romance", "sci-fi", "adventure", "crime", "horror", "animation", "children", "fantasy", "documentary", "mystery", "war", "musical", "western", "imax", "film-noir"}
-    assert any(set(s["keywords"]) & genres for s in summary["segments"])

@@ -138,6 +138,8 @@ class SegmentModel:
             return None
         try:
             k = int(self.k)
+            if k != float(self.k):  # 2.5 is not a whole number: never truncate it silently
+                raise ValueError(self.k)
         except (TypeError, ValueError):
             raise ParameterError(f"k must be a whole number or 'auto', got {self.k!r}", "use --k auto or e.g. --k 6") from None
         if k < 2:
@@ -159,7 +161,8 @@ class SegmentModel:
             return x
         from sklearn.neighbors import NearestNeighbors
 
-        nn = self._nn_ if hasattr(self, "_nn_") else NearestNeighbors(n_neighbors=m + 1).fit(ref)
+        # fit() builds a fresh index: one left from an earlier fit points into another reference.
+        nn = self._nn_ if not is_fit and hasattr(self, "_nn_") else NearestNeighbors(n_neighbors=m + 1).fit(ref)
         self._nn_ = nn
         out = np.empty_like(x)
         for start in range(0, len(x), 4096):
@@ -194,6 +197,7 @@ class SegmentModel:
 
         sample_idx = np.sort(rng.choice(n, size=min(n, self.sample_size), replace=False))
         self.k_choice_: KChoice | None = None
+        self.noise_share_: float | None = None
         if self.algorithm == "hdbscan":
             labels = self._fit_hdbscan(xs, sample_idx)
         else:
@@ -212,13 +216,19 @@ class SegmentModel:
                 report("clustering", 0, 1)
                 labels = self._fit_kmeans(xs, centroids)
                 report("clustering", 1, 1)
-        labels = self._relabel_by_size(labels)
-        self.labels_ = labels
-        self.k_ = int(labels.max()) + 1
-        self.centroids_ = np.vstack([xs[labels == c].mean(axis=0) for c in range(self.k_)]).astype(np.float32)
-        # Final assignment to the final centroids, so predict() on the fitted data
-        # gives back exactly labels_.
-        self.labels_ = self._nearest(xs, self.centroids_)
+        # Centroids are the members' means and every user sits with the nearest
+        # centroid, so predict() on the fitted data gives back exactly labels_.
+        # Reassigning can empty or reorder a segment: compact, re-sort, repeat.
+        for _ in range(10):
+            labels = self._relabel_by_size(labels)
+            centroids = np.vstack([xs[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)]).astype(np.float32)
+            nearest = self._nearest(xs, centroids)
+            if np.array_equal(nearest, labels):
+                break
+            labels = nearest
+        self.centroids_ = centroids
+        self.labels_ = self._nearest(xs, centroids)
+        self.k_ = len(centroids)
         self.metrics_ = quality_metrics(x, self.labels_, "cosine" if self.metric == "cosine" else "euclidean", self.seed)
         return self
 

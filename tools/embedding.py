@@ -85,7 +85,8 @@ class SentenceTransformerEmbedder:
                     f"could not load embedding model {self.name!r}: {type(exc).__name__}: {exc}",
                     "pass --embedder with a local sentence-transformers folder, or use the default 'minilm'",
                 ) from exc
-            self._dim = int(self._model.get_sentence_embedding_dimension())
+            get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            self._dim = int(get_dim())
         return self._model
 
     @property

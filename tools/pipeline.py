@@ -76,6 +76,10 @@ def segment_dataset(
     """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed)."""
     report = progress or (lambda stage, done, total: None)
     ws = Workspace(workspace)
+    if embedder is not None and embedder.name != params.embedder:
+        # The run key must name the embedder actually used, or a later run with
+        # another model would wrongly reuse these results.
+        params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
     key = run_key(data, params)
     if ws.current_run() == key or (ws.run_dir(key) / "run.json").exists():
         with ws.lock():
@@ -128,8 +132,8 @@ def segment_dataset(
 def build_summary(
     data: Dataset, params: RunParams, key: str, model: SegmentModel, segments: list[SegmentSummary], profiles: Profiles
 ) -> dict:
-    metrics = {name: round(value, 4) for name, value in model.metrics_.items()}
-    if hasattr(model, "noise_share_"):
+    metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
+    if model.noise_share_ is not None:
         metrics["hdbscan_noise_share"] = round(model.noise_share_, 4)
     choice = model.k_choice_
     return {
@@ -174,7 +178,7 @@ def assignments_csv(user_ids: np.ndarray, labels: np.ndarray) -> str:
 
 def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel) -> None:
     """Everything later commands need, in plain numpy/JSON (no pickles)."""
-    (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, model.labels_))
     feats = profiles.features
     np.savez(

@@ -6,6 +6,7 @@ descriptions are written from these facts later, never the other way round.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,7 +137,9 @@ def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: in
     out = []
     for c in range(k):
         members = raw[labels == c]
-        seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
+        with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
         effect = np.where(pop_std > 1e-12, (seg_mean - pop_mean) / np.where(pop_std > 1e-12, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
         traits = []
