@@ -118,5 +118,8 @@ def main() -> None:
         sys.exit(130)
 
 
+# The read-side commands live in their own module; importing it registers them.
+from assistant import cli_insights  # noqa: E402,F401
+
 if __name__ == "__main__":
     main()

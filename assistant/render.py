@@ -36,3 +36,103 @@ def segments_table(summary: dict, max_traits: int = 2) -> Table:
             "; ".join(format_trait(t) for t in seg["traits"][:max_traits]),
         )
     return table
+
+
+def _trait_rows(table: Table, traits) -> None:
+    for t in traits:
+        d = t if isinstance(t, dict) else t.as_dict()
+        lift = d.get("lift")
+        table.add_row(d["label"], _fmt(d["segment_value"], d["unit"]), _fmt(d["population_value"], d["unit"]), "—" if lift is None else f"{lift:.2f}×")
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+
+
+def description_panel(desc):
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    traits = Table(title="defining traits", show_header=True, expand=False)
+    for col in ("trait", "segment", "overall", "lift"):
+        traits.add_column(col, justify="right" if col != "trait" else "left")
+    _trait_rows(traits, desc.traits)
+    parts = [Text(desc.narrative), Text(""), traits]
+    if desc.keywords:
+        parts.append(Text("keywords: " + ", ".join(desc.keywords)))
+    if desc.typical_items:
+        items = Table(title="typical items", expand=False)
+        for col in ("item", "title", "interactions", "lift"):
+            items.add_column(col)
+        for it in desc.typical_items:
+            d = it.__dict__ if hasattr(it, "__dict__") else dict(it)
+            items.add_row(str(d.get("item_id")), str(d.get("title")), str(d.get("count")), f"{d.get('lift', 0):.1f}×")
+        parts.append(items)
+    if desc.representative_user_ids:
+        parts.append(Text("representative users: " + ", ".join(desc.representative_user_ids)))
+    for text in desc.representative_texts[:5]:
+        parts.append(Text(f"  “{text}”", style="italic"))
+    if desc.contrastive_user_ids:
+        parts.append(Text("nearest users of other segments (contrast): " + ", ".join(desc.contrastive_user_ids)))
+    if desc.note:
+        parts.append(Text(desc.note, style="yellow"))
+    title = f"segment {desc.segment_id}: {desc.name} — {desc.size:,} users ({desc.share:.1%})"
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
+def comparison_panel(cmp):
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    table = Table(expand=False)
+    table.add_column("trait")
+    table.add_column(f"{cmp.a.name}", justify="right")
+    table.add_column(f"{cmp.b.name}", justify="right")
+    table.add_column("ratio", justify="right")
+    for d in cmp.differences:
+        dd = d.__dict__
+        unit = dd.get("unit", "")
+        ratio = dd.get("ratio")
+        table.add_row(dd["label"], _fmt(dd["value_a"], unit), _fmt(dd["value_b"], unit), "—" if ratio is None else f"{ratio:.2f}×")
+    parts = [Text(cmp.narrative), table]
+    if cmp.keywords_only_a:
+        parts.append(Text(f"only {cmp.a.name}: " + ", ".join(cmp.keywords_only_a)))
+    if cmp.keywords_only_b:
+        parts.append(Text(f"only {cmp.b.name}: " + ", ".join(cmp.keywords_only_b)))
+    return Panel(Group(*parts), title=f"segment {cmp.a.segment_id} vs segment {cmp.b.segment_id}", title_align="left")
+
+
+def recommendations_table(user_id: str, segment: dict, recs):
+    """A table of items; with explanations, each one follows below the table, numbered."""
+    from rich.console import Group
+    from rich.text import Text
+
+    table = Table(title=f"recommendations for user {user_id} — segment {segment['id']}: {segment.get('name') or ''}", expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("title")
+    table.add_column("score", justify="right")
+    explained = any(r.explanation for r in recs)
+    if explained:
+        table.add_column("verified")
+    for i, r in enumerate(recs, 1):
+        row = [str(i), r.item_id, r.title, f"{r.score:.3f}"]
+        if explained:
+            row.append("✓" if r.verified else "✗")
+        table.add_row(*row)
+    if not explained:
+        return table
+    notes = [Text(f"{i}. {r.explanation}") for i, r in enumerate(recs, 1)]
+    return Group(table, Text(""), *notes)
+
+
+def explanation_panel(result: dict):
+    from rich.panel import Panel
+
+    mark = "[green]verified ✓[/]" if result["verified"] else "[red]not verified ✗ " + "; ".join(result["problems"]) + "[/]"
+    body = f"{result['explanation']}\n\n{mark}  [dim](phrased by {result['source']}{', ' + result['template'] if result.get('template') else ''})[/]"
+    if result.get("notice"):
+        body += f"\n[yellow]{result['notice']}[/]"
+    return Panel(body, title=f"why “{result['title']}” for user {result['user_id']}", title_align="left")

@@ -193,7 +193,7 @@ def phrase_extractive(ev: Evidence) -> str:
         who = f"“{ev.segment_name}”" if ev.segment_name else f"#{ev.segment_id}"
         parts.append(f"{ev.segment_item_count} of the {ev.segment_size} people in your segment {who} ({ev.segment_item_pct}) chose it")
     best_co = max(ev.similar_history, key=lambda m: m.co_count, default=None)
-    if best_co is not None and best_co.co_count > 0:
+    if best_co is not None and best_co.co_count >= 2:
         parts.append(f"{best_co.co_count} people who chose “{best_co.title}” also chose it")
     if ev.matched_traits:
         parts.append(f"it fits what defines your segment ({ev.matched_traits[0]})")
@@ -229,8 +229,10 @@ def verify_explanation(text: str, ev: Evidence, ctx: ExplanationContext) -> Veri
         if item in ctx.item_pos and item not in {ev.item_id, *(m.item_id for m in ev.similar_history)}:
             problems.append(f"item id {item} is not in the evidence")
     allowed_cats = {c.lower() for c in ev.item_categories} | {t.lower() for t in ev.matched_traits}
+    # Category words inside the evidence's own titles or segment name are not claims.
+    claims = stripped.lower()
     for cat in ctx.all_categories:
-        if len(cat) >= 4 and re.search(rf"\b{re.escape(cat.lower())}\b", lowered) and not any(cat.lower() in a for a in allowed_cats):
+        if len(cat) >= 4 and re.search(rf"\b{re.escape(cat.lower())}\b", claims) and not any(cat.lower() in a for a in allowed_cats):
             problems.append(f"trait or category “{cat}” is not in the evidence")
     return Verification(ok=not problems, problems=tuple(dict.fromkeys(problems)))
 

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +24,13 @@ from tools.clustering import SegmentModel
 from tools.dataset import Dataset
 from tools.embed_cache import EmbeddingCache
 from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder, text_key
+from tools.labels import label_distinctiveness, label_segments
 from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles, item_texts
 from tools.segment_summary import SegmentSummary, summarise_segments
 from tools.store import VectorStore
 from tools.workspace import Workspace, atomic_write_json
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -112,8 +114,9 @@ def segment_dataset(
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
         segments = summarise_segments(data, profiles, labels)
-        report("describing segments", 1, 1)
         summary = build_summary(data, params, key, model, segments, profiles)
+        name_segments(summary, profiles, labels, embedder)
+        report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
 
         with ws.new_run(key) as run_dir:
@@ -165,6 +168,19 @@ def build_summary(
         },
         "metrics": metrics,
         "segments": [s.as_dict() for s in segments],
+    }
+
+
+def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedder: Embedder) -> None:
+    """Extractive names and descriptions, and how distinct they are (BENCHMARKS.md §3), into ``summary``."""
+    named = label_segments(summary)
+    for seg, lab in zip(summary["segments"], named):
+        seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)
+    members = SimpleNamespace(text=profiles.text, labels=labels)
+    summary["labels"] = {
+        "distinctiveness": round(label_distinctiveness(named, members, embedder), 4),
+        "source": "extractive",
+        "templates": [],
     }
 
 

@@ -152,7 +152,7 @@ class _Segment:
 
 _SEGMENTS = (
     _Segment("bargain_hunters", 0.30, ("Household Essentials", "Beauty & Personal Care"),
-             (2, 3.5), 1.6, 0.28, 0.50, 0.25, 0.10, 0.80, (1.0, 5.0), (0.0, 14.0), (3.2, 1.2),
+             (3, 5.0), 0.8, 0.25, 0.50, 0.25, 0.10, 0.80, (1.0, 5.0), (0.0, 14.0), (3.2, 1.2),
              ("Bought it on sale, so the price was right.", "Waited for a discount before ordering.",
               "Cheaper than in the shops.", "For this price I can't complain much."), 1),
     _Segment("fashion_forward", 0.22, ("Clothing", "Shoes & Accessories"),
@@ -178,7 +178,7 @@ _SEGMENTS = (
               "The pacing in the middle dragged a little, but the ending made up for it.",
               "I made notes in the margins, which I rarely do.",
               "Already looking for more titles by the same author."), 3),
-    _Segment("lapsed_one_time_buyers", 0.06, ("Toys & Games", "Sports & Fitness"),
+    _Segment("lapsed_one_time_buyers", 0.06, ("Toys & Games",),
              (1, 1.3), 0.2, 0.80, 0.85, 0.45, 0.50, 0.25, (2.0, 2.0), (230.0, 330.0), (2.7, 1.1),
              ("It was a gift and it arrived late.", "Bought it once for a birthday.",
               "Probably won't order again anytime soon.", "Delivery took much longer than promised."), 1),
@@ -337,7 +337,7 @@ def _events(rng: np.random.Generator, seg: np.ndarray, item_cat: np.ndarray, ite
 
     # Per-user category preferences: ~80% on the segment's core categories, rest spread thinly.
     core_mass = rng.beta(24.0, 6.0, n)[:, None]
-    g_core = rng.gamma(5.0, size=(n, n_cat)) * core
+    g_core = rng.gamma(20.0, size=(n, n_cat)) * core
     g_core /= g_core.sum(1, keepdims=True)
     g_rest = rng.gamma(0.7, size=(n, n_cat)) * ~core
     weights = core_mass * g_core + (1 - core_mass) * g_rest / g_rest.sum(1, keepdims=True)
