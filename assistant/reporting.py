@@ -1,0 +1,54 @@
+"""Assemble a report: the run's summary, a 2-D map, and verified example recommendations per segment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.report import ExampleRecommendation, ReportInput, map_coordinates, write_report
+
+
+def example_recommendations(service, segment_ids: list[int], n_examples: int) -> dict[int, list[ExampleRecommendation]]:
+    """For each segment, its representative users' top recommendation with a verified explanation."""
+    run = service.run
+    examples: dict[int, list[ExampleRecommendation]] = {}
+    if run.summary["data"]["kind"] == "text" or n_examples == 0:
+        return examples
+    min_size = service.settings.min_segment_size
+    for sid in segment_ids:
+        seg = run.segment(sid)
+        if seg["size"] < min_size:
+            continue  # too small to show anyone individually
+        chosen = []
+        for user_id in seg["representative_user_ids"][:n_examples]:
+            recs = service.recommender.recommend(str(user_id), k=1)
+            if not recs:
+                continue
+            exp = service.explain(str(user_id), recs[0].item_id)
+            chosen.append(ExampleRecommendation(str(user_id), recs[0].item_id, exp["title"], exp["explanation"], exp["verified"], exp["source"]))
+        examples[sid] = chosen
+    return examples
+
+
+def build_report(service, out: str | Path, fmt: str | None = None, segment_id: int | None = None, n_examples: int = 3) -> dict:
+    """Write the report; returns its path, how many explanations it holds and the share verified."""
+    run = service.run
+    out = Path(out)
+    fmt = fmt or ("md" if out.suffix.lower() in (".md", ".markdown") else "html")
+    ids = [segment_id] if segment_id is not None else [s["id"] for s in run.summary["segments"]]
+    if segment_id is not None:
+        run.segment(segment_id)  # a clear error for an unknown id
+    examples = example_recommendations(service, ids, n_examples)
+    flat = [e for group in examples.values() for e in group]
+    pass_rate = (sum(e.verified for e in flat) / len(flat)) if flat else None
+    points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))
+    inp = ReportInput(
+        summary=run.summary,
+        map_points=points,
+        map_labels=labels,
+        examples=examples,
+        explanation_pass_rate=pass_rate,
+        min_segment_size=service.settings.min_segment_size,
+        generated_by=f"segscope, LLM backend {service.backend.info.name}",
+    )
+    path = write_report(inp, out, fmt=fmt, segment_id=segment_id)
+    return {"path": str(path), "n_explanations": len(flat), "pass_rate": pass_rate or 0.0, "format": fmt}
