@@ -119,7 +119,7 @@ def main() -> None:
 
 
 # The read-side commands live in their own module; importing it registers them.
-from assistant import cli_insights  # noqa: E402,F401
+from assistant import cli_assistant, cli_insights  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -76,7 +76,14 @@ class SentenceTransformerEmbedder:
                 # A local model must never trigger a hub lookup on this offline machine.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Loading bars and notices from transformers are noise on a CLI's stderr.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
+                import transformers
+
+                transformers.utils.logging.set_verbosity_error()
+                transformers.utils.logging.disable_progress_bar()
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(path, device=self.device)

@@ -248,7 +248,17 @@ def write_vectors(
     # Users with no text at all (nothing they touched has a description) have no
     # direction to search by; they stay out of the users collection.
     has_text = np.flatnonzero(np.linalg.norm(profiles.text, axis=1) > 0)
-    user_meta = [{"segment_id": int(labels[i]), "traits": traits[int(labels[i])]} for i in has_text]
+    # A few behaviour facts as metadata, so searches can filter on them (recent, big spenders).
+    facts: dict[str, np.ndarray] = {}
+    if profiles.features is not None:
+        names = profiles.features.names
+        for name in ("recency_days", "monetary", "frequency"):
+            if name in names:
+                facts[name] = profiles.features.raw[:, names.index(name)]
+    user_meta = [
+        {"segment_id": int(labels[i]), "traits": traits[int(labels[i])], **{k: float(v[i]) for k, v in facts.items()}}
+        for i in has_text
+    ]
     store.replace(
         "users",
         list(profiles.user_ids[has_text]),

@@ -135,7 +135,7 @@ class _Segment:
 
     name: str
     share: float
-    core: tuple[str, ...]  # categories holding ~80% of the segment's attention
+    core: dict[str, float]  # categories holding ~80% of the segment's attention, relative weights
     touches: tuple[int, float]  # (minimum, mean) items looked at per user; negative binomial tail
     extra_views: float  # mean repeat views per item looked at (comparison shopping)
     p_cart: float
@@ -151,25 +151,25 @@ class _Segment:
 
 
 _SEGMENTS = (
-    _Segment("bargain_hunters", 0.30, ("Household Essentials", "Beauty & Personal Care"),
+    _Segment("bargain_hunters", 0.30, {"Household Essentials": 1, "Beauty & Personal Care": 1},
              (3, 5.0), 0.8, 0.25, 0.50, 0.25, 0.10, 0.80, (1.0, 5.0), (0.0, 14.0), (3.2, 1.2),
              ("Bought it on sale, so the price was right.", "Waited for a discount before ordering.",
               "Cheaper than in the shops.", "For this price I can't complain much."), 1),
-    _Segment("fashion_forward", 0.22, ("Clothing", "Shoes & Accessories"),
-             (2, 4.3), 0.3, 0.55, 0.75, 0.15, 0.15, 0.25, (1.4, 3.0), (0.0, 6.0), (3.9, 0.9),
+    _Segment("fashion_forward", 0.22, {"Clothing": 1, "Shoes & Accessories": 1},
+             (3, 5.5), 0.2, 0.50, 0.75, 0.15, 0.15, 0.25, (1.4, 3.0), (0.0, 6.0), (3.9, 0.9),
              ("Got compliments the first time I wore it.", "Goes with everything in my wardrobe.",
               "Sizing runs a little small.", "Already styled it three different ways."), 1),
-    _Segment("home_and_garden", 0.18, ("Home & Kitchen", "Garden & Outdoor"),
-             (2, 3.3), 0.5, 0.45, 0.65, 0.45, 0.20, 0.20, (3.0, 2.0), (0.0, 35.0), (4.3, 0.5),
+    _Segment("home_and_garden", 0.18, {"Home & Kitchen": 1, "Garden & Outdoor": 1},
+             (3, 4.5), 0.3, 0.40, 0.65, 0.45, 0.20, 0.20, (3.0, 2.0), (0.0, 35.0), (4.3, 0.5),
              ("It fits nicely in our kitchen.", "Makes the house feel cozier.",
               "Used it every weekend in the garden.", "The whole family uses it."), 1),
-    _Segment("tech_enthusiasts", 0.14, ("Electronics", "Computers & Accessories"),
-             (2, 3.4), 0.8, 0.50, 0.75, 0.50, 0.35, 0.10, (5.0, 1.6), (0.0, 18.0), (4.0, 0.6),
+    _Segment("tech_enthusiasts", 0.14, {"Electronics": 1, "Computers & Accessories": 1},
+             (3, 4.5), 0.5, 0.45, 0.70, 0.50, 0.35, 0.10, (5.0, 1.6), (0.0, 18.0), (4.0, 0.6),
              ("Compared the specs with three other models before buying.",
               "A firmware update fixed a small glitch.", "Setup with my other devices took minutes.",
               "Benchmarks match what the reviews promised."), 1),
-    _Segment("book_lovers", 0.10, ("Books",),
-             (2, 3.0), 0.2, 0.60, 0.85, 0.85, 0.85, 0.20, (2.0, 2.0), (0.0, 25.0), (4.4, 0.6),
+    _Segment("book_lovers", 0.10, {"Books": 1},
+             (3, 4.0), 0.1, 0.55, 0.85, 0.85, 0.85, 0.20, (2.0, 2.0), (0.0, 25.0), (4.4, 0.6),
              ("I read it slowly over a couple of weeks, savouring every chapter.",
               "The themes stayed with me long after I turned the last page.",
               "I've been recommending it to everyone in my book club.",
@@ -178,7 +178,7 @@ _SEGMENTS = (
               "The pacing in the middle dragged a little, but the ending made up for it.",
               "I made notes in the margins, which I rarely do.",
               "Already looking for more titles by the same author."), 3),
-    _Segment("lapsed_one_time_buyers", 0.06, ("Toys & Games",),
+    _Segment("lapsed_one_time_buyers", 0.06, {"Toys & Games": 3, "Sports & Fitness": 1},
              (1, 1.3), 0.2, 0.80, 0.85, 0.45, 0.50, 0.25, (2.0, 2.0), (230.0, 330.0), (2.7, 1.1),
              ("It was a gift and it arrived late.", "Bought it once for a birthday.",
               "Probably won't order again anytime soon.", "Delivery took much longer than promised."), 1),
@@ -333,11 +333,13 @@ def _events(rng: np.random.Generator, seg: np.ndarray, item_cat: np.ndarray, ite
     n, n_cat = len(seg), len(_CATEGORY_NAMES)
     par = {f: np.array([getattr(s, f) for s in _SEGMENTS]) for f in
            ("extra_views", "p_cart", "p_buy", "p_rate", "p_review", "p_discount")}
-    core = np.array([[c in s.core for c in _CATEGORY_NAMES] for s in _SEGMENTS])[seg]
+    alpha = np.array([[s.core.get(c, 0.0) / sum(s.core.values()) for c in _CATEGORY_NAMES] for s in _SEGMENTS])[seg]
+    core = alpha > 0
 
     # Per-user category preferences: ~80% on the segment's core categories, rest spread thinly.
     core_mass = rng.beta(24.0, 6.0, n)[:, None]
-    g_core = rng.gamma(20.0, size=(n, n_cat)) * core
+    # Dirichlet around the core weights: users differ a little in how they split their core.
+    g_core = rng.gamma(np.where(core, 40.0 * alpha, 1.0)) * core
     g_core /= g_core.sum(1, keepdims=True)
     g_rest = rng.gamma(0.7, size=(n, n_cat)) * ~core
     weights = core_mass * g_core + (1 - core_mass) * g_rest / g_rest.sum(1, keepdims=True)

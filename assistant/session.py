@@ -1,0 +1,264 @@
+"""A conversation with one workspace: the turn lifecycle, events, and the history in SQLite.
+
+A turn is answered by the agent when the backend can call tools, else by the
+deterministic router; both emit the same events. If the agent's model fails
+mid-turn, the router answers instead and a notice says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.config import Settings
+from assistant.events import Event, Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
+from assistant.router import HELP, Route, Router
+from assistant.service import WorkspaceService
+from assistant.toolbox import Toolbox, ToolResult, run_tool
+from tools.errors import SegscopeError
+
+Emit = Callable[[Event], None]
+HISTORY_TURNS = 6
+
+
+class Cancelled(Exception):
+    """Raised inside tools (through progress callbacks) when the user cancels the turn."""
+
+
+def user_text(summary: str) -> str:
+    """A tool summary as the user reads it: data fences become quotes (or nothing, around quoted prose)."""
+
+    def unfence(match: re.Match) -> str:
+        inner = match.group(1)
+        return inner if ("“" in inner or '"' in inner or len(inner) > 80) else f"“{inner}”"
+
+    return re.sub(r"<data>(.*?)</data>", unfence, summary, flags=re.S)
+
+
+class History:
+    """The conversation log of a workspace, in ``.segscope/history.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=5)
+
+    def add(self, role: str, content: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO messages (role, content, created) VALUES (?, ?, ?)", (role, content, time.time()))
+
+    def messages(self, limit: int = 200) -> list[tuple[str, str]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT role, content FROM messages ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return list(reversed(rows))
+
+
+class Session:
+    def __init__(self, workspace: str | Path, settings: Settings, data_path: str | Path | None = None, service: WorkspaceService | None = None, chat_model=None) -> None:
+        self.workspace = Path(workspace)
+        self.settings = settings
+        self.service = service or WorkspaceService(self.workspace, settings)
+        self.data_path = Path(data_path) if data_path else None
+        self.toolbox = Toolbox(self.service, self.data_path)
+        self._chat_model = chat_model  # injected in tests; else the backend's
+        self._router: Router | None = None
+        self._turns = itertools.count(1)
+        self._history: History | None = None
+        self._lock = threading.Lock()
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def uses_agent(self) -> bool:
+        return self._chat_model is not None or self.service.backend.info.supports_tools
+
+    @property
+    def responder(self) -> str:
+        info = self.service.backend.info
+        return f"agent ({info.name})" if self.uses_agent else f"router ({info.name})"
+
+    @property
+    def history_store(self) -> History:
+        if self._history is None:
+            self._history = History(self.workspace / ".segscope" / "history.sqlite")
+        return self._history
+
+    def history(self) -> list[tuple[str, str]]:
+        return self.history_store.messages()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            embedder = self.service.embedder
+            self._router = Router(lambda texts: embedder.encode(list(texts)))
+        return self._router
+
+    # -- preparing the workspace ---------------------------------------------------
+    def prepare(self, emit: Emit, cancel: threading.Event | None = None) -> None:
+        """Make sure the workspace has a run: segment ``data_path`` (generating the sample when it is absent)."""
+        if self.service.has_run():
+            return
+        if self.data_path is None:
+            return
+        turn = next(self._turns)
+        prompt = f"segment {self.data_path}"
+        emit(TurnStarted(turn, prompt, self.responder))
+        try:
+            if not self.data_path.exists():
+                from tools.sample import generate_sample
+
+                emit(Notice(turn, f"no data at {self.data_path}: writing the sample shop data there", "info"))
+                generate_sample(self.data_path, seed=7)
+            result = self._call(turn, "segment_users", {}, emit, cancel or threading.Event())
+            emit(TurnDone(turn, user_text(result.summary)))
+        except Cancelled:
+            emit(TurnCancelled(turn, prompt))
+        except SegscopeError as exc:
+            emit(TurnFailed(turn, prompt, exc.one_line()))
+
+    # -- a turn ---------------------------------------------------------------------
+    def run_turn(self, prompt: str, emit: Emit, cancel: threading.Event) -> None:
+        """Answer ``prompt`` (blocking); emits TurnStarted … then TurnDone, TurnFailed or TurnCancelled."""
+        with self._lock:
+            turn = next(self._turns)
+            emit(TurnStarted(turn, prompt, self.responder))
+            self.history_store.add("user", prompt)
+            try:
+                if self.uses_agent:
+                    try:
+                        answer = self._agent_turn(turn, prompt, emit, cancel)
+                    except (Cancelled, SegscopeError):
+                        raise
+                    except Exception as exc:  # the model failed: the router still answers
+                        emit(Notice(turn, f"the LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answering with the built-in router"))
+                        answer = self._router_turn(turn, prompt, emit, cancel)
+                else:
+                    answer = self._router_turn(turn, prompt, emit, cancel)
+            except Cancelled:
+                emit(TurnCancelled(turn, prompt))
+                return
+            except SegscopeError as exc:
+                emit(TurnFailed(turn, prompt, exc.one_line()))
+                return
+            except Exception as exc:  # a bug: report it as a failed turn, never crash the UI
+                emit(TurnFailed(turn, prompt, f"{type(exc).__name__}: {exc}"))
+                return
+            if cancel.is_set():
+                emit(TurnCancelled(turn, prompt))
+                return
+            self.history_store.add("assistant", answer)
+            emit(TurnDone(turn, answer))
+
+    def _call(self, turn: int, name: str, args: dict, emit: Emit, cancel: threading.Event) -> ToolResult:
+        call_id = f"{turn}-{name}-{time.perf_counter_ns()}"
+        emit(ToolStarted(turn, call_id, name, dict(args)))
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            emit(ToolProgress(turn, call_id, stage, done, total))
+
+        self.toolbox.progress = progress
+        started = time.perf_counter()
+        try:
+            if cancel.is_set():
+                raise Cancelled()
+            result = run_tool(self.toolbox, name, args)
+        except SegscopeError as exc:
+            emit(ToolFinished(turn, call_id, name, False, exc.one_line(), time.perf_counter() - started))
+            raise
+        emit(ToolFinished(turn, call_id, name, True, user_text(result.summary), time.perf_counter() - started, result.artifact))
+        return result
+
+    def _stream(self, turn: int, text: str, emit: Emit, cancel: threading.Event) -> None:
+        for piece in re.findall(r"\S+\s*|\s+", text):
+            if cancel.is_set():
+                raise Cancelled()
+            emit(Token(turn, piece))
+
+    def _router_turn(self, turn: int, prompt: str, emit: Emit, cancel: threading.Event) -> str:
+        route: Route = self.router.route(prompt)
+        if route.tool is None:
+            answer = route.question or "Could you say that another way?"
+        elif route.tool == "help":
+            answer = HELP
+        else:
+            result = self._call(turn, route.tool, route.args, emit, cancel)
+            answer = user_text(result.summary)
+        self._stream(turn, answer, emit, cancel)
+        return answer
+
+    def _agent_turn(self, turn: int, prompt: str, emit: Emit, cancel: threading.Event) -> str:
+        from langchain.agents import create_agent
+        from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+
+        from assistant.agent_tools import make_langchain_tools
+        from prompts import load_prompt
+
+        model = self._chat_model or self.service.backend.chat_model()
+        tools = make_langchain_tools(self.toolbox)
+        system = load_prompt("system").render({}, workspace=str(self.workspace))
+        agent = create_agent(model, tools, system_prompt=system)
+        messages = []
+        for role, content in self.history()[-2 * HISTORY_TURNS - 1 : -1]:
+            messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+        messages.append(HumanMessage(prompt))
+
+        answer_parts: list[str] = []
+        started: dict[str, tuple[str, float]] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            call = next(reversed(started), "")
+            emit(ToolProgress(turn, call, stage, done, total))
+
+        self.toolbox.progress = progress
+        for mode, chunk in agent.stream({"messages": messages}, stream_mode=["messages", "updates"]):
+            if cancel.is_set():
+                raise Cancelled()
+            if mode == "messages":
+                msg, meta = chunk
+                if isinstance(msg, AIMessageChunk) and meta.get("langgraph_node") == "model" and isinstance(msg.content, str) and msg.content:
+                    answer_parts.append(msg.content)
+                    emit(Token(turn, msg.content))
+                continue
+            for update in chunk.values():
+                for msg in (update or {}).get("messages", []):
+                    if isinstance(msg, AIMessage) and msg.tool_calls:
+                        if answer_parts and not answer_parts[-1].endswith("\n"):
+                            answer_parts.append("\n\n")
+                            emit(Token(turn, "\n\n"))
+                        for call in msg.tool_calls:
+                            started[call["id"]] = (call["name"], time.perf_counter())
+                            emit(ToolStarted(turn, call["id"], call["name"], dict(call.get("args") or {})))
+                    elif isinstance(msg, ToolMessage):
+                        name, t0 = started.get(msg.tool_call_id, (msg.name or "tool", time.perf_counter()))
+                        ok = getattr(msg, "status", "success") != "error" and not str(msg.content).startswith("Tool error:")
+                        emit(ToolFinished(turn, msg.tool_call_id, name, ok, user_text(str(msg.content)), time.perf_counter() - t0, getattr(msg, "artifact", None)))
+                    elif isinstance(msg, AIMessage) and not answer_parts and isinstance(msg.content, str) and msg.content:
+                        # A model that does not stream tokens: emit its answer whole.
+                        answer_parts.append(msg.content)
+                        emit(Token(turn, msg.content))
+        return "".join(answer_parts).strip()
+
+
+def event_to_dict(event: Event) -> dict:
+    """Events as JSON-ready dicts (for `segscope ask --json`)."""
+    out = {"event": type(event).__name__}
+    for key, value in event.__dict__.items():
+        try:
+            json.dumps(value)
+            out[key] = value
+        except TypeError:
+            out[key] = json.loads(json.dumps(value, default=str))
+    return out

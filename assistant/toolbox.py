@@ -1,0 +1,280 @@
+"""The assistant's tools as plain methods: a short text for the model, the full artifact for the UI.
+
+The LangChain wrappers (assistant/agent_tools.py) and the deterministic router
+both call these, so the agent and the router do exactly the same things.
+Text that comes from the data is fenced as data in every summary.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.service import WorkspaceService
+from tools.errors import ParameterError, SegscopeError, WorkspaceError
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    summary: str  # what the model reads
+    artifact: dict[str, Any] = field(default_factory=dict)  # what the UI shows
+
+
+def data_text(text: str, limit: int = 200) -> str:
+    """Quote text from the data so a model reads it as data, never as an instruction."""
+    clean = " ".join(str(text).split())[:limit].replace("</data>", "<\\/data>")
+    return f"<data>{clean}</data>"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _trait_line(t: dict) -> str:
+    value = f"{t['segment_value']:.0%}" if t["unit"] == "share" else f"{t['segment_value']:,.1f}"
+    overall = f"{t['population_value']:.0%}" if t["unit"] == "share" else f"{t['population_value']:,.1f}"
+    lift = "" if t.get("lift") is None else f", {t['lift']:.1f}× overall"
+    return f"{t['label']}: {value} vs {overall}{lift}"
+
+
+class Toolbox:
+    """Every capability the assistant can call, over one workspace."""
+
+    def __init__(self, service: WorkspaceService, data_path: Path | None = None, progress: ProgressFn | None = None) -> None:
+        self.service = service
+        self.data_path = data_path
+        self.progress = progress or (lambda stage, done, total: None)
+
+    # -- data & segmentation ------------------------------------------------------
+    def _data_source(self, path: str | None) -> Path:
+        if path:
+            return Path(path).expanduser()
+        if self.data_path is not None:
+            return self.data_path
+        if self.service.has_run():
+            return Path(self.service.run.summary["data"]["source"])
+        raise WorkspaceError("no data loaded yet", "give a data path, e.g. /segment with --data, or start segscope with --data PATH")
+
+    def load_data(self, path: str | None = None) -> ToolResult:
+        from tools.ingest import load_dataset
+
+        source = self._data_source(path)
+        data = load_dataset(source)
+        self.data_path = source
+        ev = data.events
+        art = {
+            "source": str(source),
+            "kind": data.kind,
+            "users": data.n_users,
+            "items": data.n_items,
+            "events": len(ev),
+            "event_types": ev["event_type"].value_counts().head(8).to_dict(),
+            "warnings": list(data.warnings),
+        }
+        kinds = ", ".join(f"{k} {v:,}" for k, v in art["event_types"].items())
+        summary = f"{source}: {data.kind} data, {art['users']:,} users, {art['items']:,} items, {art['events']:,} events ({kinds})."
+        return ToolResult(summary, art)
+
+    def segment_users(self, k: int | str | None = None, algorithm: str | None = None, alpha: float | None = None,
+                      data_path: str | None = None, seed: int | None = None) -> ToolResult:
+        """Parameters not given keep the current run's (so "segment again with k=4" changes only k)."""
+        from tools.ingest import load_dataset
+        from tools.pipeline import RunParams, segment_dataset
+
+        source = self._data_source(data_path)
+        data = load_dataset(source)
+        current = self.service.run.summary["parameters"] if self.service.has_run() else {}
+        params = RunParams(
+            algorithm=algorithm or current.get("algorithm", "kmeans"),
+            k=k if k is not None else ("auto" if algorithm or alpha is not None else current.get("k", "auto")),
+            alpha=alpha if alpha is not None else current.get("alpha", 0.5),
+            seed=seed if seed is not None else current.get("seed", 0),
+            embedder=current.get("embedder", self.service.settings.embedder),
+        )
+        algorithm, alpha = params.algorithm, params.alpha
+        run = segment_dataset(data, self.service.workspace, params, progress=self.progress)
+        self.data_path = source
+        self.service.reload()
+        summary = run.summary
+        lines = [f"Segmented {summary['data']['n_users']:,} users into {summary['k']} segments ({algorithm}, alpha {alpha})."]
+        if summary.get("k_selection"):
+            lines.append(summary["k_selection"]["reason"])
+        m = summary["metrics"]
+        if m.get("silhouette") is not None:
+            lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
+        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})" for s in summary["segments"]]
+        return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
+
+    # -- reading segments ---------------------------------------------------------
+    def list_segments(self) -> ToolResult:
+        run = self.service.run
+        segs = run.summary["segments"]
+        lines = [f"{run.k} segments of {run.summary['data']['n_users']:,} users:"]
+        for s in segs:
+            top = _trait_line(s["traits"][0]) if s["traits"] else ", ".join(s["keywords"][:4])
+            lines.append(f"- {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])}); {top}")
+        return ToolResult("\n".join(lines), {"segments": segs})
+
+    def _segment_id(self, segment_id: int | str) -> int:
+        run = self.service.run
+        if isinstance(segment_id, str):
+            word = segment_id.strip().lower()
+            if word in ("biggest", "largest"):
+                return 0
+            if word == "smallest":
+                return run.k - 1
+            if not word.isdigit():
+                raise ParameterError(f"segment must be an id 0..{run.k - 1}, 'biggest' or 'smallest', got {segment_id!r}")
+            segment_id = int(word)
+        run.segment(int(segment_id))
+        return int(segment_id)
+
+    def describe_segment(self, segment_id: int | str) -> ToolResult:
+        from tools.describe import describe_segment
+
+        sid = self._segment_id(segment_id)
+        desc = describe_segment(self.service.run, sid, min_segment_size=self.service.settings.min_segment_size)
+        lines = [desc.narrative, "Defining traits:"]
+        lines += [f"- {_trait_line(t.as_dict())}" for t in desc.traits]
+        if desc.keywords:
+            lines.append("Keywords (from the data): " + data_text(", ".join(desc.keywords)))
+        if desc.representative_texts:
+            lines.append("Representative texts: " + " ".join(data_text(t, 120) for t in desc.representative_texts[:3]))
+        if desc.note:
+            lines.append(desc.note)
+        return ToolResult("\n".join(lines), {"description": desc.as_dict()})
+
+    def compare_segments(self, segment_a: int | str, segment_b: int | str) -> ToolResult:
+        from tools.describe import compare_segments
+
+        a, b = self._segment_id(segment_a), self._segment_id(segment_b)
+        if a == b:
+            raise ParameterError("compare needs two different segments", "e.g. compare 1 and 4")
+        cmp = compare_segments(self.service.run, a, b)
+        lines = [cmp.narrative]
+        for d in cmp.differences:
+            ratio = "" if d.ratio is None else f" ({d.ratio:.2f}×)"
+            fmt = (lambda v: f"{v:.0%}") if d.unit == "share" else (lambda v: f"{v:,.1f}")
+            lines.append(f"- {d.label}: {fmt(d.value_a)} vs {fmt(d.value_b)}{ratio}")
+        return ToolResult("\n".join(lines), {"comparison": cmp.as_dict()})
+
+    def explain_user_segment(self, user_id: str) -> ToolResult:
+        run = self.service.run
+        row = run.row_of(str(user_id))
+        sid = int(run.labels[row])
+        seg = run.segment(sid)
+        centres = np.vstack([run.fused[run.labels == c].mean(axis=0) for c in range(run.k)])
+        dist = np.sqrt(((centres - run.fused[row]) ** 2).sum(axis=1))
+        others = [c for c in np.argsort(dist) if c != sid]
+        runner_up = int(others[0]) if others else None
+        names = list(run.feature_names)
+        matches = []
+        for t in seg["traits"]:
+            if t["feature"] in names:
+                value = float(run.feature_raw[row, names.index(t["feature"])])
+                if np.isfinite(value):
+                    matches.append({**t, "user_value": value})
+        lines = [f"User {user_id} is in segment {sid} “{seg['name']}” ({seg['size']:,} users)."]
+        if runner_up is not None:
+            lines.append(
+                f"Their profile is {dist[sid]:.2f} from that segment's centre; the next closest is segment {runner_up} "
+                f"“{run.segment(runner_up)['name']}” at {dist[runner_up]:.2f}."
+            )
+        for m in matches:
+            fmt = (lambda v: f"{v:.0%}") if m["unit"] == "share" else (lambda v: f"{v:,.1f}")
+            lines.append(f"- {m['label']}: this user {fmt(m['user_value'])}, segment {fmt(m['segment_value'])}, everyone {fmt(m['population_value'])}")
+        art = {"user_id": str(user_id), "segment_id": sid, "segment_name": seg["name"], "distance": float(dist[sid]),
+               "runner_up": runner_up, "runner_up_distance": None if runner_up is None else float(dist[runner_up]), "traits": matches}
+        return ToolResult("\n".join(lines), art)
+
+    # -- search ------------------------------------------------------------------
+    def find_users(self, description: str, segment_id: int | None = None, active_within_days: float | None = None,
+                   min_spend: float | None = None, n: int = 10) -> ToolResult:
+        from tools.store import VectorStore
+        from tools.workspace import Workspace
+
+        if not description.strip():
+            raise ParameterError("describe the users to find", "e.g. find users who love gardening")
+        vector = self.service.embedder.encode([description])[0]
+        clauses: list[dict] = []
+        if segment_id is not None:
+            clauses.append({"segment_id": self._segment_id(segment_id)})
+        if active_within_days is not None:
+            clauses.append({"recency_days": {"$lte": float(active_within_days)}})
+        if min_spend is not None:
+            clauses.append({"monetary": {"$gte": float(min_spend)}})
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query("users", vector, n=n, where=where)
+        rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
+        lines = [f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":"]
+        lines += [f"- user {r['user_id']} (segment {r['segment_id']}, similarity {r['similarity']})" for r in rows]
+        return ToolResult("\n".join(lines), {"users": rows, "where": where})
+
+    def find_items(self, description: str, n: int = 10) -> ToolResult:
+        from tools.store import VectorStore
+        from tools.workspace import Workspace
+
+        if not description.strip():
+            raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
+        vector = self.service.embedder.encode([description])[0]
+        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query("items", vector, n=n)
+        rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
+        lines = [f"{len(rows)} items closest to {data_text(description, 120)}:"]
+        lines += [f"- {r['item_id']} {data_text(r['title'], 80)} (similarity {r['similarity']})" for r in rows]
+        return ToolResult("\n".join(lines), {"items": rows})
+
+    # -- recommendations --------------------------------------------------------
+    def recommend_items(self, user_id: str, k: int = 10, explain: bool = False) -> ToolResult:
+        recs = self.service.recommend(str(user_id), k=k, explain=explain)
+        run = self.service.run
+        seg = run.segment(int(run.labels[run.row_of(str(user_id))]))
+        lines = [f"Top {len(recs)} items for user {user_id} (segment {seg['id']} “{seg['name']}”):"]
+        for i, r in enumerate(recs, 1):
+            lines.append(f"{i}. {r.item_id} {data_text(r.title, 80)}")
+            if r.explanation:
+                lines.append(f"   why ({'verified' if r.verified else 'NOT verified'}): {data_text(r.explanation, 400)}")
+        return ToolResult("\n".join(lines), {"user_id": str(user_id), "segment": {"id": seg["id"], "name": seg["name"]}, "items": [r.as_dict() for r in recs]})
+
+    def explain_recommendation(self, user_id: str, item_id: str) -> ToolResult:
+        result = self.service.explain(str(user_id), str(item_id))
+        status = "verified against the data" if result["verified"] else "NOT verified: " + "; ".join(result["problems"])
+        summary = f"Why {item_id} {data_text(result['title'], 80)} for user {user_id} ({status}): {data_text(result['explanation'], 500)}"
+        return ToolResult(summary, result)
+
+    # -- reports ------------------------------------------------------------------
+    def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:
+        from assistant.reporting import build_report
+
+        if fmt not in ("html", "md"):
+            raise ParameterError(f"report format must be html or md, got {fmt!r}")
+        name = filename or f"report-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+        # A model never chooses where files go: only a plain file name inside the workspace's reports folder.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}", name) or ".." in name:
+            raise ParameterError(f"report file name {name!r} is not allowed", "use a plain name like report.html; reports are written inside the workspace")
+        out = self.service.workspace / "reports" / name
+        sid = None if segment_id is None else self._segment_id(segment_id)
+        result = build_report(self.service, out, fmt=fmt, segment_id=sid)
+        summary = f"Wrote {result['path']} ({result['n_explanations']} example explanations, {result['pass_rate']:.0%} verified)."
+        return ToolResult(summary, result)
+
+
+def run_tool(toolbox: Toolbox, name: str, args: dict[str, Any]) -> ToolResult:
+    """Call a tool by name; SegscopeError propagates for the caller to report."""
+    method = getattr(toolbox, name, None)
+    if method is None or name.startswith("_") or name not in TOOL_NAMES:
+        raise SegscopeError(f"unknown tool {name!r}")
+    return method(**args)
+
+
+TOOL_NAMES = (
+    "load_data", "segment_users", "list_segments", "describe_segment", "compare_segments", "explain_user_segment",
+    "find_users", "find_items", "recommend_items", "explain_recommendation", "write_report",
+)

@@ -1,0 +1,151 @@
+"""One segment in depth: what defines it (traits with lift bars), its words, items, members and examples.
+
+Renders a ``SegmentDescription.as_dict()`` (or a tool artifact of the same
+shape) as it is: every number shown is a field of that dict.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+PLACEHOLDER = "Select a segment in the table (Enter or click) to see what defines it."
+BAR_HALF = 8  # cells on each side of the 1× line
+BAR_MAX_LOG2 = 3.0  # a bar is full at 8× (or 1/8×); the lift column still says the true value
+MAX_QUOTE = 160
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+
+
+def fmt_lift(lift: float | None) -> str:
+    if lift is None:
+        return "—"
+    if lift >= 10:
+        return f"{lift:.0f}×"
+    return f"{lift:.2f}×" if lift < 0.1 else f"{lift:.1f}×"
+
+
+def lift_bar(lift: float | None, half: int = BAR_HALF) -> Text:
+    """A bar on a log scale around 1×: right (green) when the segment has more of a trait, left (red) when less."""
+    if lift is None or lift <= 0:
+        return Text(" " * half + "│" + " " * half, style="dim")
+    cells = max(-BAR_MAX_LOG2, min(BAR_MAX_LOG2, math.log2(lift))) / BAR_MAX_LOG2 * half
+    full, half_cell = divmod(round(abs(cells) * 2), 2)
+    if cells >= 0:
+        right = ("█" * full + ("▌" if half_cell else "")).ljust(half)
+        return Text.assemble((" " * half, ""), ("│", "dim"), (right, "green"))
+    left = (("▐" if half_cell else "") + "█" * full).rjust(half)
+    return Text.assemble((left, "red"), ("│", "dim"), (" " * half, ""))
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold")
+
+
+def _traits_table(traits: list[dict]) -> Table:
+    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="dim")
+    table.add_column("trait", ratio=1, overflow="fold")
+    table.add_column("segment", justify="right", no_wrap=True)
+    table.add_column("overall", justify="right", no_wrap=True)
+    table.add_column("less  vs all  more", justify="center", no_wrap=True)
+    table.add_column("lift", justify="right", no_wrap=True)
+    for trait in traits:
+        unit = trait.get("unit", "")
+        lift = trait.get("lift")
+        table.add_row(
+            trait.get("label") or trait.get("feature", "?"),
+            fmt_value(trait.get("segment_value"), unit),
+            fmt_value(trait.get("population_value"), unit),
+            lift_bar(lift),
+            fmt_lift(lift),
+        )
+    return table
+
+
+def _quote(text: str) -> str:
+    text = " ".join(str(text).split())
+    return f"“{text[:MAX_QUOTE - 1]}…”" if len(text) > MAX_QUOTE else f"“{text}”"
+
+
+def render_description(desc: dict, colour: str | None = None) -> Group:
+    """The whole panel as one Rich renderable."""
+    sid = desc.get("segment_id", desc.get("id"))
+    name = desc.get("name") or f"Segment {sid}"
+    parts: list = [
+        Text.assemble(("● ", colour or "bold"), (f"Segment {sid} · ", "bold"), (name, "bold")),
+        Text(f"{desc.get('size', 0):,} users · {desc.get('share', 0.0):.1%} of all", style="dim"),
+        Text(""),
+        Text(desc.get("narrative") or desc.get("description") or ""),
+    ]
+    traits = desc.get("traits") or []
+    if traits:
+        parts += [_section("What defines it"), _traits_table(traits)]
+    if desc.get("keywords"):
+        parts += [_section("Distinctive words"), Text(", ".join(desc["keywords"]))]
+    items = desc.get("typical_items") or []
+    if items:
+        parts.append(_section("Typical items"))
+        for item in items:
+            title = item.get("title") or item.get("item_id")
+            parts.append(Text.assemble(("• ", "dim"), (str(title), ""), (f"  {item.get('count')} interactions, {fmt_lift(item.get('lift'))}", "dim")))
+    examples = desc.get("examples") or desc.get("recommendations") or []
+    if examples:
+        parts.append(_section("Example recommendations"))
+        for ex in examples:
+            verified = ex.get("verified")
+            mark = ("✓ verified", "green") if verified else (("✗ not verified", "red") if verified is False else ("", ""))
+            title = ex.get("title") or ex.get("item_id")
+            parts.append(Text.assemble(("• ", "dim"), (f"{ex.get('user_id', '?')} → ", ""), (str(title), "bold"), ("  ", ""), mark))
+            if ex.get("explanation"):
+                parts.append(Text("  " + str(ex["explanation"]), style="dim"))
+    reps = desc.get("representative_user_ids") or []
+    if reps:
+        parts += [_section("Representative users"), Text(", ".join(map(str, reps)))]
+    for text in (desc.get("representative_texts") or [])[:3]:
+        parts.append(Text("  " + _quote(text), style="italic dim"))
+    contrast = desc.get("contrastive_user_ids") or []
+    if contrast:
+        parts.append(Text.assemble(("Nearest users of other segments: ", "dim"), ", ".join(map(str, contrast))))
+    if desc.get("note"):
+        parts.append(Text("\n" + desc["note"], style="yellow"))
+    return Group(*parts)
+
+
+class SegmentDetail(VerticalScroll):
+    """The detail panel; ``segment_id`` and ``segment_name`` say what it shows (None before a selection)."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.segment_id: int | None = None
+        self.segment_name: str | None = None
+
+    def compose(self):
+        yield Static(PLACEHOLDER, classes="placeholder", id="detail-body")
+
+    def show_loading(self) -> None:
+        self.loading = True
+
+    def show(self, desc: dict, colour: str | None = None) -> None:
+        self.loading = False
+        self.segment_id = desc.get("segment_id", desc.get("id"))
+        self.segment_name = desc.get("name")
+        body = self.query_one("#detail-body", Static)
+        body.set_class(False, "placeholder")
+        body.update(render_description(desc, colour))
+        self.scroll_home(animate=False)
+
+    def clear(self) -> None:
+        self.loading = False
+        self.segment_id = self.segment_name = None
+        body = self.query_one("#detail-body", Static)
+        body.add_class("placeholder")
+        body.update(PLACEHOLDER)

@@ -1,0 +1,34 @@
+"""The status bar: where the data comes from, which models answer, and what the app is doing now."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+STATE_STYLES = {"ready": "green", "failed": "red", "cancelled": "yellow"}
+
+
+class StatusBar(Static):
+    data: reactive[str] = reactive("no data yet")
+    embedder: reactive[str] = reactive("—")
+    backend: reactive[str] = reactive("—")
+    responder: reactive[str] = reactive("—")
+    state: reactive[str] = reactive("starting…")
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for label, value in (("data", self.data), ("embedder", self.embedder), ("LLM", self.backend), ("answers", self.responder)):
+            text.append(f" {label} ", style="dim")
+            text.append(value)
+            text.append("  │", style="dim")
+        text.append(" ● ", style=STATE_STYLES.get(self.state, "yellow"))
+        text.append(self.state)
+        return text
+
+    @property
+    def plain(self) -> str:
+        return self.render().plain

@@ -1,0 +1,111 @@
+"""The tool trace: every call the assistant made, with its arguments, progress, time and result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from assistant.events import ToolFinished, ToolProgress, ToolStarted
+
+EMPTY = "No tool calls yet. Each call the assistant makes shows here: its arguments, how long it took, and what it returned."
+MAX_ARGS_CHARS = 160
+
+
+def format_args(args: dict[str, Any]) -> str:
+    """``k=6, alpha=0.5`` — values as JSON would spell them, the whole line cut at MAX_ARGS_CHARS."""
+    parts = []
+    for key, value in args.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        parts.append(f"{key}={shown}")
+    line = ", ".join(parts) or "no arguments"
+    return line if len(line) <= MAX_ARGS_CHARS else line[: MAX_ARGS_CHARS - 1] + "…"
+
+
+def format_duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+class ToolCallView(Static):
+    """One call: a header line (state, name, time), its arguments, then its progress or its summary."""
+
+    def __init__(self, started: ToolStarted) -> None:
+        super().__init__(classes="call running")
+        self.call_id = started.call_id
+        self.name = started.name
+        self.args = format_args(started.args)
+        self.progress: str | None = None
+        self.finished: ToolFinished | None = None
+
+    def on_mount(self) -> None:
+        self.update(self.text())
+
+    def text(self) -> Text:
+        done = self.finished
+        if done is None:
+            head = Text.assemble(("⋯ ", "bold yellow"), (self.name, "bold"), ("  running", "dim"))
+        elif done.ok:
+            head = Text.assemble(("✓ ", "bold green"), (self.name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
+        else:
+            head = Text.assemble(("✗ ", "bold red"), (self.name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
+        lines = [head, Text("  " + self.args, style="dim")]
+        if done is not None and done.summary:
+            lines.append(Text("  " + done.summary.strip(), style="" if done.ok else "red"))
+        elif done is None and self.progress:
+            lines.append(Text("  " + self.progress, style="italic"))
+        return Text("\n").join(lines)
+
+    def show_progress(self, event: ToolProgress) -> None:
+        total = f"/{event.total}" if event.total else ""
+        self.progress = f"{event.stage} {event.done}{total}"
+        self.update(self.text())
+
+    def show_finished(self, event: ToolFinished) -> None:
+        self.finished = event
+        self.set_class(False, "running")
+        self.add_class("ok" if event.ok else "error")
+        self.update(self.text())
+
+
+class ToolTrace(VerticalScroll):
+    """Calls grouped by turn, newest at the bottom; follows new calls while scrolled to the end."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.calls: dict[str, ToolCallView] = {}
+
+    def compose(self):
+        yield Static(EMPTY, classes="empty")
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    async def _clear_empty(self) -> None:
+        for empty in self.query(".empty"):
+            await empty.remove()
+
+    async def turn_started(self, turn_id: int, prompt: str) -> None:
+        await self._clear_empty()
+        title = Text.assemble((f"turn {turn_id} ", "bold"), (prompt, "italic"))
+        title.truncate(200, overflow="ellipsis")
+        await self.mount(Static(title, classes="turn"))
+
+    async def tool_started(self, event: ToolStarted) -> None:
+        await self._clear_empty()
+        view = ToolCallView(event)
+        self.calls[event.call_id] = view
+        await self.mount(view)
+
+    def tool_progress(self, event: ToolProgress) -> None:
+        if event.call_id in self.calls:
+            self.calls[event.call_id].show_progress(event)
+
+    async def tool_finished(self, event: ToolFinished) -> None:
+        view = self.calls.get(event.call_id)
+        if view is None:  # a finish without a start: still worth showing
+            await self.tool_started(ToolStarted(event.turn_id, event.call_id, event.name, {}))
+            view = self.calls[event.call_id]
+        view.show_finished(event)
