@@ -266,11 +266,30 @@ class Router:
         for intent, words in KEYWORDS.items():
             if any(w in low for w in words):
                 best[intent] += 0.1
-        # Ids in the request are telling: a user and an item id means a recommendation explanation.
-        if _USER.search(text) and _ITEM.search(text):
+        # What the request names is telling, whatever its wording.
+        has_user, has_item = bool(_USER.search(text)), bool(_ITEM.search(text))
+        segment_words = bool(re.search(r"\bsegment|\bgroup|\bcluster|belong", low))
+        n_segments = len(_SEG.findall(text)) + len(re.findall(r"\b(?:biggest|largest|smallest)\b", low))
+        if has_user and has_item:
             best["explain_recommendation"] += 0.15
-        elif _USER.search(text) and not re.search(r"\bsegment|\bgroup|\bcluster|belong", low):
+        elif has_user and segment_words:
+            best["explain_user_segment"] += 0.15
+        elif has_user:
             best["recommend_items"] += 0.05
+        if has_user:  # a request about one user is not about the list of segments
+            best["list_segments"] -= 0.15
+            best["describe_segment"] -= 0.1
+        if n_segments == 1 and not has_user:
+            best["describe_segment"] += 0.1
+            best["list_segments"] -= 0.1
+        elif n_segments >= 2 or re.search(r"\b(?:segments?|groups?|clusters?)\s+\d+\s+(?:and|vs\.?|versus|&)\s+\d+", low):
+            best["compare_segments"] += 0.1
+        people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who)\b", low)
+        things = re.search(r"\b(items?|products?|movies?|films?|books?|articles?|things?|skus?)\b", low)
+        if people and not has_user:
+            best["find_users"] += 0.1
+        if things and not people:
+            best["find_items"] += 0.1
         return best
 
     def route(self, text: str) -> Route:

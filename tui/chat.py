@@ -110,13 +110,13 @@ class PromptInput(Input):
 
     locked: reactive[bool] = reactive(False)
 
-    IDLE = "Ask about your segments, users or recommendations…  (Enter to send)"
+    IDLE = "Ask about segments, users, recommendations…"
 
     def __init__(self) -> None:
         super().__init__(placeholder=self.IDLE, id="prompt")
         self.busy_text = "Answering…  (Esc to cancel)"
 
-    def lock(self, why: str) -> None:
+    def lock_for(self, why: str) -> None:
         self.busy_text = why
         if self.locked:
             self.placeholder = why

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -36,39 +35,39 @@ def fmt_lift(lift: float | None) -> str:
 
 def lift_bar(lift: float | None, half: int = BAR_HALF) -> Text:
     """A bar on a log scale around 1×: right (green) when the segment has more of a trait, left (red) when less."""
+    track = "·"
     if lift is None or lift <= 0:
-        return Text(" " * half + "│" + " " * half, style="dim")
+        return Text(track * half + "│" + track * half, style="dim")
     cells = max(-BAR_MAX_LOG2, min(BAR_MAX_LOG2, math.log2(lift))) / BAR_MAX_LOG2 * half
     full, half_cell = divmod(round(abs(cells) * 2), 2)
     if cells >= 0:
-        right = ("█" * full + ("▌" if half_cell else "")).ljust(half)
-        return Text.assemble((" " * half, ""), ("│", "dim"), (right, "green"))
-    left = (("▐" if half_cell else "") + "█" * full).rjust(half)
-    return Text.assemble((left, "red"), ("│", "dim"), (" " * half, ""))
+        bar = "█" * full + ("▌" if half_cell else "")
+        return Text.assemble((track * half, "dim"), ("│", "dim"), (bar, "green"), (track * (half - len(bar)), "dim"))
+    bar = ("▐" if half_cell else "") + "█" * full
+    return Text.assemble((track * (half - len(bar)), "dim"), (bar, "red"), ("│", "dim"), (track * half, "dim"))
 
 
 def _section(title: str) -> Text:
     return Text(f"\n{title}", style="bold")
 
 
-def _traits_table(traits: list[dict]) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="dim")
-    table.add_column("trait", ratio=1, overflow="fold")
-    table.add_column("segment", justify="right", no_wrap=True)
-    table.add_column("overall", justify="right", no_wrap=True)
-    table.add_column("less  vs all  more", justify="center", no_wrap=True)
-    table.add_column("lift", justify="right", no_wrap=True)
+# Aligned with the lines _traits writes: 21 cells of values, the bar (half │ half), the lift.
+_TRAITS_HEADER = Text(f"{'segment':>9}{' vs all':<12}{'less':>{BAR_HALF}}│{'more':<{BAR_HALF}}{'lift':>7}", style="dim")
+
+
+def _traits(traits: list[dict]) -> list[Text]:
+    """Two lines a trait: its label, then segment vs everyone, the lift bar and the lift."""
+    lines = []
     for trait in traits:
         unit = trait.get("unit", "")
         lift = trait.get("lift")
-        table.add_row(
-            trait.get("label") or trait.get("feature", "?"),
-            fmt_value(trait.get("segment_value"), unit),
-            fmt_value(trait.get("population_value"), unit),
-            lift_bar(lift),
-            fmt_lift(lift),
-        )
-    return table
+        lines.append(Text(trait.get("label") or trait.get("feature", "?")))
+        lines.append(Text.assemble(
+            (f"  {fmt_value(trait.get('segment_value'), unit):>7}", "bold"),
+            (f" vs {fmt_value(trait.get('population_value'), unit):<7}", "dim"),
+            " ", lift_bar(lift), f" {fmt_lift(lift):>6}",
+        ))
+    return lines
 
 
 def _quote(text: str) -> str:
@@ -88,7 +87,7 @@ def render_description(desc: dict, colour: str | None = None) -> Group:
     ]
     traits = desc.get("traits") or []
     if traits:
-        parts += [_section("What defines it"), _traits_table(traits)]
+        parts += [_section("What defines it"), _TRAITS_HEADER, *_traits(traits)]
     if desc.get("keywords"):
         parts += [_section("Distinctive words"), Text(", ".join(desc["keywords"]))]
     items = desc.get("typical_items") or []
@@ -143,9 +142,9 @@ class SegmentDetail(VerticalScroll):
         body.update(render_description(desc, colour))
         self.scroll_home(animate=False)
 
-    def clear(self) -> None:
+    def clear(self, text: str = PLACEHOLDER) -> None:
         self.loading = False
         self.segment_id = self.segment_name = None
         body = self.query_one("#detail-body", Static)
         body.add_class("placeholder")
-        body.update(PLACEHOLDER)
+        body.update(text)

@@ -52,7 +52,7 @@ class SegmentMap(Vertical):
             if legend:
                 legend.append("  ")
             legend.append("● ", style=colours.get(sid, ""))
-            legend.append(f"{sid} {names[sid]}")
+            legend.append(f"{sid} {names[sid]}".replace(" ", "\u00a0"))  # wrap between entries, not inside one
         self.query_one("#map-legend", Static).update(legend)
 
     def clear(self) -> None:

@@ -20,13 +20,14 @@ class StatusBar(Static):
         super().__init__(id=id)
 
     def render(self) -> Text:
+        # The state first and the long backend label last: a narrow terminal cuts the least useful end.
         text = Text(no_wrap=True, overflow="ellipsis")
-        for label, value in (("data", self.data), ("embedder", self.embedder), ("LLM", self.backend), ("answers", self.responder)):
-            text.append(f" {label} ", style="dim")
-            text.append(value)
-            text.append("  │", style="dim")
         text.append(" ● ", style=STATE_STYLES.get(self.state, "yellow"))
         text.append(self.state)
+        for label, value in (("answers", self.responder), ("data", self.data), ("embedder", self.embedder), ("LLM", self.backend)):
+            text.append("  │ ", style="dim")
+            text.append(f"{label} ", style="dim")
+            text.append(value)
         return text
 
     @property

@@ -35,7 +35,7 @@ class ToolCallView(Static):
     def __init__(self, started: ToolStarted) -> None:
         super().__init__(classes="call running")
         self.call_id = started.call_id
-        self.name = started.name
+        self.tool_name = started.name
         self.args = format_args(started.args)
         self.progress: str | None = None
         self.finished: ToolFinished | None = None
@@ -46,11 +46,11 @@ class ToolCallView(Static):
     def text(self) -> Text:
         done = self.finished
         if done is None:
-            head = Text.assemble(("⋯ ", "bold yellow"), (self.name, "bold"), ("  running", "dim"))
+            head = Text.assemble(("⋯ ", "bold yellow"), (self.tool_name, "bold"), ("  running", "dim"))
         elif done.ok:
-            head = Text.assemble(("✓ ", "bold green"), (self.name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
+            head = Text.assemble(("✓ ", "bold green"), (self.tool_name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
         else:
-            head = Text.assemble(("✗ ", "bold red"), (self.name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
+            head = Text.assemble(("✗ ", "bold red"), (self.tool_name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
         lines = [head, Text("  " + self.args, style="dim")]
         if done is not None and done.summary:
             lines.append(Text("  " + done.summary.strip(), style="" if done.ok else "red"))
