@@ -17,7 +17,7 @@ from rich.console import Console
 app = typer.Typer(
     name="segscope",
     help="Explainable user segments and recommendations from behaviour data.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -25,6 +25,15 @@ err = Console(stderr=True)
 out = Console()
 
 DEFAULT_WORKSPACE = Path("segscope-workspace")
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """With no command, open the terminal UI on ./segscope-workspace (the sample data when empty)."""
+    if ctx.invoked_subcommand is None:
+        from assistant.cli_assistant import tui
+
+        tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None)
 
 
 def _fail(message: str) -> None:

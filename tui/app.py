@@ -19,16 +19,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from assistant.events import Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
 from tui.chat import AnswerMessage, ChatView, PromptInput
 from tui.commands import SegscopeCommands
-from tui.detail import SegmentDetail
-from tui.map import SegmentMap
-from tui.messages import MapReady, ReportWritten, SegmentDescribed, SegmentsLoaded, SessionEvent, SessionOpened
-from tui.segments import SegmentsTable
+from tui.messages import SegmentsLoaded, SessionEvent, SessionOpened
+from tui.side import NO_RUN, SidePanel, data_label
 from tui.status import StatusBar
 from tui.trace import ToolTrace
 
@@ -40,9 +38,10 @@ SessionFactory = Callable[[Path, "Settings", "Path | None"], Any]
 RELOAD_TOOLS = frozenset({"segment_users"})  # the workspace changed: drop the service's cached run
 REFRESH_TOOLS = RELOAD_TOOLS | {"list_segments"}
 DESCRIBE_TOOLS = frozenset({"describe_segment"})
+# Commands that change the workspace go through the session as ordinary turns, so they show in the
+# conversation and the trace, are logged, and can be cancelled. The router maps these phrasings.
 RERUN_PROMPT = "Re-run the segmentation of this workspace's data."
-REPORT_FILE = "report.html"
-NO_RUN = "This workspace has no segmentation yet: ask the assistant to segment your data, or start with --data PATH."
+REPORT_PROMPT = "Write an HTML report of the segments."
 
 
 def default_session_factory(workspace: Path, settings: Settings, data_path: Path | None) -> Any:
@@ -54,13 +53,13 @@ def default_session_factory(workspace: Path, settings: Settings, data_path: Path
 class SegscopeApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "segscope"
-    COMMANDS = App.COMMANDS | {SegscopeCommands}
+    COMMANDS = {SegscopeCommands}  # it lists Textual's system commands too, after ours
     BINDINGS = [
         Binding("escape", "cancel_turn", "Cancel", id="turn.cancel"),
         Binding("ctrl+r", "rerun", "Re-run", id="segment.rerun"),
         Binding("f2", "write_report", "Report", id="report.write"),
         Binding("f3", "show_map", "Map", id="segments.map"),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),  # the footer shows it on the right
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False, priority=True),  # the footer shows it on the right
     ]
 
     busy: reactive[bool] = reactive(True, init=False)
@@ -80,9 +79,6 @@ class SegscopeApp(App[None]):
         self._cancel: threading.Event | None = None
         self._prompt = ""  # the running turn's prompt, restored if the worker itself dies
         self._answers: dict[int, AnswerMessage] = {}
-        self._names: dict[int, str] = {}
-        self._colours: dict[int, str] = {}
-        self._map_stale = True
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -90,14 +86,7 @@ class SegscopeApp(App[None]):
             with Vertical(id="chat-pane"):
                 yield ChatView(id="chat")
                 yield PromptInput()
-            with TabbedContent(id="side", initial="segments"):
-                with TabPane("Segments", id="segments"):
-                    yield SegmentsTable(id="segments-table")
-                    yield SegmentDetail(id="detail")
-                with TabPane("Trace", id="trace"):
-                    yield ToolTrace(id="trace-log")
-                with TabPane("Map", id="map"):
-                    yield SegmentMap(id="segment-map")
+            yield SidePanel(id="side")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -122,11 +111,7 @@ class SegscopeApp(App[None]):
         return True
 
     def show_tab(self, tab: str) -> None:
-        side = self.query_one(TabbedContent)
-        if self.focused is not None and side in self.focused.ancestors:
-            # A focused widget in the pane being hidden would pull its tab straight back.
-            side.query_one(Tabs).focus()
-        side.active = tab
+        self.query_one(SidePanel).show_tab(tab)
 
     # ------------------------------------------------------------------ workers (threads; they only post messages)
     def _emit(self, event: Any) -> None:
@@ -139,55 +124,17 @@ class SegscopeApp(App[None]):
         self.post_message(SessionOpened(session, history, session.service.backend.info.label(), first))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="turn", name="prepare", description="preparing the workspace")
-    def _prepare(self, session: Any) -> None:
-        session.prepare(self._emit)
+    def _prepare(self, session: Any, cancel: threading.Event) -> None:
+        session.prepare(self._emit, cancel=cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="turn", name="turn", description="answering")
     def _run_turn(self, session: Any, prompt: str, cancel: threading.Event) -> None:
         session.run_turn(prompt, self._emit, cancel)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="segments", description="loading the segments")
-    def _load_segments(self, session: Any, reload: bool) -> None:
-        service = session.service
-        if reload:
-            service.reload()
-        if not service.has_run():
-            self.post_message(SegmentsLoaded([], {}, service.settings.embedder, {}))
-            return
-        from tools.charts import segment_colours  # the report's palette, so colours match it
-
-        summary = service.run.summary
-        segments = list(summary["segments"])
-        colours = segment_colours({int(s["id"]): int(s["size"]) for s in segments})
-        embedder = summary.get("parameters", {}).get("embedder", service.settings.embedder)
-        self.post_message(SegmentsLoaded(segments, summary.get("data", {}), embedder, colours))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="describing the segment")
-    def _describe(self, session: Any, segment_id: int) -> None:
-        from tools.describe import describe_segment
-
-        service = session.service
-        desc = describe_segment(service.run, segment_id, min_segment_size=service.settings.min_segment_size)
-        self.post_message(SegmentDescribed(desc.as_dict()))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="map", description="placing users on the map")
-    def _load_map(self, session: Any) -> None:
-        from tools.report import map_coordinates
-
-        run = session.service.run
-        points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))
-        self.post_message(MapReady([tuple(p) for p in points.tolist()], [int(v) for v in labels.tolist()]))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="writing the report")
-    def _write_report(self, session: Any) -> None:
-        from assistant.reporting import build_report
-
-        self.post_message(ReportWritten(build_report(session.service, session.service.workspace / REPORT_FILE)))
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state == WorkerState.ERROR:
-            self._worker_failed(worker)
+            self.worker_failed(worker)
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         if worker.group == "turn":
@@ -197,11 +144,9 @@ class SegscopeApp(App[None]):
             if status.state not in ("failed", "cancelled"):
                 status.state = "ready"
             if worker.name == "prepare" and self.session is not None:
-                self._load_segments(self.session, reload=True)
-        elif worker.group == "detail":
-            self.query_one(SegmentDetail).loading = False
+                self.query_one(SidePanel).refresh_segments(self.session, reload=True)
 
-    def _worker_failed(self, worker: Worker) -> None:
+    def worker_failed(self, worker: Worker) -> None:
         """A worker raised: one notification (a SegscopeError is the user's to fix; anything else is a bug)."""
         from tools.errors import SegscopeError
 
@@ -242,8 +187,9 @@ class SegscopeApp(App[None]):
             return
         await self.query_one(ChatView).show_history(message.history, message.session.responder)
         status.state = "preparing…"
-        self.query_one(PromptInput).lock_for("Preparing the workspace…")
-        self._prepare(message.session)
+        self.query_one(PromptInput).lock_for("Preparing the workspace…  (Esc to cancel)")
+        self._cancel = threading.Event()
+        self._prepare(message.session, self._cancel)
 
     async def on_session_event(self, message: SessionEvent) -> None:
         ev = message.event
@@ -313,9 +259,11 @@ class SegscopeApp(App[None]):
         if not ev.ok or self.session is None:
             return
         if ev.name in REFRESH_TOOLS:
-            self._load_segments(self.session, reload=ev.name in RELOAD_TOOLS)
-        if ev.name in DESCRIBE_TOOLS and isinstance(ev.artifact, dict) and "segment_id" in ev.artifact:
-            self.post_message(SegmentDescribed(ev.artifact))
+            self.query_one(SidePanel).refresh_segments(self.session, reload=ev.name in RELOAD_TOOLS)
+        if ev.name in DESCRIBE_TOOLS and isinstance(ev.artifact, dict):
+            desc = ev.artifact.get("description", ev.artifact)  # the toolbox nests it; accept it bare too
+            if isinstance(desc, dict) and "segment_id" in desc:
+                self.query_one(SidePanel).show_description(desc)
 
     # ------------------------------------------------------------------ the prompt
     @on(Input.Submitted, "#prompt")
@@ -343,48 +291,12 @@ class SegscopeApp(App[None]):
         for answer in self._answers.values():
             answer.set_state("cancelling…")
 
-    # ------------------------------------------------------------------ segments, detail, map
+    # ------------------------------------------------------------------ the side panel's news
     def on_segments_loaded(self, message: SegmentsLoaded) -> None:
-        self._names = {int(s["id"]): s.get("name") or f"Segment {s['id']}" for s in message.segments}
-        self._colours = message.colours
-        self.query_one(SegmentsTable).show(message.segments, message.colours)
         status = self.query_one(StatusBar)
         status.embedder = message.embedder
-        data = message.data
-        if data:
-            source = Path(str(data.get("source", "?"))).name or str(data.get("source"))
-            status.data = f"{source} · {data.get('n_users', 0):,} users"
-        detail = self.query_one(SegmentDetail)
-        if not message.segments:
-            detail.clear(NO_RUN)
-            self.query_one(SegmentMap).clear()
-        elif detail.segment_id is not None and detail.segment_id not in self._names:
-            detail.clear()
-        self._map_stale = True
-        if message.segments and self.query_one(TabbedContent).active == "map":
-            self._load_map(self.session)
-
-    @on(DataTable.RowSelected, "#segments-table")
-    def _segment_selected(self, event: DataTable.RowSelected) -> None:
-        if self.session is None or event.row_key.value is None:
-            return
-        self.query_one(SegmentDetail).show_loading()
-        self._describe(self.session, int(event.row_key.value))
-
-    def on_segment_described(self, message: SegmentDescribed) -> None:
-        sid = message.description.get("segment_id")
-        self.query_one(SegmentDetail).show(message.description, self._colours.get(sid))
-        if sid is not None:
-            self.query_one(SegmentsTable).select_segment(int(sid))
-
-    @on(TabbedContent.TabActivated, "#side")
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "map" and self._map_stale and self._names and self.session is not None:
-            self._load_map(self.session)
-
-    def on_map_ready(self, message: MapReady) -> None:
-        self._map_stale = False
-        self.query_one(SegmentMap).show(message.points, message.labels, self._names, self._colours)
+        if message.data:
+            status.data = data_label(message.data)
 
     # ------------------------------------------------------------------ commands
     def action_show_map(self) -> None:
@@ -396,21 +308,14 @@ class SegscopeApp(App[None]):
             return
         await self._start_turn(RERUN_PROMPT)
 
-    def action_write_report(self) -> None:
+    async def action_write_report(self) -> None:
         if self.busy or self.session is None:
             self.notify("Wait for the current turn to finish (or Esc to cancel it).", severity="warning")
             return
-        if not self._names:
+        if not self.query_one(SidePanel).names:
             self.notify(NO_RUN, severity="warning")
             return
-        self.notify("Writing the report…", title="report")
-        self._write_report(self.session)
-
-    def on_report_written(self, message: ReportWritten) -> None:
-        result = message.result
-        rate = result.get("pass_rate")
-        verified = f", {rate:.0%} of {result.get('n_explanations', 0)} explanations verified" if result.get("n_explanations") else ""
-        self.notify(f"{result['path']}{verified}", title="report written", timeout=12)
+        await self._start_turn(REPORT_PROMPT)
 
     def action_show_backend(self) -> None:
         responder = self.session.responder if self.session is not None else "—"

@@ -1,4 +1,4 @@
-"""The command palette's segscope commands, namespaced like Posting's ("segment: Re-run")."""
+"""The command palette's commands, namespaced like Posting's ("segment: Re-run", "app: Quit")."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class SegscopeCommands(Provider):
         app = self.segscope
         items: list[tuple[str, Callable[[], object], str]] = [
             ("segment: Re-run", app.action_rerun, "Segment the workspace's data again and refresh the table and map (ctrl+r)"),
-            ("report: Write HTML report", app.action_write_report, "Write report.html into the workspace: segments, map, verified examples (f2)"),
+            ("report: Write HTML report", app.action_write_report, "Ask the assistant for a shareable HTML report: segments, map, verified examples (f2)"),
             ("segments: Show map", app.action_show_map, "Users on a 2-D map, coloured by segment (f3)"),
             ("segments: Show table", partial(app.show_tab, "segments"), "The segments of the current run and the selected one's detail"),
             ("trace: Show tool calls", partial(app.show_tab, "trace"), "Every tool call of this session: arguments, time, result"),
@@ -31,6 +31,9 @@ class SegscopeCommands(Provider):
             items.append((f"backend: Switch to {choice}", partial(app.switch_backend, choice), "Rebuild the session with this LLM backend"))
         if app.busy:
             items.append(("turn: Cancel", app.action_cancel_turn, "Stop the running turn (Esc)"))
+        # Textual's own commands (theme, keys, quit…) come from here too: one provider keeps the order fixed.
+        for command in app.get_system_commands(self.screen):
+            items.append((f"app: {command.title}", command.callback, command.help))
         return items
 
     async def discover(self) -> Hits:

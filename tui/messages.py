@@ -59,9 +59,3 @@ class MapReady(Message):
         super().__init__()
         self.points = points
         self.labels = labels
-
-
-class ReportWritten(Message):
-    def __init__(self, result: dict) -> None:
-        super().__init__()
-        self.result = result

@@ -80,8 +80,15 @@ class ToolTrace(VerticalScroll):
     def compose(self):
         yield Static(EMPTY, classes="empty")
 
-    def on_mount(self) -> None:
-        self.anchor()
+    def _at_end(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    async def _append(self, widget: Static) -> None:
+        # Follow new calls only when the reader is already at the end (not anchored: a short trace stays at the top).
+        follow = self._at_end()
+        await self.mount(widget)
+        if follow:
+            self.scroll_end(animate=False)
 
     async def _clear_empty(self) -> None:
         for empty in self.query(".empty"):
@@ -91,13 +98,13 @@ class ToolTrace(VerticalScroll):
         await self._clear_empty()
         title = Text.assemble((f"turn {turn_id} ", "bold"), (prompt, "italic"))
         title.truncate(200, overflow="ellipsis")
-        await self.mount(Static(title, classes="turn"))
+        await self._append(Static(title, classes="turn"))
 
     async def tool_started(self, event: ToolStarted) -> None:
         await self._clear_empty()
         view = ToolCallView(event)
         self.calls[event.call_id] = view
-        await self.mount(view)
+        await self._append(view)
 
     def tool_progress(self, event: ToolProgress) -> None:
         if event.call_id in self.calls:
@@ -108,4 +115,7 @@ class ToolTrace(VerticalScroll):
         if view is None:  # a finish without a start: still worth showing
             await self.tool_started(ToolStarted(event.turn_id, event.call_id, event.name, {}))
             view = self.calls[event.call_id]
+        follow = self._at_end()
         view.show_finished(event)
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)

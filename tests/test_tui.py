@@ -1,0 +1,414 @@
+"""The TUI driven by Pilot against a real small workspace, with a scripted session standing in for the assistant."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.events import Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
+from assistant.service import WorkspaceService
+from tui.app import make_app
+from tui.chat import AnswerMessage, ChatView, Note, PromptInput, UserMessage
+from tui.detail import SegmentDetail, lift_bar
+from tui.map import SegmentMap
+from tui.segments import SegmentsTable
+from tui.side import SidePanel
+from tui.status import StatusBar
+from tui.trace import ToolCallView, ToolTrace
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (120, 40)
+HISTORY = [("user", "what segments are there?"), ("assistant", "There are **6 segments**; the largest is segment 0.")]
+
+Script = Callable[[int, str, Callable, threading.Event, "ScriptedSession"], None]
+
+
+# ---------------------------------------------------------------- a scripted session
+
+
+class ScriptedSession:
+    """The Session protocol, answering each turn with the next queued script (no model, no agent)."""
+
+    responder = "router (scripted)"
+
+    def __init__(self, service: WorkspaceService, scripts: list[Script] = (), history=HISTORY) -> None:
+        self.service = service
+        self.scripts = deque(scripts)
+        self._history = list(history)
+        self.prompts: list[str] = []
+        self.cancel_seen = threading.Event()
+        self.gate = threading.Event()  # a script that waits on it holds its turn open
+        self.gate.set()
+
+    def history(self) -> list[tuple[str, str]]:
+        return list(self._history)
+
+    def prepare(self, emit, cancel=None) -> None:
+        return None
+
+    def run_turn(self, prompt: str, emit, cancel: threading.Event) -> None:
+        self.prompts.append(prompt)
+        script = self.scripts.popleft() if self.scripts else answer(["Done."])
+        script(len(self.prompts), prompt, emit, cancel, self)
+
+
+def answer(tokens: list[str], tool: str | None = "list_segments", summary: str = "6 segments listed", artifact=None) -> Script:
+    def play(turn, prompt, emit, cancel, session):
+        emit(TurnStarted(turn, prompt, session.responder))
+        if tool:
+            emit(ToolStarted(turn, f"call-{turn}", tool, {"limit": 10}))
+            emit(ToolProgress(turn, f"call-{turn}", "reading", 1, 2))
+            emit(ToolFinished(turn, f"call-{turn}", tool, True, summary, 0.25, artifact=artifact))
+        for token in tokens:
+            emit(Token(turn, token))
+        session.gate.wait(10)
+        emit(TurnDone(turn, "".join(tokens)))
+
+    return play
+
+
+def fail(error: str) -> Script:
+    def play(turn, prompt, emit, cancel, session):
+        emit(TurnStarted(turn, prompt, session.responder))
+        emit(ToolStarted(turn, f"call-{turn}", "describe_segment", {"segment_id": 99}))
+        emit(ToolFinished(turn, f"call-{turn}", "describe_segment", False, "there is no segment 99", 0.01))
+        emit(TurnFailed(turn, prompt, error))
+
+    return play
+
+
+def until_cancelled(turn, prompt, emit, cancel, session):
+    emit(TurnStarted(turn, prompt, session.responder))
+    emit(Token(turn, "Working on it"))
+    if cancel.wait(10):
+        session.cancel_seen.set()
+        emit(TurnCancelled(turn, prompt))
+
+
+def crash(turn, prompt, emit, cancel, session):
+    raise RuntimeError("the session broke")
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 sample users segmented with the hashing embedder (no model): built once for the module."""
+    from tools.embedding import HashingEmbedder
+    from tools.ingest import load_dataset
+    from tools.pipeline import RunParams, segment_dataset
+    from tools.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("tui")
+    generate_sample(root / "data", n_users=300, seed=1)
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(embedder="hashing-64"), embedder=HashingEmbedder())
+    return root / "ws"
+
+
+@pytest.fixture
+def settings():
+    return load_settings(embedder="hashing-64")
+
+
+@pytest.fixture
+def service(workspace, settings) -> WorkspaceService:
+    return WorkspaceService(workspace, settings)
+
+
+def build(workspace: Path, settings, session: ScriptedSession):
+    return make_app(workspace, settings, session_factory=lambda ws, st, data: session)
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    """Let every worker finish, including the ones their results start."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition never became true")
+
+
+async def send(pilot, prompt: str) -> None:
+    box = pilot.app.query_one(PromptInput)
+    box.value = prompt
+    box.focus()
+    await pilot.press("enter")
+
+
+def answers(app) -> list[AnswerMessage]:
+    return list(app.query(AnswerMessage))
+
+
+# ---------------------------------------------------------------- tests
+
+
+@pytest.mark.asyncio
+async def test_opens_with_history_segments_and_backend_in_the_status_bar(workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = app.query_one(StatusBar).plain
+        assert "extractive" in status and "router (scripted)" in status and "300 users" in status and "hashing-64" in status
+        assert "ready" in status
+        assert [m.text for m in app.query(UserMessage)] == ["what segments are there?"]
+        assert "6 segments" in answers(app)[0].text
+        assert app.query_one(SegmentsTable).row_count == len(service.segments())
+        assert not app.query_one(PromptInput).disabled
+
+
+@pytest.mark.asyncio
+async def test_a_turn_streams_tokens_traces_the_tool_and_locks_the_input(workspace, settings, service):
+    session = ScriptedSession(service, [answer(["Here are ", "the **6 segments**", " of this run."])])
+    session.gate.clear()
+    app = build(workspace, settings, session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "list the segments")
+        await until(pilot, lambda: "6 segments**" in answers(app)[-1].text)
+        box = app.query_one(PromptInput)
+        assert box.disabled and box.locked and app.busy  # locked while the turn runs
+        session.gate.set()
+        await settle(pilot)
+        assert not box.disabled and not app.busy and box.value == ""
+        assert session.prompts == ["list the segments"]
+        assert [m.text for m in app.query(UserMessage)][-1] == "list the segments"
+        last = answers(app)[-1]
+        assert last.text == "Here are the **6 segments** of this run."
+        assert "6 segments" in last.query_one("Markdown").source
+        (call,) = app.query(ToolCallView)
+        assert call.tool_name == "list_segments" and call.finished.ok
+        assert "limit=10" in call.text().plain and "6 segments listed" in call.text().plain and "250 ms" in call.text().plain
+        assert "ready" in app.query_one(StatusBar).plain
+
+
+@pytest.mark.asyncio
+async def test_a_failed_turn_restores_the_prompt_and_says_why(workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service, [fail("there is no segment 99")]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "describe segment 99")
+        await settle(pilot)
+        box = app.query_one(PromptInput)
+        assert box.value == "describe segment 99" and not box.disabled
+        notes = [str(n.content) for n in app.query(Note)]
+        assert any("there is no segment 99" in n for n in notes)
+        (call,) = app.query(ToolCallView)
+        assert not call.finished.ok and "✗" in call.text().plain
+        assert "failed" in app.query_one(StatusBar).plain
+
+
+@pytest.mark.asyncio
+async def test_escape_cancels_the_running_turn(workspace, settings, service):
+    session = ScriptedSession(service, [until_cancelled])
+    app = build(workspace, settings, session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "segment everything again")
+        await until(pilot, lambda: answers(app)[-1].text == "Working on it")
+        assert app.query_one(PromptInput).disabled
+        await pilot.press("escape")
+        await settle(pilot)
+        assert session.cancel_seen.is_set()
+        assert "cancelled" in app.query_one(StatusBar).plain
+        assert any("Cancelled" in str(n.content) for n in app.query(Note))
+        box = app.query_one(PromptInput)
+        assert box.value == "segment everything again" and not box.disabled
+
+
+@pytest.mark.asyncio
+async def test_a_crashing_session_is_a_notification_not_a_crash(workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service, [crash]))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert any("the session broke" in n.message for n in app._notifications)
+        box = app.query_one(PromptInput)
+        assert box.value == "hello" and not box.disabled
+
+
+@pytest.mark.asyncio
+async def test_the_first_screen_paints_before_the_session_exists(workspace, settings, service):
+    release = threading.Event()
+
+    def slow_factory(ws, st, data):
+        release.wait(10)  # stands in for loading models
+        return ScriptedSession(service)
+
+    app = make_app(workspace, settings, session_factory=slow_factory)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "opening the workspace" in app.query_one(StatusBar).plain
+        assert app.query_one(PromptInput).disabled
+        release.set()
+        await settle(pilot)
+        assert "ready" in app.query_one(StatusBar).plain and not app.query_one(PromptInput).disabled
+
+
+@pytest.mark.asyncio
+async def test_palette_lists_the_namespaced_commands(workspace, settings, service):
+    from textual.command import CommandList, CommandPalette
+
+    app = build(workspace, settings, ScriptedSession(service))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.query_one(CommandList).option_count > 0)
+        titles = {str(option.prompt).split("\n")[0] for option in app.screen.query_one(CommandList).options}
+        for title in ("segment: Re-run", "report: Write HTML report", "backend: Show current", "segments: Show map"):
+            assert any(t.startswith(title) for t in titles), (title, titles)
+        await pilot.press(*"show map", "enter")
+        await settle(pilot)
+        assert app.query_one(SidePanel).active == "map"
+
+
+@pytest.mark.asyncio
+async def test_selecting_a_segment_opens_its_detail(workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one(SegmentsTable).focus()
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        detail = app.query_one(SegmentDetail)
+        second = service.segments()[1]
+        assert detail.segment_id == second["id"] and detail.segment_name == second["name"]
+        shown = app.query_one("#detail-body").content
+        text = "\n".join(part.plain for part in shown.renderables)
+        assert second["name"] in text and "What defines it" in text and "×" in text
+
+
+@pytest.mark.asyncio
+async def test_a_segmentation_tool_result_refreshes_the_table_and_a_description_fills_the_detail(workspace, settings, service):
+    from tools.describe import describe_segment
+
+    reloads = []
+    original = service.reload
+    service.reload = lambda: (reloads.append(1), original())[1]
+    desc = describe_segment(service.run, 2).as_dict()
+    scripts = [answer(["Segmented."], tool="segment_users", summary="6 segments"), answer(["Segment 2…"], tool="describe_segment", artifact={"description": desc})]
+    app = build(workspace, settings, ScriptedSession(service, scripts))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(reloads)
+        await send(pilot, "segment the data")
+        await settle(pilot)
+        assert len(reloads) == before + 1 and app.query_one(SegmentsTable).row_count == len(service.segments())
+        await send(pilot, "describe segment 2")
+        await settle(pilot)
+        assert app.query_one(SegmentDetail).segment_id == 2
+
+
+@pytest.mark.asyncio
+async def test_the_map_tab_draws_every_segment(workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        seg_map = app.query_one(SegmentMap)
+        assert seg_map.n_points == 300
+        legend = str(seg_map.query_one("#map-legend").content)
+        assert all(s["name"].replace(" ", "\u00a0") in legend for s in service.segments())
+
+
+@pytest.mark.asyncio
+async def test_a_notice_is_shown_in_the_conversation(workspace, settings, service):
+    def with_notice(turn, prompt, emit, cancel, session):
+        emit(TurnStarted(turn, prompt, session.responder))
+        emit(Notice(turn, "the LLM timed out: answered extractively"))
+        emit(TurnDone(turn, "An extractive answer."))
+
+    app = build(workspace, settings, ScriptedSession(service, [with_notice]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await send(pilot, "hi")
+        await settle(pilot)
+        assert any("timed out" in str(n.content) for n in app.query(Note))
+        assert answers(app)[-1].text == "An extractive answer."
+
+
+def test_lift_bars_point_the_right_way():
+    assert lift_bar(1.0).plain.strip("·") == "│"
+    assert lift_bar(4.0).plain.index("█") > lift_bar(4.0).plain.index("│")
+    assert lift_bar(0.25).plain.index("█") < lift_bar(0.25).plain.index("│")
+    assert len(lift_bar(100.0).plain) == len(lift_bar(0.001).plain) == len(lift_bar(None).plain)
+
+
+def test_importing_the_tui_loads_no_heavy_library():
+    heavy = ("pandas", "torch", "sklearn", "sentence_transformers", "chromadb", "langchain_core", "assistant.session")
+    code = f"import sys, tui.app; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_core_never_imports_the_tui():
+    """Only the CLI's `tui` command may import the app, inside the command; nothing else in assistant/ or tools/."""
+    for path in [*ROOT.joinpath("assistant").glob("*.py"), *ROOT.joinpath("tools").glob("*.py")]:
+        for node in ast.parse(path.read_text()).body:  # module level: what importing the module pulls in
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "tui" or n.startswith(("tui.", "textual")) for n in names), path
+    code = "import sys, assistant.session, assistant.cli; print([m for m in sys.modules if m == 'tui' or m.startswith(('tui.', 'textual'))])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------- snapshots (fixed size, no cursor blink, no timings)
+
+
+async def _steady(pilot) -> None:
+    await settle(pilot)
+    for box in pilot.app.query("Input"):
+        box.cursor_blink = False
+
+
+def test_snapshot_after_a_turn_with_the_trace(snap_compare, workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service, [answer(["There are **6 segments**:\n\n", "- 0 Household & Beauty Browsers\n"])]))
+
+    async def run_before(pilot):
+        await _steady(pilot)
+        await send(pilot, "what segments are there?")
+        await _steady(pilot)
+        app.show_tab("trace")
+        await _steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_segment_detail(snap_compare, workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service))
+
+    async def run_before(pilot):
+        await _steady(pilot)
+        app.query_one(SegmentsTable).focus()
+        await pilot.press("down", "enter")
+        await _steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_command_palette(snap_compare, workspace, settings, service):
+    app = build(workspace, settings, ScriptedSession(service))
+
+    async def run_before(pilot):
+        await _steady(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await _steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
