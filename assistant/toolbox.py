@@ -212,7 +212,10 @@ class Toolbox:
         if min_spend is not None:
             clauses.append({"monetary": {"$gte": float(min_spend)}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query("users", vector, n=n, where=where)
+        from tools.pipeline import users_collection
+
+        store = VectorStore(Workspace(self.service.workspace).chroma_dir)
+        hits = store.query(users_collection(self.service.run.summary["run_key"]), vector, n=n, where=where)
         rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
         lines = [f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":"]
         lines += [f"- user {r['user_id']} (segment {r['segment_id']}, similarity {r['similarity']})" for r in rows]

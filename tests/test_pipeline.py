@@ -75,10 +75,12 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert files_matching(ws, "*.tmp") == []
 
     store = VectorStore(Workspace(ws).chroma_dir)
+    key = run_dir.name
+    users, segs = f"users-{key}", f"segments-{key}"
     assert store.count("items") == data.n_items == 18
-    assert store.count("users") == len(truth)
-    assert store.count("segments") == 3
-    hits = store.query("users", store.collection("segments").get(ids=["1"], include=["embeddings"])["embeddings"][0],
+    assert store.count(users) == len(truth)
+    assert store.count(segs) == 3
+    hits = store.query(users, store.collection(segs).get(ids=["1"], include=["embeddings"])["embeddings"][0],
                        n=5, where={"segment_id": 1})  # fmt: skip
     assert len(hits) == 5 and all(h[2]["segment_id"] == 1 for h in hits)
 

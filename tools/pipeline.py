@@ -91,6 +91,7 @@ def segment_dataset(
 
     ws.prepare()
     with ws.lock():
+        ws.clean_leftovers()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         embedder = embedder or make_embedder(params.embedder)
@@ -124,11 +125,13 @@ def segment_dataset(
             save_data(run_dir, data)
             if write_store:
                 t3 = time.perf_counter()
-                write_vectors(VectorStore(ws.chroma_dir), data, profiles, labels, segments, embedder.name, report)
+                write_vectors(VectorStore(ws.chroma_dir), key, data, profiles, labels, segments, embedder.name, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
             atomic_write_json(run_dir / "timings.json", timings)
         ws.publish(key)
+        if write_store:
+            VectorStore(ws.chroma_dir).drop_runs_except(key)
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
 
 
@@ -225,8 +228,18 @@ def save_data(run_dir: Path, data: Dataset) -> None:
         data.items.to_parquet(run_dir / "items.parquet", index=False)
 
 
+def users_collection(key: str) -> str:
+    """Users and segments live in collections named by run, so a half-written run never replaces the live one."""
+    return f"users-{key}"
+
+
+def segments_collection(key: str) -> str:
+    return f"segments-{key}"
+
+
 def write_vectors(
     store: VectorStore,
+    key: str,
     data: Dataset,
     profiles: Profiles,
     labels: np.ndarray,
@@ -260,7 +273,7 @@ def write_vectors(
         for i in has_text
     ]
     store.replace(
-        "users",
+        users_collection(key),
         list(profiles.user_ids[has_text]),
         profiles.text[has_text],
         user_meta,
@@ -268,4 +281,4 @@ def write_vectors(
     )
     centres = np.vstack([profiles.text[labels == s.segment_id].mean(axis=0) for s in segments])
     seg_meta = [{"segment_id": s.segment_id, "size": s.size, "keywords": list(s.keywords[:5])} for s in segments]
-    store.replace("segments", [str(s.segment_id) for s in segments], centres, seg_meta)
+    store.replace(segments_collection(key), [str(s.segment_id) for s in segments], centres, seg_meta)

@@ -153,5 +153,12 @@ class VectorStore:
         )
         return list(zip(res["ids"][0], (float(d) for d in res["distances"][0]), res["metadatas"][0]))
 
+    def drop_runs_except(self, key: str) -> None:
+        """Delete per-run collections (users-KEY, segments-KEY) of runs other than ``key``."""
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(("users-", "segments-")) and not name.endswith(key):
+                self.client.delete_collection(name)
+
     def count(self, name: str) -> int:
         return self.collection(name).count()

@@ -110,6 +110,20 @@ class Workspace:
         except OSError as exc:
             raise WorkspaceError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable --workspace") from exc
 
+    def clean_leftovers(self) -> int:
+        """Remove temp files and half-built run folders a killed run left behind (call under the lock)."""
+        removed = 0
+        for folder in (self.root, self.state, self.runs_dir):
+            if not folder.is_dir():
+                continue
+            for leftover in folder.glob(".*.tmp"):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     @contextmanager
     def new_run(self, key: str) -> Iterator[Path]:
         """A temporary folder that becomes ``runs/KEY`` only if the block finishes."""
