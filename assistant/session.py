@@ -234,6 +234,10 @@ class Session:
                 continue
             for update in chunk.values():
                 for msg in (update or {}).get("messages", []):
+                    meta = getattr(msg, "response_metadata", None) or {}
+                    if isinstance(msg, AIMessage) and meta.get("model_provider") and not meta.get("finish_reason"):
+                        # A provider always says why it stopped; silence means the stream broke.
+                        raise RuntimeError("the model's stream ended before it finished")
                     if isinstance(msg, AIMessage) and msg.tool_calls:
                         if answer_parts and not answer_parts[-1].endswith("\n"):
                             answer_parts.append("\n\n")

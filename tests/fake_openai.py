@@ -92,6 +92,12 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                try:
+                    self._handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to answer
+
+            def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 owner.requests.append(body)

@@ -1,0 +1,88 @@
+"""LLM faults against a scripted OpenAI-compatible server on loopback: the session always answers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnDone
+from assistant.service import WorkspaceService
+from assistant.session import Session
+from tests.fake_openai import BrokenStream, Delay, FakeOpenAI, Reply, Status
+from tools.embedding import HashingEmbedder
+from tools.ingest import load_dataset
+from tools.pipeline import RunParams, segment_dataset
+from tools.sample import generate_sample
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    generate_sample(root / "data", n_users=300, seed=6)
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=6, embedder="hashing-64"), embedder=HashingEmbedder())
+    return root / "ws"
+
+
+def _session(workspace, server: FakeOpenAI, timeout: float = 2.0, retries: int = 1) -> Session:
+    settings = load_settings(llm="openai:test-model", llm_timeout=timeout, llm_retries=retries)
+    settings = settings.model_copy(update={"openai_base_url": server.base_url})
+    service = WorkspaceService(workspace, settings, embedder=HashingEmbedder())
+    return Session(workspace, settings, service=service)
+
+
+def _turn(session: Session, prompt: str) -> list:
+    events: list = []
+    session.run_turn(prompt, events.append, threading.Event())
+    return events
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [Status(500)],
+        [Status(429, "rate limited")],
+        [Delay(5.0, Reply("too late"))],
+        [BrokenStream("this answer will be cut off halfway through the stream")],
+    ],
+    ids=["http-500", "http-429", "timeout", "broken-stream"],
+)
+def test_model_faults_fall_back_to_the_router_and_the_session_goes_on(workspace, script):
+    with FakeOpenAI(script) as server:
+        session = _session(workspace, server)
+        events = _turn(session, "/segments")
+        assert any(isinstance(e, Notice) and "router" in e.text for e in events), events
+        assert [e.name for e in events if isinstance(e, ToolStarted)] == ["list_segments"]
+        assert isinstance(events[-1], TurnDone) and "segments" in events[-1].answer
+        # The next turn works as well.
+        assert isinstance(_turn(session, "/describe 0")[-1], TurnDone)
+    assert len(server.requests) >= 1
+
+
+def test_retries_then_success(workspace):
+    script = [Status(500), Reply("All good: there are segments.")]
+    with FakeOpenAI(script) as server:
+        events = _turn(_session(workspace, server, retries=2), "hello")
+    assert isinstance(events[-1], TurnDone) and "All good" in events[-1].answer
+    assert not any(isinstance(e, Notice) for e in events)
+    assert len(server.requests) == 2
+
+
+def test_a_real_tool_call_over_http(workspace):
+    script = [Reply(tool_calls=[{"name": "list_segments", "args": {}}]), Reply("Listed them.")]
+    with FakeOpenAI(script) as server:
+        events = _turn(_session(workspace, server), "what segments are there?")
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert finished and finished[0].name == "list_segments" and finished[0].ok and "segments" in finished[0].artifact
+    assert isinstance(events[-1], TurnDone) and "Listed them." in "".join(e.text for e in events if isinstance(e, Token))
+    # The tool result went back to the model with data text fenced.
+    tool_message = [m for m in server.requests[1]["messages"] if m["role"] == "tool"][0]
+    assert "segments of" in tool_message["content"]
+
+
+def test_malformed_tool_call_is_survived(workspace):
+    script = [Reply(tool_calls=[{"name": "no_such_tool", "args": {"x": 1}}]), Reply("Sorry about that.")]
+    with FakeOpenAI(script) as server:
+        events = _turn(_session(workspace, server), "do something odd")
+    assert isinstance(events[-1], TurnDone)
