@@ -203,6 +203,14 @@ def test_hybrid_uses_content_and_rejects_bad_input():
         align_rows(np.zeros((2, 3)), np.array(["a", "b", "c"]))
 
 
+def test_hybrid_fits_without_timestamps():
+    events = _sequences(60).assign(timestamp=np.nan)
+    model = HybridRecommender(l2_grid=(50.0,), half_life_grid=(None, 2.0)).fit(events)
+    assert "trending" not in model.weights_ and len(model.recommend("u001", k=3)) == 3
+    with pytest.raises(DataError):
+        evaluate(events)  # the benchmark protocol itself needs times
+
+
 def test_align_rows_accepts_frames_mappings_and_arrays():
     ids = np.array(["b", "a", "z"], dtype=object)
     assert align_rows(pd.Series({"a": 1, "b": 2}), ids).tolist()[:2] == [2, 1]

@@ -10,7 +10,7 @@ EASE's dense item x item system costs O(n³) time and n² memory, so it is solve
 on at most ``max_items`` of the most interacted items (default 10,000: about
 0.4 GB in float32, and one solve takes about a minute on two cores). The other
 items get the row's lowest EASE score, so they surface only through the other
-signals of the hybrid. When there are fewer users than items the solve goes
+signals of the hybrid. When there are far fewer users than items the solve goes
 through the users' side (Woodbury identity): an eigendecomposition of the
 small ``X X^T`` that serves every λ of a search at once. Otherwise each λ
 costs one solve, so a λ search on more than ``EASE_TUNE_ITEMS`` items is run on
@@ -143,7 +143,7 @@ class EaseWeights:
 class EaseSolver:
     """``X^T X`` of one matrix, prepared once and solved for any λ.
 
-    Dual (fewer users than head items): eigendecompose ``X X^T`` once; every λ
+    Dual (at most half as many users as head items): eigendecompose ``X X^T`` once; every λ
     is then cheap. Primal: keep the Gram matrix and invert ``G + λI`` per λ.
     """
 
@@ -161,7 +161,8 @@ class EaseSolver:
         xh = csr[:, present].astype(np.float64)
         xh.data[:] = 1.0
         xh = xh[np.diff(xh.indptr) > 0]
-        self.dual = xh.shape[0] < len(present)
+        # An eigendecomposition costs ~10 inversions of the same size: worth it only on a much smaller side.
+        self.dual = 2 * xh.shape[0] <= len(present)
         if self.dual:
             eig, q = sla.eigh(item_gram(xh.T.tocsr(), dense=True).astype(np.float64), check_finite=False)
             self.eig = np.clip(eig, 0.0, None)
@@ -176,7 +177,7 @@ class EaseSolver:
     def prefers_dual(csr: sp.csr_matrix, max_items: int = EASE_MAX_ITEMS) -> bool:
         """Whether :class:`EaseSolver` would most likely solve through the users' side (cheap for many λ)."""
         n_head = min(int(np.count_nonzero(np.bincount(csr.indices, minlength=csr.shape[1]))), max_items)
-        return int(np.count_nonzero(np.diff(csr.indptr))) < n_head
+        return 2 * int(np.count_nonzero(np.diff(csr.indptr))) <= n_head
 
     def weights(self, l2: float) -> EaseWeights:
         """The EASE model for regularisation ``l2``."""

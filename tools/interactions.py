@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 import numpy as np
@@ -74,10 +75,14 @@ class InteractionMatrix:
         """Interactions per item (users who interacted with it)."""
         return np.bincount(self.csr.indices, minlength=self.csr.shape[1]).astype(np.float64)
 
+    @cached_property
+    def _user_lookup(self) -> dict[str, int]:
+        return {str(u): i for i, u in enumerate(self.user_ids)}
+
     def user_index(self, users: Iterable[str | int] | str | int) -> np.ndarray:
         """Row indices for user ids (str) or row numbers (int); an unknown id is a ``DataError``."""
         values = [users] if isinstance(users, (str, int, np.integer)) else list(users)
-        lookup = {u: i for i, u in enumerate(self.user_ids)}
+        lookup = self._user_lookup
         out = []
         for value in values:
             if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -111,10 +116,9 @@ class InteractionMatrix:
         times = pairs["timestamp"].to_numpy(dtype=float)[keep]
         order = np.lexsort((cols, rows))
         rows, cols, times = rows[order], cols[order], times[order]
-        indptr = np.zeros(len(users) + 1, dtype=np.int64)
-        np.add.at(indptr, rows + 1, 1)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(users)))])
         csr = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), cols.astype(np.int32), np.cumsum(indptr)),
+            (np.ones(len(cols), dtype=np.float32), cols.astype(np.int32), indptr),
             shape=(len(users), len(items)),
         )
         return cls(user_ids=users, item_ids=items, csr=csr, times=times)
@@ -181,14 +185,20 @@ def recency_positions(matrix: InteractionMatrix) -> np.ndarray:
     return frame.groupby("row")["t"].rank(method="dense", ascending=False).to_numpy() - 1.0
 
 
-def holdout_last(matrix: InteractionMatrix) -> tuple[InteractionMatrix, np.ndarray, np.ndarray]:
+def holdout_last(matrix: InteractionMatrix, seed: int = 0) -> tuple[InteractionMatrix, np.ndarray, np.ndarray]:
     """Leave-last-out inside a matrix, keeping its index: (train matrix, user rows, target columns).
 
     The same rules as :func:`leave_last_out_split`; used to carve a validation
-    split from training data.
+    split from training data. With no timestamps at all there is no "last", so
+    one interaction per user is held out at random (seeded) instead.
     """
-    split = leave_last_out_split(matrix.pairs())
-    train = InteractionMatrix.from_pairs(split.train, matrix.user_ids, matrix.item_ids)
+    pairs = matrix.pairs()
+    untimed = bool(pairs["timestamp"].isna().all())
+    if untimed:
+        pairs = pairs.assign(timestamp=np.random.default_rng(seed).random(len(pairs)))
+    split = leave_last_out_split(pairs)
+    kept = split.train.assign(timestamp=np.nan) if untimed else split.train
+    train = InteractionMatrix.from_pairs(kept, matrix.user_ids, matrix.item_ids)
     users = pd.Index(matrix.user_ids).get_indexer(split.test["user_id"])
     targets = pd.Index(matrix.item_ids).get_indexer(split.test["item_id"])
     return train, users.astype(np.int64), targets.astype(np.int64)

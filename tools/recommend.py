@@ -152,10 +152,15 @@ class HybridRecommender:
             raise DataError("there are no interactions to learn from", "check the events have user and item ids")
         uv = None if user_vectors is None else align_rows(user_vectors, matrix.user_ids).astype(np.float32)
         iv = None if item_vectors is None else align_rows(item_vectors, matrix.item_ids).astype(np.float32)
+        if uv is not None and iv is not None and uv.shape[1] != iv.shape[1]:
+            raise DataError(
+                f"user vectors have {uv.shape[1]} dimensions and item vectors {iv.shape[1]}",
+                "embed users and items with the same model",
+            )
         codes = _segment_codes(None if segment_labels is None else align_rows(segment_labels, matrix.user_ids))
         extras = dict(segment_codes=codes, item_vectors=iv, user_vectors=uv)
 
-        val_matrix, val_users, val_targets = holdout_last(matrix)
+        val_matrix, val_users, val_targets = holdout_last(matrix, self.random_state)
         if len(val_users) == 0:
             raise DataError("no user has two or more interactions to validate on", "recommendations need repeat users")
         keep = self._tuning_sample(len(val_users), matrix.shape[1], n_arrays=7)
