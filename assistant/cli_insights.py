@@ -131,8 +131,13 @@ def evaluate(
         from tools.errors import DataError
 
         raise DataError(f"{data}: text-only data has no user-item events to evaluate", "pass events with user and item columns")
+    events = dataset.events
+    # Tags (MovieLens tags.csv) annotate items a user already has; the protocol scores consumption events.
+    consumption = events[events["event_type"] != "tag"]
+    if len(consumption) < len(events):
+        err.print(f"[dim]evaluating {len(consumption):,} consumption events ({len(events) - len(consumption):,} tag events left out)[/]", highlight=False)
     with err.status("evaluating (tuning on a validation split, then scoring every method)…"):
-        report = run_evaluation(dataset.events, k=k)
+        report = run_evaluation(consumption, k=k)
     if json_output:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
         return

@@ -88,6 +88,7 @@ def fail(error: str) -> Script:
 def until_cancelled(turn, prompt, emit, cancel, session):
     emit(TurnStarted(turn, prompt, session.responder))
     emit(Token(turn, "Working on it"))
+    emit(ToolStarted(turn, "long", "segment_users", {}))
     if cancel.wait(10):
         session.cancel_seen.set()
         emit(TurnCancelled(turn, prompt))
@@ -192,7 +193,7 @@ async def test_a_turn_streams_tokens_traces_the_tool_and_locks_the_input(workspa
         assert "6 segments" in last.query_one("Markdown").source
         (call,) = app.query(ToolCallView)
         assert call.tool_name == "list_segments" and call.finished.ok
-        assert "limit=10" in call.text().plain and "6 segments listed" in call.text().plain and "250 ms" in call.text().plain
+        assert "limit=10" in call.plain and "6 segments listed" in call.plain and "250 ms" in call.plain
         assert "ready" in app.query_one(StatusBar).plain
 
 
@@ -208,7 +209,7 @@ async def test_a_failed_turn_restores_the_prompt_and_says_why(workspace, setting
         notes = [str(n.content) for n in app.query(Note)]
         assert any("there is no segment 99" in n for n in notes)
         (call,) = app.query(ToolCallView)
-        assert not call.finished.ok and "✗" in call.text().plain
+        assert not call.finished.ok and "✗" in call.plain
         assert "failed" in app.query_one(StatusBar).plain
 
 
@@ -228,6 +229,8 @@ async def test_escape_cancels_the_running_turn(workspace, settings, service):
         assert any("Cancelled" in str(n.content) for n in app.query(Note))
         box = app.query_one(PromptInput)
         assert box.value == "segment everything again" and not box.disabled
+        (call,) = app.query(ToolCallView)
+        assert call.stopped == "cancelled" and "running" not in call.plain
 
 
 @pytest.mark.asyncio
@@ -323,8 +326,8 @@ async def test_the_map_tab_draws_every_segment(workspace, settings, service):
         await settle(pilot)
         seg_map = app.query_one(SegmentMap)
         assert seg_map.n_points == 300
-        legend = str(seg_map.query_one("#map-legend").content)
-        assert all(s["name"].replace(" ", "\u00a0") in legend for s in service.segments())
+        legend = " ".join(entry.plain for entry in seg_map.legend)
+        assert all(f"{s['id']} {s['name']}" in legend for s in service.segments())
 
 
 @pytest.mark.asyncio
@@ -341,6 +344,25 @@ async def test_a_notice_is_shown_in_the_conversation(workspace, settings, servic
         await settle(pilot)
         assert any("timed out" in str(n.content) for n in app.query(Note))
         assert answers(app)[-1].text == "An extractive answer."
+
+
+@pytest.mark.asyncio
+async def test_switching_the_backend_rebuilds_the_session_with_it(workspace, service):
+    asked: list[str] = []
+
+    def factory(ws, st, data):
+        asked.append(st.llm)
+        return ScriptedSession(service)
+
+    app = make_app(workspace, load_settings(llm="openai:gpt-4o-mini", embedder="hashing-64"), session_factory=factory)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.backend_choices() == ["extractive"]
+        app.switch_backend("extractive")
+        await settle(pilot)
+        assert asked == ["openai:gpt-4o-mini", "extractive"] and app.settings.llm == "extractive"
+        assert app.backend_choices() == ["openai:gpt-4o-mini"] and not app.busy
+        assert len(app.query(UserMessage)) == 1  # the conversation stays as it was
 
 
 def test_lift_bars_point_the_right_way():
@@ -369,16 +391,63 @@ def test_the_core_never_imports_the_tui():
 
 
 # ---------------------------------------------------------------- snapshots (fixed size, no cursor blink, no timings)
+# They render canned segments, not the sample workspace, so a change in tools/ (sample data, labels)
+# never moves a pixel here: these pin the TUI's own rendering.
+
+CANNED_TRAITS = [
+    {"feature": "category_Books", "label": "share of activity in Books", "unit": "share", "segment_value": 0.62, "population_value": 0.12, "lift": 5.17, "effect": 1.4},
+    {"feature": "share_review", "label": "share of events that are reviews", "unit": "share", "segment_value": 0.18, "population_value": 0.06, "lift": 3.0, "effect": 0.9},
+    {"feature": "recency_days", "label": "days since last activity", "unit": "days", "segment_value": 12.0, "population_value": 41.0, "lift": 0.29, "effect": -0.8},
+]
+CANNED_SEGMENTS = [
+    {"id": 0, "name": "Weekend Gardeners", "description": "", "size": 140, "share": 0.4667, "keywords": ["garden", "seeds"], "traits": CANNED_TRAITS[:1], "representative_user_ids": ["u1"]},
+    {"id": 1, "name": "Book Reviewers", "description": "", "size": 100, "share": 0.3333, "keywords": ["novel", "author"], "traits": CANNED_TRAITS, "representative_user_ids": ["u2"]},
+    {"id": 2, "name": "Lapsed Toy Buyers", "description": "", "size": 60, "share": 0.2, "keywords": ["lego"], "traits": CANNED_TRAITS[2:], "representative_user_ids": ["u3"]},
+]
+CANNED_DESCRIPTION = {
+    "segment_id": 1, "name": "Book Reviewers", "description": "", "size": 100, "share": 0.3333, "traits": CANNED_TRAITS,
+    "keywords": ["novel", "author", "chapter"], "representative_user_ids": ["u00012", "u00087"], "representative_texts": ["A gripping novel."],
+    "contrastive_user_ids": ["u00200"], "typical_items": [{"item_id": "b7", "title": "The Long Winter", "count": 31, "lift": 4.2}],
+    "narrative": 'Segment 1 ("Book Reviewers") has 100 users (33.3% of all). Compared with everyone, they favour Books.', "note": None,
+    "examples": [{"user_id": "u00012", "item_id": "b9", "title": "Night Trains", "explanation": "Bought 4 novels by this author.", "verified": True}],
+}
+
+
+class CannedService:
+    """What the side panel reads from a WorkspaceService, with fixed numbers."""
+
+    class backend:
+        class info:
+            @staticmethod
+            def label() -> str:
+                return "extractive (built in)"
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.run = type("Run", (), {"summary": {
+            "segments": CANNED_SEGMENTS, "data": {"source": "/data/shop", "n_users": 300}, "parameters": {"embedder": "hashing-64", "seed": 0},
+        }})()
+
+    def has_run(self) -> bool:
+        return True
+
+    def reload(self) -> None:
+        pass
+
+
+def canned(settings, scripts=()):
+    return build(Path("unused"), settings, ScriptedSession(CannedService(settings), list(scripts)))
 
 
 async def _steady(pilot) -> None:
     await settle(pilot)
-    for box in pilot.app.query("Input"):
-        box.cursor_blink = False
+    for screen in pilot.app.screen_stack:  # the palette is a screen of its own
+        for box in screen.query("Input"):
+            box.cursor_blink = False
 
 
-def test_snapshot_after_a_turn_with_the_trace(snap_compare, workspace, settings, service):
-    app = build(workspace, settings, ScriptedSession(service, [answer(["There are **6 segments**:\n\n", "- 0 Household & Beauty Browsers\n"])]))
+def test_snapshot_after_a_turn_with_the_trace(snap_compare, settings):
+    app = canned(settings, [answer(["There are **3 segments**:\n\n", "- 0 Weekend Gardeners\n"])])
 
     async def run_before(pilot):
         await _steady(pilot)
@@ -390,20 +459,19 @@ def test_snapshot_after_a_turn_with_the_trace(snap_compare, workspace, settings,
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_segment_detail(snap_compare, workspace, settings, service):
-    app = build(workspace, settings, ScriptedSession(service))
+def test_snapshot_segment_detail_from_a_tool_artifact(snap_compare, settings):
+    app = canned(settings, [answer(["Segment 1 is **Book Reviewers**."], tool="describe_segment", artifact={"description": CANNED_DESCRIPTION})])
 
     async def run_before(pilot):
         await _steady(pilot)
-        app.query_one(SegmentsTable).focus()
-        await pilot.press("down", "enter")
+        await send(pilot, "describe segment 1")
         await _steady(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_snapshot_command_palette(snap_compare, workspace, settings, service):
-    app = build(workspace, settings, ScriptedSession(service))
+def test_snapshot_command_palette(snap_compare, settings):
+    app = canned(settings)
 
     async def run_before(pilot):
         await _steady(pilot)

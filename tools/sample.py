@@ -145,11 +145,11 @@ class _Segment:
 
 _SEGMENTS = (
     _Segment("bargain_hunters", 0.30, {"Household Essentials": 1, "Beauty & Personal Care": 1},
-             (3, 4.4), 0.8, 0.25, 0.50, 0.25, 0.10, 0.80, (1.0, 5.0), (0.0, 14.0), (3.2, 1.2),
+             (3, 4.1), 0.8, 0.25, 0.50, 0.25, 0.10, 0.80, (1.0, 5.0), (0.0, 14.0), (3.2, 1.2),
              ("Bought it on sale, so the price was right.", "Waited for a discount before ordering.",
               "Cheaper than in the shops.", "For this price I can't complain much."), 1),
     _Segment("fashion_forward", 0.22, {"Clothing": 1, "Shoes & Accessories": 1},
-             (3, 4.8), 0.2, 0.50, 0.75, 0.15, 0.15, 0.25, (1.4, 3.0), (0.0, 6.0), (3.9, 0.9),
+             (3, 4.4), 0.2, 0.50, 0.75, 0.15, 0.15, 0.25, (1.4, 3.0), (0.0, 6.0), (3.9, 0.9),
              ("Got compliments the first time I wore it.", "Goes with everything in my wardrobe.",
               "Sizing runs a little small.", "Already styled it three different ways."), 1),
     _Segment("home_and_garden", 0.18, {"Home & Kitchen": 1, "Garden & Outdoor": 1},
@@ -367,6 +367,7 @@ def _events(rng: np.random.Generator, seg: np.ndarray, item_cat: np.ndarray, ite
                     np.minimum(rng.exponential(np.maximum(rec[:, 1], 1e-9)), 150.0))
     span = np.where(lapsed, 21.0, 90 + np.maximum(274 - last, 0)) * rng.random(n)
     day = last[tu] + rng.random(t) * span[tu]
+    day[first + touches - 1] = last  # the latest touch sets the user's recency
     t0 = ref - 1 - (day * _DAY).astype(np.int64)
 
     # Funnel per touch: repeat views, then cart, purchase, rating or review.

@@ -170,7 +170,14 @@ class SegscopeApp(App[None]):
             status.state = "failed"
             if worker.name == "turn":
                 self.query_one(PromptInput).value = self._prompt
-            self.call_later(self.query_one(ChatView).add_note, f"The turn failed: {message}", "error")
+            self.call_later(self._abandon_turns, f"The turn failed: {message}")
+
+    async def _abandon_turns(self, note: str) -> None:
+        """The session died mid-turn: no event will close its answers and calls, so close them here."""
+        for turn_id in list(self._answers):
+            await self._end_answer(turn_id, "failed")
+            self.query_one(ToolTrace).turn_ended(turn_id, "failed")
+        await self.query_one(ChatView).add_note(note, "error")
 
     # ------------------------------------------------------------------ session lifecycle
     async def on_session_opened(self, message: SessionOpened) -> None:
@@ -210,6 +217,7 @@ class SegscopeApp(App[None]):
             trace.tool_progress(ev)
             total = f"/{ev.total}" if ev.total else ""
             status.state = f"{ev.stage} {ev.done}{total}"
+            (await self._answer(ev.turn_id)).set_state(status.state + "…")
         elif isinstance(ev, ToolFinished):
             await trace.tool_finished(ev)
             status.state = "answering…"
@@ -225,11 +233,13 @@ class SegscopeApp(App[None]):
             status.state = "ready"
         elif isinstance(ev, TurnFailed):
             await self._end_answer(ev.turn_id, "failed")
+            trace.turn_ended(ev.turn_id, "failed")
             await chat.add_note(f"The turn failed: {ev.error}", "error")
             self._restore_prompt(ev.prompt)
             status.state = "failed"
         elif isinstance(ev, TurnCancelled):
             await self._end_answer(ev.turn_id, "cancelled")
+            trace.turn_ended(ev.turn_id, "cancelled")
             await chat.add_note("Cancelled. Your prompt is back in the box.", "cancelled")
             self._restore_prompt(ev.prompt)
             status.state = "cancelled"
@@ -248,7 +258,10 @@ class SegscopeApp(App[None]):
         answer = self._answers.pop(turn_id, None)
         if answer is not None:
             await answer.finish()
-            answer.set_state(state)
+            if answer.text.strip():
+                answer.set_state(state)
+            else:  # nothing was said: the note below tells what happened
+                await answer.remove()
 
     def _restore_prompt(self, prompt: str) -> None:
         box = self.query_one(PromptInput)
@@ -299,6 +312,12 @@ class SegscopeApp(App[None]):
             status.data = data_label(message.data)
 
     # ------------------------------------------------------------------ commands
+    async def action_quit(self) -> None:
+        # A thread cannot be killed, and Python waits for it at exit: ask the running turn to stop first.
+        if self._cancel is not None:
+            self._cancel.set()
+        await super().action_quit()
+
     def action_show_map(self) -> None:
         self.show_tab("map")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.columns import Columns
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -23,6 +24,7 @@ class SegmentMap(Vertical):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.n_points = 0
+        self.legend: list[Text] = []
 
     def compose(self) -> ComposeResult:
         yield Static(EMPTY, id="map-caption")
@@ -47,16 +49,13 @@ class SegmentMap(Vertical):
         plot.refresh()
         self.n_points = len(points)
         self.query_one("#map-caption", Static).update(Text(CAPTION, style="dim"))
-        legend = Text()
-        for sid in sorted(names):
-            if legend:
-                legend.append("  ")
-            legend.append("● ", style=colours.get(sid, ""))
-            legend.append(f"{sid} {names[sid]}".replace(" ", "\u00a0"))  # wrap between entries, not inside one
-        self.query_one("#map-legend", Static).update(legend)
+        # Columns wraps between entries, never inside one.
+        self.legend = [Text.assemble(("● ", colours.get(sid, "")), f"{sid} {names[sid]}") for sid in sorted(names)]
+        self.query_one("#map-legend", Static).update(Columns(self.legend, padding=(0, 2)))
 
     def clear(self) -> None:
         self.query_one(PlotextPlot).plt.clear_figure()
         self.n_points = 0
+        self.legend = []
         self.query_one("#map-caption", Static).update(EMPTY)
         self.query_one("#map-legend", Static).update("")

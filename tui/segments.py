@@ -10,7 +10,7 @@ class SegmentsTable(DataTable):
     """Rows keyed by segment id; Enter or a click selects one (the app then describes it)."""
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")  # keep the colour dots
         self.names: dict[int, str] = {}
         self._shown: tuple[list[dict], dict[int, str]] = ([], {})
 

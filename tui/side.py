@@ -135,6 +135,9 @@ class SidePanel(Vertical):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "map" and self._map_stale and self.names and self.session is not None:
             self._load_map(self.session)
+        elif event.pane.id == "trace":  # it filled while hidden: open it on the latest calls
+            trace = self.query_one(ToolTrace)
+            trace.call_after_refresh(trace.scroll_end, animate=False)
 
     def on_map_ready(self, message: MapReady) -> None:
         message.stop()

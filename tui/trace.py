@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -13,6 +15,7 @@ from assistant.events import ToolFinished, ToolProgress, ToolStarted
 
 EMPTY = "No tool calls yet. Each call the assistant makes shows here: its arguments, how long it took, and what it returned."
 MAX_ARGS_CHARS = 160
+MAX_SUMMARY_LINES = 6
 
 
 def format_args(args: dict[str, Any]) -> str:
@@ -30,44 +33,65 @@ def format_duration(seconds: float) -> str:
 
 
 class ToolCallView(Static):
-    """One call: a header line (state, name, time), its arguments, then its progress or its summary."""
+    """One call: a header line (state, name, time), then indented its arguments and its progress or summary."""
 
     def __init__(self, started: ToolStarted) -> None:
         super().__init__(classes="call running")
+        self.turn_id = started.turn_id
         self.call_id = started.call_id
         self.tool_name = started.name
         self.args = format_args(started.args)
         self.progress: str | None = None
         self.finished: ToolFinished | None = None
+        self.stopped: str | None = None  # the turn ended before the call did ("cancelled", "failed")
 
     def on_mount(self) -> None:
-        self.update(self.text())
+        self.update(self.renderable())
 
-    def text(self) -> Text:
+    def head(self) -> Text:
         done = self.finished
-        if done is None:
-            head = Text.assemble(("⋯ ", "bold yellow"), (self.tool_name, "bold"), ("  running", "dim"))
-        elif done.ok:
-            head = Text.assemble(("✓ ", "bold green"), (self.tool_name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
-        else:
-            head = Text.assemble(("✗ ", "bold red"), (self.tool_name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
-        lines = [head, Text("  " + self.args, style="dim")]
+        if done is not None:
+            mark = ("✓ ", "bold green") if done.ok else ("✗ ", "bold red")
+            return Text.assemble(mark, (self.tool_name, "bold"), ("  " + format_duration(done.duration_s), "dim"))
+        if self.stopped:
+            return Text.assemble(("✗ ", "bold yellow"), (self.tool_name, "bold"), (f"  {self.stopped}", "dim"))
+        return Text.assemble(("⋯ ", "bold yellow"), (self.tool_name, "bold"), ("  running", "dim"))
+
+    def body(self) -> Text:
+        lines = [Text(self.args, style="dim")]
+        done = self.finished
         if done is not None and done.summary:
-            lines.append(Text("  " + done.summary.strip(), style="" if done.ok else "red"))
-        elif done is None and self.progress:
-            lines.append(Text("  " + self.progress, style="italic"))
+            summary = done.summary.strip().splitlines()
+            if len(summary) > MAX_SUMMARY_LINES:  # the chat has the full answer; the trace stays scannable
+                summary = summary[: MAX_SUMMARY_LINES - 1] + [f"… {len(summary) - MAX_SUMMARY_LINES + 1} more lines"]
+            lines += [Text(line, style="" if done.ok else "red") for line in summary]
+        elif done is None and self.progress and not self.stopped:
+            lines.append(Text(self.progress, style="italic"))
         return Text("\n").join(lines)
+
+    def renderable(self) -> Group:
+        return Group(self.head(), Padding(self.body(), (0, 0, 0, 2)))
+
+    @property
+    def plain(self) -> str:
+        return self.head().plain + "\n" + self.body().plain
 
     def show_progress(self, event: ToolProgress) -> None:
         total = f"/{event.total}" if event.total else ""
         self.progress = f"{event.stage} {event.done}{total}"
-        self.update(self.text())
+        self.update(self.renderable())
 
     def show_finished(self, event: ToolFinished) -> None:
         self.finished = event
         self.set_class(False, "running")
         self.add_class("ok" if event.ok else "error")
-        self.update(self.text())
+        self.update(self.renderable())
+
+    def show_stopped(self, why: str) -> None:
+        self.stopped = why
+        self.set_class(False, "running")
+        self.add_class("stopped")
+        self.update(self.renderable())
 
 
 class ToolTrace(VerticalScroll):
@@ -119,3 +143,9 @@ class ToolTrace(VerticalScroll):
         view.show_finished(event)
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False)
+
+    def turn_ended(self, turn_id: int, why: str) -> None:
+        """A turn was cancelled or failed: its calls still running will never finish."""
+        for view in self.calls.values():
+            if view.turn_id == turn_id and view.finished is None and view.stopped is None:
+                view.show_stopped(why)
