@@ -38,7 +38,19 @@ def user_text(summary: str) -> str:
         inner = match.group(1)
         return inner if ("“" in inner or '"' in inner or len(inner) > 80) else f"“{inner}”"
 
-    return re.sub(r"<data>(.*?)</data>", unfence, summary, flags=re.S)
+    text = re.sub(r"<data>(.*?)</data>", unfence, summary, flags=re.S)
+    return markdown_paragraphs(text)
+
+
+def markdown_paragraphs(text: str) -> str:
+    """Blank lines between paragraphs and around lists, so Markdown keeps the lines apart."""
+    out: list[str] = []
+    item = re.compile(r"^(\s*[-*]\s|\s*\d+\.\s|\s{2,}\S)")
+    for line in text.split("\n"):
+        if out and out[-1] != "" and line.strip() and not (item.match(line) and item.match(out[-1])):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
 
 
 class History:
@@ -105,9 +117,8 @@ class Session:
     # -- preparing the workspace ---------------------------------------------------
     def prepare(self, emit: Emit, cancel: threading.Event | None = None) -> None:
         """Make sure the workspace has a run: segment ``data_path`` (generating the sample when it is absent)."""
-        if self.service.has_run():
-            return
-        if self.data_path is None:
+        if self.service.has_run() or self.data_path is None:
+            self._warm_router()
             return
         turn = next(self._turns)
         prompt = f"segment {self.data_path}"
@@ -120,10 +131,16 @@ class Session:
                 generate_sample(self.data_path, seed=7)
             result = self._call(turn, "segment_users", {}, emit, cancel or threading.Event())
             emit(TurnDone(turn, user_text(result.summary)))
+            self._warm_router()
         except Cancelled:
             emit(TurnCancelled(turn, prompt))
         except SegscopeError as exc:
             emit(TurnFailed(turn, prompt, exc.one_line()))
+
+    def _warm_router(self) -> None:
+        """Load the embedder and the router's examples now, so the first answer is quick."""
+        if not self.uses_agent:
+            self.router.scores("warm up")
 
     # -- a turn ---------------------------------------------------------------------
     def run_turn(self, prompt: str, emit: Emit, cancel: threading.Event) -> None:

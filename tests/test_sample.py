@@ -184,6 +184,11 @@ def test_writes_into_existing_directory_without_touching_other_files(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no temporary directory left behind
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == calls[-1][1]
 
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert generate_sample(empty, n_users=10, n_items=50).out_dir == empty.resolve()
+    assert sorted(p.name for p in empty.iterdir()) == sorted(FILES)
+
 
 def test_scales_to_tens_of_thousands_of_users(tmp_path: Path) -> None:
     started = time.perf_counter()

@@ -345,7 +345,8 @@ def _events(rng: np.random.Generator, seg: np.ndarray, item_cat: np.ndarray, ite
     ts_seg = seg[tu]
     t = len(tu)
 
-    # Everyone in the export is a customer: each user's first touch is a purchase in a core category.
+    # Everyone in the export is a customer: one touch per user is a purchase in a core category,
+    # so a user's segment shows even when the rest of their touches are sparse.
     first = np.cumsum(touches) - touches
     cat = _draw(rng, weights, tu)
     cat[first] = _draw(rng, g_core, np.arange(n))
@@ -360,7 +361,7 @@ def _events(rng: np.random.Generator, seg: np.ndarray, item_cat: np.ndarray, ite
     pos = np.minimum((rng.beta(pa, pb) * count[g]).astype(np.int64), count[g] - 1)
     item = order[start[g] + pos]
 
-    # When: each user is last active `lo` days ago and active over a span before that.
+    # When: each user is last active `last` days ago and active over a span before that.
     rec = np.array([s.recency for s in _SEGMENTS])[seg]
     lapsed = rec[:, 0] > 0
     last = np.where(lapsed, rng.uniform(rec[:, 0], np.maximum(rec[:, 1], rec[:, 0])),
