@@ -152,11 +152,9 @@ class SegmentModel:
 
     # -- smoothing ----------------------------------------------------------
     def _smooth(self, x: np.ndarray, is_fit: bool) -> np.ndarray:
-        m = self.smooth_neighbours
-        if m <= 0:
-            return x
         ref = self.reference_
-        m = min(m, len(ref) - 1)
+        # Small data cannot afford to average away its groups: at most one neighbour per 20 users.
+        m = min(self.smooth_neighbours, len(ref) // 20, len(ref) - 1)
         if m <= 0:
             return x
         from sklearn.neighbors import NearestNeighbors

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,24 @@ def segment_dataset(
         summary = json.loads((ws.run_dir(key) / "segments.json").read_text())
         return SegmentationRun(ws.root, key, summary, cached=True)
 
+    created = not ws.root.exists()
+    try:
+        return _segment_new(data, ws, key, params, embedder, report, write_store)
+    except BaseException:
+        if created:  # a failed first run leaves no workspace behind
+            shutil.rmtree(ws.root, ignore_errors=True)
+        raise
+
+
+def _segment_new(
+    data: Dataset,
+    ws: Workspace,
+    key: str,
+    params: RunParams,
+    embedder: Embedder | None,
+    report: StageProgress,
+    write_store: bool,
+) -> SegmentationRun:
     ws.prepare()
     with ws.lock():
         ws.clean_leftovers()
@@ -158,6 +177,7 @@ def build_summary(
             **params.as_dict(),
             "alpha": profiles.alpha,
             "behaviour_features": [] if profiles.features is None else profiles.features.names,
+            "text_source": profiles.text_source,
         },
         "k": model.k_,
         "k_selection": None
@@ -180,8 +200,10 @@ def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedde
     for seg, lab in zip(summary["segments"], named):
         seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)
     members = SimpleNamespace(text=profiles.text, labels=labels)
+    # Distinctiveness compares label texts with users' text vectors: only meaningful when those came from the embedder.
+    distinct = round(label_distinctiveness(named, members, embedder), 4) if profiles.text_source == "embedder" else None
     summary["labels"] = {
-        "distinctiveness": round(label_distinctiveness(named, members, embedder), 4),
+        "distinctiveness": distinct,
         "source": "extractive",
         "templates": [],
     }
@@ -260,7 +282,8 @@ def write_vectors(
     traits = {s.segment_id: ", ".join(t.label for t in s.traits[:3]) for s in segments}
     # Users with no text at all (nothing they touched has a description) have no
     # direction to search by; they stay out of the users collection.
-    has_text = np.flatnonzero(np.linalg.norm(profiles.text, axis=1) > 0)
+    text_norm = np.linalg.norm(profiles.text, axis=1)
+    has_text = np.flatnonzero(text_norm > 0) if profiles.text_source == "embedder" else np.zeros(0, dtype=np.int64)
     # A few behaviour facts as metadata, so searches can filter on them (recent, big spenders).
     facts: dict[str, np.ndarray] = {}
     if profiles.features is not None:
@@ -279,6 +302,8 @@ def write_vectors(
         user_meta,
         progress=lambda d, t: report("storing users", d, t),
     )
+    if not len(has_text):
+        return  # no text vectors: nothing to search users or segments by
     centres = np.vstack([profiles.text[labels == s.segment_id].mean(axis=0) for s in segments])
     seg_meta = [{"segment_id": s.segment_id, "size": s.size, "keywords": list(s.keywords[:5])} for s in segments]
     store.replace(segments_collection(key), [str(s.segment_id) for s in segments], centres, seg_meta)

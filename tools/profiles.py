@@ -16,6 +16,7 @@ text decides. Text-only data has no behaviour block: C = z.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class Profiles:
     item_vectors: np.ndarray  # (n_items, d) float32
     n_texts_embedded: int  # distinct texts the embedder actually ran on this time
     n_texts_total: int  # distinct texts the profiles needed
+    text_source: str = "embedder"  # or "collaborative" when the data has no text at all
 
 
 def item_texts(items: pd.DataFrame) -> pd.Series:
@@ -159,6 +161,11 @@ def build_profiles(
         )
         text_matrix += (w_text @ written_vectors).astype(np.float32)
     text_matrix = _normalize(text_matrix)
+    text_source = "embedder"
+    if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
+        # No titles, descriptions or reviews: what users consumed is still telling.
+        text_matrix = collaborative_vectors(ev, rows, n_users, weights)
+        text_source = "collaborative"
 
     features = compute_features(data, user_ids) if data.kind == "behaviour" else None
     fused = fuse(text_matrix, None if features is None else features.scaled, alpha)
@@ -173,4 +180,27 @@ def build_profiles(
         item_vectors=item_vectors,
         n_texts_embedded=cache.misses - misses_before,
         n_texts_total=total,
+        text_source=text_source,
     )
+
+
+def collaborative_vectors(ev: pd.DataFrame, rows: np.ndarray, n_users: int, weights: np.ndarray, dim: int = 32) -> np.ndarray:
+    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised."""
+    from sklearn.decomposition import TruncatedSVD
+
+    codes, uniques = pd.factorize(ev["item_id"])
+    ok = codes >= 0
+    n_items = len(uniques)
+    matrix = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], codes[ok])), shape=(n_users, n_items))
+    matrix.data[:] = 1.0
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    idf = np.log((1 + n_users) / (1 + np.asarray((matrix > 0).sum(axis=0)).ravel())) + 1
+    matrix = matrix @ sp.diags(idf)
+    k = min(dim, n_items - 1, n_users - 1)
+    if k < 1:
+        return np.zeros((n_users, 1), dtype=np.float32)
+    with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vectors = TruncatedSVD(n_components=k, random_state=0).fit_transform(matrix)
+    return _normalize(np.nan_to_num(vectors).astype(np.float32))
