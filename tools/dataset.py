@@ -23,8 +23,9 @@ DatasetKind = Literal["behaviour", "text"]
 class Dataset:
     """Behaviour data normalised to canonical columns.
 
-    events: one row per interaction, columns ``EVENT_COLUMNS``:
-        user_id (str), item_id (str, or None for text-only data),
+    events: one row per interaction, columns ``EVENT_COLUMNS`` (a missing value is
+        NA/NaN in pandas' string columns: test with ``pd.isna``, not ``is None``):
+        user_id (str), item_id (str, or missing for text-only data),
         event_type (str: view, cart, purchase, rating, review, tag, text, ...),
         timestamp (float seconds since the epoch, NaN when unknown),
         value (float: rating or amount, NaN when absent),
