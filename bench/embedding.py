@@ -28,7 +28,7 @@ def distinct_texts(data) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
