@@ -40,6 +40,12 @@ def summary_rows() -> list[tuple[str, str, str]]:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
         rows.append((f"Explanations verified ({ex['explanations']:,} recommendations; report: {ex['report_explanations']})", f"{ex['explanation_pass_rate']:.1%} / {ex['report_pass_rate']:.0%}", "100%"))
         rows.append(("Time to explain one recommendation / label one segment (extractive, median)", f"{1000 * ex['explain_s_per_recommendation_median']:.1f} ms / {1000 * ex['label_s_per_segment_median']:.2f} ms", "reported"))
+    asst = _load("assistant")
+    if asst:
+        rows.append(("TUI first painted screen (headless, median of 3)", f"{asst['first_paint_s_median']:.2f} s", "reported"))
+        for prompt, r in asst["requests"].items():
+            rows.append((f"“{prompt}”: submit → first token / full answer", f"{r['first_token']:.2f} s / {r['answer']:.2f} s", "seconds"))
+        rows.append(("Memory of the running assistant (model loaded, peak RSS)", f"{asst['peak_rss_mb']:,} MB", "reported"))
     sc = _load("scale")
     for size in ("10k", "100k"):
         if sc and size in sc:
@@ -69,7 +75,7 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "embedding", "segments", "scale"):
+    for name in ("recommend", "explain", "assistant", "embedding", "segments", "scale"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
