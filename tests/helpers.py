@@ -143,3 +143,13 @@ class CountingEmbedder:
 def files_matching(root: Path, *patterns: str) -> list[Path]:
     """Every file or folder under ``root`` whose name matches one of ``patterns`` (e.g. temp leftovers)."""
     return sorted({p for pattern in patterns for p in root.rglob(pattern)})
+
+
+def sample_workspace(root: Path, n_users: int = 300, seed: int = 1) -> Path:
+    """A segmented workspace on generated shop data, with the fast hashing embedder; returns its path."""
+    from tools.pipeline import RunParams, segment_dataset
+    from tools.sample import generate_sample
+
+    generate_sample(root / "data", n_users=n_users, seed=seed)
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=seed, embedder="hashing-64"), embedder=HashingEmbedder())
+    return root / "ws"

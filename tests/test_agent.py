@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +17,7 @@ from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnCance
 from assistant.service import WorkspaceService
 from assistant.session import Session
 from tools.embedding import HashingEmbedder
-from tools.ingest import load_dataset
-from tools.pipeline import RunParams, segment_dataset
-from tools.sample import generate_sample
+from helpers import sample_workspace
 
 
 class ScriptedToolModel(GenericFakeChatModel):
@@ -32,7 +31,7 @@ class ScriptedToolModel(GenericFakeChatModel):
         if isinstance(message, Exception):
             raise message
         if message.tool_calls:
-            chunks = [{"name": c["name"], "args": __import__("json").dumps(c["args"]), "id": c["id"], "index": i} for i, c in enumerate(message.tool_calls)]
+            chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i} for i, c in enumerate(message.tool_calls)]
             yield ChatGenerationChunk(message=AIMessageChunk(content=message.content, tool_call_chunks=chunks))
             return
         for word in message.content.split(" "):
@@ -48,10 +47,7 @@ def call(name: str, call_id: str, **args) -> AIMessage:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("agent")
-    generate_sample(root / "data", n_users=300, seed=2)
-    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=2, embedder="hashing-64"), embedder=HashingEmbedder())
-    return root / "ws"
+    return sample_workspace(tmp_path_factory.mktemp("agent"), seed=2)
 
 
 def _session(workspace, script) -> Session:

@@ -12,17 +12,12 @@ from assistant.service import WorkspaceService
 from assistant.session import Session
 from tests.fake_openai import BrokenStream, Delay, FakeOpenAI, Reply, Status
 from tools.embedding import HashingEmbedder
-from tools.ingest import load_dataset
-from tools.pipeline import RunParams, segment_dataset
-from tools.sample import generate_sample
+from helpers import sample_workspace
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faults")
-    generate_sample(root / "data", n_users=300, seed=6)
-    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=6, embedder="hashing-64"), embedder=HashingEmbedder())
-    return root / "ws"
+    return sample_workspace(tmp_path_factory.mktemp("faults"), seed=6)
 
 
 def _session(workspace, server: FakeOpenAI, timeout: float = 2.0, retries: int = 1) -> Session:
