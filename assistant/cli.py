@@ -73,8 +73,10 @@ def segment(
     embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (bundled), 'hashing', or a sentence-transformers model path.")] = "minilm",
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
+    local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
 ) -> None:
-    """Segment users: profiles from texts and behaviour, clustering, traits, keywords."""
+    """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
     from tools.ingest import load_dataset, parse_mapping
     from tools.pipeline import RunParams, segment_dataset
 
@@ -85,8 +87,21 @@ def segment(
     for warning in dataset.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)
+    from assistant.config import load_settings
+    from assistant.llm import make_backend
+
+    settings = load_settings(llm=llm, local_only=local_only)
+    backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
     with stage_progress(err, _show_progress(json_output)) as progress:
         run = segment_dataset(dataset, workspace, params, progress=progress)
+    if backend.info.generative and (run.summary.get("labels") or {}).get("source") == "extractive":
+        from assistant.labelling import polish_labels
+        from tools.embedding import make_embedder
+
+        err.print(f"[dim]naming segments with {backend.info.label()}…[/]", highlight=False)
+        for notice in polish_labels(workspace, backend, make_embedder(embedder), settings.min_segment_size):
+            err.print(f"[yellow]{notice}[/]", highlight=False)
+        run = type(run)(run.workspace, run.key, json.loads((Path(workspace) / "segments.json").read_text()), run.cached, run.timings)
     if json_output:
         print(json.dumps(run.summary, ensure_ascii=False))
         return

@@ -93,3 +93,33 @@ def test_extract_json_tolerates_chatter():
     assert extract_json('Sure! {"a": 1} hope this helps') == {"a": 1}
     with pytest.raises(ValueError):
         extract_json("no braces")
+
+
+def test_segment_labels_polished_by_an_llm_with_fallbacks(tmp_path):
+    """Valid names are used; invalid JSON and invented numbers fall back to the extractive label."""
+    import json
+
+    from assistant.labelling import polish_labels
+    from helpers import sample_workspace
+    from tools.embedding import HashingEmbedder
+
+    ws = sample_workspace(tmp_path, n_users=300, seed=3)
+    before = json.loads((ws / "segments.json").read_text())
+    k = before["k"]
+    script = [Reply('{"name": "Gadget Lovers", "description": "They love gadgets. They spend a lot."}'),
+              Reply("not json"), Reply("still not json"),
+              Reply('{"name": "Big Spenders", "description": "They are 97% of buyers. Really."}'),
+              Reply('{"name": "Big Spenders", "description": "They are many. They buy."}')]
+    script += [Reply("nope")] * (2 * k)
+    with FakeOpenAI(script) as server:
+        notices = polish_labels(ws, _backend(server), HashingEmbedder(), 10)
+    after = json.loads((ws / "segments.json").read_text())
+    segs = after["segments"]
+    assert segs[0]["name"] == "Gadget Lovers" and segs[0]["label_source"] == "openai:test-model"
+    assert segs[0]["label_template"] == "label_segment.v1"
+    assert segs[1]["name"] == before["segments"][1]["name"] and segs[1]["label_source"] == "extractive"
+    assert segs[2]["name"] == "Big Spenders"  # the invented "97%" was rejected, the retry accepted
+    assert any("segment 1" in n for n in notices)
+    names = [s["name"].lower() for s in segs]
+    assert len(set(names)) == len(names)
+    assert after["labels"]["distinctiveness"] is not None

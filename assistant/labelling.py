@@ -1,0 +1,91 @@
+"""Segment names and descriptions polished by the configured LLM, checked against the segment's facts.
+
+The extractive label is always computed first: it is the fallback, and its
+name reserves a place so no two segments end up with the same name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from assistant.llm import LLMBackend
+from assistant.phrasing import generate_json
+from prompts import load_prompt
+from tools.labels import MAX_NAME_WORDS, SegmentLabel, apply_labels, fmt_pct, label_distinctiveness, label_segments, trait_fact
+from tools.privacy import mask_identifiers
+
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+
+
+class LabelText(BaseModel):
+    name: str = Field(min_length=2, max_length=60)
+    description: str = Field(min_length=10, max_length=600)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def label_check(value: LabelText, evidence_text: str, taken: set[str]) -> str | None:
+    """Why a proposed label is unacceptable, or None."""
+    if len(value.name.split()) > MAX_NAME_WORDS:
+        return f"the name has more than {MAX_NAME_WORDS} words"
+    if value.name.strip().lower() in taken:
+        return "the name is already used by another segment"
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", value.description.strip()) if s]
+    if len(sentences) != 2:
+        return "the description must be exactly two sentences"
+    invented = sorted(_numbers(value.name + " " + value.description) - _numbers(evidence_text))
+    if invented:
+        return f"numbers not in the data: {', '.join(invented)}"
+    return None
+
+
+def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segment_size: int = 10) -> list[str]:
+    """Replace the run's labels with LLM-written ones where they pass the checks; returns notices."""
+    import json
+
+    from tools.run_state import load_run
+
+    if not backend.info.generative:
+        return []
+    run = load_run(workspace)
+    summary = run.summary
+    extractive = label_segments(summary)
+    kind = summary["data"]["kind"]
+    chosen: list[SegmentLabel] = []
+    notices: list[str] = []
+    for seg, ext in zip(summary["segments"], extractive):
+        others = {lab.name.lower() for lab in extractive if lab.segment_id != seg["id"]}
+        taken = others | {lab.name.lower() for lab in chosen}
+        evidence = {
+            "segment_id": seg["id"],
+            "size": seg["size"],
+            "share": fmt_pct(seg["share"], 1),
+            "traits": [trait_fact(t) for t in seg["traits"][:5]],
+            "keywords": seg["keywords"][:10],
+            "names_taken": sorted(taken),
+            "draft_name": ext.name,
+            "draft_description": ext.description,
+        }
+        if kind == "text" and seg["size"] >= min_segment_size:
+            evidence["example_texts"] = [mask_identifiers(t)[:200] for t in seg.get("representative_texts", [])[:3]]
+        evidence_text = json.dumps(evidence, ensure_ascii=False)
+        phrased = generate_json(
+            backend,
+            load_prompt("label_segment"),
+            evidence,
+            LabelText,
+            lambda v, e=evidence_text, t=taken: label_check(v, e, t),
+            lambda ext=ext: LabelText(name=ext.name, description=ext.description),
+        )
+        if phrased.notice:
+            notices.append(f"segment {seg['id']}: {phrased.notice}")
+        chosen.append(SegmentLabel(seg["id"], phrased.value.name, phrased.value.description, phrased.source, phrased.template, ext.facts))
+    text_source = summary["parameters"].get("text_source", "embedder")
+    distinct = label_distinctiveness(chosen, run, embedder) if text_source == "embedder" else None
+    apply_labels(workspace, chosen, distinct, run_key=summary["run_key"])
+    return notices
