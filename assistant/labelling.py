@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 from assistant.llm import LLMBackend
 from assistant.phrasing import generate_json
 from prompts import load_prompt
-from tools.labels import MAX_NAME_WORDS, SegmentLabel, apply_labels, fmt_pct, label_distinctiveness, label_segments, trait_fact
+from tools.label_quality import apply_labels, label_distinctiveness
+from tools.label_text import fmt_pct, trait_fact
+from tools.labels import MAX_NAME_WORDS, SegmentLabel, label_segments
 from tools.privacy import mask_identifiers
 
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")

@@ -14,14 +14,8 @@ from tools.describe import compare_segments, describe_segment, typical_items
 from tools.embedding import HashingEmbedder
 from tools.errors import ParameterError, WorkspaceError
 from tools.ingest import load_dataset
-from tools.labels import (
-    apply_labels,
-    contrastive_members,
-    distinctiveness_by_segment,
-    extractive_label,
-    label_distinctiveness,
-    label_segments,
-)
+from tools.label_quality import apply_labels, contrastive_members, distinctiveness_by_segment, label_distinctiveness
+from tools.labels import extractive_label, label_segments
 from tools.pipeline import RunParams, segment_dataset
 from tools.run_state import load_run
 from tools.sample import generate_sample

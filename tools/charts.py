@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from tools.labels import fmt_lift, fmt_value
+from tools.label_text import fmt_lift, fmt_value
 
 # Okabe & Ito's colour-blind-safe palette, ordered so neighbours contrast and
 # the hard-to-see yellow comes last. Segments past the palette share OTHER.

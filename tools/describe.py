@@ -14,17 +14,9 @@ import numpy as np
 import pandas as pd
 
 from tools.errors import ParameterError
-from tools.labels import (
-    clause,
-    contrastive_members,
-    count_noun,
-    fmt_lift,
-    fmt_pct,
-    fmt_value,
-    keyword_list,
-    label_segments,
-    ordered_traits,
-)
+from tools.label_quality import contrastive_members
+from tools.label_text import clause, count_noun, fmt_lift, fmt_pct, fmt_value, keyword_list
+from tools.labels import label_segments, ordered_traits
 from tools.run_state import RunState
 from tools.segment_summary import Trait
 

@@ -1,25 +1,21 @@
-"""Names and descriptions for segments, built only from their evidence, and how distinct they are.
+"""Names and descriptions for segments, built only from their evidence.
 
 An extractive label is deterministic: a small vocabulary of trait -> phrase
 rules turns a segment's strongest traits (and, for text data, its keywords)
 into a short name, and a two-sentence description whose every number is one of
-the segment's own numbers, formatted once here (describe uses the same formatters).
+the segment's own numbers, formatted by tools/label_text.py (describe and the report use
+the same formatters). How distinct labels are, and writing them: tools/label_quality.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from tools.embedding import Embedder
-from tools.errors import WorkspaceError
-from tools.run_state import RunState
-from tools.workspace import Workspace, atomic_write_json
+from tools.label_text import clause, count_noun, fmt_pct, join_phrases, keyword_list, trait_fact
 
 MAX_NAME_WORDS = 5
 STRONG_EFFECT = 0.5  # a trait weaker than this never names a segment
@@ -87,111 +83,6 @@ class _Facets:
 
 
 # ---------------------------------------------------------------- formatting (every printed number passes here)
-
-def fmt_pct(share: float, decimals: int | None = None) -> str:
-    """0.2987 -> '29.9%' (decimals=1); shares of activity get 0 decimals, or 1 below 1%."""
-    pct = 100.0 * share
-    if decimals is None:
-        decimals = 0 if abs(pct) >= 1 or pct == 0 else 1
-    return f"{pct:.{decimals}f}%"
-
-
-def fmt_value(value: float, unit: str) -> str:
-    """A feature value in its unit, rounded the way it is printed everywhere."""
-    if unit == "share":
-        return fmt_pct(value)
-    if unit == "days":
-        return f"{value:.0f}"
-    if unit in ("count", "money"):
-        return f"{value:.0f}" if abs(value) >= 100 or (unit == "count" and abs(value) >= 10) else f"{value:.1f}"
-    if unit == "rating":
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def fmt_lift(lift: float) -> str:
-    """3.1291 -> '3.1×'; small lifts keep two decimals so they never print as 0."""
-    if lift >= 10:
-        return f"{lift:.0f}×"
-    return f"{lift:.2f}×" if lift < 0.1 else f"{lift:.1f}×"
-
-
-def count_noun(kind: str, n: int) -> str:
-    noun = "message" if kind == "text" else "user"
-    return noun if n == 1 else noun + "s"
-
-
-def keyword_list(kws: Sequence[str]) -> str:
-    return _join(list(kws))
-
-
-_VERBS: dict[str, tuple[str, str]] = {  # feature -> (they ... when higher, when lower)
-    "recency_days": ("were last active longer ago than most", "were active more recently than most"),
-    "span_days": ("have been around longer than most", "have been active over a shorter span than most"),
-    "frequency": ("are more active than most", "are less active than most"),
-    "distinct_items": ("look at more different items than most", "look at fewer different items than most"),
-    "purchases": ("buy more often than most", "buy less often than most"),
-    "monetary": ("spend more than most", "spend less than most"),
-    "avg_price": ("buy pricier items than most", "buy cheaper items than most"),
-    "rating_mean": ("rate more generously than most", "rate more critically than most"),
-    "rating_spread": ("give more varied ratings than most", "give more consistent ratings than most"),
-    "text_share": ("write text more often than most", "write text less often than most"),
-    "diversity": ("spread their activity over more categories than most", "stick to fewer categories than most"),
-    "share_view": ("browse more than most", "browse less than most"),
-    "share_cart": ("add to cart more than most", "add to cart less than most"),
-    "share_purchase": ("turn more of their activity into purchases", "turn less of their activity into purchases"),
-    "share_review": ("write more reviews than most", "write fewer reviews than most"),
-    "share_rating": ("rate more than most", "rate less than most"),
-    "share_tag": ("tag more than most", "tag less than most"),
-}
-_MEASURES = {"recency_days": "{} days since last activity", "span_days": "{} days active", "frequency": "{} events each",
-             "distinct_items": "{} distinct items each", "purchases": "{} purchases each", "monetary": "total spend {}",
-             "avg_price": "average price {}", "rating_mean": "average rating {}", "rating_spread": "rating spread {}",
-             "diversity": "diversity {}", "text_share": "{} of events"}
-
-
-def measure(trait: dict) -> str:
-    """The trait's segment value with what it counts: '12.4 days since last activity', '46% of activity'."""
-    f, v = trait["feature"], fmt_value(trait["segment_value"], trait["unit"])
-    if f.startswith("category_"):
-        return f"{v} of activity"
-    if f.startswith("share_"):
-        return f"{v} of events"
-    return _MEASURES.get(f, trait["label"] + " {}").format(v)
-
-
-def comparison(trait: dict, against: str = "overall") -> str:
-    """'3.1× overall', or 'vs 3.6 overall' for ratings and ratios (where a ratio means little)."""
-    if trait["lift"] is None or trait["unit"] in ("rating", "ratio"):
-        return f"vs {fmt_value(trait['population_value'], trait['unit'])} {against}"
-    return f"{fmt_lift(trait['lift'])} {against}"
-
-
-def clause(trait: dict, lead: bool, also: bool = True) -> str:
-    """A trait as a phrase: after "N users (S%)" when ``lead``, else after "They" ("also favour X" unless not ``also``)."""
-    f, up = trait["feature"], trait["effect"] > 0
-    against = "the average" if lead else "overall"
-    if f.startswith("category_"):
-        cat = f[len("category_"):]
-        if up and lead:
-            sep = ", " if trait["lift"] is not None and trait["unit"] not in ("rating", "ratio") else " "
-            return f"whose activity is {fmt_value(trait['segment_value'], 'share')} {cat}{sep}{comparison(trait, against)}"
-        if up:
-            verb = ("also favour " if also else "favour ") + cat
-        else:
-            rare = trait["lift"] is not None and trait["lift"] < 0.25
-            verb = f"rarely touch {cat}" if rare else f"favour {cat} less than most"
-    else:
-        verb = _VERBS.get(f, (f"have a higher {trait['label']} than most", f"have a lower {trait['label']} than most"))[0 if up else 1]
-    sep = " " if comparison(trait).startswith("vs") else ", "
-    return f"{'who ' if lead else ''}{verb} ({measure(trait)}{sep}{comparison(trait, against)})"
-
-
-def trait_fact(trait: dict) -> str:
-    return f"{trait['label']}: {measure(trait)}, {comparison(trait, 'the population average')}"
-
-
-# ---------------------------------------------------------------- names
 
 def words(name: str) -> int:
     """How many words a name has ("&" counts, so the limit is conservative)."""
@@ -436,7 +327,7 @@ def describe_evidence(segment: dict, kind: str, lead_features: Sequence[str] = (
         if kws:
             parts.append(f"often mention {keyword_list(kws)}")
             facts.append("keywords: " + ", ".join(kws))
-        second = ("They " + _join(parts) + ".") if parts else "No other trait sets them apart from the rest by much."
+        second = ("They " + join_phrases(parts) + ".") if parts else "No other trait sets them apart from the rest by much."
         return first + " " + second, tuple(facts)
     if kws:
         facts.append("keywords: " + ", ".join(kws))
@@ -454,14 +345,6 @@ def _dedupe_traits(traits: Sequence[dict]) -> list[dict]:
             continue
         out.append(t)
     return out
-
-
-def _join(parts: Sequence[str]) -> str:
-    """'a, b and c'; a serial comma when a part already has its own 'and'."""
-    if len(parts) <= 1:
-        return "".join(parts)
-    last = ", and " if any(" and " in p for p in parts[:-1]) else " and "
-    return ", ".join(parts[:-1]) + last + parts[-1]
 
 
 def label_segments(summary: dict) -> list[SegmentLabel]:
@@ -508,88 +391,3 @@ def _clashes(chosen: dict[int, str]) -> list[list[int]]:
         by_name.setdefault(name.lower(), []).append(sid)
     return [g for g in by_name.values() if len(g) > 1]
 
-
-def contrastive_members(run: RunState, segment_id: int, n: int = 3, min_segment_size: int = 0) -> list[str]:
-    """Members of OTHER segments nearest this segment's centre in the fused space: what it is not (Clio-style contrast).
-
-    Members of segments smaller than ``min_segment_size`` are never offered.
-    """
-    run.segment(segment_id)  # a clear error for an unknown id
-    members = run.labels == segment_id
-    if not members.any() or n <= 0:
-        return []
-    sizes = np.bincount(run.labels, minlength=int(run.labels.max()) + 1)
-    eligible = np.flatnonzero(~members & (sizes[run.labels] >= min_segment_size))
-    centre = run.fused[members].mean(axis=0)
-    dist = ((run.fused[eligible] - centre) ** 2).sum(axis=1)
-    return [str(run.user_ids[i]) for i in eligible[np.argsort(dist, kind="stable")[:n]]]
-
-
-def _assign(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
-    """(true segment, nearest label's segment) for every user with a text vector."""
-    if not labels:
-        raise WorkspaceError("there are no labels to score", "label the segments first")
-    vectors = np.asarray(embedder.encode([f"{lab.name}. {lab.description}" for lab in labels]), dtype=np.float32)
-    if vectors.shape[1] != run.text.shape[1]:
-        raise WorkspaceError(
-            f"the embedder gives {vectors.shape[1]}-d vectors but this run's users are {run.text.shape[1]}-d",
-            "score labels with the embedder the run was segmented with",
-        )
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    users = run.text.astype(np.float32)
-    norms = np.linalg.norm(users, axis=1)
-    ok = norms > 0  # a user with no text has no direction to compare
-    sims = (users[ok] / norms[ok, None]) @ vectors.T
-    ids = np.asarray([lab.segment_id for lab in labels])
-    return run.labels[ok], ids[np.argmax(sims, axis=1)]
-
-
-def label_distinctiveness(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> float:
-    """BENCHMARKS §3: the share of users whose nearest label (by "name. description" embedding) is their own segment's."""
-    truth, nearest = _assign(labels, run, embedder)
-    return float((truth == nearest).mean()) if len(truth) else 0.0
-
-
-def distinctiveness_by_segment(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> dict[int, float]:
-    """Label distinctiveness per segment: the share of its members nearest its own label."""
-    truth, nearest = _assign(labels, run, embedder)
-    out = {}
-    for lab in labels:
-        members = truth == lab.segment_id
-        out[lab.segment_id] = float((nearest[members] == lab.segment_id).mean()) if members.any() else 0.0
-    return out
-
-
-def apply_labels(workspace: str | Path, labels: Sequence[SegmentLabel], distinctiveness: float | None,
-                 run_key: str | None = None) -> dict:
-    """Write names and descriptions into the current run's segments.json and the workspace's, atomically.
-
-    Adds ``label_source`` and ``label_template`` to every segment and a top-level
-    ``labels`` key (distinctiveness, source). ``run_key``, when given, must be the
-    current run's: labels made for another run are refused. Returns the new summary.
-    """
-    ws = Workspace(workspace)
-    with ws.lock():
-        run_dir = ws.require_run()
-        if run_key is not None and run_dir.name != run_key:
-            raise WorkspaceError(f"the labels were made for run {run_key}, but the current run is {run_dir.name}",
-                                 "label the current run again")
-        summary = json.loads((run_dir / "segments.json").read_text())
-        by_id = {lab.segment_id: lab for lab in labels}
-        ids = {s["id"] for s in summary["segments"]}
-        if set(by_id) != ids:
-            raise WorkspaceError(f"the labels cover segments {sorted(by_id)} but the run has {sorted(ids)}",
-                                 "label the current run again")
-        for seg in summary["segments"]:
-            lab = by_id[seg["id"]]
-            seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)
-        sources = sorted({lab.source for lab in labels})
-        templates = sorted({lab.template for lab in labels if lab.template})
-        summary["labels"] = {
-            "distinctiveness": None if distinctiveness is None else round(float(distinctiveness), 4),
-            "source": sources[0] if len(sources) == 1 else "mixed",
-            "templates": templates,
-        }
-        atomic_write_json(run_dir / "segments.json", summary)
-        atomic_write_json(ws.segments_json, summary)
-    return summary

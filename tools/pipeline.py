@@ -25,7 +25,8 @@ from tools.clustering import SegmentModel
 from tools.dataset import Dataset
 from tools.embed_cache import EmbeddingCache
 from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder, text_key
-from tools.labels import label_distinctiveness, label_segments
+from tools.label_quality import label_distinctiveness
+from tools.labels import label_segments
 from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles, item_texts
 from tools.segment_summary import SegmentSummary, summarise_segments
 from tools.store import VectorStore

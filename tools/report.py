@@ -20,7 +20,7 @@ from tools.charts import CSS, MAX_MAP_POINTS, MUTED, OTHER, PALETTE
 from tools.charts import lift_bars_svg, lift_domain, scatter_svg, segment_colours, silhouette_svg, stratified_sample
 from tools.charts import map_coordinates  # noqa: F401  (part of this module's API: the report and the TUI map use it)
 from tools.errors import ParameterError
-from tools.labels import count_noun, fmt_lift, fmt_pct, fmt_value
+from tools.label_text import count_noun, fmt_lift, fmt_pct, fmt_value
 from tools.privacy import mask_identifiers
 from tools.workspace import atomic_write_text
 
