@@ -151,7 +151,7 @@ class SegmentModel:
         return k
 
     # -- smoothing ----------------------------------------------------------
-    def _smooth(self, x: np.ndarray, is_fit: bool) -> np.ndarray:
+    def _smooth(self, x: np.ndarray, is_fit: bool, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         ref = self.reference_
         # Small data cannot afford to average away its groups: at most one neighbour per 20 users.
         m = min(self.smooth_neighbours, len(ref) // 20, len(ref) - 1)
@@ -171,6 +171,8 @@ class SegmentModel:
             is_self = dist[:, 0] <= 1e-9
             keep = np.where(is_self[:, None], idx[:, 1:], idx[:, :-1])
             out[start : start + len(chunk)] = (chunk + ref[keep].sum(axis=1)) / (m + 1)
+            if progress is not None:
+                progress(start + len(chunk), len(x))
         if self.metric == "cosine":
             out = _normalize_rows(out)
         return out
@@ -189,9 +191,7 @@ class SegmentModel:
 
         ref_idx = np.sort(rng.choice(n, size=min(n, self.reference_size), replace=False))
         self.reference_ = x[ref_idx]
-        report("smoothing", 0, 1)
-        xs = self._smooth(x, is_fit=True)
-        report("smoothing", 1, 1)
+        xs = self._smooth(x, is_fit=True, progress=lambda done, total: report("smoothing", done, total))
 
         sample_idx = np.sort(rng.choice(n, size=min(n, self.sample_size), replace=False))
         self.k_choice_: KChoice | None = None

@@ -111,7 +111,7 @@ class SentenceTransformerEmbedder:
         # the batch size, so batching is the same as one big encode call.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         sorted_texts = [texts[i] for i in order]
-        step = self.batch_size * 4  # progress (and cancellation) every few batches
+        step = self.batch_size * 2  # progress (and so cancellation) every two batches: about a second
         parts = []
         for start in range(0, len(sorted_texts), step):
             chunk = sorted_texts[start : start + step]
