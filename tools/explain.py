@@ -16,10 +16,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from tools.errors import WorkspaceError
 from tools.features import split_categories
+from tools.interactions import InteractionMatrix, interaction_pairs
 from tools.run_state import RunState
 
 N_SIMILAR = 3
@@ -102,14 +102,7 @@ class ExplanationContext:
             ids = ids.union(pd.Index(items["item_id"]), sort=False)
         self.item_ids = ids
         self.item_pos = {item: i for i, item in enumerate(ids)}
-        rows = pd.Index(run.user_ids).get_indexer(ev["user_id"])
-        cols = ids.get_indexer(ev["item_id"])
-        ok = (rows >= 0) & (cols >= 0)
-        ui = sp.csr_matrix((np.ones(ok.sum(), dtype=np.float32), (rows[ok], cols[ok])), shape=(len(run.user_ids), len(ids)))
-        ui.data[:] = 1.0
-        self.ui = ui.tocsr()
-        self.ui.sum_duplicates()
-        self.ui.data[:] = 1.0
+        self.ui = InteractionMatrix.from_pairs(interaction_pairs(ev), user_ids=run.user_ids, item_ids=ids.to_numpy()).csr
         self.iu = self.ui.T.tocsr()
         titles = pd.Series(ids.astype(str), index=ids)
         cats = pd.Series([()] * len(ids), index=ids, dtype=object)

@@ -164,7 +164,7 @@ def build_profiles(
     text_source = "embedder"
     if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
         # No titles, descriptions or reviews: what users consumed is still telling.
-        text_matrix = collaborative_vectors(ev, rows, n_users, weights)
+        text_matrix = collaborative_vectors(ev, user_ids)
         text_source = "collaborative"
 
     features = compute_features(data, user_ids) if data.kind == "behaviour" else None
@@ -184,17 +184,15 @@ def build_profiles(
     )
 
 
-def collaborative_vectors(ev: pd.DataFrame, rows: np.ndarray, n_users: int, weights: np.ndarray, dim: int = 32) -> np.ndarray:
+def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32) -> np.ndarray:
     """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised."""
     from sklearn.decomposition import TruncatedSVD
 
-    codes, uniques = pd.factorize(ev["item_id"])
-    ok = codes >= 0
-    n_items = len(uniques)
-    matrix = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], codes[ok])), shape=(n_users, n_items))
-    matrix.data[:] = 1.0
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
+    from tools.interactions import InteractionMatrix, interaction_pairs
+
+    items = pd.unique(ev["item_id"].dropna().astype(str))
+    matrix = InteractionMatrix.from_pairs(interaction_pairs(ev), user_ids=user_ids, item_ids=items).csr
+    n_users, n_items = matrix.shape
     idf = np.log((1 + n_users) / (1 + np.asarray((matrix > 0).sum(axis=0)).ravel())) + 1
     matrix = matrix @ sp.diags(idf)
     k = min(dim, n_items - 1, n_users - 1)
