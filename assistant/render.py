@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from tools.label_text import fmt_compact
+
 
 def format_trait(trait: dict) -> str:
     """'share of activity in Electronics 0.62 (5.2× overall)' from a trait record."""
     value = trait["segment_value"]
     unit = trait["unit"]
-    shown = f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+    shown = fmt_compact(value, unit)
     lift = trait.get("lift")
     if lift is None:
         return f"{trait['label']} {shown}"
@@ -42,11 +44,7 @@ def _trait_rows(table: Table, traits) -> None:
     for t in traits:
         d = t if isinstance(t, dict) else t.as_dict()
         lift = d.get("lift")
-        table.add_row(d["label"], _fmt(d["segment_value"], d["unit"]), _fmt(d["population_value"], d["unit"]), "—" if lift is None else f"{lift:.2f}×")
-
-
-def _fmt(value: float, unit: str) -> str:
-    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+        table.add_row(d["label"], fmt_compact(d["segment_value"], d["unit"]), fmt_compact(d["population_value"], d["unit"]), "—" if lift is None else f"{lift:.2f}×")
 
 
 def description_panel(desc):
@@ -95,7 +93,7 @@ def comparison_panel(cmp):
         dd = d.__dict__
         unit = dd.get("unit", "")
         ratio = dd.get("ratio")
-        table.add_row(dd["label"], _fmt(dd["value_a"], unit), _fmt(dd["value_b"], unit), "—" if ratio is None else f"{ratio:.2f}×")
+        table.add_row(dd["label"], fmt_compact(dd["value_a"], unit), fmt_compact(dd["value_b"], unit), "—" if ratio is None else f"{ratio:.2f}×")
     parts = [Text(cmp.narrative), table]
     if cmp.keywords_only_a:
         parts.append(Text(f"only {cmp.a.name}: " + ", ".join(cmp.keywords_only_a)))

@@ -89,12 +89,11 @@ class WorkspaceService:
             events = run.data.events
             if run.summary["data"]["kind"] == "text":
                 raise WorkspaceError("this workspace holds text-only data: there are no items to recommend", "segment behaviour data (events with items)")
+            import pandas as pd
+
             item_vectors = None
             if len(run.item_ids):
-                import pandas as pd
-
                 item_vectors = pd.DataFrame(run.item_vectors, index=pd.Index(run.item_ids.astype(str)))
-            import pandas as pd
 
             users = pd.Index(run.user_ids.astype(str))
             self._recommender = HybridRecommender(k=10).fit(

@@ -18,6 +18,7 @@ import numpy as np
 
 from assistant.service import WorkspaceService
 from tools.errors import ParameterError, SegscopeError, WorkspaceError
+from tools.label_text import fmt_compact
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -39,8 +40,8 @@ def _pct(x: float) -> str:
 
 
 def _trait_line(t: dict) -> str:
-    value = f"{t['segment_value']:.0%}" if t["unit"] == "share" else f"{t['segment_value']:,.1f}"
-    overall = f"{t['population_value']:.0%}" if t["unit"] == "share" else f"{t['population_value']:,.1f}"
+    value = fmt_compact(t["segment_value"], t["unit"])
+    overall = fmt_compact(t["population_value"], t["unit"])
     lift = "" if t.get("lift") is None else f", {t['lift']:.1f}× overall"
     return f"{t['label']}: {value} vs {overall}{lift}"
 
@@ -162,8 +163,7 @@ class Toolbox:
         lines = [cmp.narrative]
         for d in cmp.differences:
             ratio = "" if d.ratio is None else f" ({d.ratio:.2f}×)"
-            fmt = (lambda v: f"{v:.0%}") if d.unit == "share" else (lambda v: f"{v:,.1f}")
-            lines.append(f"- {d.label}: {fmt(d.value_a)} vs {fmt(d.value_b)}{ratio}")
+            lines.append(f"- {d.label}: {fmt_compact(d.value_a, d.unit)} vs {fmt_compact(d.value_b, d.unit)}{ratio}")
         return ToolResult("\n".join(lines), {"comparison": cmp.as_dict()})
 
     def explain_user_segment(self, user_id: str) -> ToolResult:
@@ -189,8 +189,8 @@ class Toolbox:
                 f"“{run.segment(runner_up)['name']}” at {dist[runner_up]:.2f}."
             )
         for m in matches:
-            fmt = (lambda v: f"{v:.0%}") if m["unit"] == "share" else (lambda v: f"{v:,.1f}")
-            lines.append(f"- {m['label']}: this user {fmt(m['user_value'])}, segment {fmt(m['segment_value'])}, everyone {fmt(m['population_value'])}")
+            u, s, p = (fmt_compact(m[key], m["unit"]) for key in ("user_value", "segment_value", "population_value"))
+            lines.append(f"- {m['label']}: this user {u}, segment {s}, everyone {p}")
         art = {"user_id": str(user_id), "segment_id": sid, "segment_name": seg["name"], "distance": float(dist[sid]),
                "runner_up": runner_up, "runner_up_distance": None if runner_up is None else float(dist[runner_up]), "traits": matches}
         return ToolResult("\n".join(lines), art)

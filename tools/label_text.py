@@ -35,6 +35,11 @@ def fmt_value(value: float, unit: str) -> str:
     return f"{value:.2f}"
 
 
+def fmt_compact(value: float, unit: str) -> str:
+    """The compact form tables and tool summaries use: shares as whole percents, the rest with one decimal."""
+    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+
+
 def fmt_lift(lift: float) -> str:
     """3.1291 -> '3.1×'; small lifts keep two decimals so they never print as 0."""
     if lift >= 10:

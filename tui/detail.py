@@ -13,6 +13,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tools.label_text import fmt_compact
+
 PLACEHOLDER = "Select a segment in the table (Enter or click) to see what defines it."
 BAR_HALF = 8  # cells on each side of the 1× line
 BAR_MAX_LOG2 = 3.0  # a bar is full at 8× (or 1/8×); the lift column still says the true value
@@ -22,7 +24,7 @@ MAX_QUOTE = 160
 def fmt_value(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+    return fmt_compact(value, unit)
 
 
 def fmt_lift(lift: float | None) -> str:
