@@ -175,16 +175,22 @@ class Session:
             self.history_store.add("assistant", answer)
             emit(TurnDone(turn, answer))
 
-    def _call(self, turn: int, name: str, args: dict, emit: Emit, cancel: threading.Event) -> ToolResult:
-        call_id = f"{turn}-{name}-{time.perf_counter_ns()}"
-        emit(ToolStarted(turn, call_id, name, dict(args)))
+    @staticmethod
+    def _progress(turn: int, call_id: Callable[[], str], emit: Emit, cancel: threading.Event) -> Callable[[str, int, int], None]:
+        """A tool progress callback that reports progress and stops the tool when the turn is cancelled."""
 
         def progress(stage: str, done: int, total: int) -> None:
             if cancel.is_set():
                 raise Cancelled()
-            emit(ToolProgress(turn, call_id, stage, done, total))
+            emit(ToolProgress(turn, call_id(), stage, done, total))
 
-        self.toolbox.progress = progress
+        return progress
+
+    def _call(self, turn: int, name: str, args: dict, emit: Emit, cancel: threading.Event) -> ToolResult:
+        call_id = f"{turn}-{name}-{time.perf_counter_ns()}"
+        emit(ToolStarted(turn, call_id, name, dict(args)))
+
+        self.toolbox.progress = self._progress(turn, lambda: call_id, emit, cancel)
         started = time.perf_counter()
         try:
             if cancel.is_set():
@@ -233,13 +239,7 @@ class Session:
         answer_parts: list[str] = []
         started: dict[str, tuple[str, float]] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if cancel.is_set():
-                raise Cancelled()
-            call = next(reversed(started), "")
-            emit(ToolProgress(turn, call, stage, done, total))
-
-        self.toolbox.progress = progress
+        self.toolbox.progress = self._progress(turn, lambda: next(reversed(started), ""), emit, cancel)
         for mode, chunk in agent.stream({"messages": messages}, stream_mode=["messages", "updates"]):
             if cancel.is_set():
                 raise Cancelled()
