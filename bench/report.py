@@ -21,7 +21,9 @@ def summary_rows() -> list[tuple[str, str, str]]:
     rows = []
     emb = _load("embedding")
     if emb:
-        rows.append(("Embedding overhead (profiles ÷ bare encode, median)", f"{emb['overhead_ratio']:.2f}", "≤ 1.1"))
+        rows.append((f"Embedding overhead (profiles ÷ bare encode, both {emb.get('precision', 'fp32')}, median)", f"{emb['overhead_ratio']:.2f}", "≤ 1.1"))
+        if "bf16_speedup" in emb:
+            rows.append(("bf16 autocast encode speed-up over fp32 / smallest cosine to the fp32 vector", f"×{emb['bf16_speedup']:.2f} / {emb['bf16_min_cosine_to_fp32']:.4f}", "reported"))
         rows.append(("Cached re-run ÷ cold run (median)", f"{emb['cache_ratio']:.4f}", "≤ 0.05"))
     seg = _load("segments")
     if seg:
@@ -59,6 +61,15 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if sc and "growth" in sc:
         g = sc["growth"]
         rows.append((f"Growth 10k → 100k users (×{g['users_factor']})", f"time ×{g['time_factor']}, memory ×{g['memory_factor']}", "reported"))
+    tl = _load("tui_load")
+    if tl:
+        b = tl["B"]
+        rows.append((f"TUI while {tl['users']:,} users are segmented ({b['run_s']:.0f} s): key press → echoed in the prompt box, median / p95 / max of {b['keys']}",
+                     f"{b['echo_median_ms']:.0f} / {b['echo_p95_ms']:.0f} / {b['echo_max_ms']:.0f} ms", "responsive"))
+        for case in ("A", "C"):
+            c = tl[case]
+            rows.append((f"Esc while {c['stage']} ({tl['users']:,} users): process gone / turn reports cancelled; workspace as before",
+                         f"{c['stopped_s']:.2f} s / {c['cancelled_reported_s']:.2f} s; {'yes' if c['workspace_unchanged'] else 'NO'}", "≤ 1 s; yes"))
     rec = _load("recommend")
     if rec:
         for row in rec.get("methods", []):
@@ -75,7 +86,7 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "segments", "scale"):
+    for name in ("recommend", "explain", "assistant", "embedding", "segments", "scale", "tui_load"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]

@@ -7,7 +7,9 @@ import pytest
 from helpers import CountingEmbedder, files_matching
 
 from tools.embed_cache import EmbeddingCache
-from tools.embedding import HashingEmbedder, SentenceTransformerEmbedder, make_embedder, text_key
+import tools.embedding as embedding
+from tools.embedding import HashingEmbedder, SentenceTransformerEmbedder, make_embedder, resolve_precision, text_key
+from tools.errors import SegscopeError
 
 # --- text_key ------------------------------------------------------------------
 
@@ -71,6 +73,54 @@ def test_make_embedder_default_is_lazy():
     assert isinstance(emb, SentenceTransformerEmbedder)
     # Building it, and asking its dimension, must not load torch or the model.
     assert emb.dim == 384 and emb._model is None
+
+
+# --- precision ------------------------------------------------------------------------
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.delenv("SEGSCOPE_EMBED_PRECISION", raising=False)
+    monkeypatch.setattr(embedding, "native_bf16", lambda: True)
+    assert resolve_precision(None) == "bf16"
+    assert resolve_precision("auto", device="cuda") == "fp32"
+    monkeypatch.setattr(embedding, "native_bf16", lambda: False)
+    assert resolve_precision(None) == "fp32"
+    assert resolve_precision("bf16") == "bf16", "an explicit choice wins"
+
+
+def test_precision_comes_from_the_environment_and_is_validated(monkeypatch):
+    monkeypatch.setenv("SEGSCOPE_EMBED_PRECISION", "FP32")
+    monkeypatch.setattr(embedding, "native_bf16", lambda: True)
+    assert make_embedder().precision == "fp32"
+    monkeypatch.setenv("SEGSCOPE_EMBED_PRECISION", "fp8")
+    with pytest.raises(SegscopeError, match="unknown embedding precision 'fp8'"):
+        make_embedder()
+
+
+@pytest.mark.slow
+def test_bf16_vectors_match_fp32_vectors():
+    texts = ["Waterproof hiking boots with a grippy sole", "How do I reset my card PIN?", "Loved it. Five stars.", "x"]
+    fp32 = SentenceTransformerEmbedder(precision="fp32").encode(texts)
+    bf16 = SentenceTransformerEmbedder(precision="bf16").encode(texts)
+    assert bf16.dtype == np.float32 and bf16.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, rtol=1e-5)
+    assert (fp32 * bf16).sum(axis=1).min() > 0.999
+
+
+@pytest.mark.slow
+def test_parallel_encoding_matches_one_call_and_restores_torch_threads(monkeypatch):
+    import torch
+
+    texts = [f"{w} {i} with a grippy sole and a soft lining" for i, w in enumerate(["boots", "sandals", "tulips", "pins"] * 75)]
+    emb = SentenceTransformerEmbedder(precision="fp32")
+    serial = emb.encode(texts)
+    monkeypatch.setattr(emb, "_workers", lambda n: 2)
+    threads = torch.get_num_threads()
+    calls = []
+    parallel = emb.encode(texts, progress=lambda done, total: calls.append((done, total)))
+    assert torch.get_num_threads() == threads
+    assert calls[-1] == (300, 300) and len(calls) == 3  # one report per chunk of two batches
+    assert (serial * parallel).sum(axis=1).min() > 0.99999  # same rows, same order
 
 
 # --- EmbeddingCache -------------------------------------------------------------------
