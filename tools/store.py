@@ -84,11 +84,14 @@ class VectorStore:
         metadatas: Sequence[dict[str, Any]],
         documents: Sequence[str] | None,
         progress: ProgressFn | None,
+        fresh: bool = False,
     ) -> None:
         col = self.collection(name)
+        # A fresh collection needs no existence check per row: add is ~15% faster than upsert.
+        write = col.add if fresh else col.upsert
         for start in range(0, len(ids), MAX_BATCH):
             end = min(start + MAX_BATCH, len(ids))
-            col.upsert(
+            write(
                 ids=[str(i) for i in ids[start:end]],
                 embeddings=np.ascontiguousarray(vectors[start:end], dtype=np.float32),
                 metadatas=[_clean(m) for m in metadatas[start:end]],
@@ -104,9 +107,10 @@ class VectorStore:
         content_hashes: Sequence[str],
         metadatas: Sequence[dict[str, Any]],
         progress: ProgressFn | None = None,
+        name: str = "items",
     ) -> int:
         """Write items whose content hash changed (or that are new); returns how many were written."""
-        col = self.collection("items")
+        col = self.collection(name)
         known: dict[str, str] = {}
         ids = [str(i) for i in item_ids]
         for start in range(0, len(ids), MAX_BATCH):
@@ -116,7 +120,7 @@ class VectorStore:
         changed = [j for j, i in enumerate(ids) if known.get(i) != content_hashes[j]]
         if changed:
             metas = [{**metadatas[j], "content_hash": content_hashes[j]} for j in changed]
-            self._write("items", [ids[j] for j in changed], vectors[changed], metas, None, progress)
+            self._write(name, [ids[j] for j in changed], vectors[changed], metas, None, progress)
         elif progress is not None:
             progress(len(ids), len(ids))
         return len(changed)
@@ -135,7 +139,7 @@ class VectorStore:
             self.client.delete_collection(name)
         except Exception:  # chromadb raises a NotFound-style error when absent
             pass
-        self._write(name, ids, vectors, metadatas, documents, progress)
+        self._write(name, ids, vectors, metadatas, documents, progress, fresh=True)
 
     def query(
         self, name: str, vector: np.ndarray, n: int = 10, where: dict[str, Any] | None = None
@@ -153,12 +157,8 @@ class VectorStore:
         )
         return list(zip(res["ids"][0], (float(d) for d in res["distances"][0]), res["metadatas"][0]))
 
-    def drop_runs_except(self, key: str) -> None:
-        """Delete per-run collections (users-KEY, segments-KEY) of runs other than ``key``."""
-        for col in self.client.list_collections():
-            name = col if isinstance(col, str) else col.name
-            if name.startswith(("users-", "segments-")) and not name.endswith(key):
-                self.client.delete_collection(name)
+    def collection_names(self) -> list[str]:
+        return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
 
     def count(self, name: str) -> int:
         return self.collection(name).count()
