@@ -11,10 +11,12 @@ from sklearn.metrics import adjusted_rand_score
 
 import tools.pipeline as pipeline
 from tools.embed_cache import EmbeddingCache
+from tools.embedding import HashingEmbedder
 from tools.errors import WorkspaceError
 from tools.ingest import load_dataset
 from tools.pipeline import RunParams, segment_dataset
 from tools.store import VectorStore
+from tools.vectors import items_collection
 from tools.workspace import Workspace
 
 PARAMS = RunParams(embedder="hashing-64", seed=0)
@@ -77,12 +79,27 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     store = VectorStore(Workspace(ws).chroma_dir)
     key = run_dir.name
     users, segs = f"users-{key}", f"segments-{key}"
-    assert store.count("items") == data.n_items == 18
+    assert store.count(items_collection(data.fingerprint)) == data.n_items == 18
     assert store.count(users) == len(truth)
     assert store.count(segs) == 3
     hits = store.query(users, store.collection(segs).get(ids=["1"], include=["embeddings"])["embeddings"][0],
                        n=5, where={"segment_id": 1})  # fmt: skip
     assert len(hits) == 5 and all(h[2]["segment_id"] == 1 for h in hits)
+
+
+def test_going_back_to_a_cached_run_brings_back_its_vectors(planted, tmp_path):
+    """Only the live run's collections are kept; a cached run published again gets its own back."""
+    data, _ = planted
+    ws = tmp_path / "ws"
+    first = segment_dataset(data, ws, PARAMS, embedder=HashingEmbedder())
+    second = segment_dataset(data, ws, RunParams(k=2, seed=1, embedder=PARAMS.embedder), embedder=HashingEmbedder())
+    store = VectorStore(Workspace(ws).chroma_dir)
+    assert f"users-{first.key}" not in store.collection_names()
+    back = segment_dataset(data, ws, PARAMS, embedder=HashingEmbedder())
+    assert back.cached and back.key == first.key
+    names = set(store.collection_names())
+    assert names == {f"users-{first.key}", f"segments-{first.key}", items_collection(data.fingerprint)}
+    assert second.key != first.key and store.count(f"users-{first.key}") == first.summary["data"]["n_users"]
 
 
 def test_identical_second_call_is_cached_and_embeds_nothing(planted, tmp_path):

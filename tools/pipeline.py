@@ -16,20 +16,21 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from tools.clustering import SegmentModel
 from tools.dataset import Dataset
 from tools.embed_cache import EmbeddingCache
-from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder, text_key
+from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
 from tools.label_quality import label_distinctiveness
 from tools.labels import label_segments
-from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles, item_texts
+from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment_summary import SegmentSummary, summarise_segments
 from tools.store import VectorStore
+from tools.vectors import RunVectors, has_vectors, keep_only, rebuild_vectors, write_vectors
 from tools.workspace import Workspace, atomic_write_json
 
 PIPELINE_VERSION = "2"
@@ -88,6 +89,11 @@ def segment_dataset(
     if (ws.run_dir(key) / "run.json").exists():
         with ws.lock():
             ws.publish(key)
+            if write_store:
+                store = VectorStore(ws.chroma_dir)
+                if not has_vectors(store, key):  # another run was live since: its collections replaced these
+                    rebuild_vectors(store, ws.root, report)
+                    keep_only(store, key, data.fingerprint)
         summary = json.loads((ws.run_dir(key) / "segments.json").read_text())
         return SegmentationRun(ws.root, key, summary, cached=True)
 
@@ -145,13 +151,16 @@ def _segment_new(
             save_data(run_dir, data)
             if write_store:
                 t3 = time.perf_counter()
-                write_vectors(VectorStore(ws.chroma_dir), key, data, profiles, labels, segments, embedder.name, report)
+                vectors = RunVectors.from_summary(
+                    summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors
+                )
+                write_vectors(VectorStore(ws.chroma_dir), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
             atomic_write_json(run_dir / "timings.json", timings)
         ws.publish(key)
         if write_store:
-            VectorStore(ws.chroma_dir).drop_runs_except(key)
+            keep_only(VectorStore(ws.chroma_dir), key, data.fingerprint)
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
 
 
@@ -249,62 +258,3 @@ def save_data(run_dir: Path, data: Dataset) -> None:
     data.events.to_parquet(run_dir / "events.parquet", index=False)
     if data.items is not None:
         data.items.to_parquet(run_dir / "items.parquet", index=False)
-
-
-def users_collection(key: str) -> str:
-    """Users and segments live in collections named by run, so a half-written run never replaces the live one."""
-    return f"users-{key}"
-
-
-def segments_collection(key: str) -> str:
-    return f"segments-{key}"
-
-
-def write_vectors(
-    store: VectorStore,
-    key: str,
-    data: Dataset,
-    profiles: Profiles,
-    labels: np.ndarray,
-    segments: list[SegmentSummary],
-    embedder_name: str,
-    report: StageProgress,
-) -> None:
-    """Items (skipped when unchanged), users with their segment, and segment centres, into Chroma."""
-    if len(profiles.item_ids):
-        items = data.items.set_index("item_id").loc[profiles.item_ids]
-        texts = item_texts(items.reset_index())
-        hashes = [text_key(embedder_name, t) for t in texts]
-        metas = [
-            {"title": t, "category": c}
-            for t, c in zip(items["title"].fillna("").astype(str), items["category"].fillna("").astype(str))
-        ]
-        store.sync_items(list(profiles.item_ids), profiles.item_vectors, hashes, metas, lambda d, t: report("storing items", d, t))
-    traits = {s.segment_id: ", ".join(t.label for t in s.traits[:3]) for s in segments}
-    # Users with no text at all (nothing they touched has a description) have no
-    # direction to search by; they stay out of the users collection.
-    text_norm = np.linalg.norm(profiles.text, axis=1)
-    has_text = np.flatnonzero(text_norm > 0) if profiles.text_source == "embedder" else np.zeros(0, dtype=np.int64)
-    # A few behaviour facts as metadata, so searches can filter on them (recent, big spenders).
-    facts: dict[str, np.ndarray] = {}
-    if profiles.features is not None:
-        names = profiles.features.names
-        for name in ("recency_days", "monetary", "frequency"):
-            if name in names:
-                facts[name] = profiles.features.raw[:, names.index(name)]
-    user_meta = [
-        {"segment_id": int(labels[i]), "traits": traits[int(labels[i])], **{k: float(v[i]) for k, v in facts.items()}}
-        for i in has_text
-    ]
-    store.replace(
-        users_collection(key),
-        list(profiles.user_ids[has_text]),
-        profiles.text[has_text],
-        user_meta,
-        progress=lambda d, t: report("storing users", d, t),
-    )
-    if not len(has_text):
-        return  # no text vectors: nothing to search users or segments by
-    centres = np.vstack([profiles.text[labels == s.segment_id].mean(axis=0) for s in segments])
-    seg_meta = [{"segment_id": s.segment_id, "size": s.size, "keywords": list(s.keywords[:5])} for s in segments]
-    store.replace(segments_collection(key), [str(s.segment_id) for s in segments], centres, seg_meta)
