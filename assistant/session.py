@@ -18,6 +18,7 @@ from pathlib import Path
 
 from assistant.config import Settings
 from assistant.events import Event, Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
+from assistant.jobs import Cancelled  # raised inside tools (through progress callbacks) when the user cancels
 from assistant.router import HELP, Route, Router
 from assistant.service import WorkspaceService
 from assistant.toolbox import Toolbox, ToolResult, run_tool
@@ -25,10 +26,6 @@ from tools.errors import SegscopeError
 
 Emit = Callable[[Event], None]
 HISTORY_TURNS = 6
-
-
-class Cancelled(Exception):
-    """Raised inside tools (through progress callbacks) when the user cancels the turn."""
 
 
 def user_text(summary: str) -> str:
@@ -191,6 +188,7 @@ class Session:
         emit(ToolStarted(turn, call_id, name, dict(args)))
 
         self.toolbox.progress = self._progress(turn, lambda: call_id, emit, cancel)
+        self.toolbox.stop_requested = cancel.is_set
         started = time.perf_counter()
         try:
             if cancel.is_set():
@@ -240,6 +238,7 @@ class Session:
         started: dict[str, tuple[str, float]] = {}
 
         self.toolbox.progress = self._progress(turn, lambda: next(reversed(started), ""), emit, cancel)
+        self.toolbox.stop_requested = cancel.is_set
         for mode, chunk in agent.stream({"messages": messages}, stream_mode=["messages", "updates"]):
             if cancel.is_set():
                 raise Cancelled()

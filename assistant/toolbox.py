@@ -49,10 +49,15 @@ def _trait_line(t: dict) -> str:
 class Toolbox:
     """Every capability the assistant can call, over one workspace."""
 
-    def __init__(self, service: WorkspaceService, data_path: Path | None = None, progress: ProgressFn | None = None) -> None:
+    def __init__(self, service: WorkspaceService, data_path: Path | None = None, progress: ProgressFn | None = None,
+                 isolate: bool = True) -> None:
         self.service = service
         self.data_path = data_path
         self.progress = progress or (lambda stage, done, total: None)
+        self.stop_requested: Callable[[], bool] = lambda: False
+        # Segmentation runs in a child process (assistant.jobs) unless told otherwise:
+        # the interface keeps the GIL, and cancelling stops the work at once.
+        self.isolate = isolate
 
     # -- data & segmentation ------------------------------------------------------
     def _data_source(self, path: str | None) -> Path:
@@ -87,11 +92,9 @@ class Toolbox:
     def segment_users(self, k: int | str | None = None, algorithm: str | None = None, alpha: float | None = None,
                       data_path: str | None = None, seed: int | None = None) -> ToolResult:
         """Parameters not given keep the current run's (so "segment again with k=4" changes only k)."""
-        from tools.ingest import load_dataset
-        from tools.pipeline import RunParams, segment_dataset
+        from tools.pipeline import RunParams
 
         source = self._data_source(data_path)
-        data = load_dataset(source)
         current = self.service.run.summary["parameters"] if self.service.has_run() else {}
         params = RunParams(
             algorithm=algorithm or current.get("algorithm", "kmeans"),
@@ -101,7 +104,15 @@ class Toolbox:
             embedder=current.get("embedder", self.service.settings.embedder),
         )
         algorithm, alpha = params.algorithm, params.alpha
-        run = segment_dataset(data, self.service.workspace, params, progress=self.progress)
+        if self.isolate:
+            from assistant.jobs import run_segment_job
+
+            run = run_segment_job(source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested)
+        else:
+            from tools.ingest import load_dataset
+            from tools.pipeline import segment_dataset
+
+            run = segment_dataset(load_dataset(source), self.service.workspace, params, progress=self.progress)
         self.data_path = source
         self.service.reload()
         summary = run.summary
@@ -212,7 +223,7 @@ class Toolbox:
         if min_spend is not None:
             clauses.append({"monetary": {"$gte": float(min_spend)}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        from tools.pipeline import users_collection
+        from tools.vectors import users_collection
 
         store = VectorStore(Workspace(self.service.workspace).chroma_dir)
         hits = store.query(users_collection(self.service.run.summary["run_key"]), vector, n=n, where=where)
@@ -228,7 +239,10 @@ class Toolbox:
         if not description.strip():
             raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
         vector = self.service.embedder.encode([description])[0]
-        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query("items", vector, n=n)
+        from tools.vectors import items_collection
+
+        collection = items_collection(self.service.run.summary["data"]["fingerprint"])
+        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query(collection, vector, n=n)
         rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
         lines = [f"{len(rows)} items closest to {data_text(description, 120)}:"]
         lines += [f"- {r['item_id']} {data_text(r['title'], 80)} (similarity {r['similarity']})" for r in rows]
