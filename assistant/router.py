@@ -223,7 +223,12 @@ def parse_slash(text: str) -> Route:
     elif tool in ("find_users", "find_items") and rest:
         args = extract_args(tool, joined)
     elif tool in ("segment_users", "write_report", "load_data"):
+        data = re.search(r"--data[= ](\S+)", joined)
+        if data:  # `/segment --data PATH k=5`: another dataset into this workspace
+            joined = joined.replace(data.group(0), " ")
         args = extract_args(tool, joined)
+        if data and tool != "write_report":
+            args["data_path" if tool == "segment_users" else "path"] = data.group(1)
     return _check_required(Route(tool, args, score=1.0))
 
 
@@ -326,7 +331,7 @@ def _verb(intent: str) -> str:
 
 HELP = """I can work on this workspace's data. Ask in your own words, or use a command:
 
-- `/segment [k=N] [alpha A] [hdbscan|agglomerative]`: split users into segments
+- `/segment [k=N] [alpha A] [hdbscan|agglomerative] [--data PATH]`: split users into segments
 - `/segments`: list them · `/describe 3` · `/compare 1 4`
 - `/why-user 42`: why a user is in their segment
 - `/find users who …` · `/find-items wireless headphones`

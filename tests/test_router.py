@@ -9,6 +9,7 @@ from assistant.router import EXAMPLES, Router, extract_args, parse_slash
 SLASH_CASES = [
     ("/segment k=5", "segment_users", {"k": 5}),
     ("/segment alpha 0.3 hdbscan", "segment_users", {"alpha": 0.3, "algorithm": "hdbscan"}),
+    ("/segment --data /srv/shop-2026 k=5", "segment_users", {"k": 5, "data_path": "/srv/shop-2026"}),
     ("/segments", "list_segments", {}),
     ("/describe 3", "describe_segment", {"segment_id": 3}),
     ("/compare 1 4", "compare_segments", {"segment_a": 1, "segment_b": 4}),

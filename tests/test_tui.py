@@ -169,7 +169,7 @@ async def test_opens_with_history_segments_and_backend_in_the_status_bar(workspa
         assert [m.text for m in app.query(UserMessage)] == ["what segments are there?"]
         assert "6 segments" in answers(app)[0].text
         assert app.query_one(SegmentsTable).row_count == len(service.segments())
-        assert not app.query_one(PromptInput).disabled
+        assert not app.query_one(PromptInput).locked
 
 
 @pytest.mark.asyncio
@@ -182,10 +182,15 @@ async def test_a_turn_streams_tokens_traces_the_tool_and_locks_the_input(workspa
         await send(pilot, "list the segments")
         await until(pilot, lambda: "6 segments**" in answers(app)[-1].text)
         box = app.query_one(PromptInput)
-        assert box.disabled and box.locked and app.busy  # locked while the turn runs
+        assert box.locked and app.busy  # locked while the turn runs
+        # Locked is not frozen: typing is echoed, but Enter does not queue a second turn.
+        await pilot.press(*"next one")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert box.value == "next one" and session.prompts == ["list the segments"]
         session.gate.set()
         await settle(pilot)
-        assert not box.disabled and not app.busy and box.value == ""
+        assert not box.locked and not app.busy and box.value == "next one"
         assert session.prompts == ["list the segments"]
         assert [m.text for m in app.query(UserMessage)][-1] == "list the segments"
         last = answers(app)[-1]
@@ -205,7 +210,7 @@ async def test_a_failed_turn_restores_the_prompt_and_says_why(workspace, setting
         await send(pilot, "describe segment 99")
         await settle(pilot)
         box = app.query_one(PromptInput)
-        assert box.value == "describe segment 99" and not box.disabled
+        assert box.value == "describe segment 99" and not box.locked
         notes = [str(n.content) for n in app.query(Note)]
         assert any("there is no segment 99" in n for n in notes)
         (call,) = app.query(ToolCallView)
@@ -221,14 +226,14 @@ async def test_escape_cancels_the_running_turn(workspace, settings, service):
         await settle(pilot)
         await send(pilot, "segment everything again")
         await until(pilot, lambda: answers(app)[-1].text == "Working on it")
-        assert app.query_one(PromptInput).disabled
+        assert app.query_one(PromptInput).locked
         await pilot.press("escape")
         await settle(pilot)
         assert session.cancel_seen.is_set()
         assert "cancelled" in app.query_one(StatusBar).plain
         assert any("Cancelled" in str(n.content) for n in app.query(Note))
         box = app.query_one(PromptInput)
-        assert box.value == "segment everything again" and not box.disabled
+        assert box.value == "segment everything again" and not box.locked
         (call,) = app.query(ToolCallView)
         assert call.stopped == "cancelled" and "running" not in call.plain
 
@@ -242,7 +247,7 @@ async def test_a_crashing_session_is_a_notification_not_a_crash(workspace, setti
         await settle(pilot)
         assert any("the session broke" in n.message for n in app._notifications)
         box = app.query_one(PromptInput)
-        assert box.value == "hello" and not box.disabled
+        assert box.value == "hello" and not box.locked
 
 
 @pytest.mark.asyncio
@@ -257,10 +262,10 @@ async def test_the_first_screen_paints_before_the_session_exists(workspace, sett
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "opening the workspace" in app.query_one(StatusBar).plain
-        assert app.query_one(PromptInput).disabled
+        assert app.query_one(PromptInput).locked
         release.set()
         await settle(pilot)
-        assert "ready" in app.query_one(StatusBar).plain and not app.query_one(PromptInput).disabled
+        assert "ready" in app.query_one(StatusBar).plain and not app.query_one(PromptInput).locked
 
 
 @pytest.mark.asyncio

@@ -169,7 +169,7 @@ class SegscopeApp(App[None]):
         elif worker.group == "turn":
             status.state = "failed"
             if worker.name == "turn":
-                self.query_one(PromptInput).value = self._prompt
+                self._restore_prompt(self._prompt)
             self.call_later(self._abandon_turns, f"The turn failed: {message}")
 
     async def _abandon_turns(self, note: str) -> None:
@@ -240,8 +240,8 @@ class SegscopeApp(App[None]):
         elif isinstance(ev, TurnCancelled):
             await self._end_answer(ev.turn_id, "cancelled")
             trace.turn_ended(ev.turn_id, "cancelled")
-            await chat.add_note("Cancelled. Your prompt is back in the box.", "cancelled")
-            self._restore_prompt(ev.prompt)
+            restored = self._restore_prompt(ev.prompt)
+            await chat.add_note("Cancelled. Your prompt is back in the box." if restored else "Cancelled.", "cancelled")
             status.state = "cancelled"
         elif isinstance(ev, Notice):
             severity = {"error": "error", "warning": "warning"}.get(ev.level, "information")
@@ -263,10 +263,14 @@ class SegscopeApp(App[None]):
             else:  # nothing was said: the note below tells what happened
                 await answer.remove()
 
-    def _restore_prompt(self, prompt: str) -> None:
+    def _restore_prompt(self, prompt: str) -> bool:
+        """Put ``prompt`` back in the box, unless the user has typed something new there meanwhile."""
         box = self.query_one(PromptInput)
+        if box.value.strip():
+            return False
         box.value = prompt
         box.cursor_position = len(prompt)
+        return True
 
     def _tool_result(self, ev: ToolFinished) -> None:
         if not ev.ok or self.session is None:
@@ -282,7 +286,10 @@ class SegscopeApp(App[None]):
     @on(Input.Submitted, "#prompt")
     async def _submit(self, event: Input.Submitted) -> None:
         prompt = event.value.strip()
-        if not prompt or self.busy or self.session is None:
+        if not prompt:
+            return
+        if self.busy or self.session is None:
+            self.notify("Still working: your text stays in the box until this turn ends (Esc cancels it).", severity="warning")
             return
         event.input.value = ""
         await self._start_turn(prompt)

@@ -106,7 +106,12 @@ class ChatView(VerticalScroll):
 
 
 class PromptInput(Input):
-    """The prompt box; ``locked`` while a turn runs (a submitted prompt is never queued behind one)."""
+    """The prompt box; ``locked`` while a turn runs.
+
+    A locked box still takes typing (so the next question can be drafted and the
+    interface visibly keeps up), but the app refuses to submit it until the turn
+    ends: a prompt is never queued behind a running one.
+    """
 
     locked: reactive[bool] = reactive(False)
 
@@ -123,7 +128,6 @@ class PromptInput(Input):
         self.locked = True
 
     def watch_locked(self, locked: bool) -> None:
-        self.disabled = locked
         self.placeholder = self.busy_text if locked else self.IDLE
-        if not locked:
-            self.focus()
+        self.set_class(locked, "locked")
+        self.focus()
