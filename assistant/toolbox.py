@@ -46,6 +46,9 @@ def _trait_line(t: dict) -> str:
     return f"{t['label']}: {value} vs {overall}{lift}"
 
 
+CHECK_HERE_BYTES = 32 * 1024 * 1024  # data up to this size is checked for a finished run without a child
+
+
 class Toolbox:
     """Every capability the assistant can call, over one workspace."""
 
@@ -107,7 +110,9 @@ class Toolbox:
         if self.isolate:
             from assistant.jobs import run_segment_job
 
-            run = run_segment_job(source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested)
+            run = self._finished_run(source, params) or run_segment_job(
+                source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested
+            )
         else:
             from tools.ingest import load_dataset
             from tools.pipeline import segment_dataset
@@ -124,6 +129,24 @@ class Toolbox:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
         lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})" for s in summary["segments"]]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
+
+    def _finished_run(self, source: Path, params):
+        """The workspace's finished run for this data and these parameters, when the data is small enough to check here.
+
+        Starting a child costs a second or two; a finished run is answered at once.
+        Large data goes straight to the child, which checks the same thing there.
+        """
+        from tools.ingest import load_dataset
+        from tools.pipeline import run_key, segment_dataset
+        from tools.workspace import Workspace
+
+        files = [p for p in (source.iterdir() if source.is_dir() else [source]) if p.is_file()] if source.exists() else []
+        if not files or sum(p.stat().st_size for p in files) > CHECK_HERE_BYTES:
+            return None
+        data = load_dataset(source)
+        if not (Workspace(self.service.workspace).run_dir(run_key(data, params)) / "run.json").exists():
+            return None
+        return segment_dataset(data, self.service.workspace, params, progress=self.progress)
 
     # -- reading segments ---------------------------------------------------------
     def list_segments(self) -> ToolResult:

@@ -112,3 +112,30 @@ def test_a_progress_callback_that_raises_stops_the_job_too(data, tmp_path):
     with pytest.raises(Cancelled):
         run_segment_job(data, tmp_path / "fresh", PARAMS.as_dict(), progress)
     assert not (tmp_path / "fresh").exists(), "a cancelled first run leaves no workspace"
+
+
+def test_the_toolbox_answers_a_finished_run_here_and_runs_new_work_in_a_child(data, tmp_path, monkeypatch):
+    import assistant.jobs as jobs
+    from assistant.config import load_settings
+    from assistant.service import WorkspaceService
+    from assistant.toolbox import Toolbox
+
+    ws = tmp_path / "ws"
+    segment_dataset(load_dataset(data), ws, PARAMS, embedder=HashingEmbedder())
+    toolbox = Toolbox(WorkspaceService(ws, load_settings(embedder="hashing-64")), data_path=data)
+    started: list[dict] = []
+    real_job = jobs.run_segment_job
+
+    def counting_job(*args, **kwargs):
+        started.append(args[2])
+        return real_job(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_segment_job", counting_job)
+    same = toolbox.segment_users()  # the current run's parameters: finished already
+    assert same.artifact["cached"] and started == []
+    stages: list[str] = []
+    toolbox.progress = lambda stage, done, total: stages.append(stage)
+    new = toolbox.segment_users(k=4)
+    assert not new.artifact["cached"] and new.artifact["summary"]["k"] == 4
+    assert started == [{**PARAMS.as_dict(), "k": 4}] and "embedding texts" in stages
+    assert toolbox.service.run.k == 4, "the service sees the new run"
