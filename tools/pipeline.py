@@ -33,7 +33,7 @@ from tools.store import VectorStore
 from tools.vectors import RunVectors, has_vectors, keep_only, rebuild_vectors, write_vectors
 from tools.workspace import Workspace, atomic_write_json
 
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -56,6 +56,14 @@ class SegmentationRun:
     summary: dict  # the content of segments.json
     cached: bool
     timings: dict[str, float] = field(default_factory=dict)
+
+
+# Neighbours averaged into each profile before clustering (tools/clustering.py).
+# Text-only data has many small groups (Banking77: 77 intents of ~40 messages),
+# which ten neighbours blur: five gave NMI 0.822-0.826 over 3 seeds and both
+# precisions, against 0.819-0.821 for ten, and a k auto closer to the truth.
+BEHAVIOUR_SMOOTHING = 10
+TEXT_SMOOTHING = 5
 
 
 def run_key(data: Dataset, params: RunParams) -> str:
@@ -134,6 +142,7 @@ def _segment_new(
             metric="cosine" if data.kind == "text" else "euclidean",
             min_k=min_k,
             max_k=max_k,
+            smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
         ).fit(profiles.fused, progress=report)
         labels = model.labels_
         timings["clustering_s"] = time.perf_counter() - t1
