@@ -64,7 +64,8 @@ def run_segment_job(
     stages: set[str] = set()
     try:
         while True:
-            if stop_requested():
+            # Once the child has exited its run is published or failed: nothing is left to stop.
+            if proc.poll() is None and stop_requested():
                 raise Cancelled()
             try:
                 line = lines.get(timeout=POLL_S)
@@ -76,7 +77,8 @@ def run_segment_job(
             if "progress" in message:
                 stage, done, total = message["progress"]
                 stages.add(stage)
-                progress(stage, int(done), int(total))
+                if proc.poll() is None:  # (a finished child's late reports cannot be cancelled any more)
+                    progress(stage, int(done), int(total))
             elif "result" in message:
                 proc.wait()
                 r = message["result"]
