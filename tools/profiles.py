@@ -132,16 +132,13 @@ def build_profiles(
     distinct_written = pd.unique(written_texts.to_numpy())
 
     total = len(item_text_list) + len(distinct_written)
-    done = [0]
-
-    def step(n_done: int, n_total: int) -> None:
-        report("embedding texts", min(done[0] + n_done, total), total)
-
-    item_vectors = cache.embed(item_text_list, embedder, progress=step)
-    done[0] = len(item_text_list)
-    written_vectors = cache.embed(list(distinct_written), embedder, progress=step)
+    # One call for both kinds of text: the embedder batches (and parallelises) across all of them.
+    vectors = cache.embed(
+        item_text_list + list(distinct_written), embedder, progress=lambda done, n: report("embedding texts", done, n)
+    )
     cache.save()
-    dim = item_vectors.shape[1] if len(item_vectors) else written_vectors.shape[1] if len(written_vectors) else embedder.dim
+    item_vectors, written_vectors = vectors[: len(item_text_list)], vectors[len(item_text_list) :]
+    dim = vectors.shape[1] if len(vectors) else embedder.dim
 
     report("building profiles", 0, 1)
     weights = _event_weights(ev) if data.kind == "behaviour" else np.ones(len(ev))
