@@ -23,7 +23,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if emb:
         rows.append((f"Embedding overhead (profiles ÷ bare encode, both {emb.get('precision', 'fp32')}, median)", f"{emb['overhead_ratio']:.2f}", "≤ 1.1"))
         if "bf16_speedup" in emb:
-            rows.append(("bf16 autocast encode speed-up over fp32 / smallest cosine to the fp32 vector", f"×{emb['bf16_speedup']:.2f} / {emb['bf16_min_cosine_to_fp32']:.4f}", "reported"))
+            rows.append(("bf16 autocast encode speed-up over fp32 / smallest cosine to the fp32 vector", f"×{emb['bf16_speedup']:.2f} / {emb['bf16_min_cosine_to_fp32']:.5f}", "reported"))
         rows.append(("Cached re-run ÷ cold run (median)", f"{emb['cache_ratio']:.4f}", "≤ 0.05"))
     seg = _load("segments")
     if seg:
