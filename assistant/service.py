@@ -132,8 +132,18 @@ class WorkspaceService:
         return explain_pair(self.explanations, self.backend, str(user_id), str(item_id))
 
     # -- segments ------------------------------------------------------------------
+    def summary(self) -> dict:
+        """The current run's segments.json, without loading its profiles and events (a large run's take seconds)."""
+        if self._run is not None:
+            return self._run.summary
+        import json
+
+        from tools.workspace import Workspace
+
+        return json.loads((Workspace(self.workspace).require_run() / "segments.json").read_text())
+
     def segments(self) -> list[dict]:
-        return self.run.summary["segments"]
+        return self.summary()["segments"]
 
     def segment_sizes(self) -> np.ndarray:
         return np.bincount(self.run.labels, minlength=self.run.k)

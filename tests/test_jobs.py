@@ -138,4 +138,6 @@ def test_the_toolbox_answers_a_finished_run_here_and_runs_new_work_in_a_child(da
     new = toolbox.segment_users(k=4)
     assert not new.artifact["cached"] and new.artifact["summary"]["k"] == 4
     assert started == [{**PARAMS.as_dict(), "k": 4}] and "embedding texts" in stages
+    # The interface reads the new summary without loading the run's profiles and events.
+    assert toolbox.service.summary()["k"] == 4 and toolbox.service._run is None
     assert toolbox.service.run.k == 4, "the service sees the new run"

@@ -436,6 +436,9 @@ class CannedService:
     def has_run(self) -> bool:
         return True
 
+    def summary(self) -> dict:
+        return self.run.summary
+
     def reload(self) -> None:
         pass
 

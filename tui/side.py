@@ -70,7 +70,7 @@ class SidePanel(Vertical):
             return
         from tools.charts import segment_colours  # the report's palette, so the colours match it
 
-        summary = service.run.summary
+        summary = service.summary()  # not service.run: loading a large run's events would hold the GIL for seconds
         segments = list(summary["segments"])
         colours = segment_colours({int(s["id"]): int(s["size"]) for s in segments})
         embedder = summary.get("parameters", {}).get("embedder", service.settings.embedder)
