@@ -116,6 +116,29 @@ def test_cancellation_stops_the_turn(workspace):
     assert not any(isinstance(e, TurnDone) for e in events)
 
 
+def test_a_segmentation_the_agent_started_is_stopped_by_esc_and_the_run_stays(tmp_path):
+    from assistant.events import ToolProgress
+    from tools.workspace import Workspace
+
+    ws = sample_workspace(tmp_path, n_users=1200, seed=4)
+    live = Workspace(ws).current_run()
+    before = (ws / "segments.json").read_bytes()
+    cancel = threading.Event()
+    session = _session(ws, [call("segment_users", "c1", k=3), AIMessage(content="never said")])
+    events: list = []
+
+    def emit(event):
+        events.append(event)
+        if isinstance(event, ToolProgress) and event.stage == "embedding texts":
+            cancel.set()  # Esc while the child process is embedding
+
+    session.run_turn("split them into 3 groups", emit, cancel)
+    assert isinstance(events[-1], TurnCancelled)
+    assert any(isinstance(e, ToolProgress) and e.stage == "loading data" for e in events), "progress came from the child"
+    assert Workspace(ws).current_run() == live and (ws / "segments.json").read_bytes() == before
+    assert not list((ws / ".segscope" / "runs").glob(".*.tmp"))
+
+
 def test_model_failure_falls_back_to_the_router_with_a_notice(workspace):
     events = _run(_session(workspace, [RuntimeError("connection reset")]), "/segments")
     assert any(isinstance(e, Notice) and "router" in e.text for e in events)
