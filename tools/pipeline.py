@@ -160,8 +160,10 @@ def _segment_new(
             save_data(run_dir, data)
             if write_store:
                 t3 = time.perf_counter()
+                feats = profiles.features
                 vectors = RunVectors.from_summary(
-                    summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors
+                    summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
+                    () if feats is None else feats.names, None if feats is None else feats.raw,
                 )
                 write_vectors(VectorStore(ws.chroma_dir), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3

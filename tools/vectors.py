@@ -21,6 +21,10 @@ from tools.store import VectorStore
 
 StageProgress = Callable[[str, int, int], None]
 RUN_PREFIXES = ("users-", "segments-", "items-")
+# Behaviour facts users carry as metadata, because find_users filters on them
+# ("active in the last 30 days", "spent more than 500"). Every metadata field
+# costs about 7 s per 100k users to write, so there are no others.
+FILTER_FEATURES = ("recency_days", "monetary")
 
 
 def users_collection(key: str) -> str:
@@ -50,21 +54,27 @@ class RunVectors:
     items: pd.DataFrame | None  # item_id, title, category, description
     segments: list[dict]  # the summary's segments (id, size, keywords, traits)
     embedder: str
+    facts: dict[str, np.ndarray]  # FILTER_FEATURES the data has, raw values per user
 
     @classmethod
-    def from_summary(cls, summary: dict, items: pd.DataFrame | None, user_ids, text, labels, item_ids, item_vectors) -> RunVectors:
+    def from_summary(
+        cls, summary: dict, items: pd.DataFrame | None, user_ids, text, labels, item_ids, item_vectors,
+        feature_names=(), feature_raw=None,
+    ) -> RunVectors:
+        names = list(feature_names)
         return cls(
             key=summary["run_key"],
             fingerprint=summary["data"]["fingerprint"],
             user_ids=np.asarray(user_ids),
             text=np.asarray(text),
             labels=np.asarray(labels),
-            searchable=summary["data"].get("text_source", "embedder") == "embedder",
+            searchable=summary["parameters"].get("text_source", "embedder") == "embedder",
             item_ids=np.asarray(item_ids),
             item_vectors=np.asarray(item_vectors),
             items=items,
             segments=summary["segments"],
             embedder=summary["parameters"]["embedder"],
+            facts={f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
         )
 
 
@@ -87,10 +97,12 @@ def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress) ->
     # direction to search by; they stay out of the users collection.
     text_norm = np.linalg.norm(run.text, axis=1)
     has_text = np.flatnonzero(text_norm > 0) if run.searchable else np.zeros(0, dtype=np.int64)
-    # Metadata is what makes Chroma writes slow (each field a row per user:
-    # seven seconds per field at 100k users), so users carry only what the issue
-    # and the tools use: their segment and its key traits.
-    user_meta = [{"segment_id": int(run.labels[i]), "traits": traits[int(run.labels[i])]} for i in has_text]
+    # Metadata is what makes Chroma writes slow, so users carry only what the issue
+    # and the tools use: their segment, its key traits, and the FILTER_FEATURES.
+    user_meta = [
+        {"segment_id": int(run.labels[i]), "traits": traits[int(run.labels[i])], **{f: float(v[i]) for f, v in run.facts.items()}}
+        for i in has_text
+    ]
     store.replace(
         users_collection(run.key),
         list(run.user_ids[has_text]),
@@ -132,6 +144,8 @@ def rebuild_vectors(store: VectorStore, workspace, report: StageProgress) -> Non
     items = run.data.items
     write_vectors(
         store,
-        RunVectors.from_summary(run.summary, items, run.user_ids, run.text, run.labels, run.item_ids, run.item_vectors),
+        RunVectors.from_summary(
+            run.summary, items, run.user_ids, run.text, run.labels, run.item_ids, run.item_vectors, run.feature_names, run.feature_raw
+        ),
         report,
     )
