@@ -61,7 +61,7 @@ def run_segment_job(
     workspace = Path(workspace)
     spec = {"data": str(data_path), "workspace": str(workspace), "params": params, "existed": workspace.exists()}
     proc, lines, stderr = _start("segment", spec)
-    stages: set[str] = set()
+    storing = False  # whether the child got as far as writing vectors
     try:
         while True:
             # Once the child has exited its run is published or failed: nothing is left to stop.
@@ -76,7 +76,7 @@ def run_segment_job(
             message = _parse(line)
             if "progress" in message:
                 stage, done, total = message["progress"]
-                stages.add(stage)
+                storing = storing or stage.startswith("storing")
                 if proc.poll() is None:  # (a finished child's late reports cannot be cancelled any more)
                     progress(stage, int(done), int(total))
             elif "result" in message:
@@ -95,7 +95,7 @@ def run_segment_job(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-            discard_unfinished(workspace, spec["existed"], vectors=any(s.startswith("storing") for s in stages))
+            discard_unfinished(workspace, spec["existed"], vectors=storing)
         raise
     finally:
         stderr.close()

@@ -52,15 +52,13 @@ CHECK_HERE_BYTES = 32 * 1024 * 1024  # data up to this size is checked for a fin
 class Toolbox:
     """Every capability the assistant can call, over one workspace."""
 
-    def __init__(self, service: WorkspaceService, data_path: Path | None = None, progress: ProgressFn | None = None,
-                 isolate: bool = True) -> None:
+    def __init__(self, service: WorkspaceService, data_path: Path | None = None, progress: ProgressFn | None = None) -> None:
         self.service = service
         self.data_path = data_path
         self.progress = progress or (lambda stage, done, total: None)
+        # Segmentation runs in a child process (assistant.jobs): the interface keeps
+        # the GIL, and a cancel (stop_requested) kills the work at once.
         self.stop_requested: Callable[[], bool] = lambda: False
-        # Segmentation runs in a child process (assistant.jobs) unless told otherwise:
-        # the interface keeps the GIL, and cancelling stops the work at once.
-        self.isolate = isolate
 
     # -- data & segmentation ------------------------------------------------------
     def _data_source(self, path: str | None) -> Path:
@@ -107,17 +105,11 @@ class Toolbox:
             embedder=current.get("embedder", self.service.settings.embedder),
         )
         algorithm, alpha = params.algorithm, params.alpha
-        if self.isolate:
-            from assistant.jobs import run_segment_job
+        from assistant.jobs import run_segment_job
 
-            run = self._finished_run(source, params) or run_segment_job(
-                source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested
-            )
-        else:
-            from tools.ingest import load_dataset
-            from tools.pipeline import segment_dataset
-
-            run = segment_dataset(load_dataset(source), self.service.workspace, params, progress=self.progress)
+        run = self._finished_run(source, params) or run_segment_job(
+            source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested
+        )
         self.data_path = source
         self.service.reload()
         summary = run.summary
