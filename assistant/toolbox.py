@@ -136,7 +136,7 @@ class Toolbox:
         if not files or sum(p.stat().st_size for p in files) > CHECK_HERE_BYTES:
             return None
         data = load_dataset(source)
-        if not (Workspace(self.service.workspace).run_dir(run_key(data, params)) / "run.json").exists():
+        if not Workspace(self.service.workspace).has_run(run_key(data, params)):
             return None
         return segment_dataset(data, self.service.workspace, params, progress=self.progress)
 

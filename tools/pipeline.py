@@ -94,7 +94,7 @@ def segment_dataset(
         # another model would wrongly reuse these results.
         params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
     key = run_key(data, params)
-    if (ws.run_dir(key) / "run.json").exists():
+    if ws.has_run(key):
         with ws.lock():
             ws.publish(key)
             if write_store:

@@ -85,13 +85,17 @@ class Workspace:
     def run_dir(self, key: str) -> Path:
         return self.runs_dir / key
 
+    def has_run(self, key: str) -> bool:
+        """Whether run KEY is complete (a run folder only appears whole, renamed from a temp name)."""
+        return (self.run_dir(key) / "run.json").exists()
+
     def current_run(self) -> str | None:
         """The key of the latest complete run, or None when there is none."""
         pointer = self.state / "current"
         if not pointer.exists():
             return None
         key = pointer.read_text().strip()
-        return key if key and (self.run_dir(key) / "run.json").exists() else None
+        return key if key and self.has_run(key) else None
 
     def require_run(self) -> Path:
         key = self.current_run()
