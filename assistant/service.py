@@ -50,7 +50,7 @@ class WorkspaceService:
         if self._embedder is None:
             from tools.embedding import make_embedder
 
-            name = self.run.summary["parameters"].get("embedder", self.settings.embedder) if self.has_run() else self.settings.embedder
+            name = self.summary()["parameters"].get("embedder", self.settings.embedder) if self.has_run() else self.settings.embedder
             self._embedder = make_embedder(name)
         return self._embedder
 

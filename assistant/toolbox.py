@@ -67,7 +67,7 @@ class Toolbox:
         if self.data_path is not None:
             return self.data_path
         if self.service.has_run():
-            return Path(self.service.run.summary["data"]["source"])
+            return Path(self.service.summary()["data"]["source"])
         raise WorkspaceError("no data loaded yet", "give a data path, e.g. /segment with --data, or start segscope with --data PATH")
 
     def load_data(self, path: str | None = None) -> ToolResult:
@@ -96,7 +96,7 @@ class Toolbox:
         from tools.pipeline import RunParams
 
         source = self._data_source(data_path)
-        current = self.service.run.summary["parameters"] if self.service.has_run() else {}
+        current = self.service.summary()["parameters"] if self.service.has_run() else {}
         params = RunParams(
             algorithm=algorithm or current.get("algorithm", "kmeans"),
             k=k if k is not None else ("auto" if algorithm or alpha is not None else current.get("k", "auto")),
@@ -241,7 +241,7 @@ class Toolbox:
         from tools.vectors import users_collection
 
         store = VectorStore(Workspace(self.service.workspace).chroma_dir)
-        hits = store.query(users_collection(self.service.run.summary["run_key"]), vector, n=n, where=where)
+        hits = store.query(users_collection(self.service.summary()["run_key"]), vector, n=n, where=where)
         rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
         lines = [f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":"]
         lines += [f"- user {r['user_id']} (segment {r['segment_id']}, similarity {r['similarity']})" for r in rows]
@@ -256,7 +256,7 @@ class Toolbox:
         vector = self.service.embedder.encode([description])[0]
         from tools.vectors import items_collection
 
-        collection = items_collection(self.service.run.summary["data"]["fingerprint"])
+        collection = items_collection(self.service.summary()["data"]["fingerprint"])
         hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query(collection, vector, n=n)
         rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
         lines = [f"{len(rows)} items closest to {data_text(description, 120)}:"]
