@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/segscope segment --data $(SAMPLE) --workspace $(WORKSPACE) --seed 7
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from assistant.toolbox import Toolbox
-from tools.errors import SegscopeError
+from tools.core.errors import SegscopeError
 
 
 class LoadDataInput(BaseModel):

@@ -6,25 +6,15 @@ commands that need them, so `segscope --help` answers at once.
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(
-    name="segscope",
-    help="Explainable user segments and recommendations from behaviour data.",
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True)
-out = Console()
-
-DEFAULT_WORKSPACE = Path("segscope-workspace")
+# Importing a command module registers its commands, in this order in --help.
+from assistant import cli_segment  # noqa: F401  isort: skip
+from assistant import cli_assistant  # noqa: F401  isort: skip
+from assistant import cli_insights  # noqa: F401  isort: skip
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err
 
 
 @app.callback()
@@ -36,101 +26,9 @@ def _root(ctx: typer.Context) -> None:
         tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]segscope: error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _show_progress(json_output: bool) -> bool:
-    return not json_output and err.is_terminal
-
-
-@app.command()
-def sample(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the sample dataset into.")],
-    users: Annotated[int, typer.Option("--users", min=10, help="Number of users.")] = 3000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same files.")] = 0,
-    items: Annotated[Optional[int], typer.Option("--items", help="Catalogue size (default scales with users).")] = None,
-) -> None:
-    """Write a realistic e-commerce dataset with planted segments (and truth.csv)."""
-    from tools.sample import generate_sample
-
-    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items)
-    out.print(
-        f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events "
-        f"({len(result.segments)} planted segments) to {result.out_dir}"
-    )
-
-
-@app.command()
-def segment(
-    data: Annotated[Path, typer.Option("--data", help="A data file or folder (CSV, TSV, Parquet, JSONL, .gz; MovieLens layouts).")],
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder for results.")] = DEFAULT_WORKSPACE,
-    k: Annotated[str, typer.Option("--k", help="Number of segments, or 'auto'.")] = "auto",
-    algorithm: Annotated[str, typer.Option("--algorithm", help="kmeans | hdbscan | agglomerative")] = "kmeans",
-    alpha: Annotated[float, typer.Option("--alpha", help="Weight of text vs behaviour in profiles (0..1).")] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed for reproducible runs.")] = 0,
-    embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (bundled), 'hashing', or a sentence-transformers model path.")] = "minilm",
-    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
-    llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
-    local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
-) -> None:
-    """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
-    from tools.ingest import load_dataset, parse_mapping
-    from tools.pipeline import RunParams, segment_dataset
-
-    from assistant.progress import stage_progress
-
-    k_value: int | str = k if k == "auto" else _parse_k(k)
-    dataset = load_dataset(data, parse_mapping(mapping or []))
-    for warning in dataset.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)
-    from assistant.config import load_settings
-    from assistant.llm import make_backend
-
-    settings = load_settings(llm=llm, local_only=local_only)
-    backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
-    with stage_progress(err, _show_progress(json_output)) as progress:
-        run = segment_dataset(dataset, workspace, params, progress=progress)
-    if backend.info.generative and (run.summary.get("labels") or {}).get("source") == "extractive":
-        from assistant.labelling import polish_labels
-        from tools.embedding import make_embedder
-
-        err.print(f"[dim]naming segments with {backend.info.label()}…[/]", highlight=False)
-        for notice in polish_labels(workspace, backend, make_embedder(embedder), settings.min_segment_size):
-            err.print(f"[yellow]{notice}[/]", highlight=False)
-        run = type(run)(run.workspace, run.key, json.loads((Path(workspace) / "segments.json").read_text()), run.cached, run.timings)
-    if json_output:
-        print(json.dumps(run.summary, ensure_ascii=False))
-        return
-    from assistant.render import segments_table
-
-    out.print(segments_table(run.summary))
-    summary = run.summary
-    if summary.get("k_selection"):
-        out.print(f"[dim]{summary['k_selection']['reason']}[/]", highlight=False)
-    m = summary["metrics"]
-    out.print(
-        f"[dim]silhouette {m['silhouette']:.3f} · Calinski–Harabasz {m['calinski_harabasz']:.1f} · "
-        f"Davies–Bouldin {m['davies_bouldin']:.3f}{' · reused cached run' if run.cached else ''}[/]",
-        highlight=False,
-    )
-    out.print(f"wrote {run.workspace / 'segments.json'} and {run.workspace / 'assignments.csv'}")
-
-
-def _parse_k(k: str) -> int:
-    try:
-        return int(k)
-    except ValueError:
-        _fail(f"--k must be a whole number or 'auto', got {k!r}")
-        raise  # unreachable: _fail exits
-
-
 def main() -> None:
     """Console-script entry point: every SegscopeError becomes one line and exit code 2."""
-    from tools.errors import SegscopeError
+    from tools.core.errors import SegscopeError
 
     try:
         app()
@@ -141,9 +39,6 @@ def main() -> None:
         err.print("segscope: interrupted")
         sys.exit(130)
 
-
-# The read-side commands live in their own module; importing it registers them.
-from assistant import cli_assistant, cli_insights  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli import DEFAULT_WORKSPACE, app, err
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err
 
 DEFAULT_DATA = Path("sample-data")
 
@@ -26,7 +26,15 @@ def ask(
 ) -> None:
     """Ask once and print the answer (with --json: the tool calls and their results too)."""
     from assistant.config import load_settings
-    from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnCancelled, TurnDone, TurnFailed
+    from assistant.events import (
+        Notice,
+        Token,
+        ToolFinished,
+        ToolStarted,
+        TurnCancelled,
+        TurnDone,
+        TurnFailed,
+    )
     from assistant.session import Session, event_to_dict
 
     settings = load_settings(llm=llm, local_only=local_only)

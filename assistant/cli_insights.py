@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli import DEFAULT_WORKSPACE, app, err, out
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err, out
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder of a `segment` run.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -37,7 +37,7 @@ def describe(
     json_output: JsonOpt = False,
 ) -> None:
     """Size, share, defining traits with lift, keywords, representative users, typical items."""
-    from tools.describe import compare_segments, describe_segment
+    from tools.explain.describe import compare_segments, describe_segment
 
     service = _service(workspace)
     if compare is not None:
@@ -71,7 +71,7 @@ def recommend(
     json_output: JsonOpt = False,
 ) -> None:
     """Segment-aware hybrid recommendations for one user, or for all users as JSON lines."""
-    from tools.errors import ParameterError
+    from tools.core.errors import ParameterError
 
     if all_users == (user is not None):
         raise ParameterError("give either --user ID or --all-users", "e.g. segscope recommend --user 42 or --all-users --format jsonl")
@@ -123,12 +123,12 @@ def evaluate(
     json_output: JsonOpt = False,
 ) -> None:
     """Leave-last-out evaluation: HR@k and NDCG@k for segscope and for Pop, ItemKNN and EASE on the same split."""
-    from tools.evaluate import evaluate as run_evaluation
-    from tools.ingest import load_dataset, parse_mapping
+    from tools.data.ingest import load_dataset, parse_mapping
+    from tools.recommend.evaluate import evaluate as run_evaluation
 
     dataset = load_dataset(data, parse_mapping(mapping or []))
     if dataset.kind == "text":
-        from tools.errors import DataError
+        from tools.core.errors import DataError
 
         raise DataError(f"{data}: text-only data has no user-item events to evaluate", "pass events with user and item columns")
     events = dataset.events

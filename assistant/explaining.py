@@ -7,7 +7,11 @@ from pydantic import BaseModel, Field
 from assistant.llm import LLMBackend
 from assistant.phrasing import generate_json
 from prompts import load_prompt
-from tools.explain import ExplanationContext, phrase_extractive, verify_explanation
+from tools.explain.evidence import (
+    ExplanationContext,
+    phrase_extractive,
+    verify_explanation,
+)
 
 
 class ExplanationText(BaseModel):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import errors
+from tools.core import errors
 
 POLL_S = 0.05  # how often the waiting thread looks at the cancel flag
 ProgressFn = Callable[[str, int, int], None]
@@ -157,7 +157,7 @@ def _parse(line: str) -> dict:
 
 
 def _rebuild(error: dict) -> Exception:
-    """The child's SegscopeError as the same class here (only classes from tools.errors)."""
+    """The child's SegscopeError as the same class here (only classes from tools.core.errors)."""
     cls = getattr(errors, str(error.get("type", "")), None)
     if not (isinstance(cls, type) and issubclass(cls, errors.SegscopeError)):
         cls = errors.SegscopeError
@@ -197,7 +197,7 @@ def _child(command: str, spec: dict) -> int:
         send({"progress": [stage, done, total]})
 
     try:
-        from tools.ingest import load_dataset
+        from tools.data.ingest import load_dataset
         from tools.pipeline import RunParams, segment_dataset
 
         progress("loading data", 0, 1)
@@ -212,14 +212,14 @@ def _child(command: str, spec: dict) -> int:
 
 
 def _discard(spec: dict) -> int:
-    from tools.workspace import Workspace
+    from tools.core.workspace import Workspace
 
     ws = Workspace(spec["workspace"])
     with ws.lock():
         ws.clean_leftovers()
         if spec.get("vectors") and ws.chroma_dir.exists():
-            from tools.store import VectorStore
-            from tools.vectors import keep_only
+            from tools.search.store import VectorStore
+            from tools.search.vectors import keep_only
 
             current = ws.current_run()
             fingerprint = json.loads(ws.segments_json.read_text())["data"]["fingerprint"] if current else None

@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field
 from assistant.llm import LLMBackend
 from assistant.phrasing import generate_json
 from prompts import load_prompt
-from tools.label_quality import apply_labels, label_distinctiveness
-from tools.label_text import fmt_pct, trait_fact
-from tools.labels import MAX_NAME_WORDS, SegmentLabel, label_segments
-from tools.privacy import mask_identifiers
+from tools.core.privacy import mask_identifiers
+from tools.explain.labels import MAX_NAME_WORDS, SegmentLabel, label_segments
+from tools.explain.quality import apply_labels, label_distinctiveness
+from tools.explain.wording import fmt_pct, trait_fact
 
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 
@@ -50,7 +50,7 @@ def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segm
     """Replace the run's labels with LLM-written ones where they pass the checks; returns notices."""
     import json
 
-    from tools.run_state import load_run
+    from tools.core.run_state import load_run
 
     if not backend.info.generative:
         return []

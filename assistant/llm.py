@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from assistant.config import Settings
-from tools.errors import SegscopeError
-from tools.privacy import mask_identifiers
+from tools.core.errors import SegscopeError
+from tools.core.privacy import mask_identifiers
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tools.label_text import fmt_compact
+from tools.explain.wording import fmt_compact
 
 
 def format_trait(trait: dict) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.report import ExampleRecommendation, ReportInput, map_coordinates, write_report
+from tools.report.charts import map_coordinates
+from tools.report.model import ExampleRecommendation, ReportInput
+from tools.report.write import write_report
 
 
 def example_recommendations(service, segment_ids: list[int], n_examples: int) -> dict[int, list[ExampleRecommendation]]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from assistant.config import Settings, load_settings
 from assistant.llm import LLMBackend, make_backend
-from tools.errors import ParameterError, WorkspaceError
+from tools.core.errors import ParameterError, WorkspaceError
 
 N_PRECOMPUTED = 50
 
@@ -48,21 +48,21 @@ class WorkspaceService:
     @property
     def embedder(self):
         if self._embedder is None:
-            from tools.embedding import make_embedder
+            from tools.embed.embedding import make_embedder
 
             name = self.summary()["parameters"].get("embedder", self.settings.embedder) if self.has_run() else self.settings.embedder
             self._embedder = make_embedder(name)
         return self._embedder
 
     def has_run(self) -> bool:
-        from tools.workspace import Workspace
+        from tools.core.workspace import Workspace
 
         return Workspace(self.workspace).current_run() is not None
 
     @property
     def run(self):
         if self._run is None:
-            from tools.run_state import load_run
+            from tools.core.run_state import load_run
 
             self._run = load_run(self.workspace)
         return self._run
@@ -74,7 +74,7 @@ class WorkspaceService:
     @property
     def explanations(self):
         if self._ctx is None:
-            from tools.explain import ExplanationContext
+            from tools.explain.evidence import ExplanationContext
 
             self._ctx = ExplanationContext(self.run)
         return self._ctx
@@ -83,7 +83,7 @@ class WorkspaceService:
     @property
     def recommender(self):
         if self._recommender is None:
-            from tools.recommend import HybridRecommender
+            from tools.recommend.hybrid import HybridRecommender
 
             run = self.run
             events = run.data.events
@@ -138,7 +138,7 @@ class WorkspaceService:
             return self._run.summary
         import json
 
-        from tools.workspace import Workspace
+        from tools.core.workspace import Workspace
 
         return json.loads((Workspace(self.workspace).require_run() / "segments.json").read_text())
 

@@ -17,12 +17,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.events import Event, Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
-from assistant.jobs import Cancelled  # raised inside tools (through progress callbacks) when the user cancels
+from assistant.events import (
+    Event,
+    Notice,
+    Token,
+    ToolFinished,
+    ToolProgress,
+    ToolStarted,
+    TurnCancelled,
+    TurnDone,
+    TurnFailed,
+    TurnStarted,
+)
+from assistant.jobs import (
+    Cancelled,  # raised inside tools (through progress callbacks) when the user cancels
+)
 from assistant.router import HELP, Route, Router
 from assistant.service import WorkspaceService
 from assistant.toolbox import Toolbox, ToolResult, run_tool
-from tools.errors import SegscopeError
+from tools.core.errors import SegscopeError
 
 Emit = Callable[[Event], None]
 HISTORY_TURNS = 6
@@ -122,7 +135,7 @@ class Session:
         emit(TurnStarted(turn, prompt, self.responder))
         try:
             if not self.data_path.exists():
-                from tools.sample import generate_sample
+                from tools.data.sample import generate_sample
 
                 emit(Notice(turn, f"no data at {self.data_path}: writing the sample shop data there", "info"))
                 generate_sample(self.data_path, seed=7)
@@ -220,7 +233,12 @@ class Session:
 
     def _agent_turn(self, turn: int, prompt: str, emit: Emit, cancel: threading.Event) -> str:
         from langchain.agents import create_agent
-        from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+        from langchain_core.messages import (
+            AIMessage,
+            AIMessageChunk,
+            HumanMessage,
+            ToolMessage,
+        )
 
         from assistant.agent_tools import make_langchain_tools
         from prompts import load_prompt

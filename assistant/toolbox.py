@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from assistant.service import WorkspaceService
-from tools.errors import ParameterError, SegscopeError, WorkspaceError
-from tools.label_text import fmt_compact
+from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
+from tools.explain.wording import fmt_compact
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -71,7 +71,7 @@ class Toolbox:
         raise WorkspaceError("no data loaded yet", "give a data path, e.g. /segment with --data, or start segscope with --data PATH")
 
     def load_data(self, path: str | None = None) -> ToolResult:
-        from tools.ingest import load_dataset
+        from tools.data.ingest import load_dataset
 
         source = self._data_source(path)
         data = load_dataset(source)
@@ -128,9 +128,9 @@ class Toolbox:
         Starting a child costs a second or two; a finished run is answered at once.
         Large data goes straight to the child, which checks the same thing there.
         """
-        from tools.ingest import load_dataset
+        from tools.core.workspace import Workspace
+        from tools.data.ingest import load_dataset
         from tools.pipeline import run_key, segment_dataset
-        from tools.workspace import Workspace
 
         files = [p for p in (source.iterdir() if source.is_dir() else [source]) if p.is_file()] if source.exists() else []
         if not files or sum(p.stat().st_size for p in files) > CHECK_HERE_BYTES:
@@ -165,7 +165,7 @@ class Toolbox:
         return int(segment_id)
 
     def describe_segment(self, segment_id: int | str) -> ToolResult:
-        from tools.describe import describe_segment
+        from tools.explain.describe import describe_segment
 
         sid = self._segment_id(segment_id)
         desc = describe_segment(self.service.run, sid, min_segment_size=self.service.settings.min_segment_size)
@@ -180,7 +180,7 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"description": desc.as_dict()})
 
     def compare_segments(self, segment_a: int | str, segment_b: int | str) -> ToolResult:
-        from tools.describe import compare_segments
+        from tools.explain.describe import compare_segments
 
         a, b = self._segment_id(segment_a), self._segment_id(segment_b)
         if a == b:
@@ -224,8 +224,8 @@ class Toolbox:
     # -- search ------------------------------------------------------------------
     def find_users(self, description: str, segment_id: int | None = None, active_within_days: float | None = None,
                    min_spend: float | None = None, n: int = 10) -> ToolResult:
-        from tools.store import VectorStore
-        from tools.workspace import Workspace
+        from tools.core.workspace import Workspace
+        from tools.search.store import VectorStore
 
         if not description.strip():
             raise ParameterError("describe the users to find", "e.g. find users who love gardening")
@@ -238,7 +238,7 @@ class Toolbox:
         if min_spend is not None:
             clauses.append({"monetary": {"$gte": float(min_spend)}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        from tools.vectors import users_collection
+        from tools.search.vectors import users_collection
 
         store = VectorStore(Workspace(self.service.workspace).chroma_dir)
         hits = store.query(users_collection(self.service.summary()["run_key"]), vector, n=n, where=where)
@@ -248,13 +248,13 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"users": rows, "where": where})
 
     def find_items(self, description: str, n: int = 10) -> ToolResult:
-        from tools.store import VectorStore
-        from tools.workspace import Workspace
+        from tools.core.workspace import Workspace
+        from tools.search.store import VectorStore
 
         if not description.strip():
             raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
         vector = self.service.embedder.encode([description])[0]
-        from tools.vectors import items_collection
+        from tools.search.vectors import items_collection
 
         collection = items_collection(self.service.summary()["data"]["fingerprint"])
         hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query(collection, vector, n=n)

@@ -39,9 +39,9 @@ def main() -> None:
     from assistant.config import load_settings
     from assistant.events import Token, TurnDone
     from assistant.session import Session
-    from tools.ingest import load_dataset
+    from tools.data.ingest import load_dataset
+    from tools.data.sample import generate_sample
     from tools.pipeline import RunParams, segment_dataset
-    from tools.sample import generate_sample
 
     tmp = Path(tempfile.mkdtemp(prefix="segscope-assistant-"))
     generate_sample(tmp / "data", seed=7)

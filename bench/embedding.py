@@ -21,7 +21,7 @@ from bench.common import median, save, timed
 def distinct_texts(data) -> list[str]:
     import pandas as pd
 
-    from tools.profiles import item_texts
+    from tools.data.items import item_texts
 
     texts = item_texts(data.items) if data.items is not None else pd.Series([], dtype=str)
     written = data.events["text"].dropna().astype(str)
@@ -35,12 +35,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from tools.embed_cache import EmbeddingCache
-    from tools.embedding import SentenceTransformerEmbedder
-    from tools.ingest import load_dataset
+    from tools.data.ingest import load_dataset
+    from tools.data.sample import generate_sample
+    from tools.embed.cache import EmbeddingCache
+    from tools.embed.embedding import SentenceTransformerEmbedder
     from tools.pipeline import RunParams, segment_dataset
-    from tools.profiles import build_profiles
-    from tools.sample import generate_sample
+    from tools.segment.profiles import build_profiles
 
     tmp = Path(tempfile.mkdtemp(prefix="segscope-bench-"))
     generate_sample(tmp / "data", n_users=args.users, seed=11)

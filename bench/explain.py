@@ -15,10 +15,10 @@ def main() -> None:
     from assistant.config import load_settings
     from assistant.reporting import build_report
     from assistant.service import WorkspaceService
-    from tools.ingest import load_dataset
-    from tools.labels import label_segments
+    from tools.data.ingest import load_dataset
+    from tools.data.sample import generate_sample
+    from tools.explain.labels import label_segments
     from tools.pipeline import RunParams, segment_dataset
-    from tools.sample import generate_sample
 
     tmp = Path(tempfile.mkdtemp(prefix="segscope-explain-"))
     generate_sample(tmp / "data", seed=7)

@@ -9,8 +9,8 @@ from bench.common import save, shared_data
 
 
 def main() -> None:
-    from tools.evaluate import evaluate
-    from tools.ingest import load_dataset
+    from tools.data.ingest import load_dataset
+    from tools.recommend.evaluate import evaluate
 
     root = shared_data()
     if root is None:

@@ -32,9 +32,9 @@ def labels_for(ws: Path, ids: list[str]) -> np.ndarray:
 def planted(embedder, seeds=(7, 8, 9), alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from tools.ingest import load_dataset
+    from tools.data.ingest import load_dataset
+    from tools.data.sample import generate_sample
     from tools.pipeline import RunParams, segment_dataset
-    from tools.sample import generate_sample
 
     out = {"seeds": list(seeds), "alpha": {}}
     tmp = Path(tempfile.mkdtemp(prefix="segscope-planted-"))
@@ -59,7 +59,7 @@ def planted(embedder, seeds=(7, 8, 9), alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> di
 def banking77(embedder, seeds=(0, 1, 2)) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from tools.ingest import load_dataset
+    from tools.data.ingest import load_dataset
     from tools.pipeline import RunParams, segment_dataset
 
     root = shared_data()
@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-banking", action="store_true")
     args = parser.parse_args()
-    from tools.embedding import SentenceTransformerEmbedder
+    from tools.embed.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     result = {"planted": planted(embedder)}

@@ -53,8 +53,8 @@ def job_pids() -> list[int]:
 def workspace_state(ws: Path) -> tuple[dict[str, str], dict[str, int]]:
     import hashlib
 
-    from tools.store import VectorStore
-    from tools.workspace import Workspace
+    from tools.core.workspace import Workspace
+    from tools.search.store import VectorStore
 
     files = {
         str(p.relative_to(ws)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tools.dataset import EVENT_COLUMNS, ITEM_COLUMNS, Dataset
-from tools.embedding import HashingEmbedder, ProgressFn
-from tools.ingest import fingerprint, load_dataset
+from tools.core.dataset import EVENT_COLUMNS, ITEM_COLUMNS, Dataset
+from tools.data.ingest import fingerprint, load_dataset
+from tools.embed.embedding import HashingEmbedder, ProgressFn
 
 DAY = 86_400
 REFERENCE = 1_735_689_600  # 2025-01-01, fixed so builds are byte-identical
@@ -147,8 +147,8 @@ def files_matching(root: Path, *patterns: str) -> list[Path]:
 
 def sample_workspace(root: Path, n_users: int = 300, seed: int = 1) -> Path:
     """A segmented workspace on generated shop data, with the fast hashing embedder; returns its path."""
+    from tools.data.sample import generate_sample
     from tools.pipeline import RunParams, segment_dataset
-    from tools.sample import generate_sample
 
     generate_sample(root / "data", n_users=n_users, seed=seed)
     segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=seed, embedder="hashing-64"), embedder=HashingEmbedder())

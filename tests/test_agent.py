@@ -8,16 +8,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import sample_workspace
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from assistant.config import load_settings
-from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
+from assistant.events import (
+    Notice,
+    Token,
+    ToolFinished,
+    ToolStarted,
+    TurnCancelled,
+    TurnDone,
+    TurnFailed,
+    TurnStarted,
+)
 from assistant.service import WorkspaceService
 from assistant.session import Session
-from tools.embedding import HashingEmbedder
-from helpers import sample_workspace
+from tools.embed.embedding import HashingEmbedder
 
 
 class ScriptedToolModel(GenericFakeChatModel):
@@ -118,7 +127,7 @@ def test_cancellation_stops_the_turn(workspace):
 
 def test_a_segmentation_the_agent_started_is_stopped_by_esc_and_the_run_stays(tmp_path):
     from assistant.events import ToolProgress
-    from tools.workspace import Workspace
+    from tools.core.workspace import Workspace
 
     ws = sample_workspace(tmp_path, n_users=1200, seed=4)
     live = Workspace(ws).current_run()

@@ -10,12 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.errors import SegscopeError
-from tools.ingest import load_dataset
+from tools.core.errors import SegscopeError
+from tools.data.ingest import load_dataset
 
 BIN = Path(sys.executable).parent / "segscope"
 

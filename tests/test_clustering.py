@@ -7,8 +7,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from tools.clustering import SegmentModel, quality_metrics
-from tools.errors import ParameterError
+from tools.core.errors import ParameterError
+from tools.segment.clustering import SegmentModel, quality_metrics
 
 
 def blobs(sizes=(60, 60, 60), n_features=6, seed=0, std=0.6):

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.sample import generate_sample
-from tools.store import VectorStore
-from tools.workspace import Workspace
+from tools.core.workspace import Workspace
+from tools.data.sample import generate_sample
+from tools.search.store import VectorStore
 
 BIN = Path(sys.executable).parent / "segscope"
 KILLS = int(os.environ.get("SEGSCOPE_KILLS", "8"))
@@ -88,13 +88,13 @@ def test_sigkill_during_report_keeps_the_old_report(tmp_path):
 
 
 def test_a_second_writer_is_refused_with_a_clear_message(tmp_path):
-    from tools.errors import WorkspaceError
+    from tools.core.errors import WorkspaceError
 
     ws = Workspace(tmp_path / "ws")
     ws.prepare()
     with ws.lock():
         proc = subprocess.run(
-            [sys.executable, "-c", f"from tools.workspace import Workspace\nwith Workspace({str(ws.root)!r}).lock(): pass"],
+            [sys.executable, "-c", f"from tools.core.workspace import Workspace\nwith Workspace({str(ws.root)!r}).lock(): pass"],
             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
         )
         assert proc.returncode != 0 and "another segscope run is writing" in proc.stderr

@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 from helpers import CountingEmbedder, files_matching
 
-from tools.embed_cache import EmbeddingCache
-import tools.embedding as embedding
-from tools.embedding import HashingEmbedder, SentenceTransformerEmbedder, make_embedder, resolve_precision, text_key
-from tools.errors import SegscopeError
+import tools.embed.embedding as embedding
+from tools.core.errors import SegscopeError
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import (
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    resolve_precision,
+    text_key,
+)
 
 # --- text_key ------------------------------------------------------------------
 
@@ -188,7 +194,7 @@ def test_failed_save_keeps_the_old_cache_and_no_temp_file(tmp_path, monkeypatch)
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("tools.embed_cache.os.replace", crash)
+    monkeypatch.setattr("tools.embed.cache.os.replace", crash)
     with pytest.raises(OSError):
         cache.save()
     assert cache.path.read_bytes() == before

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tools.embedding import HashingEmbedder
-from tools.explain import ExplanationContext, phrase_extractive, verify_explanation
-from tools.ingest import load_dataset
+from tools.core.run_state import load_run
+from tools.data.ingest import load_dataset
+from tools.data.sample import generate_sample
+from tools.embed.embedding import HashingEmbedder
+from tools.explain.evidence import (
+    ExplanationContext,
+    phrase_extractive,
+    verify_explanation,
+)
 from tools.pipeline import RunParams, segment_dataset
-from tools.run_state import load_run
-from tools.sample import generate_sample
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +103,7 @@ def test_verifier_rejects_an_unmatched_category(ctx):
 
 
 def test_unknown_user_or_item_is_a_clear_error(ctx):
-    from tools.errors import WorkspaceError
+    from tools.core.errors import WorkspaceError
 
     with pytest.raises(WorkspaceError, match="user"):
         ctx.build_evidence("no-such-user", str(ctx.item_ids[0]))

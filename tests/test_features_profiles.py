@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import DAY, GROUPS, ITEMS_PER_GROUP, CountingEmbedder, dataset_from_frames, make_dataset
+from helpers import (
+    DAY,
+    GROUPS,
+    ITEMS_PER_GROUP,
+    CountingEmbedder,
+    dataset_from_frames,
+    make_dataset,
+)
 
-from tools.embed_cache import EmbeddingCache
-from tools.embedding import HashingEmbedder
-from tools.errors import ParameterError
-from tools.features import FeatureSpec, compute_features, scale_features, split_categories
-from tools.profiles import build_profiles, fuse, item_texts
+from tools.core.errors import ParameterError
+from tools.data.items import item_texts, split_categories
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import HashingEmbedder
+from tools.segment.features import FeatureSpec, compute_features, scale_features
+from tools.segment.profiles import build_profiles, fuse
 
 # --- split_categories ---------------------------------------------------------------
 

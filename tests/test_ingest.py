@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.dataset import EVENT_COLUMNS, ITEM_COLUMNS
-from tools.errors import DataError
-from tools.ingest import load_dataset, parse_mapping
+from tools.core.dataset import EVENT_COLUMNS, ITEM_COLUMNS
+from tools.core.errors import DataError
+from tools.data.ingest import load_dataset, parse_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,7 +248,7 @@ def test_folder_with_events_items_users(tmp_path: Path) -> None:
 def test_fingerprint_is_stable_across_processes_and_sensitive(tmp_path: Path) -> None:
     path = write(tmp_path / "events.csv", RATINGS.to_csv(index=False))
     here = load_dataset(path).fingerprint
-    code = f"from tools.ingest import load_dataset; print(load_dataset({str(path)!r}).fingerprint)"
+    code = f"from tools.data.ingest import load_dataset; print(load_dataset({str(path)!r}).fingerprint)"
     there = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert there.stdout.strip() == here
     changed = RATINGS.copy()

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from assistant.jobs import Cancelled, run_segment_job
-from tools.embedding import HashingEmbedder
-from tools.errors import DataError
-from tools.ingest import load_dataset
+from tools.core.errors import DataError
+from tools.core.workspace import Workspace
+from tools.data.ingest import load_dataset
+from tools.data.sample import generate_sample
+from tools.embed.embedding import HashingEmbedder
 from tools.pipeline import RunParams, segment_dataset
-from tools.sample import generate_sample
-from tools.store import VectorStore
-from tools.workspace import Workspace
+from tools.search.store import VectorStore
 
 PARAMS = RunParams(seed=3, embedder="hashing-64")
 

@@ -10,15 +10,20 @@ import pandas as pd
 import pytest
 from helpers import dataset_from_frames
 
-from tools.describe import compare_segments, describe_segment, typical_items
-from tools.embedding import HashingEmbedder
-from tools.errors import ParameterError, WorkspaceError
-from tools.ingest import load_dataset
-from tools.label_quality import apply_labels, contrastive_members, distinctiveness_by_segment, label_distinctiveness
-from tools.labels import extractive_label, label_segments
+from tools.core.errors import ParameterError, WorkspaceError
+from tools.core.run_state import load_run
+from tools.data.ingest import load_dataset
+from tools.data.sample import generate_sample
+from tools.embed.embedding import HashingEmbedder
+from tools.explain.describe import compare_segments, describe_segment, typical_items
+from tools.explain.labels import extractive_label, label_segments
+from tools.explain.quality import (
+    apply_labels,
+    contrastive_members,
+    distinctiveness_by_segment,
+    label_distinctiveness,
+)
 from tools.pipeline import RunParams, segment_dataset
-from tools.run_state import load_run
-from tools.sample import generate_sample
 
 PARAMS = RunParams(embedder="hashing-64", seed=3)
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -239,7 +244,7 @@ def test_compare_ranks_traits_by_standardised_gap(shop):
 
 @pytest.mark.slow
 def test_real_model_labels_name_the_planted_themes_and_are_distinct(tmp_path):
-    from tools.embedding import SentenceTransformerEmbedder
+    from tools.embed.embedding import SentenceTransformerEmbedder
 
     generate_sample(tmp_path / "data", n_users=600, seed=7)
     embedder = SentenceTransformerEmbedder()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from helpers import sample_workspace
 
 from assistant.config import load_settings
 from assistant.events import Notice, Token, ToolFinished, ToolStarted, TurnDone
 from assistant.service import WorkspaceService
 from assistant.session import Session
 from tests.fake_openai import BrokenStream, Delay, FakeOpenAI, Reply, Status
-from tools.embedding import HashingEmbedder
-from helpers import sample_workspace
+from tools.embed.embedding import HashingEmbedder
 
 
 @pytest.fixture(scope="module")

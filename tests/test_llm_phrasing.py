@@ -99,9 +99,10 @@ def test_segment_labels_polished_by_an_llm_with_fallbacks(tmp_path):
     """Valid names are used; invalid JSON and invented numbers fall back to the extractive label."""
     import json
 
-    from assistant.labelling import polish_labels
     from helpers import sample_workspace
-    from tools.embedding import HashingEmbedder
+
+    from assistant.labelling import polish_labels
+    from tools.embed.embedding import HashingEmbedder
 
     ws = sample_workspace(tmp_path, n_users=300, seed=3)
     before = json.loads((ws / "segments.json").read_text())

@@ -10,14 +10,14 @@ from helpers import CountingEmbedder, files_matching, make_dataset
 from sklearn.metrics import adjusted_rand_score
 
 import tools.pipeline as pipeline
-from tools.embed_cache import EmbeddingCache
-from tools.embedding import HashingEmbedder
-from tools.errors import WorkspaceError
-from tools.ingest import load_dataset
+from tools.core.errors import WorkspaceError
+from tools.core.workspace import Workspace
+from tools.data.ingest import load_dataset
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import HashingEmbedder
 from tools.pipeline import RunParams, segment_dataset
-from tools.store import VectorStore
-from tools.vectors import items_collection
-from tools.workspace import Workspace
+from tools.search.store import VectorStore
+from tools.search.vectors import items_collection
 
 PARAMS = RunParams(embedder="hashing-64", seed=0)
 SEGMENT_KEYS = {"id", "size", "share", "keywords", "traits", "representative_user_ids", "name", "description"}

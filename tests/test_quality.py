@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
-from tools.ingest import load_dataset
+from tools.data.ingest import load_dataset
 from tools.pipeline import RunParams, segment_dataset
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,24 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from tools.baselines import EaseSolver, cosine_item_similarity, tune_ease_l2
-from tools.errors import DataError, ParameterError
-from tools.evaluate import HYBRID_METHOD, evaluate
-from tools.interactions import InteractionMatrix, holdout_last, leave_last_out_split, ordered_ids
-from tools.ranking import hit_rate, ndcg, rankable_mask, target_ranks, top_k, zscore_rows
-from tools.recommend import HybridRecommender, align_rows
+from tools.core.errors import DataError, ParameterError
+from tools.data.interactions import (
+    InteractionMatrix,
+    holdout_last,
+    leave_last_out_split,
+    ordered_ids,
+)
+from tools.recommend.baselines import EaseSolver, cosine_item_similarity, tune_ease_l2
+from tools.recommend.evaluate import HYBRID_METHOD, evaluate
+from tools.recommend.hybrid import HybridRecommender, align_rows
+from tools.recommend.ranking import (
+    hit_rate,
+    ndcg,
+    rankable_mask,
+    target_ranks,
+    top_k,
+    zscore_rows,
+)
 
 
 def _events(rows: list[tuple[str, str, float]]) -> pd.DataFrame:

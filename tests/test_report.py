@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tools.workspace as workspace
-from tools.charts import MAX_MAP_POINTS, PALETTE, segment_colours
-from tools.errors import ParameterError
-from tools.report import (
-    ExampleRecommendation,
-    ReportInput,
+import tools.core.workspace as workspace
+from tools.core.errors import ParameterError
+from tools.report.charts import (
+    MAX_MAP_POINTS,
+    PALETTE,
     map_coordinates,
-    md_escape,
-    render_html,
-    render_markdown,
-    write_report,
+    segment_colours,
 )
+from tools.report.html import render_html
+from tools.report.markdown import md_escape, render_markdown
+from tools.report.model import ExampleRecommendation, ReportInput
+from tools.report.write import write_report
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 

@@ -117,7 +117,7 @@ HELD_OUT = [
 
 @pytest.fixture(scope="module")
 def router():
-    from tools.embedding import SentenceTransformerEmbedder
+    from tools.embed.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     return Router(lambda texts: embedder.encode(list(texts)))

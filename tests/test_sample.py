@@ -12,8 +12,14 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from tools.errors import ParameterError
-from tools.sample import EVENT_TYPES, FILES, SEGMENT_NAMES, SampleSummary, generate_sample
+from tools.core.errors import ParameterError
+from tools.data.sample import (
+    EVENT_TYPES,
+    FILES,
+    SEGMENT_NAMES,
+    SampleSummary,
+    generate_sample,
+)
 
 HEADERS = {
     "items.csv": "item_id,title,category,description,price",

@@ -10,11 +10,11 @@ from helpers import dataset_from_frames, sample_workspace
 from assistant.config import load_settings
 from assistant.service import WorkspaceService
 from assistant.toolbox import Toolbox
-from tools.embedding import HashingEmbedder
+from tools.core.workspace import Workspace
+from tools.embed.embedding import HashingEmbedder
 from tools.pipeline import RunParams, segment_dataset
-from tools.store import VectorStore
-from tools.vectors import users_collection
-from tools.workspace import Workspace
+from tools.search.store import VectorStore
+from tools.search.vectors import users_collection
 
 
 def _toolbox(ws) -> Toolbox:

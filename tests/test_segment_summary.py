@@ -7,11 +7,11 @@ import pytest
 import scipy.sparse as sp
 from helpers import GROUPS, make_dataset
 
-from tools.embed_cache import EmbeddingCache
-from tools.embedding import HashingEmbedder
-from tools.features import BehaviourFeatures, FeatureSpec
-from tools.profiles import build_profiles
-from tools.segment_summary import (
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import HashingEmbedder
+from tools.segment.features import BehaviourFeatures, FeatureSpec
+from tools.segment.profiles import build_profiles
+from tools.segment.summary import (
     MIN_EFFECT,
     class_tfidf,
     representatives,

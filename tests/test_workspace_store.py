@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import files_matching
 
-from tools.errors import WorkspaceError
-from tools.store import VectorStore, _clean
-from tools.workspace import Workspace, atomic_write_bytes, atomic_write_json
+from tools.core.errors import WorkspaceError
+from tools.core.workspace import Workspace, atomic_write_bytes, atomic_write_json
+from tools.search.store import VectorStore, _clean
 
 # --- atomic writes ------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ def test_failed_atomic_write_keeps_the_old_file_and_no_temp(tmp_path, monkeypatc
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("tools.workspace.os.replace", crash)
+    monkeypatch.setattr("tools.core.workspace.os.replace", crash)
     with pytest.raises(OSError):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"

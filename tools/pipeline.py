@@ -21,17 +21,23 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tools.clustering import SegmentModel
-from tools.dataset import Dataset
-from tools.embed_cache import EmbeddingCache
-from tools.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
-from tools.label_quality import label_distinctiveness
-from tools.labels import label_segments
-from tools.profiles import DEFAULT_ALPHA, Profiles, build_profiles
-from tools.segment_summary import SegmentSummary, summarise_segments
-from tools.store import VectorStore
-from tools.vectors import RunVectors, has_vectors, keep_only, rebuild_vectors, write_vectors
-from tools.workspace import Workspace, atomic_write_json
+from tools.core.dataset import Dataset
+from tools.core.workspace import Workspace, atomic_write_json
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
+from tools.explain.labels import label_segments
+from tools.explain.quality import label_distinctiveness
+from tools.search.store import VectorStore
+from tools.search.vectors import (
+    RunVectors,
+    has_vectors,
+    keep_only,
+    rebuild_vectors,
+    write_vectors,
+)
+from tools.segment.clustering import SegmentModel
+from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
+from tools.segment.summary import SegmentSummary, summarise_segments
 
 PIPELINE_VERSION = "3"
 StageProgress = Callable[[str, int, int], None]
@@ -58,7 +64,7 @@ class SegmentationRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-# Neighbours averaged into each profile before clustering (tools/clustering.py).
+# Neighbours averaged into each profile before clustering (tools/segment/clustering.py).
 # Text-only data has many small groups (Banking77: 77 intents of ~40 messages),
 # which ten neighbours blur: five gave NMI 0.822-0.826 over 3 seeds and both
 # precisions, against 0.819-0.821 for ten, and a k auto closer to the truth.

@@ -22,7 +22,17 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from assistant.events import Notice, Token, ToolFinished, ToolProgress, ToolStarted, TurnCancelled, TurnDone, TurnFailed, TurnStarted
+from assistant.events import (
+    Notice,
+    Token,
+    ToolFinished,
+    ToolProgress,
+    ToolStarted,
+    TurnCancelled,
+    TurnDone,
+    TurnFailed,
+    TurnStarted,
+)
 from tui.chat import AnswerMessage, ChatView, PromptInput
 from tui.commands import SegscopeCommands
 from tui.messages import SegmentsLoaded, SessionEvent, SessionOpened
@@ -45,7 +55,9 @@ REPORT_PROMPT = "Write an HTML report of the segments."
 
 
 def default_session_factory(workspace: Path, settings: Settings, data_path: Path | None) -> Any:
-    from assistant.session import Session  # the heavy imports start here, inside the startup worker
+    from assistant.session import (
+        Session,  # the heavy imports start here, inside the startup worker
+    )
 
     return Session(workspace, settings, data_path)
 
@@ -148,7 +160,7 @@ class SegscopeApp(App[None]):
 
     def worker_failed(self, worker: Worker) -> None:
         """A worker raised: one notification (a SegscopeError is the user's to fix; anything else is a bug)."""
-        from tools.errors import SegscopeError
+        from tools.core.errors import SegscopeError
 
         error = worker.error
         if isinstance(error, SegscopeError):

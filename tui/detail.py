@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tools.label_text import fmt_compact
+from tools.explain.wording import fmt_compact
 
 PLACEHOLDER = "Select a segment in the table (Enter or click) to see what defines it."
 BAR_HALF = 8  # cells on each side of the 1× line

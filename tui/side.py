@@ -68,7 +68,9 @@ class SidePanel(Vertical):
         if not service.has_run():
             self.post_message(SegmentsLoaded([], {}, service.settings.embedder, {}))
             return
-        from tools.charts import segment_colours  # the report's palette, so the colours match it
+        from tools.report.charts import (
+            segment_colours,  # the report's palette, so the colours match it
+        )
 
         summary = service.summary()  # not service.run: loading a large run's events would hold the GIL for seconds
         segments = list(summary["segments"])
@@ -78,7 +80,7 @@ class SidePanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="describing the segment")
     def _describe(self, session: Any, segment_id: int) -> None:
-        from tools.describe import describe_segment
+        from tools.explain.describe import describe_segment
 
         service = session.service
         desc = describe_segment(service.run, segment_id, min_segment_size=service.settings.min_segment_size)
@@ -86,7 +88,7 @@ class SidePanel(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="map", description="placing users on the map")
     def _load_map(self, session: Any) -> None:
-        from tools.report import map_coordinates
+        from tools.report.charts import map_coordinates
 
         run = session.service.run
         points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))

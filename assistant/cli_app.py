@@ -1,0 +1,29 @@
+"""The one `segscope` Typer app and what every command module shares: consoles, the default workspace, failing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="segscope",
+    help="Explainable user segments and recommendations from behaviour data.",
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+DEFAULT_WORKSPACE = Path("segscope-workspace")
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]segscope: error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def show_progress(json_output: bool) -> bool:
+    return not json_output and err.is_terminal

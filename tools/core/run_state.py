@@ -1,0 +1,95 @@
+"""Load a finished segmentation run back from a workspace, for describe, recommend, explain and report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tools.core.dataset import Dataset
+from tools.core.errors import WorkspaceError
+from tools.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Everything one run produced, as arrays aligned by user row.
+
+    summary: the content of segments.json.
+    user_ids / labels / text / fused: one row per user.
+    feature_names / feature_raw: behaviour features in their own units (may be empty).
+    item_ids / item_vectors: the catalogue's text embeddings.
+    """
+
+    workspace: Path
+    run_dir: Path
+    summary: dict
+    user_ids: np.ndarray
+    labels: np.ndarray
+    text: np.ndarray
+    fused: np.ndarray
+    feature_names: tuple[str, ...]
+    feature_raw: np.ndarray
+    item_ids: np.ndarray
+    item_vectors: np.ndarray
+
+    @cached_property
+    def user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_ids.tolist())}
+
+    @cached_property
+    def data(self) -> Dataset:
+        """The normalised input data this run was computed from (saved with the run)."""
+        events = pd.read_parquet(self.run_dir / "events.parquet")
+        items_path = self.run_dir / "items.parquet"
+        items = pd.read_parquet(items_path) if items_path.exists() else None
+        d = self.summary["data"]
+        return Dataset(events=events, items=items, users=None, kind=d["kind"], source=d["source"], fingerprint=d["fingerprint"])
+
+    @property
+    def k(self) -> int:
+        return int(self.summary["k"])
+
+    def segment(self, segment_id: int) -> dict:
+        for seg in self.summary["segments"]:
+            if seg["id"] == segment_id:
+                return seg
+        raise WorkspaceError(
+            f"there is no segment {segment_id} in this run (segments are 0..{self.k - 1})",
+            "list them with `segscope segment` output or segments.json",
+        )
+
+    def row_of(self, user_id: str) -> int:
+        row = self.user_index.get(str(user_id))
+        if row is None:
+            raise WorkspaceError(f"user {user_id!r} is not in this workspace's data", "check the id as written in your events file")
+        return row
+
+
+def load_run(workspace: str | Path) -> RunState:
+    """The current run of ``workspace``; WorkspaceError when there is none."""
+    ws = Workspace(workspace)
+    run_dir = ws.require_run()
+    try:
+        summary = json.loads((run_dir / "segments.json").read_text())
+        with np.load(run_dir / "profiles.npz", allow_pickle=False) as p:
+            arrays = {key: p[key] for key in p.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise WorkspaceError(f"{run_dir}: the run's files cannot be read ({exc})", "run `segscope segment` again") from exc
+    return RunState(
+        workspace=ws.root,
+        run_dir=run_dir,
+        summary=summary,
+        user_ids=arrays["user_ids"].astype(object),
+        labels=arrays["labels"],
+        text=arrays["text"],
+        fused=arrays["fused"],
+        feature_names=tuple(arrays["feature_names"].tolist()),
+        feature_raw=arrays["feature_raw"],
+        item_ids=arrays["item_ids"].astype(object),
+        item_vectors=arrays["item_vectors"],
+    )

@@ -1,0 +1,174 @@
+"""The workspace folder: where a run's results live, written so a crash never leaves half of one.
+
+Layout::
+
+    DIR/segments.json          the latest run's summary (what people read)
+    DIR/assignments.csv        user_id,segment_id for the latest run
+    DIR/.segscope/current      the run key of the latest complete run
+    DIR/.segscope/runs/KEY/    everything one run produced (profiles, model, summary)
+    DIR/.segscope/cache/       text embeddings by content hash, shared by all runs
+    DIR/.segscope/chroma/      the Chroma vector store (items, users, segments)
+    DIR/.segscope/lock         held while a run writes
+
+Each file is written to a temporary name in the same folder and renamed into
+place; a run folder is built under a temporary name and renamed whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tools.core.errors import WorkspaceError
+
+STATE_DIR = ".segscope"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); results and reports are meant to be shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+class Workspace:
+    """Paths and safe writes for one workspace folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.state = self.root / STATE_DIR
+
+    @property
+    def segments_json(self) -> Path:
+        return self.root / "segments.json"
+
+    @property
+    def assignments_csv(self) -> Path:
+        return self.root / "assignments.csv"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state / "cache"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.state / "chroma"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state / "runs"
+
+    def run_dir(self, key: str) -> Path:
+        return self.runs_dir / key
+
+    def has_run(self, key: str) -> bool:
+        """Whether run KEY is complete (a run folder only appears whole, renamed from a temp name)."""
+        return (self.run_dir(key) / "run.json").exists()
+
+    def current_run(self) -> str | None:
+        """The key of the latest complete run, or None when there is none."""
+        pointer = self.state / "current"
+        if not pointer.exists():
+            return None
+        key = pointer.read_text().strip()
+        return key if key and self.has_run(key) else None
+
+    def require_run(self) -> Path:
+        key = self.current_run()
+        if key is None:
+            raise WorkspaceError(
+                f"{self.root}: no segmentation run found in this workspace",
+                f"run `segscope segment --data PATH --workspace {self.root}` first",
+            )
+        return self.run_dir(key)
+
+    def prepare(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"{self.root} exists and is not a folder", "choose another --workspace")
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable --workspace") from exc
+
+    def clean_leftovers(self) -> int:
+        """Remove temp files and half-built run folders a killed run left behind (call under the lock)."""
+        removed = 0
+        for folder in (self.root, self.state, self.runs_dir):
+            if not folder.is_dir():
+                continue
+            for leftover in folder.glob(".*.tmp"):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    @contextmanager
+    def new_run(self, key: str) -> Iterator[Path]:
+        """A temporary folder that becomes ``runs/KEY`` only if the block finishes."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            yield tmp
+            final = self.run_dir(key)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def publish(self, key: str) -> None:
+        """Make run KEY the current one: copy its summary files up, then move the pointer."""
+        run = self.run_dir(key)
+        atomic_write_bytes(self.segments_json, (run / "segments.json").read_bytes())
+        atomic_write_bytes(self.assignments_csv, (run / "assignments.csv").read_bytes())
+        atomic_write_text(self.state / "current", key + "\n")
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Refuse a second writer on the same workspace instead of letting both corrupt it."""
+        import fcntl
+
+        self.state.mkdir(parents=True, exist_ok=True)
+        fh = open(self.state / "lock", "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkspaceError(
+                    f"{self.root}: another segscope run is writing to this workspace",
+                    "wait for it to finish, or use another --workspace",
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+            yield
+        finally:
+            fh.close()

@@ -1,0 +1,1 @@
+"""Recommendations: ranking, reference baselines, the signals the hybrid blends, the hybrid recommender, and its evaluation."""

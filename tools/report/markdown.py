@@ -1,0 +1,88 @@
+"""A report as GitHub-flavoured Markdown; data text is made inert wherever it is written."""
+
+from __future__ import annotations
+
+import re
+
+from tools.explain.wording import count_noun, fmt_pct
+from tools.report.model import (
+    Card,
+    ReportInput,
+    build_cards,
+    fmt_count,
+    hidden_note,
+    quality_facts,
+    run_facts,
+    segment_name,
+    trait_cells,
+)
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def md_escape(text: object) -> str:
+    """Data text made inert in GitHub Markdown (and safe inside a table cell): one line, specials escaped."""
+    flat = " ".join(str(text).split())
+    return _ENTITY.sub("&amp;", _MD_SPECIAL.sub(r"\\\1", flat))
+
+
+def _md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out.extend("| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows)
+    return out
+
+
+def _md_card(card: Card, inp: ReportInput, noun: str) -> list[str]:
+    out = [f"### {card.id}. {md_escape(card.name)}", "", f"**{card.size:,} {noun}** ({fmt_pct(card.share, 1)} of all)", ""]
+    if card.description:
+        out += [md_escape(card.description), ""]
+    if card.traits:
+        out += _md_table(("Trait", "Segment", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
+    elif noun != "messages":
+        out += ["_No behaviour trait differs much from everyone else._", ""]
+    if card.keywords:
+        out += ["**Keywords:** " + ", ".join(md_escape(k) for k in card.keywords), ""]
+    if card.hidden:
+        out += [f"_{md_escape(hidden_note(inp))}_", ""]
+        return out
+    if card.member_ids:
+        out += [f"**Representative {noun}:** " + ", ".join(md_escape(u) for u in card.member_ids), ""]
+    for text in card.member_texts:
+        out += [f"> {md_escape(text)}", ""]
+    if card.examples:
+        out += ["**Example recommendations**", ""]
+        for r in card.examples:
+            badge = "verified ✓" if r.verified else "not verified"
+            out.append(f"- **{md_escape(r.title)}** for {md_escape(r.user_id)} ({badge}, phrased by {md_escape(r.source)}): "
+                       f"{md_escape(r.explanation)}")
+        out.append("")
+    return out
+
+
+def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
+    """The report as GitHub-flavoured Markdown: overview, segment sizes, and one section per segment."""
+    cards = build_cards(inp, segment_id)
+    s = inp.summary
+    data = s.get("data", {})
+    noun = count_noun(data.get("kind", "behaviour"), 2)
+    heading = inp.title if segment_id is None else f"{inp.title}: {cards[0].name}"
+    out = [f"# {md_escape(heading)}", ""]
+    if inp.generated_by:
+        out += [f"_{md_escape(inp.generated_by)}_", ""]
+    out += ["## Overview", ""]
+    items = f"{fmt_count(data.get('n_items'))} items, " if data.get("n_items") else ""
+    counts = (f"{fmt_count(data.get('n_users'))} {noun}, {items}{fmt_count(data.get('n_events'))} events, "
+              f"{fmt_count(s.get('k'))} segments")
+    out += _md_table(("Run", ""), [("Size", counts), *run_facts(inp)]) + [""]
+    quality = quality_facts(inp)
+    if quality:
+        out += ["**Quality**", ""] + _md_table(("Measure", "Value", "How to read it"), quality) + [""]
+    out += [f"- warning: {md_escape(w)}" for w in data.get("warnings") or []]
+    if data.get("warnings"):
+        out.append("")
+    sizes = [(str(x["id"]), segment_name(x), f"{x['size']:,}", fmt_pct(float(x["share"]), 1)) for x in s.get("segments", [])]
+    out += ["## Segments", ""] + _md_table(("#", "Segment", noun.capitalize(), "Share"), sizes) + [""]
+    for card in cards:
+        out += _md_card(card, inp, noun)
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,151 @@
+"""What a run puts in the workspace's Chroma store, and which collections a workspace keeps.
+
+Collections are named so that a half-written run can never change what the live
+run reads: ``users-KEY`` and ``segments-KEY`` per run, and ``items-DATA`` per
+dataset (its fingerprint), because a run on other data may give the same item id
+another text. After a run is published only the live run's collections stay; a
+run published again from the cache gets its collections rebuilt from its folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tools.data.items import item_texts
+from tools.embed.embedding import text_key
+from tools.search.store import VectorStore
+
+StageProgress = Callable[[str, int, int], None]
+RUN_PREFIXES = ("users-", "segments-", "items-")
+# Behaviour facts users carry as metadata, because find_users filters on them
+# ("active in the last 30 days", "spent more than 500"). Every metadata field
+# costs about 7 s per 100k users to write, so there are no others.
+FILTER_FEATURES = ("recency_days", "monetary")
+
+
+def users_collection(key: str) -> str:
+    return f"users-{key}"
+
+
+def segments_collection(key: str) -> str:
+    return f"segments-{key}"
+
+
+def items_collection(fingerprint: str) -> str:
+    return f"items-{fingerprint[:24]}"
+
+
+@dataclass(frozen=True)
+class RunVectors:
+    """Everything a run writes to Chroma, from a fresh fit or from a finished run's folder."""
+
+    key: str
+    fingerprint: str
+    user_ids: np.ndarray
+    text: np.ndarray  # (n_users, d) user text vectors
+    labels: np.ndarray
+    searchable: bool  # False when the vectors are the collaborative fallback, not text
+    item_ids: np.ndarray
+    item_vectors: np.ndarray
+    items: pd.DataFrame | None  # item_id, title, category, description
+    segments: list[dict]  # the summary's segments (id, size, keywords, traits)
+    embedder: str
+    facts: dict[str, np.ndarray]  # FILTER_FEATURES the data has, raw values per user
+
+    @classmethod
+    def from_summary(
+        cls, summary: dict, items: pd.DataFrame | None, user_ids, text, labels, item_ids, item_vectors,
+        feature_names=(), feature_raw=None,
+    ) -> RunVectors:
+        names = list(feature_names)
+        return cls(
+            key=summary["run_key"],
+            fingerprint=summary["data"]["fingerprint"],
+            user_ids=np.asarray(user_ids),
+            text=np.asarray(text),
+            labels=np.asarray(labels),
+            searchable=summary["parameters"].get("text_source", "embedder") == "embedder",
+            item_ids=np.asarray(item_ids),
+            item_vectors=np.asarray(item_vectors),
+            items=items,
+            segments=summary["segments"],
+            embedder=summary["parameters"]["embedder"],
+            facts={f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
+        )
+
+
+def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress) -> None:
+    """Items (skipped when unchanged), users with their segment, and segment centres, into Chroma."""
+    if len(run.item_ids) and run.items is not None:
+        items = run.items.set_index("item_id").loc[run.item_ids]
+        texts = item_texts(items.reset_index())
+        hashes = [text_key(run.embedder, t) for t in texts]
+        metas = [
+            {"title": t, "category": c}
+            for t, c in zip(items["title"].fillna("").astype(str), items["category"].fillna("").astype(str))
+        ]
+        store.sync_items(
+            list(run.item_ids), run.item_vectors, hashes, metas, lambda d, t: report("storing items", d, t),
+            name=items_collection(run.fingerprint),
+        )
+    traits = {s["id"]: ", ".join(t["label"] for t in s["traits"][:3]) for s in run.segments}
+    # Users with no text at all (nothing they touched has a description) have no
+    # direction to search by; they stay out of the users collection.
+    text_norm = np.linalg.norm(run.text, axis=1)
+    has_text = np.flatnonzero(text_norm > 0) if run.searchable else np.zeros(0, dtype=np.int64)
+    # Metadata is what makes Chroma writes slow, so users carry only what the issue
+    # and the tools use: their segment, its key traits, and the FILTER_FEATURES.
+    user_meta = [
+        {"segment_id": int(run.labels[i]), "traits": traits[int(run.labels[i])], **{f: float(v[i]) for f, v in run.facts.items()}}
+        for i in has_text
+    ]
+    store.replace(
+        users_collection(run.key),
+        list(run.user_ids[has_text]),
+        run.text[has_text],
+        user_meta,
+        progress=lambda d, t: report("storing users", d, t),
+    )
+    if not len(has_text):
+        return  # no text vectors: nothing to search users or segments by
+    segs = [s for s in run.segments if (run.labels == s["id"]).any()]
+    centres = np.vstack([run.text[run.labels == s["id"]].mean(axis=0) for s in segs])
+    seg_meta = [{"segment_id": s["id"], "size": s["size"], "keywords": list(s["keywords"][:5])} for s in segs]
+    store.replace(segments_collection(run.key), [str(s["id"]) for s in segs], centres, seg_meta)
+
+
+def has_vectors(store: VectorStore, key: str) -> bool:
+    """Whether run KEY's users collection exists (it may be empty when the run has no text)."""
+    return users_collection(key) in store.collection_names()
+
+
+def keep_only(store: VectorStore, key: str | None, fingerprint: str | None) -> int:
+    """Drop every run or dataset collection except those of run KEY on data FINGERPRINT; returns how many went."""
+    keep = set() if key is None else {users_collection(key), segments_collection(key)}
+    if fingerprint is not None:
+        keep.add(items_collection(fingerprint))
+    dropped = 0
+    for name in store.collection_names():
+        if (name.startswith(RUN_PREFIXES) or name == "items") and name not in keep:
+            store.client.delete_collection(name)
+            dropped += 1
+    return dropped
+
+
+def rebuild_vectors(store: VectorStore, workspace, report: StageProgress) -> None:
+    """Write the current run's collections again from its folder (after a cached run was published)."""
+    from tools.core.run_state import load_run
+
+    run = load_run(workspace)
+    items = run.data.items
+    write_vectors(
+        store,
+        RunVectors.from_summary(
+            run.summary, items, run.user_ids, run.text, run.labels, run.item_ids, run.item_vectors, run.feature_names, run.feature_raw
+        ),
+        report,
+    )

@@ -1,0 +1,1 @@
+"""From users to segments: behaviour features, fused profiles, clustering, and what each segment is made of."""

@@ -1,0 +1,193 @@
+"""User profiles: a text vector from what users touched and wrote, fused with behaviour.
+
+Text vector: the weighted mean of the embeddings of the items a user interacted
+with (item text = title + category + description) and of the texts they wrote
+(reviews, tags, messages), then L2-normalised. Weights grow with commitment
+(view < cart < purchase; higher ratings weigh more) and decay with age relative
+to the user's own latest event (half-life one year), so a profile leans towards
+current taste.
+
+Fusion: C = √α·ẑ ⊕ √(1−α)·x̂, where ẑ is the centred text block and x̂ the
+standardised behaviour block, each scaled to unit total variance. The squared
+distance between two users is then α·(text distance) + (1−α)·(behaviour
+distance) with both on the same scale: α is the share of the segmentation that
+text decides. Text-only data has no behaviour block: C = z.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tools.core.dataset import Dataset
+from tools.core.errors import ParameterError
+from tools.data.items import item_texts
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import Embedder
+from tools.segment.features import BehaviourFeatures, compute_features
+
+DEFAULT_ALPHA = 0.5
+EVENT_WEIGHTS = {"view": 1.0, "click": 1.0, "cart": 2.0, "wishlist": 2.0, "purchase": 3.0, "rating": 2.0, "review": 2.0, "tag": 2.0}
+TEXT_WEIGHT = 2.0
+HALF_LIFE_DAYS = 365.0
+StageProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Profiles:
+    user_ids: np.ndarray  # str
+    text: np.ndarray  # (n_users, d) float32, L2-normalised (zero rows for users with no text)
+    features: BehaviourFeatures | None
+    fused: np.ndarray  # what clustering sees
+    alpha: float
+    item_ids: np.ndarray  # str, rows of item_vectors
+    item_vectors: np.ndarray  # (n_items, d) float32
+    n_texts_embedded: int  # distinct texts the embedder actually ran on this time
+    n_texts_total: int  # distinct texts the profiles needed
+    text_source: str = "embedder"  # or "collaborative" when the data has no text at all
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (x / norms).astype(np.float32)
+
+
+def _unit_variance(block: np.ndarray) -> np.ndarray:
+    centred = block - block.mean(axis=0, keepdims=True)
+    total = float((centred.astype(np.float64) ** 2).sum(axis=1).mean())
+    return (centred / np.sqrt(total)).astype(np.float32) if total > 1e-12 else centred.astype(np.float32)
+
+
+def fuse(text: np.ndarray, behaviour: np.ndarray | None, alpha: float) -> np.ndarray:
+    """C = √α·ẑ ⊕ √(1−α)·x̂, each block at unit total variance (see module docstring)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError(f"alpha must be between 0 and 1, got {alpha}", "use e.g. --alpha 0.5")
+    if behaviour is None or behaviour.shape[1] == 0:
+        return text.astype(np.float32)
+    z = _unit_variance(text)
+    x = _unit_variance(behaviour)
+    return np.hstack([np.sqrt(alpha) * z, np.sqrt(1.0 - alpha) * x]).astype(np.float32)
+
+
+def _event_weights(ev: pd.DataFrame) -> np.ndarray:
+    etype = ev["event_type"].astype(str)
+    w = etype.map(EVENT_WEIGHTS).fillna(1.0).to_numpy(dtype=np.float64, copy=True)
+    value = ev["value"].to_numpy(dtype=np.float64)
+    rated = etype.isin(["rating", "review"]).to_numpy() & np.isfinite(value)
+    if rated.any():
+        vmax = max(float(np.nanmax(value[rated])), 1e-9)
+        # A 5-star rating weighs about 4x a 1-star one: liked items define taste.
+        w[rated] *= 0.25 + (np.clip(value[rated], 0, None) / vmax) ** 2
+    ts = ev["timestamp"].to_numpy(dtype=np.float64)
+    if np.isfinite(ts).any():
+        last = ev.assign(_t=ts).groupby("user_id")["_t"].transform("max").to_numpy(dtype=np.float64)
+        age_days = np.nan_to_num((last - ts) / 86400.0, nan=0.0)
+        w *= 0.5 ** (np.clip(age_days, 0, None) / HALF_LIFE_DAYS)
+    return w
+
+
+def build_profiles(
+    data: Dataset,
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    alpha: float = DEFAULT_ALPHA,
+    progress: StageProgress | None = None,
+) -> Profiles:
+    """Embed every distinct text once (through the cache) and build fused user profiles."""
+    report = progress or (lambda stage, done, total: None)
+    ev = data.events
+    user_ids = np.asarray(pd.unique(ev["user_id"]), dtype=object)
+    uidx = pd.Index(user_ids)
+    n_users = len(user_ids)
+    misses_before = cache.misses
+
+    # Item texts: the whole catalogue, so the recommender can score every item.
+    if data.items is not None and len(data.items):
+        items = data.items
+        texts = item_texts(items)
+        has_text = texts.str.len().to_numpy() > 0
+        item_ids = items["item_id"].to_numpy(dtype=object)[has_text]
+        item_text_list = texts[has_text].tolist()
+    else:
+        item_ids, item_text_list = np.asarray([], dtype=object), []
+
+    written_pos = np.flatnonzero(ev["text"].notna().to_numpy())
+    written_texts = ev["text"].iloc[written_pos].astype(str)
+    nonempty = written_texts.str.strip().str.len().to_numpy() > 0
+    written_pos, written_texts = written_pos[nonempty], written_texts[nonempty]
+    distinct_written = pd.unique(written_texts.to_numpy())
+
+    total = len(item_text_list) + len(distinct_written)
+    # One call for both kinds of text: the embedder batches (and parallelises) across all of them.
+    vectors = cache.embed(
+        item_text_list + list(distinct_written), embedder, progress=lambda done, n: report("embedding texts", done, n)
+    )
+    cache.save()
+    item_vectors, written_vectors = vectors[: len(item_text_list)], vectors[len(item_text_list) :]
+    dim = vectors.shape[1] if len(vectors) else embedder.dim
+
+    report("building profiles", 0, 1)
+    weights = _event_weights(ev) if data.kind == "behaviour" else np.ones(len(ev))
+    rows = uidx.get_indexer(ev["user_id"])
+    text_matrix = np.zeros((n_users, dim), dtype=np.float32)
+    if len(item_ids):
+        cols = pd.Index(item_ids).get_indexer(ev["item_id"])
+        ok = cols >= 0
+        w_items = sp.csr_matrix((weights[ok], (rows[ok], cols[ok])), shape=(n_users, len(item_ids)))
+        text_matrix += (w_items @ item_vectors).astype(np.float32)
+    if len(distinct_written):
+        pos = written_pos
+        cols = pd.Index(distinct_written).get_indexer(written_texts.to_numpy())
+        w_text = sp.csr_matrix(
+            (weights[pos] * (TEXT_WEIGHT if data.kind == "behaviour" else 1.0), (rows[pos], cols)),
+            shape=(n_users, len(distinct_written)),
+        )
+        text_matrix += (w_text @ written_vectors).astype(np.float32)
+    text_matrix = _normalize(text_matrix)
+    text_source = "embedder"
+    if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
+        # No titles, descriptions or reviews: what users consumed is still telling.
+        text_matrix = collaborative_vectors(ev, user_ids)
+        text_source = "collaborative"
+
+    features = compute_features(data, user_ids) if data.kind == "behaviour" else None
+    fused = fuse(text_matrix, None if features is None else features.scaled, alpha)
+    report("building profiles", 1, 1)
+    return Profiles(
+        user_ids=user_ids,
+        text=text_matrix,
+        features=features,
+        fused=fused,
+        alpha=alpha if features is not None else 1.0,
+        item_ids=item_ids,
+        item_vectors=item_vectors,
+        n_texts_embedded=cache.misses - misses_before,
+        n_texts_total=total,
+        text_source=text_source,
+    )
+
+
+def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32) -> np.ndarray:
+    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised."""
+    from sklearn.decomposition import TruncatedSVD
+
+    from tools.data.interactions import InteractionMatrix, interaction_pairs
+
+    items = pd.unique(ev["item_id"].dropna().astype(str))
+    matrix = InteractionMatrix.from_pairs(interaction_pairs(ev), user_ids=user_ids, item_ids=items).csr
+    n_users, n_items = matrix.shape
+    idf = np.log((1 + n_users) / (1 + np.asarray((matrix > 0).sum(axis=0)).ravel())) + 1
+    matrix = matrix @ sp.diags(idf)
+    k = min(dim, n_items - 1, n_users - 1)
+    if k < 1:
+        return np.zeros((n_users, 1), dtype=np.float32)
+    with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        vectors = TruncatedSVD(n_components=k, random_state=0).fit_transform(matrix)
+    return _normalize(np.nan_to_num(vectors).astype(np.float32))

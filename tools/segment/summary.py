@@ -1,0 +1,194 @@
+"""What each segment is made of: keywords, traits with lift, representative members.
+
+Everything here is a count or a ratio computed from the data; names and
+descriptions are written from these facts later, never the other way round.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tools.core.dataset import Dataset
+from tools.data.items import item_texts
+from tools.segment.features import BehaviourFeatures
+from tools.segment.profiles import Profiles
+
+N_KEYWORDS = 10
+N_TRAITS = 5
+N_REPRESENTATIVES = 5
+MIN_EFFECT = 0.2  # standardised difference below which a trait is not "defining"
+
+
+@dataclass(frozen=True)
+class Trait:
+    feature: str
+    label: str
+    unit: str
+    segment_value: float
+    population_value: float
+    lift: float | None  # segment / population; None when the population value is 0
+    effect: float  # (segment - population) / population std: what ranks traits
+
+    def as_dict(self) -> dict:
+        return {
+            "feature": self.feature,
+            "label": self.label,
+            "unit": self.unit,
+            "segment_value": _round(self.segment_value),
+            "population_value": _round(self.population_value),
+            "lift": None if self.lift is None else _round(self.lift),
+            "effect": _round(self.effect),
+        }
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment_id: int
+    size: int
+    share: float
+    keywords: tuple[str, ...]
+    traits: tuple[Trait, ...]
+    representative_user_ids: tuple[str, ...]
+    representative_texts: tuple[str, ...] = field(default=())
+    name: str | None = None
+    description: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.segment_id,
+            "name": self.name,
+            "description": self.description,
+            "size": self.size,
+            "share": _round(self.share),
+            "keywords": list(self.keywords),
+            "traits": [t.as_dict() for t in self.traits],
+            "representative_user_ids": list(self.representative_user_ids),
+            "representative_texts": list(self.representative_texts),
+        }
+
+
+def _round(x: float) -> float:
+    return float(round(float(x), 4))
+
+
+def class_tfidf(seg_term: sp.csr_matrix) -> np.ndarray:
+    """c-TF-IDF (as in BERTopic): term frequency per segment × log(1 + avg words per segment / term frequency)."""
+    counts = np.asarray(seg_term.todense(), dtype=np.float64)
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+    avg_words = counts.sum() / max(len(counts), 1)
+    freq = counts.sum(axis=0)
+    idf = np.log1p(avg_words / np.maximum(freq, 1e-12))
+    return tf * idf
+
+
+def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int) -> list[tuple[str, ...]]:
+    """Top c-TF-IDF words over the texts each segment's members touched and wrote."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    ev = data.events
+    uidx = pd.Index(profiles.user_ids)
+    rows = uidx.get_indexer(ev["user_id"])
+    n_users = len(profiles.user_ids)
+    docs: list[str] = []
+    blocks: list[sp.csr_matrix] = []
+    if data.kind == "behaviour" and data.items is not None and len(data.items):
+        texts = item_texts(data.items)
+        cols = pd.Index(data.items["item_id"]).get_indexer(ev["item_id"])
+        ok = cols >= 0
+        blocks.append(sp.csr_matrix((np.ones(ok.sum()), (rows[ok], cols[ok])), shape=(n_users, len(texts))))
+        docs.extend(texts.tolist())
+    written = ev["text"].notna().to_numpy()
+    if written.any():
+        wt = ev.loc[written, "text"].astype(str).to_numpy()
+        distinct = pd.unique(wt)
+        cols = pd.Index(distinct).get_indexer(wt)
+        blocks.append(sp.csr_matrix((np.ones(len(wt)), (rows[written], cols)), shape=(n_users, len(distinct))))
+        docs.extend(distinct.tolist())
+    if not docs:
+        return [() for _ in range(k)]
+    vectorizer = CountVectorizer(stop_words="english", min_df=1, token_pattern=r"(?u)\b[A-Za-z][A-Za-z-]+\b", lowercase=True)
+    try:
+        doc_term = vectorizer.fit_transform(docs)
+    except ValueError:  # only stop words
+        return [() for _ in range(k)]
+    user_doc = sp.hstack(blocks).tocsr()
+    membership = sp.csr_matrix((np.ones(n_users), (labels, np.arange(n_users))), shape=(k, n_users))
+    seg_term = (membership @ user_doc @ doc_term).tocsr()
+    scores = class_tfidf(seg_term)
+    vocab = np.asarray(vectorizer.get_feature_names_out())
+    out = []
+    for c in range(k):
+        top = np.argsort(-scores[c], kind="stable")[:N_KEYWORDS]
+        out.append(tuple(vocab[j] for j in top if scores[c, j] > 0))
+    return out
+
+
+def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: int) -> list[tuple[Trait, ...]]:
+    """The behaviour features where each segment differs most from everyone, with lift."""
+    if features is None or features.raw.shape[1] == 0:
+        return [() for _ in range(k)]
+    raw = features.raw
+    pop_mean = np.nanmean(raw, axis=0)
+    pop_std = np.nanstd(raw, axis=0)
+    out = []
+    for c in range(k):
+        members = raw[labels == c]
+        with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
+        effect = np.where(pop_std > 1e-12, (seg_mean - pop_mean) / np.where(pop_std > 1e-12, pop_std, 1.0), 0.0)
+        effect = np.nan_to_num(effect)
+        traits = []
+        for j in np.argsort(-np.abs(effect), kind="stable"):
+            if abs(effect[j]) < MIN_EFFECT or len(traits) == N_TRAITS:
+                break
+            spec = features.specs[j]
+            lift = float(seg_mean[j] / pop_mean[j]) if abs(pop_mean[j]) > 1e-12 else None
+            traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j])))
+        out.append(tuple(traits))
+    return out
+
+
+def representatives(points: np.ndarray, labels: np.ndarray, k: int, n: int = N_REPRESENTATIVES) -> list[np.ndarray]:
+    """Row indices of the members nearest each segment's centre (in the space given)."""
+    out = []
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        centre = points[members].mean(axis=0)
+        dist = ((points[members] - centre) ** 2).sum(axis=1)
+        out.append(members[np.argsort(dist, kind="stable")[:n]])
+    return out
+
+
+def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) -> list[SegmentSummary]:
+    """One summary per segment, ids 0..k-1 (0 the largest)."""
+    k = int(labels.max()) + 1
+    n = len(labels)
+    keywords = segment_keywords(data, profiles, labels, k)
+    traits = segment_traits(profiles.features, labels, k)
+    reps = representatives(profiles.fused, labels, k)
+    texts_by_user: dict[str, str] = {}
+    if data.kind == "text":
+        first = data.events.dropna(subset=["text"]).drop_duplicates("user_id")
+        texts_by_user = dict(zip(first["user_id"], first["text"].astype(str)))
+    out = []
+    for c in range(k):
+        size = int((labels == c).sum())
+        rep_ids = tuple(str(profiles.user_ids[i]) for i in reps[c])
+        out.append(
+            SegmentSummary(
+                segment_id=c,
+                size=size,
+                share=size / n,
+                keywords=keywords[c],
+                traits=traits[c],
+                representative_user_ids=rep_ids,
+                representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
+            )
+        )
+    return out
