@@ -33,9 +33,10 @@ class Trait:
     population_value: float
     lift: float | None  # segment / population; None when the population value is 0
     effect: float  # (segment - population) / population std: what ranks traits
+    currency: str | None = None  # the data's money symbol, on "money" traits only
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "feature": self.feature,
             "label": self.label,
             "unit": self.unit,
@@ -44,6 +45,9 @@ class Trait:
             "lift": None if self.lift is None else _round(self.lift),
             "effect": _round(self.effect),
         }
+        if self.currency and self.unit == "money":
+            out["currency"] = self.currency
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: in
                 break
             spec = features.specs[j]
             lift = float(seg_mean[j] / pop_mean[j]) if abs(pop_mean[j]) > 1e-12 else None
-            traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j])))
+            traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j]),
+                                features.currency))  # fmt: skip
         out.append(tuple(traits))
     return out
 
