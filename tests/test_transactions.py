@@ -95,6 +95,17 @@ def test_refund_event_and_negative_quantity_without_a_c_invoice_are_returns(tmp_
 def test_c_prefix_is_a_cancellation_only_where_invoices_are_numbers(tmp_path) -> None:
     text = "user_id,order_id,amount\nu1,C10,5\nu1,C11,6\nu2,C12,7\n"  # every id has the C: it is the id format
     assert load_dataset(write(tmp_path / "t.csv", text)).events["event_type"].tolist() == ["purchase"] * 3
+    text = "user_id,order_id,quantity,price\nu1,10,2,3.0\nu1,C10,2,3.0\nu2,11,1,3.0\n"  # written with a positive quantity
+    data = load_dataset(write(tmp_path / "c.csv", text))
+    assert data.events["event_type"].tolist() == ["purchase", "return", "purchase"]
+    assert data.events["value"].tolist() == [6.0, -6.0, 3.0] and data.events["quantity"].tolist() == [2.0, -2.0, 1.0]
+
+
+def test_two_invoices_at_the_same_minute_are_two_orders(tmp_path) -> None:
+    text = "InvoiceNo,Quantity,InvoiceDate,UnitPrice,CustomerID\n1,1,2011-01-01 10:00,2,c1\n2,1,2011-01-01 10:00,2,c1\n3,1,2011-01-02 10:00,2,c2\n"
+    col = features_of(load_dataset(write(tmp_path / "t.csv", text)))
+    np.testing.assert_array_equal(col["frequency"], [2, 1])
+    np.testing.assert_allclose(col["median_gap_days"], [0, np.nan])
 
 
 # --- orders ---------------------------------------------------------------------------
