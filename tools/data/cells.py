@@ -22,6 +22,7 @@ from tools.data.readers import RawTable
 # Spellings of "no value" in numeric cells (text files are read with only the
 # empty cell as missing, so that an id or a review reading "NA" survives).
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+_NA_SPELLINGS = sorted({form for t in NA_TOKENS if t for form in (t, t.upper(), t.title(), t.capitalize())} | {"NaN", "N/a"})
 
 EVENT_SYNONYMS: Mapping[str, str] = {
     **dict.fromkeys(("view", "views", "viewed", "pageview", "click", "clicks", "clicked"), "view"),
@@ -101,7 +102,10 @@ def as_ids(series: pd.Series, table: RawTable, column: str) -> pd.Series:
         reject_nested(series, table, column)
         out = series.map(_id_text, na_action="ignore").astype("str")
     out = _blank_to_na(out)
-    return out if ptypes.is_numeric_dtype(series.dtype) else out.mask(~_present(out))
+    if ptypes.is_numeric_dtype(series.dtype):
+        return out
+    missing = out.isin(_NA_SPELLINGS).to_numpy(dtype=bool)  # a hash lookup: ids are many, spellings few
+    return out.mask(missing) if missing.any() else out
 
 
 def as_texts(series: pd.Series, table: RawTable, column: str, join_lists: bool = False) -> pd.Series:

@@ -104,7 +104,7 @@ def measure(trait: dict) -> str:
         return f"{v} of events"
     if f == "frequency" and trait["unit"] == "orders":
         return f"{v} orders each"
-    if f == "basket_size":
+    if f in ("basket_size", "recency_days"):  # "units per order" / "lines per order"; "since last purchase" / "activity"
         return f"{v} {trait['label']}"
     return _MEASURES.get(f, trait["label"] + " {}").format(v)
 
@@ -130,6 +130,8 @@ def clause(trait: dict, lead: bool, also: bool = True) -> str:
         else:
             rare = trait["lift"] is not None and trait["lift"] < 0.25
             verb = f"rarely touch {cat}" if rare else f"favour {cat} less than most"
+    elif f == "frequency" and trait["unit"] == "orders":
+        verb = "order more often than most" if up else "order less often than most"
     else:
         verb = _VERBS.get(f, (f"have a higher {trait['label']} than most", f"have a lower {trait['label']} than most"))[0 if up else 1]
     sep = " " if comparison(trait).startswith("vs") else ", "
