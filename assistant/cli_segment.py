@@ -38,6 +38,8 @@ def segment(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for reproducible runs.")] = 0,
     embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (bundled), 'hashing', or a sentence-transformers model path.")] = "minilm",
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
+    entity: Annotated[str, typer.Option("--entity", help="What to segment: user | session | auto (sessions when user ids are mostly missing).")] = "auto",
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse rows without the user (or session) id instead of skipping and counting them.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
@@ -48,7 +50,7 @@ def segment(
     from tools.pipeline import RunParams, segment_dataset
 
     k_value: int | str = k if k == "auto" else _parse_k(k)
-    dataset = load_dataset(data, parse_mapping(mapping or []))
+    dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)

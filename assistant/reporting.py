@@ -13,7 +13,8 @@ def example_recommendations(service, segment_ids: list[int], n_examples: int) ->
     """For each segment, its representative users' top recommendation with a verified explanation."""
     run = service.run
     examples: dict[int, list[ExampleRecommendation]] = {}
-    if run.summary["data"]["kind"] == "text" or n_examples == 0:
+    if run.summary["data"]["kind"] == "text" or n_examples == 0 or not run.summary["data"].get("n_items", 1):
+        # messages, or transactions without items (CDNOW): segments but nothing to recommend
         return examples
     min_size = service.settings.min_segment_size
     for sid in segment_ids:

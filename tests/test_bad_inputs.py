@@ -41,6 +41,10 @@ def corpus(root: Path) -> dict[str, tuple[Path, str]]:
         "nan_values.csv": ("user_id,item_id,rating\n" + _rows(60, lambda i: f"u{i % 20},i{i % 6},{'nan' if i % 7 == 0 else (i % 5) + 1}\n"), "ok"),
         "duplicated_ids.csv": ("user_id,item_id\n" + _rows(80, lambda i: f"u{i % 20},i{(i * 7) % 9}\n") * 2, "ok"),
         "cp1252.csv": ("user_id,item_id,text\n" + _rows(40, lambda i: f"u{i % 20},i{i % 5},caf\xe9 na\xefve {i % 3}\n")).encode("cp1252"),
+        "all_missing_user.csv": ("CustomerID,StockCode,Quantity,UnitPrice\n" + _rows(20, lambda i: f",S{i},1,2.5\n"), "error"),
+        "text_quantity.csv": ("user_id,item_id,quantity,price\n" + _rows(30, lambda i: f"u{i % 9},i{i % 4},{'two' if i == 7 else 2},1.5\n"), "error"),
+        "gappy_customer_ids.csv": ("InvoiceNo,StockCode,Quantity,UnitPrice,CustomerID\n" + _rows(90, lambda i: f"{500 + i // 3},S{i % 7},{1 + i % 4},2.5,{'' if i % 4 == 0 else 100 + i % 25}\n"), "ok"),
+        "whitespace_no_header.txt": (_rows(80, lambda i: f" {i % 30:05d} 1997{1 + i % 12:02d}{1 + i % 27:02d}  {1 + i % 5}   {10 + i * 1.37:.2f}\r\n"), "ok"),
         "huge_field.csv": ("user_id,item_id,text\nu0,i0," + "x" * 10_000_000 + "\n" + _rows(40, lambda i: f"u{i % 20 + 1},i{i % 5},word{i % 4}\n"), "ok"),
     }
     out = {}
@@ -78,7 +82,7 @@ def test_corpus_through_the_cli(tmp_path):
             summary = json.loads(proc.stdout)
             assert summary["k"] >= 2 and (ws / "assignments.csv").exists()
         results[name] = proc.returncode
-    assert len(results) == 17
+    assert len(results) == 21
 
 
 def test_k_larger_than_the_number_of_users(tmp_path):

@@ -83,7 +83,7 @@ def test_compute_features_values(tiny):
     # Rows follow the order asked for, not the data's order.
     again = compute_features(tiny, np.array(["C", "A", "B"], dtype=object))
     np.testing.assert_array_equal(again.raw[:, 0], [1, 3, 2])
-    assert {s.unit for s in f.specs} <= {"days", "count", "money", "share", "rating", "ratio"}
+    assert {s.unit for s in f.specs} <= {"days", "orders", "count", "money", "share", "rating", "ratio"}
 
 
 def test_compute_features_scaled_is_standardised_without_gaps(tiny):

@@ -94,7 +94,8 @@ def test_json_lines_with_gappy_numeric_ids_keep_integer_spelling(tmp_path: Path)
     data = load_dataset(write(tmp_path / "events.jsonl", "\n".join(map(json.dumps, rows))))
     assert data.events["user_id"].iloc[0] == "1" and data.events["item_id"].iloc[0] == "10"
     assert data.events["timestamp"].iloc[0] == pd.Timestamp("2024-03-01T12:00:00Z").timestamp()
-    assert len(data.events) == 201 and "dropped 1 rows with no item id (first at line 2" in data.warnings[0]
+    assert len(data.events) == 201 and "skipped 1 of 202 rows: 1 missing item_id (column item, first at line 2)" in data.warnings[0]
+    assert data.skipped == {"missing item_id": 1}
 
 
 # --- aliases and mapping -------------------------------------------------------
@@ -127,11 +128,13 @@ def test_online_retail_aliases_build_a_catalogue(tmp_path: Path) -> None:
     assert data.events["user_id"].tolist() == ["17850", "17850", "13047"]
     assert data.events["item_id"].tolist() == ["85123A", "71053", "85123A"]
     assert data.events["timestamp"].iloc[0] == pd.Timestamp("2010-12-01 08:26", tz="UTC").timestamp()
-    assert data.events["event_type"].unique().tolist() == ["interaction"]
+    assert data.events["event_type"].unique().tolist() == ["purchase"]  # an invoice log: every line is bought
+    assert data.events["order_id"].tolist() == ["536365", "536365", "536366"]
     assert data.items is not None and list(data.items.columns) == list(ITEM_COLUMNS)
     assert data.items.set_index("item_id").loc["71053", "title"] == "WHITE METAL LANTERN"
     assert data.items["price"].tolist() == [2.55, 3.39]
-    assert any("ignored columns: InvoiceNo, Quantity, Country" in w for w in data.warnings)
+    assert not any("ignored columns" in w for w in data.warnings)
+    assert data.users is not None and data.users.set_index("user_id")["Country"].to_dict() == {"17850": "United Kingdom", "13047": "France"}
 
 
 def test_explicit_mapping_overrides_aliases(tmp_path: Path) -> None:
@@ -218,7 +221,8 @@ def test_text_only_single_column_and_id_column(tmp_path: Path) -> None:
     data = load_dataset(write(tmp_path / "m.csv", "Id,text,label\nm7,hi,x\nm8,,y\nm9,bye,z\n"))
     assert data.events["user_id"].tolist() == ["m7", "m9"] and data.events["event_type"].unique().tolist() == ["text"]
     assert any("ignored columns: label" in w for w in data.warnings)
-    assert any("dropped 1 rows with empty text (first at line 3)" in w for w in data.warnings)
+    assert any("skipped 1 of 3 rows: 1 missing text (column text, first at line 3)" in w for w in data.warnings)
+    assert data.skipped == {"missing text": 1}
 
 
 def test_user_and_text_without_items_is_text_grouped_per_user(tmp_path: Path) -> None:
@@ -335,14 +339,16 @@ def test_parquet_nested_columns(tmp_path: Path) -> None:
     assert load_dataset(tmp_path).items["category"].tolist() == ["Books|Fiction"]
 
 
-def test_missing_user_ids_policy(tmp_path: Path) -> None:
+def test_missing_user_ids_are_skipped_counted_and_named_once(tmp_path: Path) -> None:
     rows = "".join(f"u{i},i{i},4\n" for i in range(300))
     data = load_dataset(write(tmp_path / "events.csv", "userId,movieId,rating\n" + rows + ",i9,3\n"))
-    assert len(data.events) == 300
-    warning = f"{tmp_path / 'events.csv'}: dropped 1 rows with no user id (first at line 302, column userId)"
+    assert len(data.events) == 300 and data.skipped == {"missing user_id": 1}
+    warning = (f"{tmp_path / 'events.csv'}: skipped 1 of 301 rows: 1 missing user_id (column userId, first at line 302);"
+               " --strict refuses them instead")  # fmt: skip
     assert data.warnings == (warning,)
-    line = load_error(write(tmp_path / "gappy.csv", "userId,movieId,rating\n1,2,3\n,3,4\n"))
-    assert "1 of 2 rows have no user id (first at line 3, column userId)" in line
+    # Half the rows without an id: still skipped and counted, not refused.
+    data = load_dataset(write(tmp_path / "gappy.csv", "userId,movieId,rating\n1,2,3\n,3,4\n"))
+    assert data.events["user_id"].tolist() == ["1"] and data.skipped == {"missing user_id": 1}
 
 
 def test_misc_unreadable_inputs(tmp_path: Path) -> None:
@@ -351,5 +357,6 @@ def test_misc_unreadable_inputs(tmp_path: Path) -> None:
     assert "line 3: expected 3 fields, found 4" in load_error(write(tmp_path / "e.csv", "a,b,c\n1,2,3\n1,2,3,4\n"))
     assert "line 2: not valid JSON" in load_error(write(tmp_path / "e.jsonl", '{"userId": 1}\n{oops\n'))
     assert "not a readable Parquet file" in load_error(write(tmp_path / "e.parquet", b"PAR1garbage"))
-    assert "line 1 looks like data" in load_error(write(tmp_path / "u.csv", "1,2,3\n4,5,6\n"))
+    line = load_error(write(tmp_path / "u.csv", "1,2,3\n4,5,6\n"))  # no header, and nothing that looks like an id
+    assert "no user column" in line and "the file has no header line; its columns were read as:" in line
     assert np.isnan(load_dataset(write(tmp_path / "ok.csv", "user,item\n1,2\n")).events["timestamp"].iloc[0])

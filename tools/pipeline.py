@@ -39,7 +39,7 @@ from tools.segment.clustering import SegmentModel
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
 
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -199,6 +199,13 @@ def build_summary(
             "n_items": data.n_items,
             "n_events": len(data.events),
             "warnings": list(data.warnings),
+            "entity": data.entity,
+            "entity_reason": data.entity_reason,
+            "skipped": dict(data.skipped),
+            "currency": data.currency,
+            "spend": data.spend,
+            "returns": int((data.events["event_type"] == "return").sum()),
+            "user_attributes": list(data.user_attributes),
         },
         "parameters": {
             **params.as_dict(),
@@ -275,3 +282,5 @@ def save_data(run_dir: Path, data: Dataset) -> None:
     data.events.to_parquet(run_dir / "events.parquet", index=False)
     if data.items is not None:
         data.items.to_parquet(run_dir / "items.parquet", index=False)
+    if data.users is not None:
+        data.users.to_parquet(run_dir / "users.parquet", index=False)

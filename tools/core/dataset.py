@@ -6,6 +6,7 @@ segscope prints can be looked up in the user's own files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,10 +14,11 @@ import pandas as pd
 
 # Canonical column names. Loaders rename aliases to these; nothing downstream
 # ever sees an input's own spelling.
-EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp", "value", "text")
+EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp", "value", "text", "order_id", "quantity")
 ITEM_COLUMNS = ("item_id", "title", "category", "description", "price")
 
 DatasetKind = Literal["behaviour", "text"]
+Entity = Literal["user", "session"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,29 @@ class Dataset:
         event_type (str: view, cart, purchase, rating, review, tag, text, ...),
         timestamp (float seconds since the epoch, NaN when unknown),
         value (float: rating or amount, NaN when absent),
-        text (str, or None: review/tag/message text written by the user).
+        text (str, or None: review/tag/message text written by the user),
+        order_id (str, or missing: the order, invoice or basket a line belongs to),
+        quantity (float: units on a transaction line, negative on returns; NaN when absent).
+        On transaction lines (event_type "purchase" or "return") value is the line's
+        spend in the data's currency, negative on returns.
     items: one row per item, columns ``ITEM_COLUMNS`` (missing ones are None/NaN),
         or None when the data has no catalogue.
-    users: one row per user with ``user_id`` plus optional attributes, or None.
+    users: one row per user with ``user_id`` plus optional attributes (text), or None.
+        Attributes come from a users file or from events-file columns that are constant
+        per user (country, plan); they describe users but are not clustering inputs.
     kind: "text" when every row is one entity described only by its text
         (e.g. customer messages); "behaviour" otherwise.
     source: where it was read from, for messages and reports.
     fingerprint: a content hash of the normalised tables; equal data, equal hash.
     warnings: things the loader fixed or ignored that the user should know about.
+    entity: what one "user" row is: "user", or "session" when sessions were segmented
+        (``user_id`` then holds the session id); entity_reason says why when it was chosen
+        automatically.
+    currency: the money symbol the data states ("$" from a dollar_value column, "£"...),
+        or None when it does not say (money is then shown without a symbol).
+    skipped: rows left out, by reason ({"missing user_id": 135080}); empty when none.
+    spend: how a line's spend was read ("amount column dollar_value",
+        "Quantity × UnitPrice"), or None when the data has no money.
     """
 
     events: pd.DataFrame
@@ -47,6 +63,11 @@ class Dataset:
     source: str
     fingerprint: str
     warnings: tuple[str, ...] = field(default=())
+    entity: Entity = "user"
+    entity_reason: str | None = None
+    currency: str | None = None
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    spend: str | None = None
 
     @property
     def n_users(self) -> int:
@@ -57,3 +78,10 @@ class Dataset:
         if self.kind == "text":
             return 0
         return int(self.events["item_id"].nunique())
+
+    @property
+    def user_attributes(self) -> tuple[str, ...]:
+        """The users table's attribute columns (everything but ``user_id``)."""
+        if self.users is None:
+            return ()
+        return tuple(str(c) for c in self.users.columns if c != "user_id")

@@ -47,8 +47,14 @@ class RunState:
         events = pd.read_parquet(self.run_dir / "events.parquet")
         items_path = self.run_dir / "items.parquet"
         items = pd.read_parquet(items_path) if items_path.exists() else None
+        users_path = self.run_dir / "users.parquet"
+        users = pd.read_parquet(users_path) if users_path.exists() else None
         d = self.summary["data"]
-        return Dataset(events=events, items=items, users=None, kind=d["kind"], source=d["source"], fingerprint=d["fingerprint"])
+        return Dataset(
+            events=events, items=items, users=users, kind=d["kind"], source=d["source"], fingerprint=d["fingerprint"],
+            entity=d.get("entity", "user"), entity_reason=d.get("entity_reason"), currency=d.get("currency"),
+            skipped=d.get("skipped") or {}, spend=d.get("spend"),
+        )  # fmt: skip
 
     @property
     def k(self) -> int:

@@ -7,6 +7,7 @@ one-line DataError naming the file, the first bad line and the column.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 
@@ -21,12 +22,19 @@ from tools.data.readers import RawTable
 # Spellings of "no value" in numeric cells (text files are read with only the
 # empty cell as missing, so that an id or a review reading "NA" survives).
 NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
+_NA_SPELLINGS = sorted({form for t in NA_TOKENS if t for form in (t, t.upper(), t.title(), t.capitalize())} | {"NaN", "N/a"})
 
 EVENT_SYNONYMS: Mapping[str, str] = {
     **dict.fromkeys(("view", "views", "viewed", "pageview", "click", "clicks", "clicked"), "view"),
     **dict.fromkeys(("cart", "addtocart", "addedtocart", "addtobasket", "basket"), "cart"),
-    **dict.fromkeys(("purchase", "purchased", "transaction", "buy", "bought", "order", "ordered"), "purchase"),
+    **dict.fromkeys(("purchase", "purchased", "transaction", "buy", "bought", "order", "ordered", "sale"), "purchase"),
+    **dict.fromkeys(
+        ("return", "returned", "refund", "refunded", "cancel", "cancelled", "canceled", "cancellation", "chargeback"),
+        "return",
+    ),
 }
+CURRENCY_SYMBOLS = "$£€¥₹"
+_MONEY_NOISE = re.compile(rf"[{CURRENCY_SYMBOLS}\s]|,(?=\d{{3}}(\D|$))")
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -75,7 +83,9 @@ def _id_text(value: object) -> str:
 
 
 def as_ids(series: pd.Series, table: RawTable, column: str) -> pd.Series:
-    """Ids as strings exactly as written; a number 7 (or 7.0 from a gappy JSON/Parquet column) is "7"."""
+    """Ids as strings exactly as written; a number 7 (or 7.0 from a gappy JSON/Parquet column) is "7".
+
+    "NA", "null", "None", "n/a" and "nan" are no id (session logs write a missing user so)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.astype(object)
     if ptypes.is_string_dtype(series.dtype) and series.dtype != object:
@@ -91,7 +101,11 @@ def as_ids(series: pd.Series, table: RawTable, column: str) -> pd.Series:
     else:
         reject_nested(series, table, column)
         out = series.map(_id_text, na_action="ignore").astype("str")
-    return _blank_to_na(out)
+    out = _blank_to_na(out)
+    if ptypes.is_numeric_dtype(series.dtype):
+        return out
+    missing = out.isin(_NA_SPELLINGS).to_numpy(dtype=bool)  # a hash lookup: ids are many, spellings few
+    return out.mask(missing) if missing.any() else out
 
 
 def as_texts(series: pd.Series, table: RawTable, column: str, join_lists: bool = False) -> pd.Series:
@@ -129,6 +143,11 @@ def _present(series: pd.Series) -> np.ndarray:
         tokens = text[short].str.strip().str.lower().isin(NA_TOKENS).to_numpy(dtype=bool)
         present[np.flatnonzero(short)[tokens]] = False
     return present
+
+
+def is_present(series: pd.Series) -> np.ndarray:
+    """Cells that hold a value: not empty and not a spelling of "no value" (NA, null, n/a...)."""
+    return _present(series)
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -170,6 +189,19 @@ def as_numbers(series: pd.Series, table: RawTable, column: str, role: str) -> np
             "replace it with a real number or leave the cell empty",
         )
     return values
+
+
+def as_money(series: pd.Series, table: RawTable, column: str, role: str) -> tuple[np.ndarray, str | None]:
+    """Money as finite floats, and the currency symbol its cells carry ("£3.50" -> 3.5, "£"), if any."""
+    symbol = None
+    if not ptypes.is_numeric_dtype(series.dtype) and not ptypes.is_datetime64_any_dtype(series.dtype):
+        text = series.astype("str")
+        sample = text.dropna().iloc[:5000]
+        found = sample.str.extract(f"([{CURRENCY_SYMBOLS}])", expand=False).dropna()
+        if not found.empty:
+            symbol = str(found.mode().iloc[0])
+            series = text.str.replace(_MONEY_NOISE, "", regex=True)
+    return as_numbers(series, table, column, role), symbol
 
 
 def _datetimes_to_seconds(values: pd.Series) -> np.ndarray:

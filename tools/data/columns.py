@@ -18,19 +18,33 @@ from tools.core.errors import DataError
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": (
-        "user_id", "userId", "user", "reviewerID", "CustomerID", "customer_id", "client_id", "visitorid", "uid",
+        "user_id", "userId", "user", "reviewerID", "CustomerID", "customer_id", "customer", "client_id", "visitorid",
+        "uid", "household_id", "household_key", "member_id", "shopper_id", "account_id",
     ),
     "item_id": ("item_id", "itemId", "item", "movieId", "asin", "StockCode", "product_id", "productId", "sku"),
+    "session_id": ("session_id", "sessionId", "session", "visit_id", "visitId", "session_key"),
+    "order_id": (
+        "order_id", "orderId", "InvoiceNo", "invoice", "invoice_id", "invoice_number", "basket_id", "basketId",
+        "transaction_id", "ordernumber", "order_number", "order_no", "receipt_id", "receipt", "cart_id", "order",
+    ),
     "event_type": ("event_type", "event", "action", "interaction", "type"),
     "timestamp": (
-        "timestamp", "unixReviewTime", "event_time", "ts", "datetime", "time", "date", "InvoiceDate", "created_at",
+        "timestamp", "unixReviewTime", "event_time", "ts", "datetime", "time", "date", "InvoiceDate", "eventdate",
+        "transaction_timestamp", "transaction_date", "order_date", "purchase_date", "created_at",
     ),
-    "value": ("rating", "overall", "score", "stars", "value", "amount", "revenue", "price_paid"),
+    # units on a transaction line; spend = quantity x unit price unless an amount column says the total
+    "quantity": ("quantity", "qty", "units", "number_of_cds", "num_units", "number_of_items", "item_count", "units_sold"),
+    # the line total in money: takes precedence over quantity x unit price
+    "amount": (
+        "amount", "revenue", "sales_value", "dollar_value", "sales", "sale_amount", "line_total", "total_price",
+        "spend", "price_paid", "net_sales", "order_value", "dollars",
+    ),
+    "value": ("rating", "overall", "score", "stars", "value"),
     "text": ("reviewText", "review_text", "review", "text", "comment", "message", "body", "tag", "summary"),
     "title": ("title", "name", "product_name"),
     "category": ("category", "categories", "genres", "genre", "department"),
     "description": ("description", "desc", "about", "overview"),
-    "price": ("price", "unit_price", "UnitPrice"),
+    "price": ("price", "unit_price", "UnitPrice", "item_price", "price_each"),
     # the row id of a text-only table (one row = one entity)
     "id": ("id", "row_id", "message_id"),
 }  # fmt: skip
@@ -38,10 +52,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
 ITEM_ATTRIBUTES = ("title", "category", "description", "price")
 # Roles looked for in each kind of table, in resolution order: ids first so
 # that e.g. a StockCode item id can turn ``Description`` into a title.
-EVENT_ROLES = (*EVENT_COLUMNS, *ITEM_ATTRIBUTES)
+EVENT_ROLES = (
+    "user_id", "item_id", "session_id", "order_id", "event_type", "timestamp", "quantity", "amount", "value", "text",
+    *ITEM_ATTRIBUTES,
+)  # fmt: skip
 ITEM_ROLES = ITEM_COLUMNS
 USER_ROLES = ("user_id",)
-MAPPABLE = tuple(dict.fromkeys((*EVENT_COLUMNS, *ITEM_COLUMNS)))
+MAPPABLE = tuple(dict.fromkeys((*EVENT_COLUMNS, "session_id", "amount", *ITEM_COLUMNS)))
 
 
 def normalise_name(name: object) -> str:
@@ -138,8 +155,9 @@ def missing_mapped_column(label: str, role: str, wanted: str, columns: Sequence[
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     """``["user_id=reviewerID", ...]`` -> ``{"user_id": "reviewerID"}``.
 
-    Keys must be canonical column names (user_id, item_id, event_type,
-    timestamp, value, text, title, category, description, price).
+    Keys must be canonical column names (user_id, item_id, session_id, order_id,
+    event_type, timestamp, quantity, amount, value, text, title, category,
+    description, price).
     """
     result: dict[str, str] = {}
     for pair in pairs:

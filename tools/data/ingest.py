@@ -8,21 +8,17 @@ each table is and assembles the normalised dataset.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tools.core.dataset import EVENT_COLUMNS, ITEM_COLUMNS, Dataset, DatasetKind
+from tools.core.dataset import EVENT_COLUMNS, Dataset
 from tools.core.errors import DataError
-from tools.data.cells import as_event_types, as_ids, as_numbers, as_seconds, as_texts
+from tools.data.cells import as_ids, as_texts
 from tools.data.columns import (
-    ALIASES,
     EVENT_ROLES,
-    ITEM_ATTRIBUTES,
     ITEM_ROLES,
     USER_ROLES,
     Columns,
@@ -31,6 +27,15 @@ from tools.data.columns import (
     parse_mapping,
     resolve_columns,
 )
+from tools.data.entities import check_entity, merge_skipped
+from tools.data.events import (
+    LoadOptions,
+    Parts,
+    behaviour_parts,
+    events_parts,
+    items_table_of,
+)
+from tools.data.headerless import guess_roles
 from tools.data.readers import (
     SUPPORTED_EXTS,
     SUPPORTED_TEXT,
@@ -45,7 +50,6 @@ EVENT_FILES = ("events", "ratings", "reviews", "interactions", "transactions", "
 ITEM_FILES = ("items", "movies", "products", "catalog", "catalogue")
 USER_FILES = ("users", "customers")
 KNOWN_EXTRA_FILES = ("links",)  # MovieLens ids of IMDb/TMDb: not needed
-MISSING_ID_LIMIT = 0.01  # below this share, rows without an id are dropped with a warning
 
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
@@ -53,16 +57,9 @@ ML100K_GENRES = (
 )  # fmt: skip
 
 
-@dataclass
-class _Parts:
-    events: pd.DataFrame
-    kind: DatasetKind
-    items: pd.DataFrame | None = None
-    users: pd.DataFrame | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def load_dataset(path: str | Path, mapping: dict[str, str] | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path, mapping: dict[str, str] | None = None, *, entity: str = "auto", strict: bool = False
+) -> Dataset:
     """Read behaviour data (or text-only data) from a file or a folder.
 
     A file is CSV/TSV/TXT, JSON lines or Parquet, optionally gzipped. A folder
@@ -70,24 +67,56 @@ def load_dataset(path: str | Path, mapping: dict[str, str] | None = None) -> Dat
     optionally items (items/movies/products/catalog) and users, or is a
     MovieLens ml-100k folder (u.data, u.item, u.user). Columns are recognised by
     their usual names; ``mapping`` (canonical name -> input column, e.g.
-    ``{"user_id": "reviewerID"}``) overrides that. Every problem is a one-line
+    ``{"user_id": "reviewerID"}``) overrides that; a file without a header line has its
+    columns named by content (one warning says how). ``entity`` is what to segment:
+    "user", "session", or "auto" (sessions when the user id is mostly missing and a
+    session column exists). Rows without the entity id are skipped and counted
+    (``Dataset.skipped``), or refused with ``strict``. Every problem is a one-line
     DataError naming the file, the line or column, and what to do.
     """
     given = str(path)
     source = Path(path)
+    options = LoadOptions(check_entity(entity), strict)
     if mapping:
         parse_mapping([f"{key}={value}" for key, value in mapping.items()])  # same checks as --map
     if not source.exists():
         raise DataError(f"{given}: no such file or folder", "check the path")
-    parts = _load_folder(source, given, mapping) if source.is_dir() else _load_file(source, given, mapping)
+    if source.is_dir():
+        parts = _load_folder(source, given, mapping, options)
+    else:
+        parts = _load_file(source, given, mapping, options)
     return _finish(parts, given)
 
 
-def _load_file(path: Path, label: str, mapping: dict[str, str] | None) -> _Parts:
+def _resolve(
+    table: RawTable, roles: Sequence[str], mapping: dict[str, str] | None, *, strict: bool = True
+) -> tuple[Columns, list[str]]:
+    """Columns for ``roles``; a header-less table's columns named by content first (and said so in a warning)."""
+    if not table.headerless:
+        return resolve_columns(table.frame.columns, roles, mapping, table.label, strict=strict), []
+    given = {r: c for r, c in (mapping or {}).items() if r in roles and c in table.frame.columns}
+    guessed, how = guess_roles(table.frame, given)
+    guessed = {r: c for r, c in guessed.items() if r in roles}
+    columns = resolve_columns(table.frame.columns, roles, {**(mapping or {}), **guessed}, table.label, strict=strict)
+    columns = Columns(columns.used, columns.ignored, frozenset(given) | (columns.mapped - set(guessed)))
+    return columns, [f"{table.label}: {_headerless(how)}; pass --map ROLE=columnN to change"]
+
+
+def _headerless(how: str) -> str:
+    return f"no header line; named its columns by content: {how or 'none recognised'}"
+
+
+def _load_file(path: Path, label: str, mapping: dict[str, str] | None, options: LoadOptions) -> Parts:
     table = read_table(path, label)
-    columns = resolve_columns(table.frame.columns, EVENT_ROLES, mapping, label)
-    parts = _events_parts(table, columns, default_type=_default_type(path, columns))
-    parts.warnings[:0] = table.warnings
+    columns, notes = _resolve(table, EVENT_ROLES, mapping)
+    try:
+        parts = events_parts(table, columns, _default_type(path, columns), options)
+    except DataError as exc:
+        if not table.headerless:
+            raise
+        how = ", ".join(f"{c} {r}" for r, c in columns.used.items()) or "none recognised"
+        raise DataError(f"{exc.message} (the file has no header line; its columns were read as: {how})", exc.hint) from None
+    parts.warnings[:0] = [*table.warnings, *notes]
     return parts
 
 
@@ -100,141 +129,12 @@ def _default_type(path: Path, columns: Columns) -> str:
     return "interaction"
 
 
-def _events_parts(table: RawTable, columns: Columns, default_type: str) -> _Parts:
-    """Decide what an events-like table is (behaviour or text-only) and normalise it."""
-    has_user, has_item, has_text = "user_id" in columns, "item_id" in columns, "text" in columns
-    if has_user and has_item:
-        return _behaviour(table, columns, default_type)
-    if not has_item and has_text:
-        return _text_only(table, columns)
-    available = ", ".join(map(str, table.frame.columns[:20]))
-    if not has_user:
-        raise DataError(
-            f"{table.label}: no user column (looked for {looked_for('user_id', 5)}); its columns: {available}",
-            "pass --map user_id=YOURCOLUMN (or give a text column for text-only data)",
-        )
-    raise DataError(
-        f"{table.label}: no item column (looked for {looked_for('item_id', 5)}); its columns: {available}",
-        "pass --map item_id=YOURCOLUMN (or give a text column for text-only data)",
-    )
-
-
-def _keep_rows_with_ids(
-    table: RawTable, ids: pd.Series, column: str, what: str, role: str
-) -> tuple[np.ndarray, str | None]:
-    """Rows to keep, and a warning when a few rows without an id were dropped."""
-    missing = ids.isna().to_numpy()
-    count = int(missing.sum())
-    if count == 0:
-        return ~missing, None
-    where = table.at(ids.index[np.flatnonzero(missing)[0]])
-    if count < MISSING_ID_LIMIT * len(ids):
-        return ~missing, f"{table.label}: dropped {count} rows with no {what} (first at {where}, column {column})"
-    raise DataError(
-        f"{table.label}: {count} of {len(ids)} rows have no {what} (first at {where}, column {column})",
-        f"fill them in, remove those rows, or pass --map {role}=OTHERCOLUMN",
-    )
-
-
-def _behaviour(table: RawTable, columns: Columns, default_type: str) -> _Parts:
-    frame, used, warnings = table.frame, columns.used, []
-    users = as_ids(frame[used["user_id"]], table, used["user_id"])
-    items = as_ids(frame[used["item_id"]], table, used["item_id"])
-    keep = np.ones(len(frame), dtype=bool)
-    for ids, role, what in ((users, "user_id", "user id"), (items, "item_id", "item id")):
-        kept, warning = _keep_rows_with_ids(table, ids, used[role], what, role)
-        keep &= kept
-        warnings += [warning] if warning else []
-    if not keep.all():
-        frame, users, items = frame[keep], users[keep], items[keep]
-    table = RawTable(frame, table.label, table.unit)
-    event_type = _column(table, columns, "event_type", as_event_types, default_type)
-    timestamp = _column(table, columns, "timestamp", as_seconds)
-    value = _column(table, columns, "value", as_numbers, "value")
-    text = _column(table, columns, "text", as_texts)
-    nan = np.full(len(frame), np.nan)
-    events = pd.DataFrame(
-        {
-            "user_id": users,
-            "item_id": items,
-            "event_type": pd.Series(default_type, index=frame.index, dtype="str") if event_type is None else event_type,
-            "timestamp": nan if timestamp is None else timestamp,
-            "value": nan if value is None else value,
-            "text": pd.Series(np.nan, index=frame.index, dtype="str") if text is None else text,
-        },
-        index=frame.index,
-    )
-    items_table = None
-    if any(role in used for role in ITEM_ATTRIBUTES):
-        # Item attributes on each event row (Online Retail): the catalogue is their first occurrence.
-        first = ~items.duplicated().to_numpy()
-        items_table = _items_table(RawTable(frame[first], table.label, table.unit), columns, items[first])
-    if columns.ignored:
-        warnings.append(f"{table.label}: ignored columns: {', '.join(map(str, columns.ignored))}")
-    return _Parts(events, "behaviour", items_table, None, warnings)
-
-
-def _column(table: RawTable, columns: Columns, role: str, convert: Callable[..., Any], *args: Any) -> Any:
-    """The input column playing ``role`` through ``convert``, or None when the table has none."""
-    name = columns.get(role)
-    return None if name is None else convert(table.frame[name], table, name, *args)
-
-
-def _text_only(table: RawTable, columns: Columns) -> _Parts:
-    """Rows described only by their text; every other column (labels!) is ignored, never used."""
-    frame, used, warnings = table.frame, columns.used, []
-    texts = as_texts(frame[used["text"]], table, used["text"])
-    id_column = used.get("user_id")
-    if id_column is None:
-        id_column = next((c for a in ALIASES["id"] for c in columns.ignored if normalise_name(c) == a), None)
-    if id_column is not None:
-        ids = as_ids(frame[id_column], table, id_column)
-        keep, warning = _keep_rows_with_ids(table, ids, id_column, "id", "user_id")
-        warnings += [warning] if warning else []
-    else:
-        ids = pd.Series(np.arange(len(frame)).astype(str), index=frame.index, dtype="str")
-        keep = np.ones(len(frame), dtype=bool)
-    empty = texts.isna().to_numpy() & keep
-    if not (keep & ~empty).any():
-        raise DataError(f"{table.label}: column {used['text']} has no text", "pass --map text=YOURCOLUMN")
-    if empty.any():
-        where = table.at(texts.index[np.flatnonzero(empty)[0]])
-        warnings.append(f"{table.label}: dropped {int(empty.sum())} rows with empty text (first at {where})")
-    keep &= ~empty
-    ignored = [str(c) for c in frame.columns if c not in (used["text"], id_column)]
-    if ignored:
-        warnings.append(f"{table.label}: ignored columns: {', '.join(ignored)}")
-    n = int(keep.sum())
-    events = pd.DataFrame(
-        {
-            "user_id": ids[keep],
-            "item_id": pd.Series([None] * n, index=ids.index[keep], dtype=object),
-            "event_type": pd.Series("text", index=ids.index[keep], dtype="str"),
-            "timestamp": np.full(n, np.nan),
-            "value": np.full(n, np.nan),
-            "text": texts[keep],
-        }
-    )
-    return _Parts(events, "text", None, None, warnings)
-
-
-def _items_table(table: RawTable, columns: Columns, ids: pd.Series | None = None) -> pd.DataFrame:
-    index = table.frame.index
-    out = pd.DataFrame({"item_id": _column(table, columns, "item_id", as_ids) if ids is None else ids}, index=index)
-    for role in ("title", "category", "description"):
-        text = _column(table, columns, role, as_texts, role == "category")  # category lists join as "A|B"
-        out[role] = pd.Series(np.nan, index=index, dtype="str") if text is None else text
-    price = _column(table, columns, "price", as_numbers, "price")
-    out["price"] = np.nan if price is None else price
-    return out[list(ITEM_COLUMNS)]
-
-
 def _catalogue(table: RawTable, columns: Columns, warnings: list[str]) -> pd.DataFrame:
     if "item_id" not in columns:
         raise DataError(
             f"{table.label}: no item id column (looked for {looked_for('item_id', 5)})", "pass --map item_id=YOURCOLUMN"
         )
-    items = _items_table(table, columns)
+    items = items_table_of(table, columns)
     return _dedupe(items, "item_id", table, warnings, "item")
 
 
@@ -267,7 +167,7 @@ def _dedupe(frame: pd.DataFrame, key: str, table: RawTable, warnings: list[str],
     return frame
 
 
-def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None) -> _Parts:
+def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, options: LoadOptions) -> Parts:
     if (folder / "u.data").is_file():
         return _load_ml100k(folder, given)
     roles: dict[str, list[Path]] = {"events": [], "items": [], "users": []}
@@ -300,9 +200,9 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None) -> _P
     for role, paths in roles.items():
         for path in paths:
             table = read_table(path, _label(given, path))
-            columns = resolve_columns(table.frame.columns, role_sets[role], mapping, table.label, strict=False)
+            columns, notes = _resolve(table, role_sets[role], mapping, strict=False)
             loaded[role].append((path, table, columns))
-            warnings += table.warnings
+            warnings += [*table.warnings, *notes]
     mapped = set().union(*(columns.mapped for tables in loaded.values() for _, _, columns in tables))
     for role, wanted in (mapping or {}).items():
         if role not in mapped:
@@ -312,29 +212,48 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None) -> _P
                 f"{given}: --map {role}={wanted} names a column that is in none of the files",
                 "available columns: " + "; ".join(seen),
             )
-    parts = [_events_parts(table, columns, _default_type(path, columns)) for path, table, columns in loaded["events"]]
+    parts = [events_parts(table, columns, _default_type(path, columns), options) for path, table, columns in loaded["events"]]
     if len({p.kind for p in parts}) > 1 or (len(parts) > 1 and parts[0].kind == "text"):
         raise DataError(f"{given}: mixes text-only files with events files", "load the text-only file on its own")
+    skipped: dict[str, int] = {}
     for part in parts:
         warnings += part.warnings
+        merge_skipped(skipped, part.skipped)
     items = next((p.items for p in parts if p.items is not None), None)
     for _, table, columns in loaded["items"]:
         items = _catalogue(table, columns, warnings)
     users = next((_people(table, columns, warnings) for _, table, columns in loaded["users"]), None)
+    for part in parts:
+        users = _merge_users(users, part.users)
     events = pd.concat([p.events for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].events
-    return _Parts(events, parts[0].kind, items, users, warnings)
+    first = parts[0]
+    return Parts(
+        events, first.kind, items, users, warnings, skipped, first.entity,
+        next((p.currency for p in parts if p.currency), None), next((p.spend for p in parts if p.spend), None),
+        first.entity_reason,
+    )  # fmt: skip
+
+
+def _merge_users(users: pd.DataFrame | None, more: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A users file's rows and columns, plus the attributes an events file holds for them (the file wins)."""
+    if more is None or users is None:
+        return users if more is None else more
+    extra = [c for c in more.columns if c != "user_id" and c not in users.columns]
+    if not extra:
+        return users
+    return users.merge(more[["user_id", *extra]], on="user_id", how="outer")
 
 
 def _label(given: str, path: Path) -> str:
     return str(Path(given) / path.name)
 
 
-def _load_ml100k(folder: Path, given: str) -> _Parts:
+def _load_ml100k(folder: Path, given: str) -> Parts:
     """MovieLens 100k as GroupLens ships it: headerless tab/pipe files, u.item in Latin-1."""
     ratings = read_table(folder / "u.data", _label(given, folder / "u.data"), sep="\t",
                          names=["user_id", "item_id", "rating", "timestamp"])  # fmt: skip
     columns = resolve_columns(ratings.frame.columns, EVENT_ROLES, None, ratings.label)
-    parts = _behaviour(ratings, columns, "rating")
+    parts = behaviour_parts(ratings, columns, "rating")
     parts.warnings[:0] = ratings.warnings
     if (folder / "u.item").is_file():
         names = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *ML100K_GENRES]
@@ -356,7 +275,7 @@ def _load_ml100k(folder: Path, given: str) -> _Parts:
     return parts
 
 
-def _finish(parts: _Parts, source: str) -> Dataset:
+def _finish(parts: Parts, source: str) -> Dataset:
     events = parts.events.reset_index(drop=True)[list(EVENT_COLUMNS)]
     items = None if parts.items is None else parts.items.reset_index(drop=True)
     users = None if parts.users is None else parts.users.reset_index(drop=True)
@@ -366,12 +285,24 @@ def _finish(parts: _Parts, source: str) -> Dataset:
         users=users,
         kind=parts.kind,
         source=source,
-        fingerprint=fingerprint(events, items, users, parts.kind),
+        fingerprint=fingerprint(events, items, users, parts.kind, parts.entity, parts.currency),
         warnings=tuple(dict.fromkeys(parts.warnings)),
+        entity=parts.entity,  # type: ignore[arg-type]
+        entity_reason=parts.entity_reason,
+        currency=parts.currency,
+        skipped=dict(parts.skipped),
+        spend=parts.spend,
     )
 
 
-def fingerprint(events: pd.DataFrame, items: pd.DataFrame | None, users: pd.DataFrame | None, kind: str) -> str:
+def fingerprint(
+    events: pd.DataFrame,
+    items: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    kind: str,
+    entity: str = "user",
+    currency: str | None = None,
+) -> str:
     """sha256 of the normalised tables: equal data gives an equal hash in any process.
 
     Arrow IPC bytes of each table (single chunk, no pandas metadata) rather than
@@ -379,7 +310,7 @@ def fingerprint(events: pd.DataFrame, items: pd.DataFrame | None, users: pd.Data
     """
     import pyarrow as pa
 
-    digest = hashlib.sha256(f"segscope-dataset-v1|{kind}".encode())
+    digest = hashlib.sha256(f"segscope-dataset-v2|{kind}|{entity}|{currency or ''}".encode())
     for name, frame in (("events", events), ("items", items), ("users", users)):
         digest.update(f"|{name}|".encode())
         if frame is None:

@@ -28,7 +28,11 @@ PARQUET_EXTS = (".parquet", ".pq")
 SUPPORTED_EXTS = (*DELIMITED_EXTS, *JSON_EXTS, *PARQUET_EXTS)
 SUPPORTED_TEXT = "CSV, TSV, JSON lines or Parquet, optionally .gz"
 
-_SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+WHITESPACE = r"\s+"  # runs of spaces/tabs (CDNOW): pandas' C engine splits on it, leading blanks ignored
+_SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", WHITESPACE: "whitespace"}
+_SNIFF_LINES = 20
+# A first line made only of these is data, not column names: numbers and dates.
+_VALUE_CELL = re.compile(r"\s*(-?\d+(\.\d+)?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?)\s*")
 _RESAVE_UTF8 = "re-save the file as UTF-8 (e.g. 'Save as… CSV UTF-8')"
 
 
@@ -45,6 +49,7 @@ class RawTable:
     label: str
     unit: str = "line"
     warnings: tuple[str, ...] = ()
+    headerless: bool = False  # no header line: columns are column1..columnN, named by content later
 
     def at(self, index: object) -> str:
         """'line 7' / 'row 3': where the row with this index is in the file."""
@@ -102,7 +107,7 @@ def read_table(
             sep = _sniff_sep(text, ext)
         table = _read_delimited(utf8, text, label, sep, names)
     if warning:
-        return RawTable(table.frame, table.label, table.unit, (*table.warnings, warning))
+        return RawTable(table.frame, table.label, table.unit, (*table.warnings, warning), table.headerless)
     return table
 
 
@@ -149,36 +154,52 @@ def decode(data: bytes, label: str, fallback: str = "cp1252") -> tuple[str, str]
         raise DataError(f"{label} line {line}: bytes that are not valid UTF-8 (0x{bad})", _RESAVE_UTF8) from None
 
 
+def _split(line: str, sep: str) -> list[str]:
+    return line.split() if sep == WHITESPACE else next(csv.reader([line], delimiter=sep), [])
+
+
 def _sniff_sep(text: str, ext: str) -> str:
-    """The delimiter, from the header line: the extension's default when present."""
+    """The delimiter: the extension's default when the header has it, else the most used of , tab ; |,
+    else whitespace when the header and the next lines split into the same number (≥ 2) of fields."""
     default = DELIMITED_EXTS.get(ext, ",")
     if ext in (".tsv", ".tab"):
         return default
-    header = text.lstrip("\r\n").split("\n", 1)[0]
+    lines = [line.rstrip("\r") for line in text.lstrip("\r\n").split("\n", _SNIFF_LINES + 1)[:_SNIFF_LINES]]
+    lines = [line for line in lines if line.strip()]
+    header = lines[0] if lines else ""
     counts = {sep: header.count(sep) for sep in (",", "\t", ";", "|")}
     if counts[default]:
         return default
     best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else default
+    if counts[best]:
+        return best
+    widths = {len(line.split()) for line in lines}
+    return WHITESPACE if len(widths) == 1 and widths.pop() >= 2 else default
+
+
+def first_line_is_data(text: str, sep: str) -> bool:
+    """Whether line 1 holds values (numbers, dates) rather than column names: a header-less file."""
+    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    fields = _split(first, sep)
+    return bool(fields) and all(_VALUE_CELL.fullmatch(name) for name in fields)
 
 
 def _check_header(text: str, label: str, sep: str) -> None:
     first = text.split("\n", 1)[0].rstrip("\r")
-    header = next(csv.reader([first], delimiter=sep), [])
+    header = _split(first, sep)
     seen: set[str] = set()
     for name in header:
         if name.strip() and name in seen:
             raise DataError(f"{label}: column '{name}' appears twice in the header (line 1)", "rename one of them")
         seen.add(name)
-    if header and all(re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", name) for name in header):
-        raise DataError(
-            f"{label}: line 1 looks like data, not column names",
-            "add a header line, e.g. user_id,item_id,rating,timestamp",
-        )
 
 
 def _read_delimited(utf8: bytes, text: str, label: str, sep: str, names: list[str] | None) -> RawTable:
-    if names is None:
+    headerless = names is None and first_line_is_data(text, sep)
+    if headerless:
+        width = max(len(_split(line.rstrip("\r"), sep)) for line in text.split("\n", 50)[:50])
+        names = [f"column{i}" for i in range(1, width + 1)]
+    elif names is None:
         _check_header(text, label, sep)
     options = dict(
         sep=sep,
@@ -192,7 +213,8 @@ def _read_delimited(utf8: bytes, text: str, label: str, sep: str, names: list[st
     frame = None
     # pyarrow is ~2x faster; it skips blank lines (which would shift line numbers)
     # and reports errors without line numbers, so the C engine handles those cases.
-    if b"\n\n" not in utf8 and b"\n\r\n" not in utf8 and options["quoting"] == csv.QUOTE_MINIMAL:
+    plain = sep != WHITESPACE and options["quoting"] == csv.QUOTE_MINIMAL  # pyarrow takes no regex separator
+    if plain and b"\n\n" not in utf8 and b"\n\r\n" not in utf8:
         try:
             frame = pd.read_csv(io.BytesIO(utf8), engine="pyarrow", **options)
         except Exception:  # noqa: BLE001 - any pyarrow failure is re-diagnosed by the C engine
@@ -207,7 +229,7 @@ def _read_delimited(utf8: bytes, text: str, label: str, sep: str, names: list[st
         frame = frame[frame.notna().any(axis=1)]  # blank lines
     if frame.empty:
         raise DataError(f"{label}: file has no rows (only a header line)", "check that you picked the right file")
-    return RawTable(frame, label, "line")
+    return RawTable(frame, label, "line", headerless=headerless)
 
 
 def _parse_error(label: str, sep: str, exc: Exception) -> DataError:

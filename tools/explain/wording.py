@@ -22,14 +22,17 @@ def fmt_pct(share: float, decimals: int | None = None) -> str:
     return f"{pct:.{decimals}f}%"
 
 
-def fmt_value(value: float, unit: str) -> str:
-    """A feature value in its unit, rounded the way it is printed everywhere."""
+def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
+    """A feature value in its unit, rounded the way it is printed everywhere ("$42.5" when money has a currency)."""
     if unit == "share":
         return fmt_pct(value)
     if unit == "days":
         return f"{value:.0f}"
-    if unit in ("count", "money"):
-        return f"{value:.0f}" if abs(value) >= 100 or (unit == "count" and abs(value) >= 10) else f"{value:.1f}"
+    if unit == "money" and currency:
+        number = f"{abs(value):.0f}" if abs(value) >= 100 else f"{abs(value):.1f}"
+        return f"{'-' if value < 0 else ''}{currency}{number}"
+    if unit in ("count", "money", "orders"):
+        return f"{value:.0f}" if abs(value) >= 100 or (unit != "money" and abs(value) >= 10) else f"{value:.1f}"
     if unit == "rating":
         return f"{value:.1f}"
     return f"{value:.2f}"
@@ -80,21 +83,36 @@ _MEASURES = {"recency_days": "{} days since last activity", "span_days": "{} day
              "avg_price": "average price {}", "rating_mean": "average rating {}", "rating_spread": "rating spread {}",
              "diversity": "diversity {}", "text_share": "{} of events"}
 
+# Transaction-log features (tools/segment/features.py): orders, order value, basket, tenure, gaps, returns.
+_VERBS.update({
+    "avg_order_value": ("spend more per order than most", "spend less per order than most"),
+    "basket_size": ("buy more per order than most", "buy less per order than most"),
+    "tenure_days": ("have been customers longer than most", "became customers more recently than most"),
+    "median_gap_days": ("wait longer between orders than most", "order again sooner than most"),
+    "returns": ("return more than most", "return less than most"),
+})
+_MEASURES.update({"avg_order_value": "{} per order", "basket_size": "{} per order", "tenure_days": "{} days as customers",
+                  "median_gap_days": "{} days between orders", "returns": "{} returns each"})
+
 
 def measure(trait: dict) -> str:
     """The trait's segment value with what it counts: '12.4 days since last activity', '46% of activity'."""
-    f, v = trait["feature"], fmt_value(trait["segment_value"], trait["unit"])
+    f, v = trait["feature"], fmt_value(trait["segment_value"], trait["unit"], trait.get("currency"))
     if f.startswith("category_"):
         return f"{v} of activity"
     if f.startswith("share_"):
         return f"{v} of events"
+    if f == "frequency" and trait["unit"] == "orders":
+        return f"{v} orders each"
+    if f in ("basket_size", "recency_days"):  # "units per order" / "lines per order"; "since last purchase" / "activity"
+        return f"{v} {trait['label']}"
     return _MEASURES.get(f, trait["label"] + " {}").format(v)
 
 
 def comparison(trait: dict, against: str = "overall") -> str:
     """'3.1× overall', or 'vs 3.6 overall' for ratings and ratios (where a ratio means little)."""
     if trait["lift"] is None or trait["unit"] in ("rating", "ratio"):
-        return f"vs {fmt_value(trait['population_value'], trait['unit'])} {against}"
+        return f"vs {fmt_value(trait['population_value'], trait['unit'], trait.get('currency'))} {against}"
     return f"{fmt_lift(trait['lift'])} {against}"
 
 
@@ -112,6 +130,8 @@ def clause(trait: dict, lead: bool, also: bool = True) -> str:
         else:
             rare = trait["lift"] is not None and trait["lift"] < 0.25
             verb = f"rarely touch {cat}" if rare else f"favour {cat} less than most"
+    elif f == "frequency" and trait["unit"] == "orders":
+        verb = "order more often than most" if up else "order less often than most"
     else:
         verb = _VERBS.get(f, (f"have a higher {trait['label']} than most", f"have a lower {trait['label']} than most"))[0 if up else 1]
     sep = " " if comparison(trait).startswith("vs") else ", "

@@ -1,8 +1,18 @@
 """Behaviour features per user: how recently, how often, how much, what kind, how they rate.
 
-Two matrices come out: ``raw`` keeps the values in their own units (days, counts,
-shares, money) for traits and lift; ``scaled`` is what clustering sees (heavy
-tails logged, every column standardised, gaps filled with the population median).
+Two matrices come out: ``raw`` keeps the values in their own units (days, orders,
+counts, shares, money in the data's currency) for traits and lift; ``scaled`` is what
+clustering sees (heavy tails logged, every column standardised, gaps filled with the
+population median).
+
+Orders: the lines of one order/invoice/basket id, or, without an order column, a
+user's purchase lines with the same timestamp (CDNOW: one order per customer-day).
+Returns (event type "return", negative spend) net out of spend and are never orders.
+A pure transaction log (every line a purchase or return) counts ``frequency`` in
+orders and measures recency from the last purchase; it, or any log with an order
+column, also gets average order value, basket size, tenure (days from the first
+purchase to the end of the data, the customer's age in the customer-base literature)
+and the median days between orders. User attributes (country, plan) are never inputs.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ MAX_EVENT_TYPES = 8
 MAX_CATEGORIES = 25
 RATING_TYPES = ("rating", "review")
 PURCHASE_TYPES = ("purchase",)
+RETURN_TYPE = "return"
+DAY_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,7 @@ class FeatureSpec:
 
     name: str
     label: str
-    unit: str  # "days" | "count" | "money" | "share" | "rating" | "ratio"
+    unit: str  # "days" | "orders" | "count" | "money" | "share" | "rating" | "ratio"
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,7 @@ class BehaviourFeatures:
     specs: tuple[FeatureSpec, ...]
     raw: np.ndarray  # float64 (n_users, n_features), NaN where undefined
     scaled: np.ndarray  # float32, standardised, no NaN
+    currency: str | None = None  # the symbol of "money" features ("$"), None when the data does not say
 
     @property
     def names(self) -> list[str]:
@@ -43,7 +56,7 @@ class BehaviourFeatures:
 
 
 def _log_columns(specs: list[FeatureSpec]) -> list[int]:
-    return [i for i, s in enumerate(specs) if s.unit in ("days", "count", "money")]
+    return [i for i, s in enumerate(specs) if s.unit in ("days", "orders", "count", "money")]
 
 
 def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
@@ -60,30 +73,49 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         cols[name] = np.asarray(values, dtype=np.float64)
 
     counts = np.bincount(codes, minlength=n).astype(np.float64)
-    add("frequency", "events", "count", counts)
-    distinct = ev.assign(_u=codes).drop_duplicates(["_u", "item_id"])
-    add("distinct_items", "distinct items", "count", np.bincount(distinct["_u"], minlength=n))
-
-    ts = ev["timestamp"].to_numpy(dtype=np.float64)
-    if np.isfinite(ts).any():
-        frame = pd.DataFrame({"u": codes, "t": ts}).dropna()
-        last = frame.groupby("u")["t"].max().reindex(range(n)).to_numpy()
-        first = frame.groupby("u")["t"].min().reindex(range(n)).to_numpy()
-        reference = np.nanmax(ts)
-        add("recency_days", "days since last activity", "days", (reference - last) / 86400.0)
-        add("span_days", "days active (first to last)", "days", (last - first) / 86400.0)
-
     etype = ev["event_type"].astype(str)
     values = ev["value"].to_numpy(dtype=np.float64)
+    ts = ev["timestamp"].to_numpy(dtype=np.float64)
     purchases = etype.isin(PURCHASE_TYPES).to_numpy()
-    if purchases.any():
-        spend = np.bincount(codes[purchases], weights=np.nan_to_num(values[purchases]), minlength=n)
-        add("monetary", "total spend", "money", spend)
-        add("purchases", "purchases", "count", np.bincount(codes[purchases], minlength=n))
+    returns = (etype == RETURN_TYPE).to_numpy()
+    pure = bool(purchases.any() and (purchases | returns).all())  # a transaction log: orders are the unit
+    has_orders = "order_id" in ev and bool(ev["order_id"].notna().any())
+    orders = _orders(ev, codes, purchases, ts) if purchases.any() else None
+    if pure and orders is not None:
+        add("frequency", "orders", "orders", orders.count(n))
+    else:
+        add("frequency", "events", "count", counts)
+    if ev["item_id"].notna().any():
+        distinct = ev.assign(_u=codes).dropna(subset=["item_id"]).drop_duplicates(["_u", "item_id"])
+        add("distinct_items", "distinct items", "count", np.bincount(distinct["_u"], minlength=n))
 
-    type_counts = etype.value_counts()
+    if np.isfinite(ts).any():
+        reference = np.nanmax(ts)
+        if pure and orders is not None:
+            add("recency_days", "days since last purchase", "days", (reference - orders.last(n)) / DAY_SECONDS)
+        else:
+            frame = pd.DataFrame({"u": codes, "t": ts}).dropna()
+            last = frame.groupby("u")["t"].max().reindex(range(n)).to_numpy()
+            first = frame.groupby("u")["t"].min().reindex(range(n)).to_numpy()
+            add("recency_days", "days since last activity", "days", (reference - last) / DAY_SECONDS)
+            add("span_days", "days active (first to last)", "days", (last - first) / DAY_SECONDS)
+
+    if purchases.any() or returns.any():
+        money = purchases | returns
+        if np.isfinite(values[money]).any():
+            spend = np.bincount(codes[money], weights=np.nan_to_num(values[money]), minlength=n)
+            add("monetary", "net spend" if returns.any() else "total spend", "money", spend)
+        if orders is not None and not pure:
+            add("purchases", "purchases", "orders", orders.count(n))
+        if orders is not None and (pure or has_orders):
+            _add_order_features(orders, n, ts, add)
+        if returns.any():
+            returned = _orders(ev, codes, returns, ts)
+            add("returns", "returns (orders with a return)", "orders", returned.count(n))
+
+    type_counts = etype[etype != RETURN_TYPE].value_counts()  # returns have their own feature
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * len(ev)]
-    if len(common) > 1:
+    if len(common) > 1 and not pure:
         for t in common:
             mask = (etype == t).to_numpy()
             add(f"share_{t}", f"share of events that are {t}s", "share", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
@@ -110,7 +142,61 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         _add_category_shares(ev, codes, n, data.items, add)
 
     raw = np.column_stack([cols[s.name] for s in specs]) if specs else np.zeros((n, 0))
-    return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs))
+    return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs), data.currency)
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """One row per (user, order): its user code, time (first line), units, spend and number of lines."""
+
+    table: pd.DataFrame  # columns u, t, q, v, lines; sorted by u then t
+
+    def count(self, n: int) -> np.ndarray:
+        return np.bincount(self.table["u"].to_numpy(), minlength=n).astype(np.float64)
+
+    def per_user(self, column: str, how: str, n: int) -> np.ndarray:
+        return self.table.groupby("u")[column].agg(how).reindex(range(n)).to_numpy(dtype=np.float64)
+
+    def last(self, n: int) -> np.ndarray:
+        return self.per_user("t", "max", n)
+
+
+def _orders(ev: pd.DataFrame, codes: np.ndarray, lines: np.ndarray, ts: np.ndarray) -> _Orders:
+    """Group ``lines`` into orders: by order id, else by the user's timestamp, else one line one order."""
+    rows = np.flatnonzero(lines)
+    key = pd.Series(rows.astype(str), dtype=object)
+    t = ts[rows]
+    timed = np.isfinite(t)
+    key[timed] = "@" + pd.Series(t[timed]).astype(str).to_numpy()
+    if "order_id" in ev:
+        oid = ev["order_id"].iloc[rows]
+        has = oid.notna().to_numpy()
+        key[has] = "#" + oid[has].astype(str).to_numpy()
+    qty = ev["quantity"].to_numpy(dtype=np.float64)[rows] if "quantity" in ev else np.full(len(rows), np.nan)
+    frame = pd.DataFrame({"u": codes[rows], "k": key.to_numpy(), "t": t, "q": np.abs(qty),
+                          "v": ev["value"].to_numpy(dtype=np.float64)[rows]})  # fmt: skip
+    grouped = frame.groupby(["u", "k"], sort=False)
+    table = pd.DataFrame(
+        {"t": grouped["t"].min(), "q": grouped["q"].sum(min_count=1), "v": grouped["v"].sum(min_count=1), "lines": grouped.size()}
+    )
+    return _Orders(table.reset_index().drop(columns="k").sort_values(["u", "t"], kind="stable"))
+
+
+def _add_order_features(orders: _Orders, n: int, ts: np.ndarray, add) -> None:
+    """Average order value, basket size, tenure and median days between orders."""
+    table = orders.table
+    if table["v"].notna().any():
+        add("avg_order_value", "average order value", "money", orders.per_user("v", "mean", n))
+    if table["q"].notna().any():
+        add("basket_size", "units per order", "count", orders.per_user("q", "mean", n))
+    else:
+        add("basket_size", "lines per order", "count", orders.per_user("lines", "mean", n))
+    if np.isfinite(table["t"].to_numpy(dtype=np.float64)).any():
+        first = orders.per_user("t", "min", n)
+        add("tenure_days", "days since first purchase", "days", (np.nanmax(ts) - first) / DAY_SECONDS)
+        gaps = table.assign(gap=table.groupby("u")["t"].diff() / DAY_SECONDS).dropna(subset=["gap"])
+        median = gaps.groupby("u")["gap"].median().reindex(range(n)).to_numpy(dtype=np.float64)
+        add("median_gap_days", "median days between orders", "days", median)
 
 
 def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add) -> None:

@@ -49,7 +49,7 @@ class Profiles:
     item_vectors: np.ndarray  # (n_items, d) float32
     n_texts_embedded: int  # distinct texts the embedder actually ran on this time
     n_texts_total: int  # distinct texts the profiles needed
-    text_source: str = "embedder"  # or "collaborative" when the data has no text at all
+    text_source: str = "embedder"  # "collaborative" when the data has no text, "none" when it has no items either
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -151,12 +151,17 @@ def build_profiles(
         text_matrix += (w_text @ written_vectors).astype(np.float32)
     text_matrix = _normalize(text_matrix)
     text_source = "embedder"
-    if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
-        # No titles, descriptions or reviews: what users consumed is still telling.
-        text_matrix = collaborative_vectors(ev, user_ids)
-        text_source = "collaborative"
-
     features = compute_features(data, user_ids) if data.kind == "behaviour" else None
+    if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
+        if ev["item_id"].notna().any():
+            # No titles, descriptions or reviews: what users consumed is still telling.
+            text_matrix = collaborative_vectors(ev, user_ids)
+            text_source = "collaborative"
+        else:
+            # Transactions without items (CDNOW): behaviour is all there is to segment on.
+            text_source = "none"
+            alpha = 0.0
+            text_matrix = np.zeros((n_users, 1), dtype=np.float32)  # one empty column, not 384
     fused = fuse(text_matrix, None if features is None else features.scaled, alpha)
     report("building profiles", 1, 1)
     return Profiles(

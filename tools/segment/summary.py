@@ -33,9 +33,10 @@ class Trait:
     population_value: float
     lift: float | None  # segment / population; None when the population value is 0
     effect: float  # (segment - population) / population std: what ranks traits
+    currency: str | None = None  # the data's money symbol, on "money" traits only
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "feature": self.feature,
             "label": self.label,
             "unit": self.unit,
@@ -44,6 +45,9 @@ class Trait:
             "lift": None if self.lift is None else _round(self.lift),
             "effect": _round(self.effect),
         }
+        if self.currency and self.unit == "money":
+            out["currency"] = self.currency
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class SegmentSummary:
     representative_texts: tuple[str, ...] = field(default=())
     name: str | None = None
     description: str | None = None
+    attributes: tuple[dict, ...] = field(default=())  # over-represented user attribute values (never inputs)
 
     def as_dict(self) -> dict:
         return {
@@ -69,6 +74,7 @@ class SegmentSummary:
             "traits": [t.as_dict() for t in self.traits],
             "representative_user_ids": list(self.representative_user_ids),
             "representative_texts": list(self.representative_texts),
+            "attributes": list(self.attributes),
         }
 
 
@@ -149,9 +155,42 @@ def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: in
                 break
             spec = features.specs[j]
             lift = float(seg_mean[j] / pop_mean[j]) if abs(pop_mean[j]) > 1e-12 else None
-            traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j])))
+            traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j]),
+                                features.currency))  # fmt: skip
         out.append(tuple(traits))
     return out
+
+
+N_ATTRIBUTES = 3
+ATTRIBUTE_MIN_SHARE = 0.1  # a value held by fewer of a segment's members is not worth saying
+ATTRIBUTE_MIN_LIFT = 1.25
+MAX_ATTRIBUTE_VALUES = 50  # more distinct values (names, postcodes) describe people, not groups
+
+
+def segment_attributes(data: Dataset, user_ids: np.ndarray, labels: np.ndarray, k: int) -> list[tuple[dict, ...]]:
+    """Per segment, the user-attribute values (country, plan) its members hold more often than everyone.
+
+    Attributes describe segments after the fact; they are never clustering inputs, so a
+    later audit can ask whether segments split people along them.
+    """
+    if data.users is None or not data.user_attributes:
+        return [() for _ in range(k)]
+    table = data.users.drop_duplicates("user_id").set_index("user_id").reindex(pd.Index(user_ids))
+    found: list[list[dict]] = [[] for _ in range(k)]
+    for column in data.user_attributes:
+        values = table[column]
+        if not 2 <= values.nunique() <= MAX_ATTRIBUTE_VALUES:
+            continue
+        counts = pd.crosstab(labels, values.fillna("(unknown)").to_numpy())
+        share = counts.div(counts.sum(axis=1), axis=0)
+        population = counts.sum(axis=0) / counts.to_numpy().sum()
+        for c in counts.index:
+            for value in counts.columns:
+                seg, pop = float(share.loc[c, value]), float(population[value])
+                if value != "(unknown)" and seg >= ATTRIBUTE_MIN_SHARE and seg >= ATTRIBUTE_MIN_LIFT * pop:
+                    found[int(c)].append({"attribute": str(column), "value": str(value), "segment_share": _round(seg),
+                                          "population_share": _round(pop), "lift": _round(seg / pop)})  # fmt: skip
+    return [tuple(sorted(f, key=lambda a: -a["lift"])[:N_ATTRIBUTES]) for f in found]
 
 
 def representatives(points: np.ndarray, labels: np.ndarray, k: int, n: int = N_REPRESENTATIVES) -> list[np.ndarray]:
@@ -172,6 +211,7 @@ def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) ->
     keywords = segment_keywords(data, profiles, labels, k)
     traits = segment_traits(profiles.features, labels, k)
     reps = representatives(profiles.fused, labels, k)
+    attributes = segment_attributes(data, profiles.user_ids, labels, k)
     texts_by_user: dict[str, str] = {}
     if data.kind == "text":
         first = data.events.dropna(subset=["text"]).drop_duplicates("user_id")
@@ -189,6 +229,7 @@ def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) ->
                 traits=traits[c],
                 representative_user_ids=rep_ids,
                 representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
+                attributes=attributes[c],
             )
         )
     return out
