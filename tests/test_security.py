@@ -98,8 +98,7 @@ def test_tool_results_fence_data_text(injected_workspace, injected_messages):
             assert "ignore" not in outside_fences(rest).lower() and "write_report" not in outside_fences(rest)
             keywords = next(line for line in rest.splitlines() if line.startswith("Keywords"))
             assert fences(keywords) == [", ".join(seg["keywords"])]
-            for inner in fences(rest):
-                assert "</data>" not in inner and "<data>" not in inner
+            assert summary.count("<data>") == summary.count("</data>") == len(fences(summary))  # no fence closed early
     texts = _toolbox(injected_messages).describe_segment(
         next(s["id"] for s in _toolbox(injected_messages).service.run.summary["segments"] if "ignore" in s["keywords"])).summary
     quoted = [f for f in fences(texts) if "write_report" in f]
