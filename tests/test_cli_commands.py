@@ -17,7 +17,7 @@ from helpers import sample_workspace
 
 from assistant.config import load_settings
 from assistant.service import WorkspaceService
-from tests.fake_openai import FakeOpenAI, Reply
+from tests.fake_openai import FakeOpenAI, Reply, Status
 from tools.core.run_state import load_run
 from tools.embed.embedding import HashingEmbedder
 from tools.explain.describe import compare_segments, describe_segment
@@ -178,3 +178,14 @@ def test_ask_through_a_tool_calling_model(ws, service):
     assert payload["answer"] == "There are the segments listed above."
     assert len(server.requests) == 2
     assert [s["id"] for s in payload["tool_calls"][0]["result"]["segments"]] == [s["id"] for s in service.run.summary["segments"]]
+
+
+def test_ask_says_when_the_router_answered_for_a_failing_model(ws):
+    with FakeOpenAI([Status(500)]) as server:
+        result = segscope("ask", "/segments", "-w", ws, "--llm", "openai:test-model", "--json",
+                          env={"OPENAI_BASE_URL": server.base_url, "SEGSCOPE_LLM_RETRIES": "0"})
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["responder"] == "router (after openai:test-model failed)" and payload["status"] == "TurnDone"
+    assert len(payload["notices"]) == 1 and "the LLM failed" in payload["notices"][0]
+    assert [c["name"] for c in payload["tool_calls"]] == ["list_segments"]
