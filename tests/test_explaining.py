@@ -12,7 +12,11 @@ from assistant.explaining import explain_pair
 from assistant.llm import OpenAIBackend
 from tests.fake_openai import FakeOpenAI, Reply, Status
 from tools.core.run_state import load_run
-from tools.explain.evidence import ExplanationContext, phrase_extractive, verify_explanation
+from tools.explain.evidence import (
+    ExplanationContext,
+    phrase_extractive,
+    verify_explanation,
+)
 
 
 @pytest.fixture(scope="module")

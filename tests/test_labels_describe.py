@@ -158,6 +158,11 @@ def test_distinctiveness_is_a_share_overall_and_per_segment(shop):
         label_distinctiveness(labels, shop, HashingEmbedder(dim=32))
 
 
+def _without_labels(summary: dict) -> dict:
+    named = ("name", "description", "label_source", "label_template")
+    return {**summary, "labels": None, "segments": [{k: v for k, v in s.items() if k not in named} for s in summary["segments"]]}
+
+
 def test_apply_labels_writes_both_segments_files(shop, tmp_path):
     # Labels unlike the pipeline's own (an LLM's, say), applied to a copy so the shared run keeps its names.
     workspace = tmp_path / "ws"
@@ -175,10 +180,7 @@ def test_apply_labels_writes_both_segments_files(shop, tmp_path):
         assert [(s["name"], s["description"], s["label_source"], s["label_template"]) for s in written["segments"]] == [
             (lab.name, lab.description, lab.source, lab.template) for lab in labels]
         assert written["labels"] == {"distinctiveness": 0.4321, "source": "mixed", "templates": ["label_segment.v1"]}
-        # Nothing else in the summary changes.
-        strip = lambda d: {**d, "labels": None, "segments": [{k: v for k, v in seg.items() if k not in (  # noqa: E731
-            "name", "description", "label_source", "label_template")} for seg in d["segments"]]}
-        assert strip(written) == strip(before)
+        assert _without_labels(written) == _without_labels(before)  # nothing else in the summary changes
     reloaded = load_run(workspace)
     assert describe_segment(reloaded, labels[0].segment_id).name == "Renamed Segment A"
     assert '"Renamed Segment A"' in describe_segment(reloaded, labels[0].segment_id).narrative
