@@ -70,7 +70,7 @@ def ask(
                 calls[ev.call_id].update(ok=ev.ok, summary=ev.summary, duration_s=round(ev.duration_s, 3), result=event_to_dict(ev).get("artifact"))
         payload = {
             "question": question,
-            "responder": session.responder,
+            "responder": getattr(final, "responder", "") or session.responder,  # the router, when it stood in for the model
             "status": type(final).__name__,
             "answer": getattr(final, "answer", None),
             "error": getattr(final, "error", None),

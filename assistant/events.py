@@ -56,6 +56,7 @@ class ToolFinished:
 class TurnDone:
     turn_id: int
     answer: str
+    responder: str = ""  # who answered: "agent (…)", or "router (…)" also when the router stood in for a failed model
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,7 @@ class Session:
             turn = next(self._turns)
             emit(TurnStarted(turn, prompt, self.responder))
             self.history_store.add("user", prompt)
+            responder = self.responder
             try:
                 if self.uses_agent:
                     try:
@@ -167,6 +168,7 @@ class Session:
                         raise
                     except Exception as exc:  # the model failed: the router still answers
                         emit(Notice(turn, f"the LLM failed ({type(exc).__name__}: {str(exc)[:200]}); answering with the built-in router"))
+                        responder = f"router (after {self.service.backend.info.name} failed)"
                         answer = self._router_turn(turn, prompt, emit, cancel)
                 else:
                     answer = self._router_turn(turn, prompt, emit, cancel)
@@ -183,7 +185,7 @@ class Session:
                 emit(TurnCancelled(turn, prompt))
                 return
             self.history_store.add("assistant", answer)
-            emit(TurnDone(turn, answer))
+            emit(TurnDone(turn, answer, responder))
 
     @staticmethod
     def _progress(turn: int, call_id: Callable[[], str], emit: Emit, cancel: threading.Event) -> Callable[[str, int, int], None]:

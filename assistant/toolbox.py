@@ -146,8 +146,9 @@ class Toolbox:
         segs = run.summary["segments"]
         lines = [f"{run.k} segments of {run.summary['data']['n_users']:,} users:"]
         for s in segs:
-            top = _trait_line(s["traits"][0]) if s["traits"] else ", ".join(s["keywords"][:4])
-            lines.append(f"- {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])}); {top}")
+            # Names and keywords are made from the data's words: fenced like any data text.
+            top = _trait_line(s["traits"][0]) if s["traits"] else "keywords " + data_text(", ".join(s["keywords"][:4]))
+            lines.append(f"- {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({_pct(s['share'])}); {top}")
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:

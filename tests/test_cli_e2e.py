@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,19 +19,17 @@ def segscope(*args: str, env_extra: dict | None = None, timeout: int = 600) -> s
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_help_is_fast_and_imports_nothing_heavy():
-    started = time.perf_counter()
+def test_help_imports_nothing_heavy():
     result = segscope("--help")
     assert result.returncode == 0
     assert "segment" in result.stdout and "sample" in result.stdout
-    # The help must not pay for torch/chromadb/pandas; checked directly, not by timing.
+    # The help must not pay for torch/chromadb/pandas: checked by what is imported (its speed is bench/'s business).
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, assistant.cli; print(sorted(m for m in ('torch','chromadb','pandas','sentence_transformers','langchain') if m in sys.modules))"],
         capture_output=True,
         text=True,
     )
     assert probe.stdout.strip() == "[]"
-    assert time.perf_counter() - started < 30  # sanity bound only; speed lives in bench/
 
 
 def _write(path: Path, text: str) -> Path:

@@ -20,6 +20,7 @@ from tools.data.sample import generate_sample
 from tools.search.store import VectorStore
 
 BIN = Path(sys.executable).parent / "segscope"
+ROOT = Path(__file__).resolve().parents[1]
 KILLS = int(os.environ.get("SEGSCOPE_KILLS", "8"))
 
 
@@ -44,23 +45,71 @@ def _check_consistent(ws: Path, n_users: int) -> str:
     return key
 
 
+# Where to kill a segmentation: on the first or the last progress line of a stage. The child reports
+# (stage, done, total) lines as it goes (assistant.jobs), so the test knows where each kill landed.
+KILL_POINTS = (
+    ("loading data", "first"),  # reading the data
+    ("building profiles", "first"),  # embedding and building profiles
+    ("choosing k", "first"),  # clustering
+    ("describing segments", "last"),  # writing the run folder and the items' vectors
+    ("storing items", "last"),  # writing the users' vectors
+    ("storing users", "last"),  # publishing the run
+)
+
+
+def _segment_child(data: Path, ws: Path, seed: int) -> subprocess.Popen:
+    spec = {"data": str(data), "workspace": str(ws), "params": {"seed": seed, "embedder": "hashing"}, "existed": True}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    return subprocess.Popen([sys.executable, "-m", "assistant.jobs", "segment", json.dumps(spec)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+
+
+def _kill_at(proc: subprocess.Popen, stage: str, when: str, delay: float) -> tuple[int, list[dict]]:
+    """SIGKILL ``proc`` ``delay`` s after the first/last progress line of ``stage``; (exit code, every line it sent)."""
+    assert proc.stdout is not None
+    messages: list[dict] = []
+    for line in proc.stdout:
+        messages.append(json.loads(line))
+        stage_now, done, total = messages[-1].get("progress", ("", 0, 1))
+        if stage_now == stage and (when == "first" or done == total):
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            break
+    messages += [json.loads(line) for line in proc.stdout]  # what it sent before it died
+    return proc.wait(timeout=60), messages
+
+
 @pytest.mark.slow
 def test_sigkill_during_segment_leaves_a_complete_run(tmp_path):
     data, ws = tmp_path / "data", tmp_path / "ws"
     summary = generate_sample(data, n_users=400, seed=4)
     first = _segment(data, ws, seed=1)
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    keys = {_check_consistent(ws, summary.n_users)}
+    live = _check_consistent(ws, summary.n_users)
     rng = random.Random(0)
-    survived = 0
+    interrupted: list[tuple[str, bool]] = []  # (stage of the last line before death, whether that stage had finished)
     for i in range(KILLS):
-        proc = _segment(data, ws, seed=10 + i)
-        time.sleep(rng.uniform(0.3, 4.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        keys.add(_check_consistent(ws, summary.n_users))
-        survived += 1
-    assert survived == KILLS
+        stage, when = KILL_POINTS[i % len(KILL_POINTS)]
+        code, messages = _kill_at(_segment_child(data, ws, seed=10 + i), stage, when, rng.uniform(0.0, 0.05))
+        progress = [m["progress"] for m in messages if "progress" in m]
+        assert progress and progress[0][0] == "loading data", messages
+        finished = any("result" in m for m in messages)
+        assert not any("error" in m for m in messages), messages
+        key = _check_consistent(ws, summary.n_users)
+        if finished:  # the kill came after the run was published: the new run is live and whole
+            assert code == 0 and key == next(m["result"]["key"] for m in messages if "result" in m)
+            live = key
+            continue
+        assert code == -signal.SIGKILL
+        last_stage, done, total = progress[-1]
+        interrupted.append((last_stage, done == total))
+        if last_stage != "storing users":
+            assert key == live, (last_stage, done, total)  # a run killed before it was published never shows
+        live = key
+    # The kills landed all along the pipeline, including the run folder's and Chroma's writes.
+    stages = {stage for stage, _ in interrupted}
+    assert len(set(interrupted)) >= min(KILLS, len(KILL_POINTS)) - 1, interrupted
+    assert {"loading data", "describing segments", "storing items"} <= stages or KILLS < len(KILL_POINTS), interrupted
     # The next run succeeds and cleans what the killed ones left behind.
     last = _segment(data, ws, seed=99)
     assert last.wait(timeout=300) == 0, last.stderr.read()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,12 @@ from helpers import dataset_from_frames
 
 from tools.core.errors import ParameterError, WorkspaceError
 from tools.core.run_state import load_run
+from tools.core.workspace import Workspace
 from tools.data.ingest import load_dataset
 from tools.data.sample import generate_sample
 from tools.embed.embedding import HashingEmbedder
 from tools.explain.describe import compare_segments, describe_segment, typical_items
-from tools.explain.labels import extractive_label, label_segments
+from tools.explain.labels import SegmentLabel, extractive_label, label_segments
 from tools.explain.quality import (
     apply_labels,
     contrastive_members,
@@ -156,20 +158,40 @@ def test_distinctiveness_is_a_share_overall_and_per_segment(shop):
         label_distinctiveness(labels, shop, HashingEmbedder(dim=32))
 
 
+def _without_labels(summary: dict) -> dict:
+    named = ("name", "description", "label_source", "label_template")
+    return {**summary, "labels": None, "segments": [{k: v for k, v in s.items() if k not in named} for s in summary["segments"]]}
+
+
 def test_apply_labels_writes_both_segments_files(shop, tmp_path):
-    labels = label_segments(shop.summary)
-    summary = apply_labels(shop.workspace, labels, 0.5)
-    for path in (shop.workspace / "segments.json", shop.run_dir / "segments.json"):
+    # Labels unlike the pipeline's own (an LLM's, say), applied to a copy so the shared run keeps its names.
+    workspace = tmp_path / "ws"
+    shutil.copytree(shop.workspace, workspace)
+    before = json.loads((workspace / "segments.json").read_text())
+    labels = [SegmentLabel(s["id"], f"Renamed Segment {chr(65 + i)}", f"Relabelled description number {i}.", "openai:test",
+                           "label_segment.v1") for i, s in enumerate(before["segments"])]
+    assert not {lab.name for lab in labels} & {s["name"] for s in before["segments"]}
+    labels[-1] = SegmentLabel(labels[-1].segment_id, "Kept Extractive Name", "An extractive fallback.")  # one fell back
+    summary = apply_labels(workspace, labels[::-1], 0.4321)  # matched by id, not by position
+    run_dir = Workspace(workspace).run_dir(shop.run_dir.name)
+    for path in (workspace / "segments.json", run_dir / "segments.json"):
         written = json.loads(path.read_text())
         assert written == summary
-        assert [s["name"] for s in written["segments"]] == [lab.name for lab in labels]
-        assert all(s["label_source"] == "extractive" and s["description"] for s in written["segments"])
-        assert written["labels"] == {"distinctiveness": 0.5, "source": "extractive", "templates": []}
-    assert describe_segment(load_run(shop.workspace), 0).name == labels[0].name
+        assert [(s["name"], s["description"], s["label_source"], s["label_template"]) for s in written["segments"]] == [
+            (lab.name, lab.description, lab.source, lab.template) for lab in labels]
+        assert written["labels"] == {"distinctiveness": 0.4321, "source": "mixed", "templates": ["label_segment.v1"]}
+        assert _without_labels(written) == _without_labels(before)  # nothing else in the summary changes
+    reloaded = load_run(workspace)
+    assert describe_segment(reloaded, labels[0].segment_id).name == "Renamed Segment A"
+    assert '"Renamed Segment A"' in describe_segment(reloaded, labels[0].segment_id).narrative
+    # The shared run is untouched.
+    assert [s["name"] for s in json.loads((shop.workspace / "segments.json").read_text())["segments"]] == [
+        s["name"] for s in shop.summary["segments"]]
     with pytest.raises(WorkspaceError):
-        apply_labels(shop.workspace, labels[1:], 0.5)
+        apply_labels(workspace, labels[1:], 0.5)
     with pytest.raises(WorkspaceError):
-        apply_labels(shop.workspace, labels, 0.5, run_key="another-run")
+        apply_labels(workspace, labels, 0.5, run_key="another-run")
+    assert json.loads((workspace / "segments.json").read_text()) == summary  # a refused write changes nothing
 
 
 # ---------------------------------------------------------------- describe and compare

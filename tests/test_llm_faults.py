@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -47,12 +48,19 @@ def test_model_faults_fall_back_to_the_router_and_the_session_goes_on(workspace,
     with FakeOpenAI(script) as server:
         session = _session(workspace, server)
         events = _turn(session, "/segments")
-        assert any(isinstance(e, Notice) and "router" in e.text for e in events), events
+        assert events[0].responder == "agent (openai:test-model)"  # the agent was asked first
+        notices = [e for e in events if isinstance(e, Notice)]
+        assert len(notices) == 1 and "the LLM failed" in notices[0].text and "built-in router" in notices[0].text, events
+        done = events[-1]
+        assert isinstance(done, TurnDone) and done.responder == "router (after openai:test-model failed)"
+        # The router's own answer, not the model's: its one tool call, then the tool's text.
         assert [e.name for e in events if isinstance(e, ToolStarted)] == ["list_segments"]
-        assert isinstance(events[-1], TurnDone) and "segments" in events[-1].answer
-        # The next turn works as well.
-        assert isinstance(_turn(session, "/describe 0")[-1], TurnDone)
-    assert len(server.requests) >= 1
+        assert done.answer.startswith(f"{session.service.run.k} segments of ")
+        assert events.index(notices[0]) < next(i for i, e in enumerate(events) if isinstance(e, ToolStarted))
+        # The next turn is again offered to the model first, and again answered.
+        again = _turn(session, "/describe 0")
+        assert isinstance(again[-1], TurnDone) and any(isinstance(e, Notice) for e in again)
+    assert len(server.requests) >= 2
 
 
 def test_retries_then_success(workspace):
@@ -60,6 +68,7 @@ def test_retries_then_success(workspace):
     with FakeOpenAI(script) as server:
         events = _turn(_session(workspace, server, retries=2), "hello")
     assert isinstance(events[-1], TurnDone) and "All good" in events[-1].answer
+    assert events[-1].responder == "agent (openai:test-model)"
     assert not any(isinstance(e, Notice) for e in events)
     assert len(server.requests) == 2
 
@@ -71,13 +80,23 @@ def test_a_real_tool_call_over_http(workspace):
     finished = [e for e in events if isinstance(e, ToolFinished)]
     assert finished and finished[0].name == "list_segments" and finished[0].ok and "segments" in finished[0].artifact
     assert isinstance(events[-1], TurnDone) and "Listed them." in "".join(e.text for e in events if isinstance(e, Token))
-    # The tool result went back to the model with data text fenced.
+    assert events[-1].responder == "agent (openai:test-model)" and not any(isinstance(e, Notice) for e in events)
+    # The tool result went back to the model with data text fenced: every segment's name inside its own fence.
     tool_message = [m for m in server.requests[1]["messages"] if m["role"] == "tool"][0]
-    assert "segments of" in tool_message["content"]
+    content = tool_message["content"]
+    assert "segments of" in content
+    names = [s["name"] for s in finished[0].artifact["segments"]]
+    assert [re.findall(r"<data>(.*?)</data>", line)[0] for line in content.splitlines()[1:]] == names
+    assert not any(name in re.sub(r"<data>.*?</data>", "", content) for name in names)
 
 
 def test_malformed_tool_call_is_survived(workspace):
     script = [Reply(tool_calls=[{"name": "no_such_tool", "args": {"x": 1}}]), Reply("Sorry about that.")]
     with FakeOpenAI(script) as server:
         events = _turn(_session(workspace, server), "do something odd")
-    assert isinstance(events[-1], TurnDone)
+    # The agent reads the tool error and answers itself: the router is not needed.
+    assert isinstance(events[-1], TurnDone) and events[-1].responder == "agent (openai:test-model)"
+    assert not any(isinstance(e, Notice) for e in events)
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert [(f.name, f.ok) for f in finished] == [("no_such_tool", False)]
+    assert events[-1].answer == "Sorry about that."

@@ -319,9 +319,27 @@ def test_text_data_reads_as_messages_without_items():
     assert "second | text" in html
 
 
-def test_report_module_renders_without_a_workspace(tmp_path: Path):
-    # Pure rendering: a hand-built input is enough, nothing is read from disk.
-    assert render_markdown(make_input()).endswith("\n")
+def test_report_module_renders_without_a_workspace(tmp_path: Path, monkeypatch):
+    # Pure rendering: a hand-built input is the whole report, nothing is read from or written to disk.
+    monkeypatch.chdir(tmp_path)
+    md = render_markdown(make_input())
+    assert list(tmp_path.iterdir()) == []
+    lines = md.splitlines()
+    headings = [line for line in lines if line.startswith("#")]
+    assert headings == ["# segscope report", "## Overview", "## Segments", '### 0. Gardeners "green" \\<b\\>thumbs\\</b\\>',
+                        "### 1. Watch Collectors", "### 2. Segment 2"]
+    assert lines[2] == "_segscope 0.1.0, backend extractive_"
+    for row in ("| Size | 124 users, 40 items, 2,000 events, 3 segments |", "| Data | shop/events.csv (behaviour data) |",
+                "| Method | kmeans, k = 3 (asked for: auto) |", "| Seed | 0 |", "| 1 | Watch Collectors | 40 | 32.3% |",
+                "| Label distinctiveness | 87.5% | members whose own segment's label fits them best (labels by extractive) |",
+                "| average price of items | 1200 | 300 | 4.0× |", "- warning: shop: ignored files: truth.csv",
+                "**80 users** (64.5% of all)", "**Representative users:** g001, g002", "> second \\| text",
+                "- **Sapphire Bezel** for w001 (not verified, phrased by openai): Made-up claim: 99% love it."):
+        assert row in lines, row
+    # Each card's facts sit under its own heading.
+    card_1 = md[md.index("### 1. ") : md.index("### 2. ")]
+    assert "Few, pricey purchases." in card_1 and "chronograph" in card_1 and "tulip" not in card_1
+    assert md.endswith("_fewer than 10 members: not shown individually_\n") and "\n\n\n" not in md
 
 
 def test_focusing_a_small_segment_of_many_still_colours_it():
