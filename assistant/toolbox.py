@@ -170,7 +170,8 @@ class Toolbox:
 
         sid = self._segment_id(segment_id)
         desc = describe_segment(self.service.run, sid, min_segment_size=self.service.settings.min_segment_size)
-        lines = [desc.narrative, "Defining traits:"]
+        # The narrative quotes names, keywords and titles from the data: the whole line is data to the model.
+        lines = [data_text(desc.narrative, 1000), "Defining traits:"]
         lines += [f"- {_trait_line(t.as_dict())}" for t in desc.traits]
         if desc.keywords:
             lines.append("Keywords (from the data): " + data_text(", ".join(desc.keywords)))
@@ -187,7 +188,7 @@ class Toolbox:
         if a == b:
             raise ParameterError("compare needs two different segments", "e.g. compare 1 and 4")
         cmp = compare_segments(self.service.run, a, b)
-        lines = [cmp.narrative]
+        lines = [data_text(cmp.narrative, 1000)]
         for d in cmp.differences:
             ratio = "" if d.ratio is None else f" ({d.ratio:.2f}×)"
             lines.append(f"- {d.label}: {fmt_compact(d.value_a, d.unit)} vs {fmt_compact(d.value_b, d.unit)}{ratio}")

@@ -93,7 +93,7 @@ def test_tool_results_fence_data_text(injected_workspace, injected_messages):
         assert injected
         for seg in segments:
             summary = tb.describe_segment(seg["id"]).summary
-            # The narrative (first line) is written by tools/explain/describe.py: see the xfail below.
+            # The narrative (first line) has its own test below.
             rest = summary.split("\n", 1)[1]
             assert "ignore" not in outside_fences(rest).lower() and "write_report" not in outside_fences(rest)
             keywords = next(line for line in rest.splitlines() if line.startswith("Keywords"))
@@ -105,8 +105,6 @@ def test_tool_results_fence_data_text(injected_workspace, injected_messages):
     assert quoted and all("<\\/data>" in f or f.endswith("</d") for f in quoted)  # the injected closing tag is defused or cut
 
 
-@pytest.mark.xfail(strict=True, reason="describe's narrative (tools/explain/describe.py) puts segment names, keywords and "
-                   "item titles in plain quotes, not in <data> fences")
 def test_the_describe_narrative_fences_data_words(injected_messages):
     tb = _toolbox(injected_messages)
     seg = next(s for s in tb.service.run.summary["segments"] if "ignore" in s["keywords"])
