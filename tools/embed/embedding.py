@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from tools.core.errors import SegscopeError
+from tools.core.linalg import normalize_rows
 
 DEFAULT_EMBEDDER = "minilm"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -173,9 +174,7 @@ class SentenceTransformerEmbedder:
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         out[order] = np.concatenate(parts)
         if self.precision != "fp32":  # re-normalise after rounding to float32
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            norms[norms == 0] = 1.0
-            out /= norms
+            out = normalize_rows(out, copy=False)
         return out
 
     def _workers(self, n_texts: int) -> int:
@@ -241,11 +240,9 @@ class HashingEmbedder:
             for word in text.lower().split():
                 h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
                 out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
         if progress is not None:
             progress(len(texts), len(texts))
-        return out / norms
+        return normalize_rows(out, copy=False)
 
 
 def make_embedder(name_or_path: str = DEFAULT_EMBEDDER, precision: str | None = None) -> Embedder:
