@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.service import WorkspaceService
 from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
-from tools.explain.wording import fmt_compact
+from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -35,14 +35,10 @@ def data_text(text: str, limit: int = 200) -> str:
     return f"<data>{clean}</data>"
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def _trait_line(t: dict) -> str:
     value = fmt_compact(t["segment_value"], t["unit"])
     overall = fmt_compact(t["population_value"], t["unit"])
-    lift = "" if t.get("lift") is None else f", {t['lift']:.1f}× overall"
+    lift = "" if t.get("lift") is None else f", {fmt_lift(t['lift'])} overall"
     return f"{t['label']}: {value} vs {overall}{lift}"
 
 
@@ -119,7 +115,7 @@ class Toolbox:
         m = summary["metrics"]
         if m.get("silhouette") is not None:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
-        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})" for s in summary["segments"]]
+        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({fmt_pct(s['share'], 1)})" for s in summary["segments"]]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params):
@@ -147,7 +143,7 @@ class Toolbox:
         lines = [f"{run.k} segments of {run.summary['data']['n_users']:,} users:"]
         for s in segs:
             top = _trait_line(s["traits"][0]) if s["traits"] else ", ".join(s["keywords"][:4])
-            lines.append(f"- {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])}); {top}")
+            lines.append(f"- {s['id']} “{s['name']}”: {s['size']:,} users ({fmt_pct(s['share'], 1)}); {top}")
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:
@@ -188,7 +184,7 @@ class Toolbox:
         cmp = compare_segments(self.service.run, a, b)
         lines = [cmp.narrative]
         for d in cmp.differences:
-            ratio = "" if d.ratio is None else f" ({d.ratio:.2f}×)"
+            ratio = "" if d.ratio is None else f" ({fmt_lift(d.ratio)})"
             lines.append(f"- {d.label}: {fmt_compact(d.value_a, d.unit)} vs {fmt_compact(d.value_b, d.unit)}{ratio}")
         return ToolResult("\n".join(lines), {"comparison": cmp.as_dict()})
 
@@ -294,7 +290,7 @@ class Toolbox:
         out = self.service.workspace / "reports" / name
         sid = None if segment_id is None else self._segment_id(segment_id)
         result = build_report(self.service, out, fmt=fmt, segment_id=sid)
-        summary = f"Wrote {result['path']} ({result['n_explanations']} example explanations, {result['pass_rate']:.0%} verified)."
+        summary = f"Wrote {result['path']} ({result['n_explanations']} example explanations, {fmt_pct(result['pass_rate'], 0)} verified)."
         return ToolResult(summary, result)
 
 
