@@ -21,6 +21,32 @@ RATING_TYPES = ("rating", "review")
 PURCHASE_TYPES = ("purchase",)
 
 
+# Every feature's label (what a marketer reads) and unit, defined here only: describe,
+# the traits and the report read them from here or from the specs built with them.
+FEATURE_LABELS: dict[str, tuple[str, str]] = {
+    "frequency": ("events", "count"),
+    "distinct_items": ("distinct items", "count"),
+    "recency_days": ("days since last activity", "days"),
+    "span_days": ("days active (first to last)", "days"),
+    "monetary": ("total spend", "money"),
+    "purchases": ("purchases", "count"),
+    "rating_mean": ("average rating", "rating"),
+    "rating_spread": ("spread of ratings", "rating"),
+    "avg_price": ("average price of items", "money"),
+    "text_share": ("share of events with written text", "share"),
+    "diversity": ("category diversity (entropy)", "ratio"),
+}
+
+
+def feature_label(name: str) -> tuple[str, str]:
+    """(label, unit) of feature ``name``, including the per-category and per-event-type shares."""
+    if name.startswith("category_"):
+        return f"share of activity in {name[len('category_'):]}", "share"
+    if name.startswith("share_"):
+        return f"share of events that are {name[len('share_'):]}s", "share"
+    return FEATURE_LABELS.get(name, (name.replace("_", " "), "count"))
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One behaviour feature: its column name, a label a marketer reads, and its unit."""
@@ -55,14 +81,14 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
     cols: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
 
-    def add(name: str, label: str, unit: str, values: np.ndarray) -> None:
-        specs.append(FeatureSpec(name, label, unit))
+    def add(name: str, values: np.ndarray) -> None:
+        specs.append(FeatureSpec(name, *feature_label(name)))
         cols[name] = np.asarray(values, dtype=np.float64)
 
     counts = np.bincount(codes, minlength=n).astype(np.float64)
-    add("frequency", "events", "count", counts)
+    add("frequency", counts)
     distinct = ev.assign(_u=codes).drop_duplicates(["_u", "item_id"])
-    add("distinct_items", "distinct items", "count", np.bincount(distinct["_u"], minlength=n))
+    add("distinct_items", np.bincount(distinct["_u"], minlength=n))
 
     ts = ev["timestamp"].to_numpy(dtype=np.float64)
     if np.isfinite(ts).any():
@@ -70,41 +96,41 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         last = frame.groupby("u")["t"].max().reindex(range(n)).to_numpy()
         first = frame.groupby("u")["t"].min().reindex(range(n)).to_numpy()
         reference = np.nanmax(ts)
-        add("recency_days", "days since last activity", "days", (reference - last) / 86400.0)
-        add("span_days", "days active (first to last)", "days", (last - first) / 86400.0)
+        add("recency_days", (reference - last) / 86400.0)
+        add("span_days", (last - first) / 86400.0)
 
     etype = ev["event_type"].astype(str)
     values = ev["value"].to_numpy(dtype=np.float64)
     purchases = etype.isin(PURCHASE_TYPES).to_numpy()
     if purchases.any():
         spend = np.bincount(codes[purchases], weights=np.nan_to_num(values[purchases]), minlength=n)
-        add("monetary", "total spend", "money", spend)
-        add("purchases", "purchases", "count", np.bincount(codes[purchases], minlength=n))
+        add("monetary", spend)
+        add("purchases", np.bincount(codes[purchases], minlength=n))
 
     type_counts = etype.value_counts()
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * len(ev)]
     if len(common) > 1:
         for t in common:
             mask = (etype == t).to_numpy()
-            add(f"share_{t}", f"share of events that are {t}s", "share", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
+            add(f"share_{t}", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
 
     rated = etype.isin(RATING_TYPES).to_numpy() & np.isfinite(values)
     if rated.any():
         frame = pd.DataFrame({"u": codes[rated], "v": values[rated]})
         grouped = frame.groupby("u")["v"]
-        add("rating_mean", "average rating", "rating", grouped.mean().reindex(range(n)).to_numpy())
-        add("rating_spread", "spread of ratings", "rating", grouped.std(ddof=0).reindex(range(n)).to_numpy())
+        add("rating_mean", grouped.mean().reindex(range(n)).to_numpy())
+        add("rating_spread", grouped.std(ddof=0).reindex(range(n)).to_numpy())
 
     if data.items is not None and data.items["price"].notna().any():
         price = data.items.set_index("item_id")["price"]
         item_price = ev["item_id"].map(price).to_numpy(dtype=np.float64)
         ok = np.isfinite(item_price)
         frame = pd.DataFrame({"u": codes[ok], "p": item_price[ok]})
-        add("avg_price", "average price of items", "money", frame.groupby("u")["p"].mean().reindex(range(n)).to_numpy())
+        add("avg_price", frame.groupby("u")["p"].mean().reindex(range(n)).to_numpy())
 
     texts = ev["text"].notna().to_numpy() & (ev["text"].astype(str).str.len() > 0).to_numpy()
     if texts.any() and not texts.all():
-        add("text_share", "share of events with written text", "share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
+        add("text_share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
 
     if data.items is not None and data.items["category"].notna().any():
         _add_category_shares(ev, codes, n, data.items, add)
@@ -131,11 +157,11 @@ def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.
     denom = per_user.reindex(range(n)).fillna(0).to_numpy()
     shares = table.to_numpy() / np.maximum(denom, 1e-12)[:, None]
     for j, cat in enumerate(top):
-        add(f"category_{cat}", f"share of activity in {cat}", "share", shares[:, j])
+        add(f"category_{cat}", shares[:, j])
     present = shares > 0
     probs = np.where(present, shares, 1.0)
     entropy = -(shares * np.log(probs)).sum(axis=1)
-    add("diversity", "category diversity (entropy)", "ratio", entropy / np.log(max(len(top), 2)))
+    add("diversity", entropy / np.log(max(len(top), 2)))
 
 
 def scale_features(raw: np.ndarray, specs: list[FeatureSpec] | tuple[FeatureSpec, ...]) -> np.ndarray:
