@@ -234,14 +234,16 @@ class Toolbox:
         if min_spend is not None:
             clauses.append({"monetary": {"$gte": float(min_spend)}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        from tools.search.vectors import users_collection
+        from tools.search.vectors import search_run, users_collection
 
         store = VectorStore(Workspace(self.service.workspace).chroma_dir)
-        hits = store.query(users_collection(self.service.summary()["run_key"]), vector, n=n, where=where)
+        summary = self.service.summary()
+        hits, notice = search_run(store, self.service.workspace, summary, users_collection(summary["run_key"]), vector, n=n, where=where)
         rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
-        lines = [f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":"]
+        lines = [notice] if notice else []
+        lines.append(f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":")
         lines += [f"- user {r['user_id']} (segment {r['segment_id']}, similarity {r['similarity']})" for r in rows]
-        return ToolResult("\n".join(lines), {"users": rows, "where": where})
+        return ToolResult("\n".join(lines), {"users": rows, "where": where, "notice": notice})
 
     def find_items(self, description: str, n: int = 10) -> ToolResult:
         from tools.core.workspace import Workspace
@@ -250,14 +252,16 @@ class Toolbox:
         if not description.strip():
             raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
         vector = self.service.embedder.encode([description])[0]
-        from tools.search.vectors import items_collection
+        from tools.search.vectors import items_collection, search_run
 
-        collection = items_collection(self.service.summary()["data"]["fingerprint"])
-        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query(collection, vector, n=n)
+        store = VectorStore(Workspace(self.service.workspace).chroma_dir)
+        summary = self.service.summary()
+        hits, notice = search_run(store, self.service.workspace, summary, items_collection(summary["data"]["fingerprint"]), vector, n=n)
         rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
-        lines = [f"{len(rows)} items closest to {data_text(description, 120)}:"]
+        lines = [notice] if notice else []
+        lines.append(f"{len(rows)} items closest to {data_text(description, 120)}:")
         lines += [f"- {r['item_id']} {data_text(r['title'], 80)} (similarity {r['similarity']})" for r in rows]
-        return ToolResult("\n".join(lines), {"items": rows})
+        return ToolResult("\n".join(lines), {"items": rows, "notice": notice})
 
     # -- recommendations --------------------------------------------------------
     def recommend_items(self, user_id: str, k: int = 10, explain: bool = False) -> ToolResult:
