@@ -1,5 +1,5 @@
 """How good a run's labels are, and writing them into the workspace: contrast members,
-label distinctiveness (BENCHMARKS.md §3), and applying labels to segments.json."""
+label distinctiveness, and applying labels to segments.json."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _assign(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -
 
 
 def label_distinctiveness(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> float:
-    """BENCHMARKS §3: the share of users whose nearest label (by "name. description" embedding) is their own segment's."""
+    """Label distinctiveness: the share of users whose nearest label (by "name. description" embedding) is their own segment's."""
     truth, nearest = _assign(labels, run, embedder)
     return float((truth == nearest).mean()) if len(truth) else 0.0
 
