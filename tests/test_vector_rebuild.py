@@ -6,8 +6,9 @@ import shutil
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
-from helpers import sample_workspace
+from helpers import dataset_from_frames, sample_workspace
 
 from assistant.config import load_settings
 from assistant.events import ToolFinished, TurnDone
@@ -17,6 +18,7 @@ from assistant.toolbox import Toolbox
 from tools.core.errors import SegscopeError
 from tools.core.workspace import Workspace
 from tools.embed.embedding import HashingEmbedder
+from tools.pipeline import RunParams, segment_dataset
 
 REQUEST = "/find users who love gardening"
 
@@ -112,3 +114,25 @@ def test_an_unreadable_store_is_one_line_saying_how_to_rebuild(workspace):
         _toolbox(workspace).find_users("users who love gardening")
     line = err.value.one_line()
     assert "\n" not in line and "delete that folder" in line and "rebuilds it" in line
+
+
+def test_items_without_texts_are_one_line_not_an_empty_list(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    events = pd.DataFrame({  # reviews give users text vectors; there is no items file
+        "user_id": [f"u{u}" for u in range(60) for _ in range(6)],
+        "item_id": [f"i{(u % 3) * 10 + rng.integers(0, 10)}" for u in range(60) for _ in range(6)],
+        "event_type": "review",
+        "timestamp": 1.7e9 + rng.integers(0, 10**7, 360),
+        "text": [f"{['garden', 'books', 'tech'][u % 3]} review {rng.integers(0, 5)}" for u in range(60) for _ in range(6)],
+    })
+    segment_dataset(dataset_from_frames(events), tmp_path / "ws", RunParams(k=3, embedder="hashing-64"), embedder=HashingEmbedder())
+    toolbox = _toolbox(tmp_path / "ws")
+    assert len(toolbox.find_users("garden").artifact["users"]) == 10
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("a run without item texts has nothing to rebuild")
+
+    monkeypatch.setattr("tools.search.vectors.rebuild_vectors", no_rebuild)
+    for _ in range(2):
+        with pytest.raises(SegscopeError, match="items have no texts"):
+            toolbox.find_items("garden")

@@ -173,6 +173,11 @@ def search_run(
             "this run's users have no text vectors (the data has no item texts or reviews), so they cannot be found by a description",
             "describe or compare segments instead, or segment data that has item titles, descriptions or reviews",
         )
+    if name == items_collection(summary["data"]["fingerprint"]) and not _has_item_vectors(workspace, summary["run_key"]):
+        raise SegscopeError(
+            "this run's items have no texts (titles, categories or descriptions), so they cannot be found by a description",
+            "segment data with an items file that has titles or descriptions",
+        )
     notice = None
     present = name in store.collection_names()
     if not present or store.count(name) == 0:
@@ -190,6 +195,12 @@ def search_run(
             notice = _rebuild(store, workspace, summary, name, f"was damaged (its index returned {found} of {expected} rows)", report)
             hits = store.query(name, vector, n=n, where=where)
     return hits, notice
+
+
+def _has_item_vectors(workspace, key: str) -> bool:
+    """Whether run KEY embedded any item texts (read from its folder: one small array, not the run)."""
+    with np.load(Workspace(workspace).run_dir(key) / "profiles.npz", allow_pickle=False) as profiles:
+        return len(profiles["item_ids"]) > 0
 
 
 def _rebuild(store: VectorStore, workspace, summary: dict, name: str, why: str, report: StageProgress | None) -> str:
