@@ -65,33 +65,45 @@ def recommend(
     all_users: Annotated[bool, typer.Option("--all-users", help="Recommend for every user (batch).")] = False,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many items.")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="Add a verified explanation to each item.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table | jsonl (with --all-users)")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table | jsonl (with --all-users: one JSON object per user)")] = "table",
     llm: LlmOpt = None,
     local_only: LocalOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Segment-aware hybrid recommendations for one user, or for all users as JSON lines."""
+    """Segment-aware hybrid recommendations for one user, or for all users (a table, or JSON lines)."""
     from tools.core.errors import ParameterError
 
     if all_users == (user is not None):
         raise ParameterError("give either --user ID or --all-users", "e.g. segscope recommend --user 42 or --all-users --format jsonl")
+    if fmt not in ("jsonl", "table"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use table or jsonl")
     service = _service(workspace, llm, local_only)
     if all_users:
-        if fmt not in ("jsonl", "table"):
-            raise ParameterError(f"unknown --format {fmt!r}", "use jsonl")
-        for user_id, items in service.recommend_all(k=k):
-            print(json.dumps({"user_id": user_id, "items": items}, ensure_ascii=False))
+        rows = service.recommend_all(k=k)
+        if fmt == "jsonl" or json_output:
+            for user_id, items in rows:
+                print(json.dumps({"user_id": user_id, "items": items}, ensure_ascii=False))
+        else:
+            _print_all_users_table(list(rows), k)
         return
     if explain:
         _backend_note(service)
     recs = service.recommend(user, k=k, explain=explain)
-    if json_output:
+    if json_output or fmt == "jsonl":
         print(json.dumps({"user_id": user, "items": [r.as_dict() for r in recs]}, ensure_ascii=False))
         return
     from assistant.render import recommendations_table
 
     seg = service.run.labels[service.run.row_of(user)]
     out.print(recommendations_table(user, service.run.segment(int(seg)), recs))
+
+
+def _print_all_users_table(rows: list[tuple[str, list[str]]], k: int) -> None:
+    """Plain aligned columns, a line a user: a rich table of every user would be built whole in memory first."""
+    width = max([len("user")] + [len(user) for user, _ in rows])
+    print(f"{'user':<{width}}  top {k} items, best first")
+    for user, items in rows:
+        print(f"{user:<{width}}  {' '.join(items) if items else '(nothing unseen to recommend)'}")
 
 
 @app.command("explain")
@@ -157,6 +169,7 @@ def report(
 ) -> None:
     """A shareable report: overview, 2-D map, one card per segment with verified example recommendations."""
     from assistant.reporting import build_report
+    from tools.explain.wording import fmt_pct
 
     service = _service(workspace, llm, local_only)
     if min_segment_size is not None:
@@ -166,5 +179,5 @@ def report(
         result = build_report(service, out_path, fmt=fmt, segment_id=segment, n_examples=examples)
     out.print(
         f"wrote {result['path']} ({result['n_explanations']} explanations, "
-        f"{result['pass_rate']:.0%} verified)" if result["n_explanations"] else f"wrote {result['path']}"
+        f"{fmt_pct(result['pass_rate'], 0)} verified)" if result["n_explanations"] else f"wrote {result['path']}"
     )

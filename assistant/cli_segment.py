@@ -36,7 +36,7 @@ def segment(
     algorithm: Annotated[str, typer.Option("--algorithm", help="kmeans | hdbscan | agglomerative")] = "kmeans",
     alpha: Annotated[float, typer.Option("--alpha", help="Weight of text vs behaviour in profiles (0..1).")] = 0.5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for reproducible runs.")] = 0,
-    embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (bundled), 'hashing', or a sentence-transformers model path.")] = "minilm",
+    embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (bundled, the default), 'hashing' (fast, low quality: for tests and dry runs only), or a local sentence-transformers model folder.")] = "minilm",
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
     entity: Annotated[str, typer.Option("--entity", help="What to segment: user | session | auto (sessions when user ids are mostly missing).")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Refuse rows without the user (or session) id instead of skipping and counting them.")] = False,
@@ -47,9 +47,11 @@ def segment(
     """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
     from assistant.progress import stage_progress
     from tools.data.ingest import load_dataset, parse_mapping
+    from tools.embed.embedding import hashing_dim
     from tools.pipeline import RunParams, segment_dataset
 
     k_value: int | str = k if k == "auto" else _parse_k(k)
+    hashing_dim(embedder)  # a malformed name fails here, before any data is read
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)

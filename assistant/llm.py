@@ -29,8 +29,6 @@ class BackendInfo:
     name: str
     generative: bool  # writes free text from prompts
     supports_tools: bool  # can drive the agent's tool calls
-    can_stream: bool
-    remote: bool  # sends data off this machine
     detail: str
 
     def label(self) -> str:
@@ -54,8 +52,6 @@ class ExtractiveBackend(LLMBackend):
         name="extractive",
         generative=False,
         supports_tools=False,
-        can_stream=False,
-        remote=False,
         detail="built in, deterministic, evidence only, no network",
     )
 
@@ -75,8 +71,7 @@ class OpenAIBackend(LLMBackend):
         self.model = model
         self.settings = settings
         base = settings.openai_base_url
-        remote = not is_loopback(base)
-        if settings.local_only and remote:
+        if settings.local_only and not is_loopback(base):
             raise LLMError(
                 f"--local-only is set: refusing the remote LLM endpoint {base or 'api.openai.com'}",
                 "use --llm extractive, or an endpoint on this machine (OPENAI_BASE_URL=http://127.0.0.1:PORT/v1)",
@@ -85,8 +80,6 @@ class OpenAIBackend(LLMBackend):
             name=f"openai:{model}",
             generative=True,
             supports_tools=True,
-            can_stream=True,
-            remote=remote,
             detail=base or "api.openai.com",
         )
         self._chat = None

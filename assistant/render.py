@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tools.explain.wording import fmt_compact
+from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
 
 
 def format_trait(trait: dict) -> str:
-    """'share of activity in Electronics 0.62 (5.2× overall)' from a trait record."""
+    """'share of activity in Electronics 62% (5.2× overall)' from a trait record."""
     value = trait["segment_value"]
     unit = trait["unit"]
     shown = fmt_compact(value, unit)
     lift = trait.get("lift")
     if lift is None:
         return f"{trait['label']} {shown}"
-    return f"{trait['label']} {shown} ({lift:.1f}× overall)"
+    return f"{trait['label']} {shown} ({fmt_lift(lift)} overall)"
 
 
 def segments_table(summary: dict, max_traits: int = 2) -> Table:
@@ -33,7 +33,7 @@ def segments_table(summary: dict, max_traits: int = 2) -> Table:
             str(seg["id"]),
             seg.get("name") or "—",
             f"{seg['size']:,}",
-            f"{seg['share']:.1%}",
+            fmt_pct(seg["share"], 1),
             ", ".join(seg["keywords"][:6]),
             "; ".join(format_trait(t) for t in seg["traits"][:max_traits]),
         )
@@ -44,7 +44,7 @@ def _trait_rows(table: Table, traits) -> None:
     for t in traits:
         d = t if isinstance(t, dict) else t.as_dict()
         lift = d.get("lift")
-        table.add_row(d["label"], fmt_compact(d["segment_value"], d["unit"]), fmt_compact(d["population_value"], d["unit"]), "—" if lift is None else f"{lift:.2f}×")
+        table.add_row(d["label"], fmt_compact(d["segment_value"], d["unit"]), fmt_compact(d["population_value"], d["unit"]), "—" if lift is None else fmt_lift(lift))
 
 
 def description_panel(desc):
@@ -65,7 +65,7 @@ def description_panel(desc):
             items.add_column(col)
         for it in desc.typical_items:
             d = it.__dict__ if hasattr(it, "__dict__") else dict(it)
-            items.add_row(str(d.get("item_id")), str(d.get("title")), str(d.get("count")), f"{d.get('lift', 0):.1f}×")
+            items.add_row(str(d.get("item_id")), str(d.get("title")), str(d.get("count")), fmt_lift(d.get("lift", 0)))
         parts.append(items)
     if desc.representative_user_ids:
         parts.append(Text("representative users: " + ", ".join(desc.representative_user_ids)))
@@ -75,7 +75,7 @@ def description_panel(desc):
         parts.append(Text("nearest users of other segments (contrast): " + ", ".join(desc.contrastive_user_ids)))
     if desc.note:
         parts.append(Text(desc.note, style="yellow"))
-    title = f"segment {desc.segment_id}: {desc.name} — {desc.size:,} users ({desc.share:.1%})"
+    title = f"segment {desc.segment_id}: {desc.name} — {desc.size:,} users ({fmt_pct(desc.share, 1)})"
     return Panel(Group(*parts), title=title, title_align="left")
 
 
@@ -93,7 +93,7 @@ def comparison_panel(cmp):
         dd = d.__dict__
         unit = dd.get("unit", "")
         ratio = dd.get("ratio")
-        table.add_row(dd["label"], fmt_compact(dd["value_a"], unit), fmt_compact(dd["value_b"], unit), "—" if ratio is None else f"{ratio:.2f}×")
+        table.add_row(dd["label"], fmt_compact(dd["value_a"], unit), fmt_compact(dd["value_b"], unit), "—" if ratio is None else fmt_lift(ratio))
     parts = [Text(cmp.narrative), table]
     if cmp.keywords_only_a:
         parts.append(Text(f"only {cmp.a.name}: " + ", ".join(cmp.keywords_only_a)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from tools.report.charts import map_coordinates
@@ -9,8 +10,31 @@ from tools.report.model import ExampleRecommendation, ReportInput
 from tools.report.write import write_report
 
 
+def pick_examples(ranked: Iterable[tuple[str, list[str]]], n: int) -> list[tuple[str, str]]:
+    """(user, item) pairs, one per user in order: each user's best-ranked item the card does not show yet.
+
+    Representative users of one segment tend to share their top item, and three
+    cards of one item say less than three items. A user whose every item is shown
+    already is passed over; only when the users run out does an item repeat.
+    """
+    chosen: list[tuple[str, str]] = []
+    shown: set[str] = set()
+    passed: list[tuple[str, str]] = []
+    for user, items in ranked:
+        if len(chosen) == n:
+            break
+        fresh = next((item for item in items if item not in shown), None)
+        if fresh is None:
+            if items:
+                passed.append((user, items[0]))
+            continue
+        chosen.append((user, fresh))
+        shown.add(fresh)
+    return chosen + passed[: n - len(chosen)]
+
+
 def example_recommendations(service, segment_ids: list[int], n_examples: int) -> dict[int, list[ExampleRecommendation]]:
-    """For each segment, its representative users' top recommendation with a verified explanation."""
+    """For each segment, recommendations for its representative users (different items where it has them), explained and verified."""
     run = service.run
     examples: dict[int, list[ExampleRecommendation]] = {}
     if run.summary["data"]["kind"] == "text" or n_examples == 0 or not run.summary["data"].get("n_items", 1):
@@ -21,13 +45,13 @@ def example_recommendations(service, segment_ids: list[int], n_examples: int) ->
         seg = run.segment(sid)
         if seg["size"] < min_size:
             continue  # too small to show anyone individually
+        # The i-th user needs at most i items already shown skipped, so n items each always suffice.
+        # (A generator: users past those needed are never scored.)
+        ranked = ((str(u), [r.item_id for r in service.recommender.recommend(str(u), k=n_examples)]) for u in seg["representative_user_ids"])
         chosen = []
-        for user_id in seg["representative_user_ids"][:n_examples]:
-            recs = service.recommender.recommend(str(user_id), k=1)
-            if not recs:
-                continue
-            exp = service.explain(str(user_id), recs[0].item_id)
-            chosen.append(ExampleRecommendation(str(user_id), recs[0].item_id, exp["title"], exp["explanation"], exp["verified"], exp["source"]))
+        for user_id, item_id in pick_examples(ranked, n_examples):
+            exp = service.explain(user_id, item_id)
+            chosen.append(ExampleRecommendation(user_id, item_id, exp["title"], exp["explanation"], exp["verified"], exp["source"]))
         examples[sid] = chosen
     return examples
 

@@ -9,14 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from assistant.config import Settings, load_settings
 from assistant.llm import LLMBackend, make_backend
 from tools.core.errors import ParameterError, WorkspaceError
-
-N_PRECOMPUTED = 50
-
 
 @dataclass(frozen=True)
 class RecommendedItem:
@@ -144,6 +139,3 @@ class WorkspaceService:
 
     def segments(self) -> list[dict]:
         return self.summary()["segments"]
-
-    def segment_sizes(self) -> np.ndarray:
-        return np.bincount(self.run.labels, minlength=self.run.k)

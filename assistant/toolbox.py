@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.service import WorkspaceService
 from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
-from tools.explain.wording import fmt_compact
+from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -35,14 +35,10 @@ def data_text(text: str, limit: int = 200) -> str:
     return f"<data>{clean}</data>"
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def _trait_line(t: dict) -> str:
     value = fmt_compact(t["segment_value"], t["unit"])
     overall = fmt_compact(t["population_value"], t["unit"])
-    lift = "" if t.get("lift") is None else f", {t['lift']:.1f}× overall"
+    lift = "" if t.get("lift") is None else f", {fmt_lift(t['lift'])} overall"
     return f"{t['label']}: {value} vs {overall}{lift}"
 
 
@@ -119,7 +115,7 @@ class Toolbox:
         m = summary["metrics"]
         if m.get("silhouette") is not None:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
-        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})" for s in summary["segments"]]
+        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({fmt_pct(s['share'], 1)})" for s in summary["segments"]]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params):
@@ -148,7 +144,7 @@ class Toolbox:
         for s in segs:
             # Names and keywords are made from the data's words: fenced like any data text.
             top = _trait_line(s["traits"][0]) if s["traits"] else "keywords " + data_text(", ".join(s["keywords"][:4]))
-            lines.append(f"- {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({_pct(s['share'])}); {top}")
+            lines.append(f"- {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)}); {top}")
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:
@@ -190,7 +186,7 @@ class Toolbox:
         cmp = compare_segments(self.service.run, a, b)
         lines = [data_text(cmp.narrative, 1000)]
         for d in cmp.differences:
-            ratio = "" if d.ratio is None else f" ({d.ratio:.2f}×)"
+            ratio = "" if d.ratio is None else f" ({fmt_lift(d.ratio)})"
             lines.append(f"- {d.label}: {fmt_compact(d.value_a, d.unit)} vs {fmt_compact(d.value_b, d.unit)}{ratio}")
         return ToolResult("\n".join(lines), {"comparison": cmp.as_dict()})
 
@@ -240,14 +236,16 @@ class Toolbox:
         if min_spend is not None:
             clauses.append({"monetary": {"$gte": float(min_spend)}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        from tools.search.vectors import users_collection
+        from tools.search.vectors import search_run, users_collection
 
         store = VectorStore(Workspace(self.service.workspace).chroma_dir)
-        hits = store.query(users_collection(self.service.summary()["run_key"]), vector, n=n, where=where)
+        summary = self.service.summary()
+        hits, notice = search_run(store, self.service.workspace, summary, users_collection(summary["run_key"]), vector, n=n, where=where)
         rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
-        lines = [f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":"]
+        lines = [notice] if notice else []
+        lines.append(f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":")
         lines += [f"- user {r['user_id']} (segment {r['segment_id']}, similarity {r['similarity']})" for r in rows]
-        return ToolResult("\n".join(lines), {"users": rows, "where": where})
+        return ToolResult("\n".join(lines), {"users": rows, "where": where, "notice": notice})
 
     def find_items(self, description: str, n: int = 10) -> ToolResult:
         from tools.core.workspace import Workspace
@@ -256,14 +254,16 @@ class Toolbox:
         if not description.strip():
             raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
         vector = self.service.embedder.encode([description])[0]
-        from tools.search.vectors import items_collection
+        from tools.search.vectors import items_collection, search_run
 
-        collection = items_collection(self.service.summary()["data"]["fingerprint"])
-        hits = VectorStore(Workspace(self.service.workspace).chroma_dir).query(collection, vector, n=n)
+        store = VectorStore(Workspace(self.service.workspace).chroma_dir)
+        summary = self.service.summary()
+        hits, notice = search_run(store, self.service.workspace, summary, items_collection(summary["data"]["fingerprint"]), vector, n=n)
         rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
-        lines = [f"{len(rows)} items closest to {data_text(description, 120)}:"]
+        lines = [notice] if notice else []
+        lines.append(f"{len(rows)} items closest to {data_text(description, 120)}:")
         lines += [f"- {r['item_id']} {data_text(r['title'], 80)} (similarity {r['similarity']})" for r in rows]
-        return ToolResult("\n".join(lines), {"items": rows})
+        return ToolResult("\n".join(lines), {"items": rows, "notice": notice})
 
     # -- recommendations --------------------------------------------------------
     def recommend_items(self, user_id: str, k: int = 10, explain: bool = False) -> ToolResult:
@@ -296,7 +296,7 @@ class Toolbox:
         out = self.service.workspace / "reports" / name
         sid = None if segment_id is None else self._segment_id(segment_id)
         result = build_report(self.service, out, fmt=fmt, segment_id=sid)
-        summary = f"Wrote {result['path']} ({result['n_explanations']} example explanations, {result['pass_rate']:.0%} verified)."
+        summary = f"Wrote {result['path']} ({result['n_explanations']} example explanations, {fmt_pct(result['pass_rate'], 0)} verified)."
         return ToolResult(summary, result)
 
 

@@ -1,4 +1,4 @@
-"""Embedding overhead and cache benefit (BENCHMARKS.md §4).
+"""Embedding overhead and cache benefit.
 
 overhead = time to build profiles (empty cache) / time for a bare
 SentenceTransformer.encode of the same distinct texts, same batch size, same

@@ -1,4 +1,4 @@
-"""Labels and explanations (BENCHMARKS.md §3): label distinctiveness, explanation pass rate over a full
+"""Labels and explanations: label distinctiveness, explanation pass rate over a full
 report and over many recommendations, and the time to label a segment and explain a recommendation
 with the extractive backend."""
 

@@ -1,4 +1,4 @@
-"""Recommendation quality (BENCHMARKS.md §1): leave-last-out HR@10 / NDCG@10 on ml-latest-small ratings,
+"""Recommendation quality: leave-last-out HR@10 / NDCG@10 on ml-latest-small ratings,
 segscope's hybrid against Pop, ItemKNN and EASE on the same split, plus the time to explain each recommendation."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scale (BENCHMARKS.md §4): `segscope segment` end to end on generated data.
+"""Scale: `segscope segment` end to end on generated data.
 
 Each size is generated with `segscope sample` and segmented with the real
 console script in a child process, measuring wall time and peak RSS of that

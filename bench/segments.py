@@ -1,4 +1,4 @@
-"""Segment quality (BENCHMARKS.md §2): planted-segment ARI, α sweep, Banking77 NMI/ARI/ACC."""
+"""Segment quality: planted-segment ARI, α sweep, Banking77 NMI/ARI/ACC."""
 
 from __future__ import annotations
 

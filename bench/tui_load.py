@@ -1,4 +1,4 @@
-"""The TUI under load (BENCHMARKS.md; issue 5 item 6): typing while 100k users are segmented, and Esc.
+"""The TUI under load: typing while 100k users are segmented, and Esc.
 
 Set-up: a workspace whose current run is the 3k-user sample (the "previous run"),
 and a generated 100k users / 1M events / 20k items dataset. The real app runs

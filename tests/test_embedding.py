@@ -194,7 +194,7 @@ def test_failed_save_keeps_the_old_cache_and_no_temp_file(tmp_path, monkeypatch)
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("tools.embed.cache.os.replace", crash)
+    monkeypatch.setattr("tools.core.workspace.os.replace", crash)
     with pytest.raises(OSError):
         cache.save()
     assert cache.path.read_bytes() == before

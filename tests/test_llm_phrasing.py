@@ -34,7 +34,7 @@ def _backend(server: FakeOpenAI, **extra) -> OpenAIBackend:
 def test_extractive_backend_is_default_and_never_generates():
     backend = make_backend(load_settings())
     assert isinstance(backend, ExtractiveBackend)
-    assert backend.info.remote is False and backend.info.generative is False
+    assert backend.info.generative is False and backend.info.supports_tools is False
     result = generate_json(backend, load_prompt("label_segment"), {}, Label, _check, _fallback)
     assert result.source == "extractive" and result.template is None and result.value.name == "Extractive Name"
 
@@ -76,8 +76,8 @@ def test_local_only_refuses_remote_but_allows_loopback(monkeypatch):
     with pytest.raises(LLMError, match="local-only"):
         OpenAIBackend("gpt-4o-mini", settings)
     with FakeOpenAI([Reply("{}")]) as server:
-        backend = _backend(server, local_only=True)
-        assert backend.info.remote is False
+        backend = _backend(server, local_only=True)  # a loopback endpoint is allowed: no LLMError
+        assert backend.info.detail == server.base_url
 
 
 def test_identifiers_are_masked_before_sending():

@@ -10,6 +10,7 @@ from helpers import dataset_from_frames, sample_workspace
 from assistant.config import load_settings
 from assistant.service import WorkspaceService
 from assistant.toolbox import Toolbox
+from tools.core.errors import SegscopeError
 from tools.core.workspace import Workspace
 from tools.embed.embedding import HashingEmbedder
 from tools.pipeline import RunParams, segment_dataset
@@ -57,4 +58,7 @@ def test_data_without_any_text_has_no_users_to_search(tmp_path):
     assert run.summary["parameters"]["text_source"] == "collaborative"
     store = VectorStore(Workspace(ws).chroma_dir)
     assert store.count(users_collection(run.key)) == 0, "collaborative vectors are not text: nothing to search users by"
-    assert _toolbox(ws).find_users("anything").artifact["users"] == []
+    # Not an empty list that looks like "nobody matched": one line saying why nobody can be found.
+    with pytest.raises(SegscopeError, match="no text vectors") as err:
+        _toolbox(ws).find_users("anything")
+    assert "\n" not in err.value.one_line()

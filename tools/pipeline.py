@@ -229,7 +229,7 @@ def build_summary(
 
 
 def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedder: Embedder) -> None:
-    """Extractive names and descriptions, and how distinct they are (BENCHMARKS.md §3), into ``summary``."""
+    """Extractive names and descriptions, and how distinct they are (label distinctiveness), into ``summary``."""
     named = label_segments(summary)
     for seg, lab in zip(summary["segments"], named):
         seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)

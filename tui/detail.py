@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tools.explain.wording import fmt_compact
+from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
 
 PLACEHOLDER = "Select a segment in the table (Enter or click) to see what defines it."
 BAR_HALF = 8  # cells on each side of the 1× line
@@ -21,18 +21,15 @@ BAR_MAX_LOG2 = 3.0  # a bar is full at 8× (or 1/8×); the lift column still say
 MAX_QUOTE = 160
 
 
-def fmt_value(value: float | None, unit: str) -> str:
+def _value(value: float | None, unit: str) -> str:
+    """The shared compact number (tools.explain.wording), or a dash where there is none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return fmt_compact(value, unit)
 
 
-def fmt_lift(lift: float | None) -> str:
-    if lift is None:
-        return "—"
-    if lift >= 10:
-        return f"{lift:.0f}×"
-    return f"{lift:.2f}×" if lift < 0.1 else f"{lift:.1f}×"
+def _lift(lift: float | None) -> str:
+    return "—" if lift is None else fmt_lift(lift)
 
 
 def lift_bar(lift: float | None, half: int = BAR_HALF) -> Text:
@@ -65,9 +62,9 @@ def _traits(traits: list[dict]) -> list[Text]:
         lift = trait.get("lift")
         lines.append(Text(trait.get("label") or trait.get("feature", "?")))
         lines.append(Text.assemble(
-            (f"  {fmt_value(trait.get('segment_value'), unit):>7}", "bold"),
-            (f" vs {fmt_value(trait.get('population_value'), unit):<7}", "dim"),
-            " ", lift_bar(lift), f" {fmt_lift(lift):>6}",
+            (f"  {_value(trait.get('segment_value'), unit):>7}", "bold"),
+            (f" vs {_value(trait.get('population_value'), unit):<7}", "dim"),
+            " ", lift_bar(lift), f" {_lift(lift):>6}",
         ))
     return lines
 
@@ -83,7 +80,7 @@ def render_description(desc: dict, colour: str | None = None) -> Group:
     name = desc.get("name") or f"Segment {sid}"
     parts: list = [
         Text.assemble(("● ", colour or "bold"), (f"Segment {sid} · ", "bold"), (name, "bold")),
-        Text(f"{desc.get('size', 0):,} users · {desc.get('share', 0.0):.1%} of all", style="dim"),
+        Text(f"{desc.get('size', 0):,} users · {fmt_pct(desc.get('share', 0.0), 1)} of all", style="dim"),
         Text(""),
         Text(desc.get("narrative") or desc.get("description") or ""),
     ]
@@ -97,7 +94,7 @@ def render_description(desc: dict, colour: str | None = None) -> Group:
         parts.append(_section("Typical items"))
         for item in items:
             title = item.get("title") or item.get("item_id")
-            parts.append(Text.assemble(("• ", "dim"), (str(title), ""), (f"  {item.get('count')} interactions, {fmt_lift(item.get('lift'))}", "dim")))
+            parts.append(Text.assemble(("• ", "dim"), (str(title), ""), (f"  {item.get('count')} interactions, {_lift(item.get('lift'))}", "dim")))
     examples = desc.get("examples") or desc.get("recommendations") or []
     if examples:
         parts.append(_section("Example recommendations"))

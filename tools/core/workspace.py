@@ -23,28 +23,72 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from tools.core.errors import WorkspaceError
 
 STATE_DIR = ".segscope"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def temp_name_pattern(path: Path) -> str:
+    """The glob that matches the temporary files ``atomic_file(path)`` leaves when a process is killed mid-write."""
+    return f".{path.name}.*.tmp"
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write that becomes ``path`` only when the block finishes: a crash leaves the old file.
+
+    The data goes to ``.NAME.XXXX.tmp`` beside ``path`` (so the rename stays on one
+    file system), is flushed to disk, then renamed over ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); results and reports are meant to be shared.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_folder(path: Path, merge: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that becomes ``path`` only when the block finishes.
+
+    An existing ``path`` is replaced whole; with ``merge``, the new files are moved
+    into an existing non-empty folder one by one instead, and its other files stay.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; results are meant to be shared
+        yield tmp
+        if merge and path.is_dir() and any(path.iterdir()):
+            for child in tmp.iterdir():
+                os.replace(child, path / child.name)
+            return
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -131,17 +175,8 @@ class Workspace:
     @contextmanager
     def new_run(self, key: str) -> Iterator[Path]:
         """A temporary folder that becomes ``runs/KEY`` only if the block finishes."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=f".{key}.", suffix=".tmp"))
-        try:
+        with atomic_folder(self.run_dir(key)) as tmp:
             yield tmp
-            final = self.run_dir(key)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def publish(self, key: str) -> None:
         """Make run KEY the current one: copy its summary files up, then move the pointer."""

@@ -70,11 +70,6 @@ class InteractionMatrix:
     def shape(self) -> tuple[int, int]:
         return self.csr.shape
 
-    @property
-    def item_counts(self) -> np.ndarray:
-        """Interactions per item (users who interacted with it)."""
-        return np.bincount(self.csr.indices, minlength=self.csr.shape[1]).astype(np.float64)
-
     @cached_property
     def _user_lookup(self) -> dict[str, int]:
         return {str(u): i for i, u in enumerate(self.user_ids)}
@@ -143,7 +138,7 @@ class Split:
 
 
 def leave_last_out_split(events: pd.DataFrame) -> Split:
-    """Hold out each user's latest interaction as the test item (BENCHMARKS.md §1).
+    """Hold out each user's latest interaction as the test item (the leave-last-out split).
 
     Interactions are distinct user-item pairs (a pair's time is its latest).
     Ties on time go to the item that comes last in :func:`ordered_ids` order

@@ -12,9 +12,6 @@ Everything is vectorised with numpy: 100,000 users and ~1M events take seconds.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tools.core.errors import ParameterError
+from tools.core.workspace import atomic_folder
 from tools.data.sample_vocab import (
     ASPECTS,
     CATEGORIES,
@@ -373,20 +371,9 @@ def _write_atomically(out_dir: str | Path, tables: dict[str, pd.DataFrame]) -> P
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out} exists and is not a directory.", "Choose a directory path for the sample data.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset directory should not be
+    # merge: never delete the user's other files in an existing folder, swap in only ours.
+    with atomic_folder(out, merge=True) as tmp:
         for name, df in tables.items():
             # %.15g prints amounts as written (12.34) and ratings as integers (4).
             df.to_csv(tmp / name, index=False, float_format="%.15g", lineterminator="\n")
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        if not out.exists():
-            os.replace(tmp, out)
-        else:  # never delete the user's other files: swap in only ours, one by one
-            for name in tables:
-                os.replace(tmp / name, out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -2,20 +2,24 @@
 
 Keys are hashes of (model name, text), so a text that has not changed is never
 embedded again, whichever item or user it belongs to, across runs. The file is
-rewritten atomically (temp file, then rename): a crash leaves the old cache.
+rewritten atomically (temp file, then rename): a crash leaves the old cache, and
+the temp file a killed save left is removed the next time the cache is opened.
+A cache folder has one writer at a time: a run holds the workspace lock.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from tools.core.workspace import atomic_file, temp_name_pattern
 from tools.embed.embedding import Embedder, ProgressFn, text_key
+
+# The temp files of saves before the workspace's atomic_file was used (tmpXXXX.npz.tmp).
+_OLD_TEMP_PATTERN = "tmp*.npz.tmp"
 
 
 def _slug(name: str) -> str:
@@ -34,6 +38,7 @@ class EmbeddingCache:
         self._pending: list[np.ndarray] = []
         self.hits = 0
         self.misses = 0
+        self.removed_temp_files = self._remove_stale_temp_files()
         if self.path is not None and self.path.exists():
             try:
                 with np.load(self.path, allow_pickle=False) as data:
@@ -43,6 +48,18 @@ class EmbeddingCache:
             except (OSError, ValueError, KeyError):
                 # A damaged cache only costs re-embedding; never fail a run for it.
                 self._index, self._vectors = {}, np.zeros((0, 0), dtype=np.float32)
+
+    def _remove_stale_temp_files(self) -> int:
+        """Delete what a save killed mid-write left beside the cache file; returns how many."""
+        if self.path is None or not self.path.parent.is_dir():
+            return 0
+        removed = 0
+        for pattern in (temp_name_pattern(self.path), _OLD_TEMP_PATTERN):
+            for leftover in self.path.parent.glob(pattern):
+                if leftover.is_file():
+                    leftover.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def __len__(self) -> int:
         return len(self._index) + len(self._pending_keys)
@@ -93,12 +110,5 @@ class EmbeddingCache:
         self._pending_keys, self._pending = [], []
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, keys=np.array(keys, dtype="S32"), vectors=vectors)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self.path) as fh:
+            np.savez(fh, keys=np.array(keys, dtype="S32"), vectors=vectors)

@@ -16,7 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from tools.core.errors import SegscopeError
+from tools.core.errors import ParameterError, SegscopeError
+from tools.core.linalg import normalize_rows
 
 DEFAULT_EMBEDDER = "minilm"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -173,9 +174,7 @@ class SentenceTransformerEmbedder:
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         out[order] = np.concatenate(parts)
         if self.precision != "fp32":  # re-normalise after rounding to float32
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            norms[norms == 0] = 1.0
-            out /= norms
+            out = normalize_rows(out, copy=False)
         return out
 
     def _workers(self, n_texts: int) -> int:
@@ -225,7 +224,7 @@ class SentenceTransformerEmbedder:
 
 
 class HashingEmbedder:
-    """A fast deterministic bag-of-words embedder for tests and dry runs.
+    """A fast deterministic bag-of-words embedder for tests and dry runs; low quality, never the real model.
 
     Words are hashed into ``dim`` buckets with signs, so texts that share words
     are close. It understands nothing, but it is honest about that.
@@ -241,16 +240,32 @@ class HashingEmbedder:
             for word in text.lower().split():
                 h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
                 out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
         if progress is not None:
             progress(len(texts), len(texts))
-        return out / norms
+        return normalize_rows(out, copy=False)
+
+
+EMBEDDER_CHOICES = (
+    "'minilm' (the bundled all-MiniLM-L6-v2, the default), 'hashing' or 'hashing-DIM' such as hashing-64 "
+    "(fast and low quality: for tests and dry runs), or a local sentence-transformers model folder"
+)
+
+
+def hashing_dim(name: str) -> int | None:
+    """The dimension a 'hashing[-DIM]' name asks for; None for any other name; ParameterError when malformed."""
+    if not name.startswith("hashing"):
+        return None
+    dim = name[len("hashing"):]
+    if dim == "":
+        return 64
+    if dim.startswith("-") and dim[1:].isdigit() and 1 <= int(dim[1:]) <= 4096:
+        return int(dim[1:])
+    raise ParameterError(f"unknown embedder {name!r}", f"use {EMBEDDER_CHOICES}")
 
 
 def make_embedder(name_or_path: str = DEFAULT_EMBEDDER, precision: str | None = None) -> Embedder:
     """Build the embedder a user named: 'minilm' (default), 'hashing[-DIM]', or a model path/name."""
-    if name_or_path.startswith("hashing"):
-        _, _, dim = name_or_path.partition("-")
-        return HashingEmbedder(int(dim) if dim else 64)
+    dim = hashing_dim(name_or_path)
+    if dim is not None:
+        return HashingEmbedder(dim)
     return SentenceTransformerEmbedder(name_or_path, precision=precision)

@@ -25,6 +25,7 @@ from tools.explain.wording import (
     fmt_value,
     keyword_list,
 )
+from tools.segment.features import feature_label
 from tools.segment.summary import Trait
 
 MIN_SEGMENT_SIZE = 10  # below this, members are never listed one by one
@@ -236,26 +237,11 @@ def _differences(run: RunState, a: int, b: int) -> list[TraitDifference]:
     return out
 
 
-_LABELS = {
-    "frequency": ("events", "count"), "distinct_items": ("distinct items", "count"),
-    "recency_days": ("days since last activity", "days"), "span_days": ("days active (first to last)", "days"),
-    "monetary": ("total spend", "money"), "purchases": ("purchases", "count"), "rating_mean": ("average rating", "rating"),
-    "rating_spread": ("spread of ratings", "rating"), "avg_price": ("average price of items", "money"),
-    "text_share": ("share of events with written text", "share"), "diversity": ("category diversity (entropy)", "ratio"),
-}
-
-
 def _feature_meta(run: RunState):
     """(label, unit) per feature: as segments.json printed them, else as features.py names them."""
     known = {t["feature"]: (t["label"], t["unit"]) for s in run.summary["segments"] for t in s.get("traits", [])}
 
     def meta(feature: str) -> tuple[str, str]:
-        if feature in known:
-            return known[feature]
-        if feature.startswith("category_"):
-            return f"share of activity in {feature[len('category_'):]}", "share"
-        if feature.startswith("share_"):
-            return f"share of events that are {feature[len('share_'):]}s", "share"
-        return _LABELS.get(feature, (feature.replace("_", " "), "count"))
+        return known[feature] if feature in known else feature_label(feature)
 
     return meta

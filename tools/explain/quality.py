@@ -1,5 +1,5 @@
 """How good a run's labels are, and writing them into the workspace: contrast members,
-label distinctiveness (BENCHMARKS.md §3), and applying labels to segments.json."""
+label distinctiveness, and applying labels to segments.json."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tools.core.errors import WorkspaceError
+from tools.core.linalg import normalize_rows
 from tools.core.run_state import RunState
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.embedding import Embedder
@@ -45,17 +46,15 @@ def _assign(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -
             f"the embedder gives {vectors.shape[1]}-d vectors but this run's users are {run.text.shape[1]}-d",
             "score labels with the embedder the run was segmented with",
         )
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     users = run.text.astype(np.float32)
-    norms = np.linalg.norm(users, axis=1)
-    ok = norms > 0  # a user with no text has no direction to compare
-    sims = (users[ok] / norms[ok, None]) @ vectors.T
+    ok = (users != 0).any(axis=1)  # a user with no text has no direction to compare
+    sims = normalize_rows(users[ok]) @ normalize_rows(vectors).T
     ids = np.asarray([lab.segment_id for lab in labels])
     return run.labels[ok], ids[np.argmax(sims, axis=1)]
 
 
 def label_distinctiveness(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> float:
-    """BENCHMARKS §3: the share of users whose nearest label (by "name. description" embedding) is their own segment's."""
+    """Label distinctiveness: the share of users whose nearest label (by "name. description" embedding) is their own segment's."""
     truth, nearest = _assign(labels, run, embedder)
     return float((truth == nearest).mean()) if len(truth) else 0.0
 

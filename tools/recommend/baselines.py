@@ -1,4 +1,4 @@
-"""The reference recommenders of BENCHMARKS.md §1, on a binary user x item matrix.
+"""The reference recommenders the evaluation scores segscope against, on a binary user x item matrix.
 
 * Pop: items by how many users interacted with them.
 * ItemKNN: cosine item-item similarity of the binary columns, full

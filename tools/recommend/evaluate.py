@@ -1,4 +1,4 @@
-"""Recommendation quality by the protocol of BENCHMARKS.md §1: leave-last-out, full ranking, HR@k and NDCG@k.
+"""Recommendation quality, leave-last-out with full ranking: HR@k and NDCG@k.
 
 Pop, ItemKNN, EASE and segscope's hybrid are scored on the same split in the
 same run. Every item the user has not interacted with in training is ranked;

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tools.core.linalg import normalize_rows
 from tools.data.interactions import InteractionMatrix, recency_positions
 from tools.recommend.baselines import (
     EaseWeights,
@@ -110,9 +111,8 @@ class Signals:
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32))
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    """Unit rows in float32; gaps count as 0 and an all-zero row stays zero."""
+    return normalize_rows(np.nan_to_num(np.asarray(x, dtype=np.float32)))
 
 
 def build_signals(

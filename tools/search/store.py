@@ -62,6 +62,12 @@ class VectorStore:
             from chromadb.config import Settings
 
             try:
+                if not (self.path / "chroma.sqlite3").exists():
+                    # The folder was deleted under a running process: Chroma would keep
+                    # serving (and failing on) the system it opened there before.
+                    from chromadb.api.shared_system_client import SharedSystemClient
+
+                    SharedSystemClient.clear_system_cache()
                 self.path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(
                     path=str(self.path), settings=Settings(anonymized_telemetry=False)
@@ -69,7 +75,7 @@ class VectorStore:
             except Exception as exc:
                 raise WorkspaceError(
                     f"cannot open the vector store at {self.path}: {exc}",
-                    "delete that folder; the next `segscope segment` rebuilds it",
+                    "delete that folder: the next search or `segscope segment` rebuilds it from the run folder",
                 ) from exc
         return self._client
 
@@ -145,16 +151,24 @@ class VectorStore:
         self, name: str, vector: np.ndarray, n: int = 10, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float, dict[str, Scalar]]]:
         """Nearest rows to ``vector``: (id, cosine distance, metadata), nearest first."""
-        col = self.collection(name)
-        count = col.count()
-        if count == 0:
-            return []
-        res = col.query(
-            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-            n_results=min(n, count),
-            where=where,
-            include=["metadatas", "distances"],
-        )
+        from chromadb.errors import ChromaError
+
+        try:
+            col = self.collection(name)
+            count = col.count()
+            if count == 0:
+                return []
+            res = col.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                n_results=min(n, count),
+                where=where,
+                include=["metadatas", "distances"],
+            )
+        except ChromaError as exc:
+            raise WorkspaceError(
+                f"the vector store at {self.path} cannot be searched: {exc}",
+                "delete that folder: the next search or `segscope segment` rebuilds it from the run folder",
+            ) from exc
         return list(zip(res["ids"][0], (float(d) for d in res["distances"][0]), res["metadatas"][0]))
 
     def collection_names(self) -> list[str]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tools.core.errors import SegscopeError, WorkspaceError
+from tools.core.workspace import Workspace
 from tools.data.items import item_texts
 from tools.embed.embedding import text_key
 from tools.search.store import VectorStore
@@ -95,8 +97,7 @@ def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress) ->
     traits = {s["id"]: ", ".join(t["label"] for t in s["traits"][:3]) for s in run.segments}
     # Users with no text at all (nothing they touched has a description) have no
     # direction to search by; they stay out of the users collection.
-    text_norm = np.linalg.norm(run.text, axis=1)
-    has_text = np.flatnonzero(text_norm > 0) if run.searchable else np.zeros(0, dtype=np.int64)
+    has_text = np.flatnonzero((run.text != 0).any(axis=1)) if run.searchable else np.zeros(0, dtype=np.int64)
     # Metadata is what makes Chroma writes slow, so users carry only what the issue
     # and the tools use: their segment, its key traits, and the FILTER_FEATURES.
     user_meta = [
@@ -149,3 +150,77 @@ def rebuild_vectors(store: VectorStore, workspace, report: StageProgress) -> Non
         ),
         report,
     )
+
+
+
+Hit = tuple[str, float, dict]
+
+
+def search_run(
+    store: VectorStore, workspace, summary: dict, name: str, vector: np.ndarray, n: int = 10,
+    where: dict | None = None, report: StageProgress | None = None,
+) -> tuple[list[Hit], str | None]:
+    """Nearest rows of the live run's collection ``name``, and a notice when the collection had to be rebuilt first.
+
+    A collection that is missing, empty while the run has vectors for it, or
+    damaged (an unfiltered query returns fewer rows than the collection holds:
+    part of the Chroma folder was deleted) is rebuilt from the run folder under the
+    workspace lock, so a search never answers with a silently empty list. Raises
+    a one-line SegscopeError when the run has nothing to search by.
+    """
+    if name == users_collection(summary["run_key"]) and summary["parameters"].get("text_source", "embedder") != "embedder":
+        raise SegscopeError(
+            "this run's users have no text vectors (the data has no item texts or reviews), so they cannot be found by a description",
+            "describe or compare segments instead, or segment data that has item titles, descriptions or reviews",
+        )
+    if name == items_collection(summary["data"]["fingerprint"]) and not _has_item_vectors(workspace, summary["run_key"]):
+        raise SegscopeError(
+            "this run's items have no texts (titles, categories or descriptions), so they cannot be found by a description",
+            "segment data with an items file that has titles or descriptions",
+        )
+    notice = None
+    present = name in store.collection_names()
+    if not present or store.count(name) == 0:
+        notice = _rebuild(store, workspace, summary, name, "was missing" if not present else "was empty", report)
+    hits = store.query(name, vector, n=n, where=where)
+    if len(hits) < n:  # few matches, or an index that lost rows: only the second is worth a rebuild
+        found = len(hits) if where is None else len(store.query(name, vector, n=n))
+        expected = min(n, store.count(name))
+        if found < expected:
+            if notice is not None:
+                raise WorkspaceError(
+                    f"the vector store at {store.path} returns {found} of {expected} rows even after a rebuild",
+                    f"delete {store.path}: the next search rebuilds it from the run folder",
+                )
+            notice = _rebuild(store, workspace, summary, name, f"was damaged (its index returned {found} of {expected} rows)", report)
+            hits = store.query(name, vector, n=n, where=where)
+    return hits, notice
+
+
+def _has_item_vectors(workspace, key: str) -> bool:
+    """Whether run KEY embedded any item texts (read from its folder: one small array, not the run)."""
+    with np.load(Workspace(workspace).run_dir(key) / "profiles.npz", allow_pickle=False) as profiles:
+        return len(profiles["item_ids"]) > 0
+
+
+def _rebuild(store: VectorStore, workspace, summary: dict, name: str, why: str, report: StageProgress | None) -> str:
+    key, fingerprint = summary["run_key"], summary["data"]["fingerprint"]
+    ws = Workspace(workspace)
+    with ws.lock():
+        if ws.current_run() != key:
+            raise WorkspaceError(
+                f"{ws.root}: another segmentation run was published after this one was loaded",
+                "ask again: the assistant then reads the current run",
+            )
+        if name in store.collection_names():
+            store.client.delete_collection(name)  # items are only rewritten when their text changed
+        rebuild_vectors(store, ws.root, report or (lambda stage, done, total: None))
+        keep_only(store, key, fingerprint)
+    count = store.count(name) if name in store.collection_names() else 0
+    if count == 0:
+        what = "users" if name.startswith("users-") else "items"
+        raise SegscopeError(
+            f"this run has no {what} with a text to search by",
+            "describe or compare segments instead" if what == "users" else "segment data whose items have titles or descriptions",
+        )
+    return f"The vector store's {name} collection {why}; rebuilt it from the run folder ({count:,} rows)."

@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from tools.core.errors import ParameterError
+from tools.core.linalg import normalize_rows
 
 Algorithm = Literal["kmeans", "hdbscan", "agglomerative"]
 ALGORITHMS: tuple[str, ...] = ("kmeans", "hdbscan", "agglomerative")
@@ -52,12 +53,6 @@ class KChoice:
     k: int
     reason: str
     candidates: tuple[KCandidate, ...] = field(default=())
-
-
-def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
 
 
 def quality_metrics(x: np.ndarray, labels: np.ndarray, metric: str, seed: int, sample: int = 5000) -> dict[str, float]:
@@ -178,7 +173,7 @@ class SegmentModel:
             if progress is not None:
                 progress(start + len(chunk), len(x))
         if self.metric == "cosine":
-            out = _normalize_rows(out)
+            out = normalize_rows(out)
         return out
 
     # -- fit --------------------------------------------------------------
@@ -188,7 +183,7 @@ class SegmentModel:
         report = progress or (lambda stage, done, total: None)
         x = np.asarray(x, dtype=np.float32)
         if self.metric == "cosine":
-            x = _normalize_rows(x)
+            x = normalize_rows(x)
         n = len(x)
         k_given = self._check(n)
         rng = np.random.default_rng(self.seed)
@@ -330,5 +325,5 @@ class SegmentModel:
             raise ParameterError("the segment model is not fitted yet", "run segment first")
         x = np.asarray(x, dtype=np.float32)
         if self.metric == "cosine":
-            x = _normalize_rows(x)
+            x = normalize_rows(x)
         return self._nearest(self._smooth(x, is_fit=False), self.centroids_)

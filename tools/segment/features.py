@@ -33,6 +33,46 @@ RETURN_TYPE = "return"
 DAY_SECONDS = 86400.0
 
 
+# Every feature's label (what a marketer reads) and unit, defined here only: describe, the
+# traits and the report read them from the specs built with them. A transaction log (every
+# event a purchase or a return) counts orders, so a few features read differently there.
+FEATURE_LABELS: dict[str, tuple[str, str]] = {
+    "frequency": ("events", "count"),
+    "distinct_items": ("distinct items", "count"),
+    "recency_days": ("days since last activity", "days"),
+    "span_days": ("days active (first to last)", "days"),
+    "monetary": ("total spend", "money"),
+    "purchases": ("purchases", "orders"),
+    "returns": ("returns (orders with a return)", "orders"),
+    "avg_order_value": ("average order value", "money"),
+    "basket_size": ("units per order", "count"),
+    "tenure_days": ("days since first purchase", "days"),
+    "median_gap_days": ("median days between orders", "days"),
+    "rating_mean": ("average rating", "rating"),
+    "rating_spread": ("spread of ratings", "rating"),
+    "avg_price": ("average price of items", "money"),
+    "text_share": ("share of events with written text", "share"),
+    "diversity": ("category diversity (entropy)", "ratio"),
+}
+VARIANT_LABELS: dict[tuple[str, str], tuple[str, str]] = {
+    ("frequency", "orders"): ("orders", "orders"),
+    ("recency_days", "purchase"): ("days since last purchase", "days"),
+    ("monetary", "net"): ("net spend", "money"),
+    ("basket_size", "lines"): ("lines per order", "count"),
+}
+
+
+def feature_label(name: str, variant: str = "") -> tuple[str, str]:
+    """(label, unit) of feature ``name`` (in a ``variant`` reading), including the per-category and per-event-type shares."""
+    if (name, variant) in VARIANT_LABELS:
+        return VARIANT_LABELS[(name, variant)]
+    if name.startswith("category_"):
+        return f"share of activity in {name[len('category_'):]}", "share"
+    if name.startswith("share_"):
+        return f"share of events that are {name[len('share_'):]}s", "share"
+    return FEATURE_LABELS.get(name, (name.replace("_", " "), "count"))
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One behaviour feature: its column name, a label a marketer reads, and its unit."""
@@ -68,8 +108,8 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
     cols: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
 
-    def add(name: str, label: str, unit: str, values: np.ndarray) -> None:
-        specs.append(FeatureSpec(name, label, unit))
+    def add(name: str, values: np.ndarray, variant: str = "") -> None:
+        specs.append(FeatureSpec(name, *feature_label(name, variant)))
         cols[name] = np.asarray(values, dtype=np.float64)
 
     counts = np.bincount(codes, minlength=n).astype(np.float64)
@@ -82,61 +122,61 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
     has_orders = "order_id" in ev and bool(ev["order_id"].notna().any())
     orders = _orders(ev, codes, purchases, ts) if purchases.any() else None
     if pure and orders is not None:
-        add("frequency", "orders", "orders", orders.count(n))
+        add("frequency", orders.count(n), "orders")
     else:
-        add("frequency", "events", "count", counts)
+        add("frequency", counts)
     if ev["item_id"].notna().any():
         distinct = ev.assign(_u=codes).dropna(subset=["item_id"]).drop_duplicates(["_u", "item_id"])
-        add("distinct_items", "distinct items", "count", np.bincount(distinct["_u"], minlength=n))
+        add("distinct_items", np.bincount(distinct["_u"], minlength=n))
 
     if np.isfinite(ts).any():
         reference = np.nanmax(ts)
         if pure and orders is not None:
-            add("recency_days", "days since last purchase", "days", (reference - orders.last(n)) / DAY_SECONDS)
+            add("recency_days", (reference - orders.last(n)) / DAY_SECONDS, "purchase")
         else:
             frame = pd.DataFrame({"u": codes, "t": ts}).dropna()
             last = frame.groupby("u")["t"].max().reindex(range(n)).to_numpy()
             first = frame.groupby("u")["t"].min().reindex(range(n)).to_numpy()
-            add("recency_days", "days since last activity", "days", (reference - last) / DAY_SECONDS)
-            add("span_days", "days active (first to last)", "days", (last - first) / DAY_SECONDS)
+            add("recency_days", (reference - last) / DAY_SECONDS)
+            add("span_days", (last - first) / DAY_SECONDS)
 
     if purchases.any() or returns.any():
         money = purchases | returns
         if np.isfinite(values[money]).any():
             spend = np.bincount(codes[money], weights=np.nan_to_num(values[money]), minlength=n)
-            add("monetary", "net spend" if returns.any() else "total spend", "money", spend)
+            add("monetary", spend, "net" if returns.any() else "")
         if orders is not None and not pure:
-            add("purchases", "purchases", "orders", orders.count(n))
+            add("purchases", orders.count(n))
         if orders is not None and (pure or has_orders):
             _add_order_features(orders, n, ts, add)
         if returns.any():
             returned = _orders(ev, codes, returns, ts)
-            add("returns", "returns (orders with a return)", "orders", returned.count(n))
+            add("returns", returned.count(n))
 
     type_counts = etype[etype != RETURN_TYPE].value_counts()  # returns have their own feature
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * len(ev)]
     if len(common) > 1 and not pure:
         for t in common:
             mask = (etype == t).to_numpy()
-            add(f"share_{t}", f"share of events that are {t}s", "share", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
+            add(f"share_{t}", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
 
     rated = etype.isin(RATING_TYPES).to_numpy() & np.isfinite(values)
     if rated.any():
         frame = pd.DataFrame({"u": codes[rated], "v": values[rated]})
         grouped = frame.groupby("u")["v"]
-        add("rating_mean", "average rating", "rating", grouped.mean().reindex(range(n)).to_numpy())
-        add("rating_spread", "spread of ratings", "rating", grouped.std(ddof=0).reindex(range(n)).to_numpy())
+        add("rating_mean", grouped.mean().reindex(range(n)).to_numpy())
+        add("rating_spread", grouped.std(ddof=0).reindex(range(n)).to_numpy())
 
     if data.items is not None and data.items["price"].notna().any():
         price = data.items.set_index("item_id")["price"]
         item_price = ev["item_id"].map(price).to_numpy(dtype=np.float64)
         ok = np.isfinite(item_price)
         frame = pd.DataFrame({"u": codes[ok], "p": item_price[ok]})
-        add("avg_price", "average price of items", "money", frame.groupby("u")["p"].mean().reindex(range(n)).to_numpy())
+        add("avg_price", frame.groupby("u")["p"].mean().reindex(range(n)).to_numpy())
 
     texts = ev["text"].notna().to_numpy() & (ev["text"].astype(str).str.len() > 0).to_numpy()
     if texts.any() and not texts.all():
-        add("text_share", "share of events with written text", "share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
+        add("text_share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
 
     if data.items is not None and data.items["category"].notna().any():
         _add_category_shares(ev, codes, n, data.items, add)
@@ -186,17 +226,17 @@ def _add_order_features(orders: _Orders, n: int, ts: np.ndarray, add) -> None:
     """Average order value, basket size, tenure and median days between orders."""
     table = orders.table
     if table["v"].notna().any():
-        add("avg_order_value", "average order value", "money", orders.per_user("v", "mean", n))
+        add("avg_order_value", orders.per_user("v", "mean", n))
     if table["q"].notna().any():
-        add("basket_size", "units per order", "count", orders.per_user("q", "mean", n))
+        add("basket_size", orders.per_user("q", "mean", n))
     else:
-        add("basket_size", "lines per order", "count", orders.per_user("lines", "mean", n))
+        add("basket_size", orders.per_user("lines", "mean", n), "lines")
     if np.isfinite(table["t"].to_numpy(dtype=np.float64)).any():
         first = orders.per_user("t", "min", n)
-        add("tenure_days", "days since first purchase", "days", (np.nanmax(ts) - first) / DAY_SECONDS)
+        add("tenure_days", (np.nanmax(ts) - first) / DAY_SECONDS)
         gaps = table.assign(gap=table.groupby("u")["t"].diff() / DAY_SECONDS).dropna(subset=["gap"])
         median = gaps.groupby("u")["gap"].median().reindex(range(n)).to_numpy(dtype=np.float64)
-        add("median_gap_days", "median days between orders", "days", median)
+        add("median_gap_days", median)
 
 
 def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add) -> None:
@@ -217,11 +257,11 @@ def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.
     denom = per_user.reindex(range(n)).fillna(0).to_numpy()
     shares = table.to_numpy() / np.maximum(denom, 1e-12)[:, None]
     for j, cat in enumerate(top):
-        add(f"category_{cat}", f"share of activity in {cat}", "share", shares[:, j])
+        add(f"category_{cat}", shares[:, j])
     present = shares > 0
     probs = np.where(present, shares, 1.0)
     entropy = -(shares * np.log(probs)).sum(axis=1)
-    add("diversity", "category diversity (entropy)", "ratio", entropy / np.log(max(len(top), 2)))
+    add("diversity", entropy / np.log(max(len(top), 2)))
 
 
 def scale_features(raw: np.ndarray, specs: list[FeatureSpec] | tuple[FeatureSpec, ...]) -> np.ndarray:

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from tools.core.dataset import Dataset
 from tools.core.errors import ParameterError
+from tools.core.linalg import normalize_rows
 from tools.data.items import item_texts
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder
@@ -50,12 +51,6 @@ class Profiles:
     n_texts_embedded: int  # distinct texts the embedder actually ran on this time
     n_texts_total: int  # distinct texts the profiles needed
     text_source: str = "embedder"  # "collaborative" when the data has no text, "none" when it has no items either
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32)
 
 
 def _unit_variance(block: np.ndarray) -> np.ndarray:
@@ -149,7 +144,7 @@ def build_profiles(
             shape=(n_users, len(distinct_written)),
         )
         text_matrix += (w_text @ written_vectors).astype(np.float32)
-    text_matrix = _normalize(text_matrix)
+    text_matrix = normalize_rows(text_matrix).astype(np.float32, copy=False)
     text_source = "embedder"
     features = compute_features(data, user_ids) if data.kind == "behaviour" else None
     if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
@@ -195,4 +190,4 @@ def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32)
     with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
         warnings.simplefilter("ignore", RuntimeWarning)
         vectors = TruncatedSVD(n_components=k, random_state=0).fit_transform(matrix)
-    return _normalize(np.nan_to_num(vectors).astype(np.float32))
+    return normalize_rows(np.nan_to_num(vectors).astype(np.float32))
