@@ -199,6 +199,9 @@ def build_summary(
             "n_items": data.n_items,
             "n_events": len(data.events),
             "warnings": list(data.warnings),
+            # what a row's entity is and the money's currency, for names and traits in the user's words
+            "entity": getattr(data, "entity", "user"),
+            "currency": getattr(data, "currency", None),
         },
         "parameters": {
             **params.as_dict(),

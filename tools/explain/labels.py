@@ -1,10 +1,11 @@
 """Names and descriptions for segments, built only from their evidence.
 
-An extractive label is deterministic: a small vocabulary of trait -> phrase
-rules turns a segment's strongest traits (and, for text data, its keywords)
-into a short name, and a two-sentence description whose every number is one of
-the segment's own numbers, formatted by tools/explain/wording.py (describe and the report use
-the same formatters). How distinct labels are, and writing them: tools/explain/quality.py.
+An extractive label is deterministic: a small vocabulary of trait -> word rules turns what sets
+a segment apart from its siblings (tools/explain/contrast.py) and, for text data, its keywords
+into a short name; the description (tools/explain/descriptions.py) states the segment's own
+numbers in the data's units. Names in a run never share all their content words
+(tools/explain/names.py) and are never numbered. How distinct labels are, and writing them:
+tools/explain/quality.py.
 """
 
 from __future__ import annotations
@@ -15,50 +16,66 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.explain.wording import (
-    clause,
-    count_noun,
-    fmt_pct,
-    join_phrases,
-    keyword_list,
-    trait_fact,
+from tools.explain.contrast import (
+    RelativeTrait,
+    agreeing,
+    is_broad_middle,
+    parent_of,
+    relative_traits,
 )
+from tools.explain.descriptions import describe_evidence
+from tools.explain.names import (
+    content_words,
+    name_keywords,
+    names_clash,
+    same_stem,
+    title_word,
+)
+from tools.explain.wording import Voice, feature_family
 
 MAX_NAME_WORDS = 5
-STRONG_EFFECT = 0.5  # a trait weaker than this never names a segment
+STRONG_EFFECT = 0.5  # a trait weaker than this (against the parent group) does not name a distinctive segment...
+MIN_NAME_EFFECT = 0.2  # ...unless its name needs one more word to differ from another's, and the trait is at least this
 ADJECTIVE_RATIO = 0.5  # an adjective joins a named subject only when this strong relative to the top trait
 SECOND_CATEGORY_RATIO = 0.5
-
-# Words a keyword-built name should never lead with: they say nothing about a segment.
-GENERIC_WORDS = frozenset(
-    """want need help know just like did does don ve im ll can could would should get got getting gets please
-    thanks thank hi hello hey way use used using make made new good great really thing things time today
-    yesterday able tell going look looking happen happened happening yes ok okay item items product products
-    user users one also still let try tried trying say said see think sure mean set makes having saying came come
-    coming kept keeps quite went long isn hasn doesn didn wasn aren haven weren couldn wouldn shouldn won""".split()
-)
-# Keywords that are acronyms, printed in capitals in a name.
-ACRONYMS = frozenset("atm pin eur usd gbp id sms otp iban api tv pc usb ssd hd diy vip faq uk us eu".split())
+BROAD_WORD = "Mainstream"  # the word that says a segment is the broad middle
 
 # Plural category words that read better singular in front of a noun ("Book Reviewers").
 SINGULAR = {"Books": "Book", "Toys": "Toy", "Games": "Game", "Movies": "Movie", "Shoes": "Shoe", "Computers": "Computer",
             "Gadgets": "Gadget", "Tools": "Tool", "Pets": "Pet", "Children": "Children's", "Groceries": "Grocery"}
 
-# Adjective rules: feature -> (word when effect > 0, word when effect < 0, group). One word per group.
+# Adjective rules: feature family -> (word when higher, word when lower, group). One word per group.
 ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
     "recency_days": ("Lapsed", "Recent", "recency"),
     "frequency": ("Frequent", "Occasional", "activity"),
+    "orders": ("Frequent", "Occasional", "activity"),
     "distinct_items": ("Frequent", "Occasional", "activity"),
     "purchases": ("Repeat", None, "activity"),
     "monetary": ("High-spend", "Low-spend", "spend"),
     "avg_price": ("High-spend", "Budget", "spend"),
+    "avg_order_value": ("Big-ticket", "Small-ticket", "ticket"),
+    "basket_size": ("Bulk", "Small-basket", "basket"),
+    "gap_days": ("Sporadic", "Regular", "cadence"),
+    "returns": ("Return-prone", None, "returns"),
     "rating_mean": ("Generous", "Critical", "rating"),
     "rating_spread": ("Polarised", "Consistent", "spread"),
     "diversity": ("Eclectic", "Focused", "diversity"),
     "span_days": ("Long-time", None, "span"),
+    "tenure_days": ("Long-time", "New", "span"),
+}
+# A session is long or short, early or late, not lapsed or frequent.
+SESSION_ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
+    "recency_days": ("Older", "Recent", "recency"),
+    "frequency": ("Long", "Short", "activity"),
+    "distinct_items": ("Wide-ranging", "Narrow", "activity"),
+    "span_days": ("Lengthy", "Quick", "span"),
 }
 # The order adjectives are read in, whatever their strength: "Lapsed Occasional Shoppers".
-ADJECTIVE_ORDER = ("recency", "activity", "spend", "rating", "spread", "diversity", "span")
+ADJECTIVE_ORDER = ("mainstream", "recency", "activity", "spend", "ticket", "basket", "cadence", "returns", "rating",
+                   "spread", "diversity", "span", "avoid")
+SHOP_FEATURES = frozenset({"monetary", "purchases", "share_purchase", "avg_price", "orders", "avg_order_value", "basket_size",
+                           "returns", "gap_days"})
+ENTITY_NOUNS = {"session": "Sessions", "household": "Households"}
 
 
 @dataclass(frozen=True)
@@ -78,74 +95,32 @@ class SegmentLabel:
 
 
 @dataclass(frozen=True)
-class _Facets:
-    """The name-building material of one segment, strongest first within each kind."""
+class _Word:
+    word: str
+    group: str
+    strength: float
+    feature: str
 
-    adjectives: tuple[tuple[str, str, float, str], ...]  # (word, group, |effect|, feature)
-    categories: tuple[tuple[str, float], ...]  # (category, effect)
-    noun: str
-    noun_feature: str | None  # the trait that earned the noun, if any
-    keywords: tuple[str, ...]
-    top_effect: float
-
-
-# ---------------------------------------------------------------- formatting (every printed number passes here)
 
 def words(name: str) -> int:
     """How many words a name has ("&" counts, so the limit is conservative)."""
     return len(name.split())
 
 
+def _features(all_segments: Sequence[dict]) -> set[str]:
+    return {feature_family(t["feature"]) for s in all_segments for t in [*s.get("traits", []), *s.get("profile", [])]}
+
+
 def _event_types(all_segments: Sequence[dict]) -> set[str]:
-    types = set()
-    for seg in all_segments:
-        for t in seg.get("traits", []):
-            if t["feature"].startswith("share_"):
-                types.add(t["feature"][len("share_"):])
-    return types
+    return {f[len("share_"):] for f in _features(all_segments) if f.startswith("share_")}
 
 
-def _is_shop(all_segments: Sequence[dict]) -> bool:
-    feats = {t["feature"] for seg in all_segments for t in seg.get("traits", [])}
-    return bool(feats & {"monetary", "purchases", "share_purchase", "avg_price"})
-
-
-def _is_ratings(all_segments: Sequence[dict]) -> bool:
-    feats = {t["feature"] for seg in all_segments for t in seg.get("traits", [])}
-    return bool(feats & {"rating_mean", "share_rating"}) and not _is_shop(all_segments)
-
-
-def name_keywords(keywords: Sequence[str], n: int) -> list[str]:
-    """Up to ``n`` keywords fit for a name: no generic words, no two forms of one word."""
-    out: list[str] = []
-    for kw in keywords:
-        k = kw.lower()
-        if k in GENERIC_WORDS or (len(k) < 3 and k not in ACRONYMS):
-            continue
-        if any(_same_stem(k, o.lower()) for o in out):
-            continue
-        out.append(kw)
-        if len(out) == n:
-            break
-    return out
-
-
-def _same_stem(a: str, b: str) -> bool:
-    a, b = a.replace("-", ""), b.replace("-", "")
-    stem = min(len(a), len(b), 5)
-    return stem >= 4 and a[:stem] == b[:stem]
-
-
-def _title(word: str) -> str:
-    return "-".join(p.upper() if p.lower() in ACRONYMS else p[:1].upper() + p[1:] for p in word.split("-"))
-
-
-def _reading_order(kws: Sequence[str], texts: Sequence[str]) -> list[str]:
-    """Keywords in the order the typical texts say them ("verify identity", not "identity verify")."""
-    def position(kw: str) -> float:
-        found = [m.start() / max(len(t), 1) for t in texts if (m := re.search(rf"(?i)\b{re.escape(kw)}", t))]
-        return float(np.median(found)) if found else 2.0
-    return sorted(kws, key=position)
+def _adjective(feature: str, up: bool, voice: Voice) -> tuple[str, str] | None:
+    fam = feature_family(feature)
+    rule = (SESSION_ADJECTIVES.get(fam) if voice.entity == "session" else None) or ADJECTIVES.get(fam)
+    if rule is None or (rule[0] if up else rule[1]) is None:
+        return None
+    return (rule[0] if up else rule[1]), rule[2]  # type: ignore[return-value]
 
 
 def _short_category(cat: str, level: int) -> str:
@@ -161,10 +136,11 @@ def _short_category(cat: str, level: int) -> str:
     return " ".join(parts)
 
 
-def _noun(traits: Sequence[dict], all_segments: Sequence[dict], has_subject: bool, top: float) -> tuple[str, str | None]:
-    """What members are called (and the trait behind it): a role their behaviour earns, else the domain's word."""
+def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool, top: float, voice: Voice) -> tuple[str, str | None]:
+    """What members are called (and the trait behind it): the entity, a role their behaviour earns, else the domain's word."""
+    if voice.entity in ENTITY_NOUNS:
+        return ENTITY_NOUNS[voice.entity], None
     types = _event_types(all_segments)
-    by = {t["feature"]: t["effect"] for t in traits}
     strong = max(STRONG_EFFECT, ADJECTIVE_RATIO * top)
 
     def high(f: str) -> bool:
@@ -178,37 +154,18 @@ def _noun(traits: Sequence[dict], all_segments: Sequence[dict], has_subject: boo
     for noun, feature, condition in roles:
         if condition and high(feature):
             return noun, feature
-    if _is_shop(all_segments):
-        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price") if by.get(f, 0.0) > 0]
+    feats = _features(all_segments)
+    if feats & SHOP_FEATURES:
+        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price", "orders") if by.get(f, 0.0) > 0]
         return ("Buyers" if buys or has_subject else "Shoppers"), None
-    if _is_ratings(all_segments):
+    if feats & {"rating_mean", "share_rating"}:
         return ("Fans" if has_subject else "Viewers"), None
-    return "Users", None
-
-
-def _facets(segment: dict, all_segments: Sequence[dict]) -> _Facets:
-    traits = list(segment.get("traits", []))
-    top = max((abs(t["effect"]) for t in traits), default=0.0)
-    cats = [(t["feature"][len("category_"):], t["effect"]) for t in traits
-            if t["feature"].startswith("category_") and t["effect"] >= STRONG_EFFECT]
-    adjectives: list[tuple[str, str, float, str]] = []
-    seen_groups: set[str] = set()
-    for t in sorted(traits, key=lambda t: -abs(t["effect"])):
-        rule = ADJECTIVES.get(t["feature"])
-        if rule is None or abs(t["effect"]) < STRONG_EFFECT:
-            continue
-        word = rule[0] if t["effect"] > 0 else rule[1]
-        if word is None or rule[2] in seen_groups:
-            continue
-        seen_groups.add(rule[2])
-        adjectives.append((word, rule[2], abs(t["effect"]), t["feature"]))
-    noun, noun_feature = _noun(traits, all_segments, bool(cats), top)
-    return _Facets(tuple(adjectives), tuple(cats), noun, noun_feature, tuple(segment.get("keywords", [])), top)
+    return ("Customers" if voice.entity == "customer" else "Users"), None
 
 
 def _assemble(adjectives: Sequence[str], subject_options: Sequence[str], noun: str) -> str | None:
     """The longest subject wording that fits with the adjectives and noun, or None."""
-    ordered = sorted(adjectives, key=lambda w: _adjective_rank(w))
+    ordered = sorted(dict.fromkeys(adjectives), key=_adjective_rank)
     for subject in subject_options:
         name = " ".join([*ordered, subject, noun] if subject else [*ordered, noun])
         if words(name) <= MAX_NAME_WORDS:
@@ -217,7 +174,9 @@ def _assemble(adjectives: Sequence[str], subject_options: Sequence[str], noun: s
 
 
 def _adjective_rank(word: str) -> int:
-    for rule in ADJECTIVES.values():
+    if word == BROAD_WORD:
+        return 0
+    for rule in (*ADJECTIVES.values(), *SESSION_ADJECTIVES.values()):
         if word in rule[:2]:
             return ADJECTIVE_ORDER.index(rule[2])
     return len(ADJECTIVE_ORDER)
@@ -231,57 +190,113 @@ def _subjects(categories: Sequence[str]) -> list[str]:
     return options
 
 
-def _candidate_names(segment: dict, all_segments: Sequence[dict], kind: str) -> tuple[list[str], list[str]]:
-    """Names from plainest to most specific (later ones add distinguishing words), and the features the first uses."""
-    f = _facets(segment, all_segments)
-    if kind == "text" or (not f.categories and not f.adjectives and f.noun in ("Users", "Shoppers", "Viewers")):
-        return _keyword_names(segment, kind, f), []
-    cats = [c for c, _ in f.categories]
-    subject_cats = cats[:1]
-    if len(f.categories) > 1 and f.categories[1][1] >= SECOND_CATEGORY_RATIO * f.categories[0][1]:
-        subject_cats = cats[:2]
-    adjs = [w for w, *_ in f.adjectives]
-    limit = 1 if subject_cats else 2
-    base = [a for a in f.adjectives if a[2] >= ADJECTIVE_RATIO * f.top_effect or not subject_cats][:limit]
-    base_adjs = [a[0] for a in base]
-    used_features = {"category_" + c for c in subject_cats} | {a[3] for a in base} | {f.noun_feature}
+def _adjective_words(traits: Sequence[RelativeTrait], voice: Voice, floor: float, strength) -> list[_Word]:
+    out: list[_Word] = []
+    groups: set[str] = set()
+    for r in traits:
+        s = abs(strength(r))
+        rule = _adjective(r.feature, strength(r) > 0, voice)
+        if rule is None or s < floor or rule[1] in groups:
+            continue
+        groups.add(rule[1])
+        out.append(_Word(rule[0], rule[1], s, r.feature))
+    return out
+
+
+def _candidate_names(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[list[str], list[str]]:
+    """Names from plainest to most specific (later ones add distinguishing words), and the features the first rests on."""
+    relative = relative_traits(segment, all_segments)
+    usable = agreeing(relative)
+    keywords = tuple(segment.get("keywords", []))
+    if voice.kind == "text" or not usable:
+        return _keyword_names(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+    broad = is_broad_middle(relative)
+    top = abs(usable[0].contrast)
+    floor = 0.0 if broad else STRONG_EFFECT
+    cats = [(r.feature[len("category_"):], r.contrast) for r in usable
+            if r.feature.startswith("category_") and r.contrast > 0 and r.contrast >= floor]
+    adjectives = _adjective_words(usable, voice, floor, lambda r: r.contrast)
+    # A category they clearly avoid says something when little else does: "Non-Book Buyers".
+    adjectives += [_Word("Non-" + _short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature)
+                   for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT][:1]
+    by = {r.feature: r.contrast for r in usable}
+    if broad:  # named by its strongest relative trait that has a word, and said to be the middle
+        first = usable[0]
+        cats = cats[:1] if first.feature.startswith("category_") and cats and cats[0][0] == first.feature[9:] else []
+        lead_adjs = [] if cats else [a for a in adjectives if a.feature == first.feature] or adjectives[:1]
+        base = [_Word(BROAD_WORD, "mainstream", top, first.feature), *lead_adjs]
+        noun, noun_feature = _noun({}, all_segments, bool(cats), top, voice)
+        subject_cats = [c for c, _ in cats]
+    else:
+        noun, noun_feature = _noun(by, all_segments, bool(cats), top, voice)
+        subject_cats = [c for c, _ in cats[:1]]
+        if len(cats) > 1 and cats[1][1] >= SECOND_CATEGORY_RATIO * cats[0][1]:
+            subject_cats = [c for c, _ in cats[:2]]
+        limit = 1 if subject_cats else 2
+        base = [a for a in adjectives if a.strength >= ADJECTIVE_RATIO * top or not subject_cats][:limit]
+    base_words = [a.word for a in base]
+    used_features = {"category_" + c for c in subject_cats} | {a.feature for a in base} | {noun_feature}
     names: list[str] = []
 
-    def add(adjectives: Sequence[str], subject_cats: Sequence[str]) -> None:
-        name = _assemble(adjectives, _subjects(subject_cats) if subject_cats else [""], f.noun)
+    def add(adjs: Sequence[str], subject: Sequence[str]) -> None:
+        name = _assemble(adjs, _subjects(subject) if subject else [""], noun)
         if name and name not in names:
             names.append(name)
 
-    add(base_adjs, subject_cats)
-    extra = [a for a in adjs if a not in base_adjs]
-    used = list(base_adjs)
+    add(base_words, subject_cats)
+    base_groups = {a.group for a in base}
+    extra = [a for a in adjectives if a.word not in base_words and a.group not in base_groups]
+    used = list(base_words)
     for a in extra:  # the next distinguishing trait word, one at a time
-        used = used + [a]
+        used.append(a.word)
         add(used, subject_cats)
     if len(subject_cats) < len(cats):
-        add(base_adjs, cats[:2])
-    for kw in name_keywords(f.keywords, 2):  # last resort before numbering: a keyword
-        add([*base_adjs, _title(kw)], subject_cats)
+        add(base_words, [c for c, _ in cats[:2]])
+    if base and not broad:  # swap the weakest base word for another: a way out of a name that contains a neighbour's
+        for a in extra:
+            add([*base_words[:-1], a.word], subject_cats)
+    # Then what it shares with its parent (against everyone): a sub-segment of "Lapsed Buyers" named
+    # "High-spend Buyers" can still become "Lapsed High-spend Buyers"; then weaker true traits.
+    later = _adjective_words(usable if parent_of(segment) is None else relative, voice, STRONG_EFFECT, lambda r: r.effect)
+    later += _adjective_words(usable, voice, MIN_NAME_EFFECT, lambda r: r.contrast)
+    for a in later:
+        if a.group not in base_groups and a.word not in base_words:
+            add([*base_words, a.word], subject_cats)
+    said = [w.lower() for n in names[:1] for w in n.replace("&", " ").split()]
+    for kw in name_keywords([k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)], 2):
+        add([*base_words, title_word(kw)], subject_cats)
     if not names:
-        names.append(f.noun if f.noun != "Users" else "Typical Users")
-    lead = [t["feature"] for t in segment.get("traits", []) if t["feature"] in used_features]
+        names.append(noun)
+    lead = [r.feature for r in usable if r.feature in used_features]
     return names, lead
 
 
-def _keyword_names(segment: dict, kind: str, f: _Facets) -> list[str]:
-    kws = name_keywords(f.keywords, 4)
+def _keyword_names(segment: dict, voice: Voice, noun: str) -> list[str]:
+    """Names from keywords: two in reading order, then three, then other pairs."""
+    kws = name_keywords(segment.get("keywords", []), 5)
     texts = segment.get("representative_texts") or []
-    kws = [_title(k) for k in _reading_order(kws[:2], texts) + kws[2:]]
-    noun = _text_noun(segment) if kind == "text" else ("Typical " + f.noun if not kws else f.noun)
+    if voice.kind == "text":
+        noun = _text_noun(segment)
+    combos = [kws[:2], kws[:3], kws[:4], [*kws[:1], *kws[2:3]], [*kws[:1], *kws[3:4]], kws[1:3], [*kws[:2], *kws[4:5]]]
     names: list[str] = []
-    for n in (2, 3, 4):
-        if kws and (n == 2 or len(kws) >= n):
-            name = f"{' '.join(kws[:n])} {noun}".strip()
-            if words(name) <= MAX_NAME_WORDS and name not in names:
-                names.append(name)
+    for combo in combos:
+        if len(combo) < min(2, len(kws)) or not combo:
+            continue
+        ordered = _reading_order(combo[:2], texts) + list(combo[2:])
+        name = " ".join([*(title_word(k) for k in ordered), noun]).strip()
+        if words(name) <= MAX_NAME_WORDS and name not in names:
+            names.append(name)
     if not names:
-        names.append(noun if kind != "text" else f"Typical {noun}".strip() if noun else "Unlabelled Messages")
+        names.append(f"{BROAD_WORD} {noun or 'Messages'}")
     return names
+
+
+def _reading_order(kws: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """Keywords in the order the typical texts say them ("verify identity", not "identity verify")."""
+    def position(kw: str) -> float:
+        found = [m.start() / max(len(t), 1) for t in texts if (m := re.search(rf"(?i)\b{re.escape(kw)}", t))]
+        return float(np.median(found)) if found else 2.0
+    return sorted(kws, key=position)
 
 
 def _text_noun(segment: dict) -> str:
@@ -293,108 +308,100 @@ def _text_noun(segment: dict) -> str:
 
 # ---------------------------------------------------------------- public API
 
-def extractive_label(segment: dict, all_segments: list[dict], kind: str) -> SegmentLabel:
+def extractive_label(segment: dict, all_segments: list[dict], kind: str, voice: Voice | None = None,
+                     names: dict[int, str] | None = None) -> SegmentLabel:
     """A deterministic name (at most five words) and two-sentence description from the segment's evidence.
 
-    ``segment`` is one entry of segments.json; ``all_segments`` gives the context
-    (which event types exist, whether people buy or rate); ``kind`` is the data
-    kind ("behaviour" or "text").
+    ``segment`` is one entry of segments.json; ``all_segments`` gives the context (its siblings,
+    which event types exist, whether people buy or rate); ``kind`` is the data kind ("behaviour"
+    or "text"); ``voice`` the run's entity and currency; ``names`` the other segments' names
+    (a sub-segment's description names its parent).
     """
-    names, lead = _candidate_names(segment, all_segments, kind)
-    description, facts = describe_evidence(segment, kind, lead)
-    return SegmentLabel(segment["id"], names[0], description, "extractive", None, facts)
+    voice = voice or Voice(kind=kind)
+    candidates, lead = _candidate_names(segment, all_segments, voice)
+    description, facts = describe_evidence(segment, all_segments, voice, lead, names or {})
+    return SegmentLabel(segment["id"], candidates[0], description, "extractive", None, facts)
 
 
-def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str) -> list[dict]:
+def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str, voice: Voice | None = None) -> list[dict]:
     """The segment's traits as its description reads them: the ones its name rests on first, repeats dropped."""
-    lead = _candidate_names(segment, all_segments, kind)[1]
-    return sorted(_dedupe_traits(segment.get("traits", [])), key=lambda t: t["feature"] not in lead)
+    from tools.explain.descriptions import dedupe_traits, lead_traits
 
-
-def describe_evidence(segment: dict, kind: str, lead_features: Sequence[str] = ()) -> tuple[str, tuple[str, ...]]:
-    """Exactly two sentences from size, share, the top traits and keywords, and the facts they state.
-
-    Traits named in ``lead_features`` (those the name rests on) come first, so
-    the description opens with what the name promises.
-    """
-    size, share = segment["size"], segment["share"]
-    traits = sorted(_dedupe_traits(segment.get("traits", [])), key=lambda t: t["feature"] not in lead_features)
-    kws = name_keywords(segment.get("keywords", []), 6 if kind == "text" else 3)
-    who = count_noun(kind, size)
-    facts = [f"size: {size}", f"share: {fmt_pct(share, 1)}"]
-    head = f"{size} {who} ({fmt_pct(share, 1)})"
-    if traits:
-        first = f"{head} {clause(traits[0], lead=True)}."
-        facts.append(trait_fact(traits[0]))
-        rest = traits[1:3]
-        parts = [clause(t, lead=False) for t in rest]
-        if len(rest) == 2 and all(t["feature"].startswith("category_") and t["effect"] > 0 for t in rest):
-            parts = [parts[0] + " and " + parts[1].removeprefix("also favour ")]  # one verb for two categories
-        facts.extend(trait_fact(t) for t in rest)
-        if kws:
-            parts.append(f"often mention {keyword_list(kws)}")
-            facts.append("keywords: " + ", ".join(kws))
-        second = ("They " + join_phrases(parts) + ".") if parts else "No other trait sets them apart from the rest by much."
-        return first + " " + second, tuple(facts)
-    if kws:
-        facts.append("keywords: " + ", ".join(kws))
-        first = f"{head}, most distinctively about {keyword_list(kws[:3])}."
-        second = f"Other telling words are {keyword_list(kws[3:])}." if len(kws) > 3 else "No other word sets them apart by much."
-        return first + " " + second, tuple(facts)
-    return f"{head}." + " No trait or keyword sets them apart from the rest.", tuple(facts)
-
-
-def _dedupe_traits(traits: Sequence[dict]) -> list[dict]:
-    """Drop a trait that repeats an earlier one's numbers (share of reviews == share of text)."""
-    out: list[dict] = []
-    for t in traits:
-        if any(abs(t["segment_value"] - o["segment_value"]) < 1e-9 and abs(t["population_value"] - o["population_value"]) < 1e-9 for o in out):
-            continue
-        out.append(t)
-    return out
+    lead = _candidate_names(segment, all_segments, voice or Voice(kind=kind))[1]
+    return dedupe_traits(lead_traits(segment, all_segments, lead))
 
 
 def label_segments(summary: dict) -> list[SegmentLabel]:
-    """Extractive labels for every segment of a run, with names unique across segments.
+    """Extractive labels for every segment of a run: no two names share all their content words.
 
-    A name shared by several segments gets each one's next distinguishing trait
-    word (then a second category, then a keyword); numbering only when nothing
-    else tells them apart.
+    A name that clashes with another (tools/explain/names.py) takes its next distinguishing
+    word: the one whose words the other contains moves first. Never a number: segments nothing
+    else tells apart are told apart by size ("Larger", "Smaller").
     """
     segments = summary["segments"]
-    kind = summary.get("data", {}).get("kind", "behaviour")
-    candidates = {s["id"]: _candidate_names(s, segments, kind)[0] for s in segments}
-    level = {sid: 0 for sid in candidates}
-    chosen = {sid: names[0] for sid, names in candidates.items()}
-    for _ in range(12):
-        clashes = _clashes(chosen)
-        if not clashes:
-            break
-        moved = False
-        for group in clashes:
-            for sid in group:
-                if level[sid] + 1 < len(candidates[sid]):
-                    level[sid] += 1
-                    chosen[sid] = candidates[sid][level[sid]]
-                    moved = True
-        if not moved:
-            break
-    for group in _clashes(chosen):  # nothing else worked: number them, largest first keeps the plain name
-        for i, sid in enumerate(sorted(group)[1:], start=2):
-            base = chosen[sid]
-            while words(base + f" {i}") > MAX_NAME_WORDS:
-                base = " ".join(base.split()[1:])
-            chosen[sid] = f"{base} {i}"
+    voice = Voice.of(summary)
+    candidates = {s["id"]: _candidate_names(s, segments, voice)[0] for s in segments}
+    chosen = resolve_names(candidates, {s["id"]: int(s.get("size", 0)) for s in segments})
     out = []
     for s in segments:
-        lab = extractive_label(s, segments, kind)
+        lab = extractive_label(s, segments, voice.kind, voice, chosen)
         out.append(SegmentLabel(lab.segment_id, chosen[s["id"]], lab.description, lab.source, lab.template, lab.facts))
     return out
 
 
-def _clashes(chosen: dict[int, str]) -> list[list[int]]:
-    by_name: dict[str, list[int]] = {}
-    for sid, name in chosen.items():
-        by_name.setdefault(name.lower(), []).append(sid)
-    return [g for g in by_name.values() if len(g) > 1]
+def resolve_names(candidates: dict[int, list[str]], sizes: dict[int, int]) -> dict[int, str]:
+    """One name per segment from its candidates (plainest first) so that no two clash."""
+    level = {sid: 0 for sid in candidates}
+    chosen = {sid: names[0] for sid, names in candidates.items()}
+    for _ in range(4 * max((len(c) for c in candidates.values()), default=1)):
+        pairs = _clashing_pairs(chosen)
+        if not pairs:
+            return chosen
+        movers: set[int] = set()
+        for a, b in pairs:
+            wa, wb = content_words(chosen[a]), content_words(chosen[b])
+            first = [a] if wa < wb else [b] if wb < wa else [a, b]
+            able = [s for s in first if level[s] + 1 < len(candidates[s])]
+            movers.update(able or [s for s in (a, b) if level[s] + 1 < len(candidates[s])])
+        if not movers:
+            break
+        for sid in movers:
+            level[sid] += 1
+            chosen[sid] = candidates[sid][level[sid]]
+    return _by_size(chosen, sizes)
 
+
+def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:
+    ids = sorted(chosen)
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if names_clash(chosen[a], chosen[b])]
+
+
+def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
+    """Last resort for names nothing else tells apart: a size word each ("Larger", "Smaller", "Third-largest")."""
+    ordinals = ("Largest", "Second-largest", "Third-largest", "Fourth-largest", "Fifth-largest", "Sixth-largest")
+    for _ in range(3):
+        pairs = _clashing_pairs(chosen)
+        if not pairs:
+            break
+        for group in _components(pairs):
+            group = sorted(group, key=lambda s: (-sizes.get(s, 0), s))
+            for rank, sid in enumerate(group):
+                if len(group) == 2:
+                    word = ("Larger", "Smaller")[rank]
+                else:
+                    word = "Smallest" if rank == len(group) - 1 else ordinals[min(rank, len(ordinals) - 1)]
+                parts = chosen[sid].split()
+                while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
+                    parts = parts[1:]
+                chosen[sid] = " ".join([word, *parts])
+    return chosen
+
+
+def _components(pairs: Sequence[tuple[int, int]]) -> list[set[int]]:
+    """Groups of segments linked by clashes."""
+    groups: list[set[int]] = []
+    for a, b in pairs:
+        linked = [g for g in groups if a in g or b in g]
+        merged = {a, b}.union(*linked)
+        groups = [g for g in groups if g not in linked] + [merged]
+    return groups
