@@ -25,15 +25,14 @@ from tools.explain.contrast import (
 )
 from tools.explain.descriptions import describe_evidence
 from tools.explain.names import (
-    content_words,
+    MAX_NAME_WORDS,
     name_keywords,
-    names_clash,
+    resolve_names,
     same_stem,
     title_word,
 )
 from tools.explain.wording import Voice, feature_family
 
-MAX_NAME_WORDS = 5
 STRONG_EFFECT = 0.5  # a trait weaker than this (against the parent group) does not name a distinctive segment...
 MIN_NAME_EFFECT = 0.2  # ...unless its name needs one more word to differ from another's, and the trait is at least this
 ADJECTIVE_RATIO = 0.5  # an adjective joins a named subject only when this strong relative to the top trait
@@ -347,61 +346,3 @@ def label_segments(summary: dict) -> list[SegmentLabel]:
         lab = extractive_label(s, segments, voice.kind, voice, chosen)
         out.append(SegmentLabel(lab.segment_id, chosen[s["id"]], lab.description, lab.source, lab.template, lab.facts))
     return out
-
-
-def resolve_names(candidates: dict[int, list[str]], sizes: dict[int, int]) -> dict[int, str]:
-    """One name per segment from its candidates (plainest first) so that no two clash."""
-    level = {sid: 0 for sid in candidates}
-    chosen = {sid: names[0] for sid, names in candidates.items()}
-    for _ in range(4 * max((len(c) for c in candidates.values()), default=1)):
-        pairs = _clashing_pairs(chosen)
-        if not pairs:
-            return chosen
-        movers: set[int] = set()
-        for a, b in pairs:
-            wa, wb = content_words(chosen[a]), content_words(chosen[b])
-            first = [a] if wa < wb else [b] if wb < wa else [a, b]
-            able = [s for s in first if level[s] + 1 < len(candidates[s])]
-            movers.update(able or [s for s in (a, b) if level[s] + 1 < len(candidates[s])])
-        if not movers:
-            break
-        for sid in movers:
-            level[sid] += 1
-            chosen[sid] = candidates[sid][level[sid]]
-    return _by_size(chosen, sizes)
-
-
-def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:
-    ids = sorted(chosen)
-    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if names_clash(chosen[a], chosen[b])]
-
-
-def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
-    """Last resort for names nothing else tells apart: a size word each ("Larger", "Smaller", "Third-largest")."""
-    ordinals = ("Largest", "Second-largest", "Third-largest", "Fourth-largest", "Fifth-largest", "Sixth-largest")
-    for _ in range(3):
-        pairs = _clashing_pairs(chosen)
-        if not pairs:
-            break
-        for group in _components(pairs):
-            group = sorted(group, key=lambda s: (-sizes.get(s, 0), s))
-            for rank, sid in enumerate(group):
-                if len(group) == 2:
-                    word = ("Larger", "Smaller")[rank]
-                else:
-                    word = "Smallest" if rank == len(group) - 1 else ordinals[min(rank, len(ordinals) - 1)]
-                parts = chosen[sid].split()
-                while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
-                    parts = parts[1:]
-                chosen[sid] = " ".join([word, *parts])
-    return chosen
-
-
-def _components(pairs: Sequence[tuple[int, int]]) -> list[set[int]]:
-    """Groups of segments linked by clashes."""
-    groups: list[set[int]] = []
-    for a, b in pairs:
-        linked = [g for g in groups if a in g or b in g]
-        merged = {a, b}.union(*linked)
-        groups = [g for g in groups if g not in linked] + [merged]
-    return groups

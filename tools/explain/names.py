@@ -1,7 +1,9 @@
-"""When two segment names are too alike: the content-word rule, used by the extractive labels and
-by the LLM polishing path alike (assistant/labelling.py), so both refuse the same names.
+"""When two segment names are too alike, and choosing names that are not.
 
-A name's content words are its words minus fillers ("&", "and", "typical"), each reduced to a
+The content-word rule is used by the extractive labels and by the LLM polishing path alike
+(assistant/labelling.py), so both refuse the same names.
+
+A name's content words are its words minus fillers ("&", "and", "of"), each reduced to a
 light stem ("Books" -> "book"), with synonyms folded into one class: the head nouns a name ends
 on (Buyers, Shoppers, Customers, Users, People, Sessions, Messages, ...) are all one "who", and a
 few adjective families (Frequent/Repeat/Regular) are one word each. Two names clash when the
@@ -12,7 +14,9 @@ Occasional Buyers", which clashes with "Lapsed Occasional Shoppers".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+MAX_NAME_WORDS = 5
 
 # Words that say who the members are, not what sets them apart: one class.
 HEAD_NOUNS = frozenset(
@@ -126,3 +130,63 @@ def name_keywords(keywords: Iterable[str], n: int) -> list[str]:
 def title_word(word: str) -> str:
     """A keyword as a name word: 'atm' -> 'ATM', 'top-up' -> 'Top-Up'."""
     return "-".join(p.upper() if p.lower() in ACRONYMS else p[:1].upper() + p[1:] for p in word.split("-"))
+
+
+# ---------------------------------------------------------------- choosing a name per segment
+
+def resolve_names(candidates: dict[int, list[str]], sizes: dict[int, int]) -> dict[int, str]:
+    """One name per segment from its candidates (plainest first) so that no two clash."""
+    level = {sid: 0 for sid in candidates}
+    chosen = {sid: names[0] for sid, names in candidates.items()}
+    for _ in range(4 * max((len(c) for c in candidates.values()), default=1)):
+        pairs = _clashing_pairs(chosen)
+        if not pairs:
+            return chosen
+        movers: set[int] = set()
+        for a, b in pairs:
+            wa, wb = content_words(chosen[a]), content_words(chosen[b])
+            first = [a] if wa < wb else [b] if wb < wa else [a, b]
+            able = [s for s in first if level[s] + 1 < len(candidates[s])]
+            movers.update(able or [s for s in (a, b) if level[s] + 1 < len(candidates[s])])
+        if not movers:
+            break
+        for sid in movers:
+            level[sid] += 1
+            chosen[sid] = candidates[sid][level[sid]]
+    return _by_size(chosen, sizes)
+
+
+def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:
+    ids = sorted(chosen)
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if names_clash(chosen[a], chosen[b])]
+
+
+def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
+    """Last resort for names nothing else tells apart: a size word each ("Larger", "Smaller", "Third-largest")."""
+    ordinals = ("Largest", "Second-largest", "Third-largest", "Fourth-largest", "Fifth-largest", "Sixth-largest")
+    for _ in range(3):
+        pairs = _clashing_pairs(chosen)
+        if not pairs:
+            break
+        for group in _components(pairs):
+            group = sorted(group, key=lambda s: (-sizes.get(s, 0), s))
+            for rank, sid in enumerate(group):
+                if len(group) == 2:
+                    word = ("Larger", "Smaller")[rank]
+                else:
+                    word = "Smallest" if rank == len(group) - 1 else ordinals[min(rank, len(ordinals) - 1)]
+                parts = chosen[sid].split()
+                while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
+                    parts = parts[1:]
+                chosen[sid] = " ".join([word, *parts])
+    return chosen
+
+
+def _components(pairs: Sequence[tuple[int, int]]) -> list[set[int]]:
+    """Groups of segments linked by clashes."""
+    groups: list[set[int]] = []
+    for a, b in pairs:
+        linked = [g for g in groups if a in g or b in g]
+        merged = {a, b}.union(*linked)
+        groups = [g for g in groups if g not in linked] + [merged]
+    return groups
