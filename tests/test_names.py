@@ -141,15 +141,31 @@ def test_a_sub_segment_description_compares_it_with_the_rest_of_its_parent():
     assert len(re.split(r"(?<=[.!?])\s+", desc.strip())) == 2, desc
 
 
-def test_a_child_is_not_named_against_the_way_everyone_sees_it():
-    # Both children lapsed; one lapsed less than its sibling. It must not be called "Recent".
+def test_children_split_on_their_parents_trait_say_how_much_more_or_less_so():
+    # Both children lapsed; one lapsed less than its sibling. It is not "Recent": it is recently lapsed.
     def p(recency, spend):
         return [trait("recency_days", recency, 40 + 25 * recency, 40, "days"), trait("monetary", spend, 100 + 50 * spend, 100, "money")]
     summary = {"data": {"kind": "behaviour"}, "segments": [
         seg(0, 500, p(1.5, 0), level=0), seg(1, 500, p(-1.5, 0), level=0),
         seg(2, 250, p(2.2, 0.1), parent=0), seg(3, 250, p(0.8, -0.1), parent=0)]}
+    labels = label_segments(summary)
+    names = [lab.name for lab in labels]
+    assert names[2].startswith("Long-lapsed") and names[3].startswith("Recently-lapsed"), names
+    assert not {"Recent", "Lapsed"} & set(names[3].split()), names
+    assert_all_differ(names)
+    assert "were active more recently than the rest of" in labels[3].description  # against its sibling, truly
+    assert "60 days since last activity vs 95 there" in labels[3].description
+
+
+def test_a_child_is_never_named_against_the_way_everyone_sees_it():
+    # B spends less than its sibling but more than most: "Low-spend" would be false against everyone.
+    def p(recency, spend):
+        return [trait("recency_days", recency, 40 + 25 * recency, 40, "days"), trait("monetary", spend, 100 + 50 * spend, 100, "money")]
+    summary = {"data": {"kind": "behaviour"}, "segments": [
+        seg(0, 500, p(1.5, 0.45), level=0), seg(1, 500, p(-1.5, -0.45), level=0),
+        seg(2, 250, p(1.4, 0.8), parent=0), seg(3, 250, p(1.6, 0.1), parent=0)]}
     names = names_of(summary)
-    assert "Recent" not in names[3], names
+    assert "Low-spend" not in names[3] and "Mid-spend" not in names[3], names
     assert_all_differ(names)
 
 

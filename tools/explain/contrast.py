@@ -61,7 +61,7 @@ def _std(trait: dict) -> float | None:
     return abs(gap / trait["effect"]) if abs(trait["effect"]) > 1e-9 and abs(gap) > 1e-12 else None
 
 
-def _reference(segment: dict, all_segments: Sequence[dict]) -> dict[str, float]:
+def parent_effects(segment: dict, all_segments: Sequence[dict]) -> dict[str, float]:
     """feature -> the parent group's effect: 0 at the top level (everyone), else the parent's own
     profile, else its children pooled by size."""
     parent = parent_of(segment)
@@ -83,7 +83,7 @@ def relative_traits(segment: dict, all_segments: Sequence[dict]) -> list[Relativ
     segment at the top level), for saying "more than the rest of ...".
     """
     mine = _profile(segment)
-    reference = _reference(segment, all_segments)
+    reference = parent_effects(segment, all_segments)
     profiles = [(_profile(s), float(s.get("size", 1))) for s in siblings(segment, all_segments)]
     weight = sum(w for _, w in profiles) or 1.0
     out = []

@@ -90,7 +90,7 @@ def describe_evidence(segment: dict, all_segments: Sequence[dict], voice: Voice,
         stated.append(_sibling_fact(first, others, voice) if nested else trait_fact(first.trait, voice))
         return done(f"{head} are the broad middle{where} on every measure. If anything, they {join_phrases([lean, *mention])}.")
     if nested and usable:
-        first = next((r for f in lead_features for r in usable if r.feature == f), usable[0])
+        first = next((r for f in lead_features for r in relative if r.feature == f), usable[0])
         opening = sibling_clause(first.trait, first.contrast > 0, first.sibling_value, others, voice)
         stated.append(_sibling_fact(first, others, voice))
         rest = [t for t in dedupe_traits(segment.get("traits", [])) if t["feature"] != first.feature][:2]

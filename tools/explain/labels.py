@@ -20,6 +20,7 @@ from tools.explain.contrast import (
     RelativeTrait,
     agreeing,
     is_broad_middle,
+    parent_effects,
     parent_of,
     relative_traits,
 )
@@ -69,9 +70,14 @@ SESSION_ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
     "distinct_items": ("Wide-ranging", "Narrow", "activity"),
     "span_days": ("Lengthy", "Quick", "span"),
 }
+# A sub-segment of a parent named by a word is named by how much more or less so it is than its
+# siblings: "Lapsed Buyers" splits into "Long-lapsed" and "Recently-lapsed" ones. One token each,
+# so the parent's name and the children's never hold one another's words.
+INTENSITY = {"Lapsed": ("Long-lapsed", "Recently-lapsed"), "High-spend": ("Top-spend", "Mid-spend"),
+             "Low-spend": ("Lowest-spend", "Mid-spend"), "Long-time": ("Longest-standing", "Mid-tenure")}
 # The order adjectives are read in, whatever their strength: "Lapsed Occasional Shoppers".
 ADJECTIVE_ORDER = ("mainstream", "recency", "activity", "spend", "ticket", "basket", "cadence", "returns", "rating",
-                   "spread", "diversity", "span", "avoid")
+                   "spread", "diversity", "span", "avoid", "keyword")
 SHOP_FEATURES = frozenset({"monetary", "purchases", "share_purchase", "avg_price", "orders", "avg_order_value", "basket_size",
                            "returns", "gap_days"})
 ENTITY_NOUNS = {"session": "Sessions", "household": "Households"}
@@ -135,8 +141,13 @@ def _short_category(cat: str, level: int) -> str:
     return " ".join(parts)
 
 
-def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool, top: float, voice: Voice) -> tuple[str, str | None]:
-    """What members are called (and the trait behind it): the entity, a role their behaviour earns, else the domain's word."""
+def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool, top: float, voice: Voice,
+          effects: dict[str, float] | None = None) -> tuple[str, str | None]:
+    """What members are called (and the trait behind it): the entity, a role their behaviour earns, else the domain's word.
+
+    A role needs a strong relative trait (``by``); whether they are Buyers or Shoppers follows how
+    they buy against everyone (``effects``), so a sub-segment of buyers stays Buyers.
+    """
     if voice.entity in ENTITY_NOUNS:
         return ENTITY_NOUNS[voice.entity], None
     types = _event_types(all_segments)
@@ -155,16 +166,17 @@ def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool,
             return noun, feature
     feats = _features(all_segments)
     if feats & SHOP_FEATURES:
-        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price", "orders") if by.get(f, 0.0) > 0]
+        against_all = by if effects is None else effects
+        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price", "orders") if against_all.get(f, 0.0) > 0]
         return ("Buyers" if buys or has_subject else "Shoppers"), None
     if feats & {"rating_mean", "share_rating"}:
         return ("Fans" if has_subject else "Viewers"), None
     return ("Customers" if voice.entity == "customer" else "Users"), None
 
 
-def _assemble(adjectives: Sequence[str], subject_options: Sequence[str], noun: str) -> str | None:
-    """The longest subject wording that fits with the adjectives and noun, or None."""
-    ordered = sorted(dict.fromkeys(adjectives), key=_adjective_rank)
+def _assemble(adjectives: Sequence[_Word], subject_options: Sequence[str], noun: str) -> str | None:
+    """The longest subject wording that fits with the adjectives (in reading order) and noun, or None."""
+    ordered = list(dict.fromkeys(a.word for a in sorted(adjectives, key=lambda a: ADJECTIVE_ORDER.index(a.group))))
     for subject in subject_options:
         name = " ".join([*ordered, subject, noun] if subject else [*ordered, noun])
         if words(name) <= MAX_NAME_WORDS:
@@ -172,13 +184,8 @@ def _assemble(adjectives: Sequence[str], subject_options: Sequence[str], noun: s
     return None
 
 
-def _adjective_rank(word: str) -> int:
-    if word == BROAD_WORD:
-        return 0
-    for rule in (*ADJECTIVES.values(), *SESSION_ADJECTIVES.values()):
-        if word in rule[:2]:
-            return ADJECTIVE_ORDER.index(rule[2])
-    return len(ADJECTIVE_ORDER)
+def _intensity(word: str, more: bool) -> str:
+    return INTENSITY.get(word, (f"Very-{word.lower()}", f"Mildly-{word.lower()}"))[0 if more else 1]
 
 
 def _subjects(categories: Sequence[str]) -> list[str]:
@@ -189,16 +196,35 @@ def _subjects(categories: Sequence[str]) -> list[str]:
     return options
 
 
-def _adjective_words(traits: Sequence[RelativeTrait], voice: Voice, floor: float, strength) -> list[_Word]:
+def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float, parent: dict[str, float]) -> list[_Word]:
+    """Words for what sets the segment apart from its parent group, one per group, strongest first.
+
+    Where the parent itself is named by the trait (its effect is strong the same way as the
+    segment's), the word says how much more or less so: "Long-lapsed", "Recently-lapsed".
+    Otherwise the word must hold against everyone too: a trait that points the other way is not said.
+    """
     out: list[_Word] = []
-    groups: set[str] = set()
-    for r in traits:
-        s = abs(strength(r))
-        rule = _adjective(r.feature, strength(r) > 0, voice)
-        if rule is None or s < floor or rule[1] in groups:
+    for r in relative:
+        p = parent.get(r.feature, 0.0)
+        if abs(r.contrast) < floor:
             continue
-        groups.add(rule[1])
-        out.append(_Word(rule[0], rule[1], s, r.feature))
+        if abs(p) >= STRONG_EFFECT and (p > 0) == (r.effect > 0):
+            rule = _adjective(r.feature, p > 0, voice)
+            word = None if rule is None else (_intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
+        else:
+            word = _adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
+        if word is not None and word[1] not in {w.group for w in out}:
+            out.append(_Word(word[0], word[1], abs(r.contrast), r.feature))
+    return out
+
+
+def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float) -> list[_Word]:
+    """Words for the segment against everyone (what a sub-segment shares with its parent)."""
+    out: list[_Word] = []
+    for r in sorted(relative, key=lambda r: -abs(r.effect)):
+        word = _adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
+        if word is not None and word[1] not in {w.group for w in out}:
+            out.append(_Word(word[0], word[1], abs(r.effect), r.feature))
     return out
 
 
@@ -207,66 +233,67 @@ def _candidate_names(segment: dict, all_segments: Sequence[dict], voice: Voice) 
     relative = relative_traits(segment, all_segments)
     usable = agreeing(relative)
     keywords = tuple(segment.get("keywords", []))
-    if voice.kind == "text" or not usable:
+    if voice.kind == "text" or not relative:
         return _keyword_names(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+    parent = parent_effects(segment, all_segments)
     broad = is_broad_middle(relative)
-    top = abs(usable[0].contrast)
+    top = abs(relative[0].contrast)
     floor = 0.0 if broad else STRONG_EFFECT
     cats = [(r.feature[len("category_"):], r.contrast) for r in usable
             if r.feature.startswith("category_") and r.contrast > 0 and r.contrast >= floor]
-    adjectives = _adjective_words(usable, voice, floor, lambda r: r.contrast)
+    adjectives = _contrast_words(relative, voice, floor, parent)
     # A category they clearly avoid says something when little else does: "Non-Book Buyers".
     adjectives += [_Word("Non-" + _short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature)
                    for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT][:1]
     by = {r.feature: r.contrast for r in usable}
+    effects = {r.feature: r.effect for r in relative}
     if broad:  # named by its strongest relative trait that has a word, and said to be the middle
-        first = usable[0]
+        first = (usable or relative)[0]
         cats = cats[:1] if first.feature.startswith("category_") and cats and cats[0][0] == first.feature[9:] else []
         lead_adjs = [] if cats else [a for a in adjectives if a.feature == first.feature] or adjectives[:1]
         base = [_Word(BROAD_WORD, "mainstream", top, first.feature), *lead_adjs]
-        noun, noun_feature = _noun({}, all_segments, bool(cats), top, voice)
+        noun, noun_feature = _noun({}, all_segments, bool(cats), top, voice, effects)
         subject_cats = [c for c, _ in cats]
     else:
-        noun, noun_feature = _noun(by, all_segments, bool(cats), top, voice)
+        noun, noun_feature = _noun(by, all_segments, bool(cats), top, voice, effects)
         subject_cats = [c for c, _ in cats[:1]]
         if len(cats) > 1 and cats[1][1] >= SECOND_CATEGORY_RATIO * cats[0][1]:
             subject_cats = [c for c, _ in cats[:2]]
         limit = 1 if subject_cats else 2
         base = [a for a in adjectives if a.strength >= ADJECTIVE_RATIO * top or not subject_cats][:limit]
-    base_words = [a.word for a in base]
     used_features = {"category_" + c for c in subject_cats} | {a.feature for a in base} | {noun_feature}
     names: list[str] = []
 
-    def add(adjs: Sequence[str], subject: Sequence[str]) -> None:
+    def add(adjs: Sequence[_Word], subject: Sequence[str]) -> None:
         name = _assemble(adjs, _subjects(subject) if subject else [""], noun)
         if name and name not in names:
             names.append(name)
 
-    add(base_words, subject_cats)
+    add(base, subject_cats)
     base_groups = {a.group for a in base}
-    extra = [a for a in adjectives if a.word not in base_words and a.group not in base_groups]
-    used = list(base_words)
+    extra = [a for a in adjectives if a not in base and a.group not in base_groups]
+    used = list(base)
     for a in extra:  # the next distinguishing trait word, one at a time
-        used.append(a.word)
+        used.append(a)
         add(used, subject_cats)
     if len(subject_cats) < len(cats):
-        add(base_words, [c for c, _ in cats[:2]])
+        add(base, [c for c, _ in cats[:2]])
     if base and not broad:  # swap the weakest base word for another: a way out of a name that contains a neighbour's
         for a in extra:
-            add([*base_words[:-1], a.word], subject_cats)
+            add([*base[:-1], a], subject_cats)
     # Then what it shares with its parent (against everyone): a sub-segment of "Lapsed Buyers" named
     # "High-spend Buyers" can still become "Lapsed High-spend Buyers"; then weaker true traits.
-    later = _adjective_words(usable if parent_of(segment) is None else relative, voice, STRONG_EFFECT, lambda r: r.effect)
-    later += _adjective_words(usable, voice, MIN_NAME_EFFECT, lambda r: r.contrast)
+    later = _effect_words(relative, voice, STRONG_EFFECT) if parent_of(segment) is not None else []
+    later += _contrast_words(relative, voice, MIN_NAME_EFFECT, parent)
     for a in later:
-        if a.group not in base_groups and a.word not in base_words:
-            add([*base_words, a.word], subject_cats)
+        if a.group not in base_groups:
+            add([*base, a], subject_cats)
     said = [w.lower() for n in names[:1] for w in n.replace("&", " ").split()]
     for kw in name_keywords([k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)], 2):
-        add([*base_words, title_word(kw)], subject_cats)
+        add([*base, _Word(title_word(kw), "keyword", 0.0, "")], subject_cats)
     if not names:
         names.append(noun)
-    lead = [r.feature for r in usable if r.feature in used_features]
+    lead = [r.feature for r in relative if r.feature in used_features]
     return names, lead
 
 
