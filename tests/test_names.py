@@ -97,7 +97,7 @@ def test_no_two_names_in_a_run_share_all_content_words():
 
 def test_twins_are_told_apart_by_size_never_by_number():
     same = [trait("category_Books", 1.5, 0.6, 0.2), trait("frequency", 0.1, 11, 10, "count")]
-    other = [trait("category_Books", -1.5, 0.05, 0.2), trait("frequency", -0.1, 9, 10, "count")]
+    other = [trait("category_Books", -1.5, 0.03, 0.2), trait("frequency", -0.1, 9, 10, "count")]
     summary = {"data": {"kind": "behaviour"}, "segments": [seg(0, 300, same), seg(1, 200, same), seg(2, 500, other)]}
     names = names_of(summary)
     assert_all_differ(names)
@@ -229,7 +229,7 @@ def test_session_segments_are_sessions_with_behaviour_traits():
     assert all(n.endswith("Sessions") for n in names), names
     assert "Long" in names[1] and "Short" in names[0], names
     assert_all_differ(names)
-    assert labels[1].description.startswith("300 sessions (30.0%) who are longer than most (7.9 events per session")
+    assert labels[1].description.startswith("300 sessions (30.0%) that are longer than most (7.9 events per session")
     assert "Typical" not in " ".join(names) and "users" not in labels[0].description
 
 

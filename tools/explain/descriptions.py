@@ -83,7 +83,7 @@ def describe_evidence(segment: dict, all_segments: Sequence[dict], voice: Voice,
         return text, (f"size: {size}", f"share: {fmt_pct(share, 1)}", *stated, *keywords)
 
     if usable and is_broad_middle(relative):
-        first = usable[0]
+        first = next((r for f in lead_features for r in usable if r.feature == f), usable[0])
         where = f" of {_parent_name(segment, all_segments, names)}, close to its average" if nested else ", close to the average"
         lean = (sibling_clause(first.trait, first.contrast > 0, first.sibling_value, others, voice) if nested
                 else clause(first.trait, lead=False, also=False, voice=voice))
@@ -97,7 +97,7 @@ def describe_evidence(segment: dict, all_segments: Sequence[dict], voice: Voice,
         stated.extend(trait_fact(t, voice) for t in rest)
         parts = [clause(t, lead=False, voice=voice) for t in rest] + mention
         second = ("Against everyone, they " + join_phrases(parts) + ".") if parts else "Against everyone, nothing else sets them apart by much."
-        return done(f"{head} who {opening}. {second}")
+        return done(f"{head} {voice.who} {opening}. {second}")
     traits = dedupe_traits(lead_traits(segment, all_segments, lead_features))
     if traits:
         stated.extend(trait_fact(t, voice) for t in traits[:3])

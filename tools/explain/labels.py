@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -23,10 +24,13 @@ from tools.explain.contrast import (
     parent_effects,
     parent_of,
     relative_traits,
+    siblings,
 )
 from tools.explain.descriptions import describe_evidence
 from tools.explain.names import (
     MAX_NAME_WORDS,
+    MIN_GAP,
+    NameParts,
     name_keywords,
     resolve_names,
     same_stem,
@@ -38,6 +42,7 @@ STRONG_EFFECT = 0.5  # a trait weaker than this (against the parent group) does 
 MIN_NAME_EFFECT = 0.2  # ...unless its name needs one more word to differ from another's, and the trait is at least this
 ADJECTIVE_RATIO = 0.5  # an adjective joins a named subject only when this strong relative to the top trait
 SECOND_CATEGORY_RATIO = 0.5
+AVOID_LIFT = 0.25  # a category share below this fraction of the usual one is "rarely touched"
 BROAD_WORD = "Mainstream"  # the word that says a segment is the broad middle
 
 # Plural category words that read better singular in front of a noun ("Book Reviewers").
@@ -75,9 +80,11 @@ SESSION_ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
 # so the parent's name and the children's never hold one another's words.
 INTENSITY = {"Lapsed": ("Long-lapsed", "Recently-lapsed"), "High-spend": ("Top-spend", "Mid-spend"),
              "Low-spend": ("Lowest-spend", "Mid-spend"), "Long-time": ("Longest-standing", "Mid-tenure")}
+# Words a top-level segment may say "more so" of, when it has more of the trait than all its siblings.
+INTENSITY_OF = frozenset({"Lapsed", "Recent", "Frequent", "Occasional", "High-spend", "Low-spend", "Long-time"})
 # The order adjectives are read in, whatever their strength: "Lapsed Occasional Shoppers".
 ADJECTIVE_ORDER = ("mainstream", "recency", "activity", "spend", "ticket", "basket", "cadence", "returns", "rating",
-                   "spread", "diversity", "span", "avoid", "keyword")
+                   "spread", "diversity", "span", "avoid", "keyword", "subject")
 SHOP_FEATURES = frozenset({"monetary", "purchases", "share_purchase", "avg_price", "orders", "avg_order_value", "basket_size",
                            "returns", "gap_days"})
 ENTITY_NOUNS = {"session": "Sessions", "household": "Households"}
@@ -105,9 +112,10 @@ class _Word:
     group: str
     strength: float
     feature: str
+    sign: float = 0.0  # +1 when the word says "more of the feature", -1 "less", 0 for keywords
 
 
-def words(name: str) -> int:
+def words_in(name: str) -> int:
     """How many words a name has ("&" counts, so the limit is conservative)."""
     return len(name.split())
 
@@ -179,9 +187,19 @@ def _assemble(adjectives: Sequence[_Word], subject_options: Sequence[str], noun:
     ordered = list(dict.fromkeys(a.word for a in sorted(adjectives, key=lambda a: ADJECTIVE_ORDER.index(a.group))))
     for subject in subject_options:
         name = " ".join([*ordered, subject, noun] if subject else [*ordered, noun])
-        if words(name) <= MAX_NAME_WORDS:
+        if words_in(name) <= MAX_NAME_WORDS:
             return name
     return None
+
+
+def _most_extreme(segment: dict, all_segments: Sequence[dict], feature: str, sign: float) -> bool:
+    """True when the segment has more of ``feature`` (in the ``sign`` direction) than every sibling, by MIN_GAP."""
+    mine = sign * _effect_of(segment, feature)
+    return all(mine - sign * _effect_of(s, feature) > MIN_GAP for s in siblings(segment, all_segments))
+
+
+def _effect_of(segment: dict, feature: str) -> float:
+    return next((float(t["effect"]) for t in segment.get("profile") or segment.get("traits") or [] if t["feature"] == feature), 0.0)
 
 
 def _intensity(word: str, more: bool) -> str:
@@ -192,7 +210,7 @@ def _subjects(categories: Sequence[str]) -> list[str]:
     """Ways to say one or two categories, longest first; two are said in at most three words ("Home & Garden")."""
     options = list(dict.fromkeys(" & ".join(_short_category(c, level) for c in categories) for level in (0, 1, 2)))
     if len(categories) > 1:
-        options = [o for o in options if words(o) <= 3] or options[-1:]
+        options = [o for o in options if words_in(o) <= 3] or options[-1:]
     return options
 
 
@@ -214,7 +232,7 @@ def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: floa
         else:
             word = _adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
         if word is not None and word[1] not in {w.group for w in out}:
-            out.append(_Word(word[0], word[1], abs(r.contrast), r.feature))
+            out.append(_Word(word[0], word[1], abs(r.contrast), r.feature, 1.0 if r.contrast > 0 else -1.0))
     return out
 
 
@@ -224,97 +242,111 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     for r in sorted(relative, key=lambda r: -abs(r.effect)):
         word = _adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
         if word is not None and word[1] not in {w.group for w in out}:
-            out.append(_Word(word[0], word[1], abs(r.effect), r.feature))
+            out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
     return out
 
 
-def _candidate_names(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[list[str], list[str]]:
-    """Names from plainest to most specific (later ones add distinguishing words), and the features the first rests on."""
+def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[NameParts, list[str]]:
+    """What the segment's name is made of (its plainest words, then further true ones), and the
+    features the plainest name rests on."""
     relative = relative_traits(segment, all_segments)
     usable = agreeing(relative)
     keywords = tuple(segment.get("keywords", []))
     if voice.kind == "text" or not relative:
-        return _keyword_names(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+        return _keyword_parts(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
     parent = parent_effects(segment, all_segments)
     broad = is_broad_middle(relative)
     top = abs(relative[0].contrast)
     floor = 0.0 if broad else STRONG_EFFECT
-    cats = [(r.feature[len("category_"):], r.contrast) for r in usable
+    cats = [_Word(r.feature[len("category_"):], "subject", r.contrast, r.feature, 1.0) for r in usable
             if r.feature.startswith("category_") and r.contrast > 0 and r.contrast >= floor]
     adjectives = _contrast_words(relative, voice, floor, parent)
-    # A category they clearly avoid says something when little else does: "Non-Book Buyers".
-    adjectives += [_Word("Non-" + _short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature)
-                   for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT][:1]
+    # A category they all but never touch (under a quarter of the usual share) says something when
+    # little else does: "Non-Book Buyers".
+    avoided = [_Word("Non-" + _short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature, -1.0)
+               for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT
+               and r.trait.get("lift") is not None and r.trait["lift"] < AVOID_LIFT][:1]
+    if not adjectives and not cats:
+        adjectives = avoided
     by = {r.feature: r.contrast for r in usable}
     effects = {r.feature: r.effect for r in relative}
     if broad:  # named by its strongest relative trait that has a word, and said to be the middle
+        # Its traits are leanings, not traits: "Mainstream Recent-leaning Buyers" (one token each, so a
+        # truly recent segment's "Recent Buyers" is not all inside it).
+        adjectives = [_Word(f"{a.word}-leaning", a.group, a.strength, a.feature, a.sign) for a in adjectives]
         first = (usable or relative)[0]
-        cats = cats[:1] if first.feature.startswith("category_") and cats and cats[0][0] == first.feature[9:] else []
-        lead_adjs = [] if cats else [a for a in adjectives if a.feature == first.feature] or adjectives[:1]
-        base = [_Word(BROAD_WORD, "mainstream", top, first.feature), *lead_adjs]
-        noun, noun_feature = _noun({}, all_segments, bool(cats), top, voice, effects)
-        subject_cats = [c for c, _ in cats]
+        subject = cats[:1] if cats and cats[0].feature == first.feature else []
+        lead_adjs = [] if subject else [a for a in adjectives if a.feature == first.feature] or adjectives[:1]
+        # What they talk about, when the data has words, says more than a leaning alone.
+        topic = [] if subject else [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(keywords, 1)]
+        base = [_Word(BROAD_WORD, "mainstream", top, first.feature), *lead_adjs, *subject, *topic]
+        noun, noun_feature = _noun({}, all_segments, bool(subject), top, voice, effects)
     else:
         noun, noun_feature = _noun(by, all_segments, bool(cats), top, voice, effects)
-        subject_cats = [c for c, _ in cats[:1]]
-        if len(cats) > 1 and cats[1][1] >= SECOND_CATEGORY_RATIO * cats[0][1]:
-            subject_cats = [c for c, _ in cats[:2]]
-        limit = 1 if subject_cats else 2
-        base = [a for a in adjectives if a.strength >= ADJECTIVE_RATIO * top or not subject_cats][:limit]
-    used_features = {"category_" + c for c in subject_cats} | {a.feature for a in base} | {noun_feature}
-    names: list[str] = []
+        subject = cats[:1]
+        if len(cats) > 1 and cats[1].strength >= SECOND_CATEGORY_RATIO * cats[0].strength:
+            subject = cats[:2]
+        limit = 1 if subject else 2
+        base = [a for a in adjectives if a.strength >= ADJECTIVE_RATIO * top or not subject][:limit] + subject
+    # Further words, most telling first: other strong traits, a second category, what a sub-segment
+    # shares with its parent (against everyone: "Lapsed High-spend Buyers"), weaker true traits,
+    # a category they avoid, then keywords.
+    pool = [*adjectives, *cats[:2]]
+    if parent_of(segment) is not None:
+        pool += _effect_words(relative, voice, STRONG_EFFECT)
+    pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
+    # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
+    pool += [_Word(_intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
+             if w.group not in ("subject", "mainstream", "avoid") and w.word in INTENSITY_OF
+             and _most_extreme(segment, all_segments, w.feature, w.sign)]
+    groups = {w.group for w in base if w.group != "subject"}
+    said = {w.lower() for b in base for w in b.word.replace("&", " ").split()}
+    fresh = [k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)]
+    pool += [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(fresh, 3)]
+    intense = {_intensity(w.word, True) for w in base}
+    extra: list[_Word] = []
+    for w in pool:  # one word per trait group (or its intensity); any number of categories and keywords
+        repeated = w.group in groups and w.group not in ("subject", "keyword") and w.word not in intense
+        if w in base or repeated or w.word in {e.word for e in extra}:
+            continue
+        extra.append(w)
+        groups.add(w.group)
 
-    def add(adjs: Sequence[_Word], subject: Sequence[str]) -> None:
-        name = _assemble(adjs, _subjects(subject) if subject else [""], noun)
-        if name and name not in names:
-            names.append(name)
+    def build(words: Sequence[_Word]) -> str | None:
+        subjects = [w.word for w in words if w.group == "subject"]
+        return _assemble([w for w in words if w.group != "subject"], _subjects(subjects) if subjects else [""], noun)
 
-    add(base, subject_cats)
-    base_groups = {a.group for a in base}
-    extra = [a for a in adjectives if a not in base and a.group not in base_groups]
-    used = list(base)
-    for a in extra:  # the next distinguishing trait word, one at a time
-        used.append(a)
-        add(used, subject_cats)
-    if len(subject_cats) < len(cats):
-        add(base, [c for c, _ in cats[:2]])
-    if base and not broad:  # swap the weakest base word for another: a way out of a name that contains a neighbour's
-        for a in extra:
-            add([*base[:-1], a], subject_cats)
-    # Then what it shares with its parent (against everyone): a sub-segment of "Lapsed Buyers" named
-    # "High-spend Buyers" can still become "Lapsed High-spend Buyers"; then weaker true traits.
-    later = _effect_words(relative, voice, STRONG_EFFECT) if parent_of(segment) is not None else []
-    later += _contrast_words(relative, voice, MIN_NAME_EFFECT, parent)
-    for a in later:
-        if a.group not in base_groups:
-            add([*base, a], subject_cats)
-    said = [w.lower() for n in names[:1] for w in n.replace("&", " ").split()]
-    for kw in name_keywords([k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)], 2):
-        add([*base, _Word(title_word(kw), "keyword", 0.0, "")], subject_cats)
-    if not names:
-        names.append(noun)
-    lead = [r.feature for r in relative if r.feature in used_features]
-    return names, lead
+    used = {w.feature for w in base} | {noun_feature}
+    lead = [r.feature for r in relative if r.feature in used]
+    parts = NameParts(tuple(_fit(base, build)), tuple(extra), build, frozenset({BROAD_WORD}), MappingProxyType(effects))
+    return parts, lead
 
 
-def _keyword_names(segment: dict, voice: Voice, noun: str) -> list[str]:
-    """Names from keywords: two in reading order, then three, then other pairs."""
-    kws = name_keywords(segment.get("keywords", []), 5)
+def _fit(words: Sequence[_Word], build) -> list[_Word]:
+    """The words, less the weakest adjectives until the name fits in MAX_NAME_WORDS."""
+    words = list(words)
+    while build(words) is None and any(w.group not in ("subject", "mainstream") for w in words):
+        weakest = [w for w in words if w.group not in ("subject", "mainstream")][-1]
+        words.remove(weakest)
+    return words
+
+
+def _keyword_parts(segment: dict, voice: Voice, noun: str) -> NameParts:
+    """A name from keywords: the first two in the order the typical texts say them; more to tell apart."""
+    kws = [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(segment.get("keywords", []), 8)]
     texts = segment.get("representative_texts") or []
     if voice.kind == "text":
         noun = _text_noun(segment)
-    combos = [kws[:2], kws[:3], kws[:4], [*kws[:1], *kws[2:3]], [*kws[:1], *kws[3:4]], kws[1:3], [*kws[:2], *kws[4:5]]]
-    names: list[str] = []
-    for combo in combos:
-        if len(combo) < min(2, len(kws)) or not combo:
-            continue
-        ordered = _reading_order(combo[:2], texts) + list(combo[2:])
-        name = " ".join([*(title_word(k) for k in ordered), noun]).strip()
-        if words(name) <= MAX_NAME_WORDS and name not in names:
-            names.append(name)
-    if not names:
-        names.append(f"{BROAD_WORD} {noun or 'Messages'}")
-    return names
+    fallback = f"{BROAD_WORD} {noun or 'Messages'}"
+
+    def build(words: Sequence[_Word]) -> str | None:
+        if not words:
+            return fallback
+        ordered = _reading_order([w.word for w in words[:2]], texts) + [w.word for w in words[2:]]
+        name = " ".join([*ordered, noun]).strip()
+        return name if words_in(name) <= MAX_NAME_WORDS else None
+
+    return NameParts(tuple(kws[:2]), tuple(kws[2:]), build)
 
 
 def _reading_order(kws: Sequence[str], texts: Sequence[str]) -> list[str]:
@@ -335,41 +367,48 @@ def _text_noun(segment: dict) -> str:
 # ---------------------------------------------------------------- public API
 
 def extractive_label(segment: dict, all_segments: list[dict], kind: str, voice: Voice | None = None,
-                     names: dict[int, str] | None = None) -> SegmentLabel:
+                     names: dict[int, str] | None = None, lead: Sequence[str] | None = None) -> SegmentLabel:
     """A deterministic name (at most five words) and two-sentence description from the segment's evidence.
 
     ``segment`` is one entry of segments.json; ``all_segments`` gives the context (its siblings,
     which event types exist, whether people buy or rate); ``kind`` is the data kind ("behaviour"
     or "text"); ``voice`` the run's entity and currency; ``names`` the other segments' names
-    (a sub-segment's description names its parent).
+    (a sub-segment's description names its parent); ``lead`` the features the name rests on
+    (the description states them first). The name is the plainest one: label_segments makes a
+    run's names differ.
     """
     voice = voice or Voice(kind=kind)
-    candidates, lead = _candidate_names(segment, all_segments, voice)
-    description, facts = describe_evidence(segment, all_segments, voice, lead, names or {})
-    return SegmentLabel(segment["id"], candidates[0], description, "extractive", None, facts)
+    parts, plain_lead = _name_parts(segment, all_segments, voice)
+    description, facts = describe_evidence(segment, all_segments, voice, plain_lead if lead is None else lead, names or {})
+    return SegmentLabel(segment["id"], parts.build(parts.base) or "", description, "extractive", None, facts)
 
 
 def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str, voice: Voice | None = None) -> list[dict]:
     """The segment's traits as its description reads them: the ones its name rests on first, repeats dropped."""
     from tools.explain.descriptions import dedupe_traits, lead_traits
 
-    lead = _candidate_names(segment, all_segments, voice or Voice(kind=kind))[1]
+    lead = _name_parts(segment, all_segments, voice or Voice(kind=kind))[1]
     return dedupe_traits(lead_traits(segment, all_segments, lead))
 
 
 def label_segments(summary: dict) -> list[SegmentLabel]:
     """Extractive labels for every segment of a run: no two names share all their content words.
 
-    A name that clashes with another (tools/explain/names.py) takes its next distinguishing
-    word: the one whose words the other contains moves first. Never a number: segments nothing
-    else tells apart are told apart by size ("Larger", "Smaller").
+    A name that another's holds takes a word of its own (tools/explain/names.py resolve_names).
+    Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
     """
     segments = summary["segments"]
     voice = Voice.of(summary)
-    candidates = {s["id"]: _candidate_names(s, segments, voice)[0] for s in segments}
-    chosen = resolve_names(candidates, {s["id"]: int(s.get("size", 0)) for s in segments})
+    made = {s["id"]: _name_parts(s, segments, voice) for s in segments}
+    chosen = resolve_names({sid: parts for sid, (parts, _) in made.items()}, {s["id"]: int(s.get("size", 0)) for s in segments})
+    names = {sid: name for sid, (name, _) in chosen.items()}
     out = []
     for s in segments:
-        lab = extractive_label(s, segments, voice.kind, voice, chosen)
-        out.append(SegmentLabel(lab.segment_id, chosen[s["id"]], lab.description, lab.source, lab.template, lab.facts))
+        parts, plain_lead = made[s["id"]]
+        # The description opens with what the chosen name says (and the trait behind its noun).
+        said = {w.feature for w in chosen[s["id"]][1]} | (set(plain_lead) - {w.feature for w in parts.base})
+        lead = [f for f in plain_lead if f in said] + sorted(said - set(plain_lead) - {""},
+                                                            key=lambda f: [w.feature for w in chosen[s["id"]][1]].index(f))
+        lab = extractive_label(s, segments, voice.kind, voice, names, lead)
+        out.append(SegmentLabel(lab.segment_id, names[s["id"]], lab.description, lab.source, lab.template, lab.facts))
     return out

@@ -14,9 +14,12 @@ Occasional Buyers", which clashes with "Lapsed Occasional Shoppers".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 MAX_NAME_WORDS = 5
+MIN_GAP = 0.1  # a word added to tell two names apart must hold against the rival by this much (standardised)
 
 # Words that say who the members are, not what sets them apart: one class.
 HEAD_NOUNS = frozenset(
@@ -134,26 +137,128 @@ def title_word(word: str) -> str:
 
 # ---------------------------------------------------------------- choosing a name per segment
 
-def resolve_names(candidates: dict[int, list[str]], sizes: dict[int, int]) -> dict[int, str]:
-    """One name per segment from its candidates (plainest first) so that no two clash."""
-    level = {sid: 0 for sid in candidates}
-    chosen = {sid: names[0] for sid, names in candidates.items()}
-    for _ in range(4 * max((len(c) for c in candidates.values()), default=1)):
-        pairs = _clashing_pairs(chosen)
+class Word(Protocol):
+    word: str
+    feature: str
+    strength: float  # how strongly the segment has the trait the word says
+    sign: float  # +1: the word says "more of feature", -1: "less", 0: no feature (a keyword)
+
+
+@dataclass(frozen=True)
+class NameParts:
+    """What one segment's name can be made of.
+
+    ``base``: the words of its plainest name, strongest first; ``pool``: further true words, most
+    telling first; ``build``: words -> name (None when it would be too long); ``keep``: words
+    never dropped (the broad-middle word); ``effects``: feature -> standardised gap to everyone,
+    to tell which words set it apart from a given rival.
+    """
+
+    base: tuple[Word, ...]
+    pool: tuple[Word, ...]
+    build: Callable[[Sequence[Word]], str | None]
+    keep: frozenset[str] = frozenset()
+    effects: Mapping[str, float] = field(default_factory=dict)
+
+
+def _against(word: Word, mine: Mapping[str, float], theirs: Mapping[str, float]) -> float:
+    """How far the word holds against a rival: >0 when this segment has more of what the word says."""
+    if not word.sign or not word.feature:
+        return 0.0
+    return word.sign * (mine.get(word.feature, 0.0) - theirs.get(word.feature, 0.0))
+
+
+def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[int, tuple[str, list[Word]]]:
+    """A name per segment (and the words it is made of) such that no two clash.
+
+    For each clashing pair, the name whose content words the other holds takes a word of its own
+    from its pool (one that clashes with nobody, if it has one); failing that, the other drops a
+    word they share; when both are the same, the smaller segment moves first. What is left
+    clashing is told apart by size.
+    """
+    words = {sid: list(p.base) for sid, p in parts.items()}
+    names = {sid: p.build(words[sid]) or p.build(p.base[:1]) or "" for sid, p in parts.items()}
+
+    def commit(sid: int, cand: list[Word], rival: str | None, strict: bool) -> bool:
+        name = parts[sid].build(cand)
+        if name is None or (rival is not None and names_clash(name, rival)):
+            return False
+        if strict and first_clash(name, [n for other, n in names.items() if other != sid]) is not None:
+            return False
+        words[sid], names[sid] = cand, name
+        return True
+
+    def grow(sid: int, rival: str, rival_id: int) -> bool:
+        """Add a word of its own that holds against the rival, most telling first (never one the
+        rival deserves more: the lower spender of two is not the one called "Low-spend"); failing
+        that, swap the weakest shared word for one."""
+        other = content_words(rival)
+        mine, theirs = parts[sid].effects, parts[rival_id].effects
+        fresh = [w for w in parts[sid].pool if w not in words[sid] and not content_words(w.word) <= other
+                 and (not w.sign or _against(w, mine, theirs) > MIN_GAP)]
+        fresh.sort(key=lambda w: -_against(w, mine, theirs))
+        for swap in (False, True):
+            for strict in (True, False):
+                for w in fresh:  # a word for a feature already said replaces it ("Very-recent" for "Recent")
+                    cand = [*(v for v in words[sid] if not (w.feature and v.feature == w.feature and v.sign == w.sign)), w]
+                    if swap:  # drop a word they share that the rival deserves more, or a weaker one it does not deserve less
+                        shared = [v for v in cand[:-1] if v.word not in parts[sid].keep and content_words(v.word) <= other
+                                  and (_against(v, mine, theirs) < -MIN_GAP
+                                       or (v.strength <= w.strength and _against(v, mine, theirs) <= MIN_GAP))]
+                        if not shared:
+                            continue
+                        cand = [v for v in cand if v is not shared[-1]]
+                    if commit(sid, cand, rival, strict):
+                        return True
+        return False
+
+    def both_grow(x: int, y: int) -> bool:
+        """Equal names: each takes a word of its own ("Lapsed Book Users", "Frequent Book Users")."""
+        saved = (words[x], names[x])
+        same = content_words(names[y])
+        mine, theirs = parts[x].effects, parts[y].effects
+        for w in sorted(parts[x].pool, key=lambda w: -_against(w, mine, theirs)):
+            if w in words[x] or content_words(w.word) <= same or (w.sign and _against(w, mine, theirs) <= MIN_GAP):
+                continue
+            if commit(x, [*(v for v in words[x] if not (w.feature and v.feature == w.feature and v.sign == w.sign)), w], None, strict=False):
+                if grow(y, names[x], x):
+                    return True
+                words[x], names[x] = saved
+        return False
+
+    def drop_shared(sid: int, rival: str, rival_id: int) -> bool:
+        """Drop a word they share that the rival clearly deserves more ("Recent" from the less recent one)."""
+        other = content_words(rival)
+        mine, theirs = parts[sid].effects, parts[rival_id].effects
+        for v in reversed(words[sid]):
+            if v.word in parts[sid].keep or not content_words(v.word) <= other or len(words[sid]) < 2:
+                continue
+            if _against(v, mine, theirs) >= -MIN_GAP:
+                continue
+            if commit(sid, [u for u in words[sid] if u is not v], rival, strict=False):
+                return True
+        return False
+
+    for _ in range(4 * len(parts) + 8):
+        pairs = _clashing_pairs(names)
         if not pairs:
-            return chosen
-        movers: set[int] = set()
-        for a, b in pairs:
-            wa, wb = content_words(chosen[a]), content_words(chosen[b])
-            first = [a] if wa < wb else [b] if wb < wa else [a, b]
-            able = [s for s in first if level[s] + 1 < len(candidates[s])]
-            movers.update(able or [s for s in (a, b) if level[s] + 1 < len(candidates[s])])
-        if not movers:
             break
-        for sid in movers:
-            level[sid] += 1
-            chosen[sid] = candidates[sid][level[sid]]
-    return _by_size(chosen, sizes)
+        changed = False
+        for a, b in pairs:
+            if not names_clash(names[a], names[b]):
+                continue
+            ca, cb = content_words(names[a]), content_words(names[b])
+            if ca == cb:
+                x, y = sorted((a, b), key=lambda s: (sizes.get(s, 0), -s))
+            else:
+                x, y = (a, b) if ca < cb else (b, a)
+            if ((ca == cb and both_grow(x, y)) or grow(x, names[y], y) or drop_shared(y, names[x], x)
+                    or (ca == cb and grow(y, names[x], x))):
+                changed = True
+        if not changed:
+            break
+    final = _by_size(names, sizes)
+    return {sid: (final[sid], words[sid]) for sid in parts}
 
 
 def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:

@@ -44,9 +44,14 @@ def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
     return f"{value:.2f}"
 
 
-def fmt_compact(value: float, unit: str) -> str:
-    """The compact form tables and tool summaries use: shares as whole percents, the rest with one decimal."""
-    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+def fmt_compact(value: float, unit: str, currency: str | None = None) -> str:
+    """The compact form tables and tool summaries use: shares as whole percents, money with its
+    currency symbol when the data has one, the rest with one decimal."""
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "money" and currency:
+        return fmt_value(value, unit, currency)
+    return f"{value:,.1f}"
 
 
 def fmt_lift(lift: float) -> str:
@@ -75,6 +80,11 @@ class Voice:
     def of(cls, summary: dict) -> Voice:
         data = summary.get("data", {})
         return cls(data.get("kind", "behaviour"), str(data.get("entity") or "user"), data.get("currency"))
+
+    @property
+    def who(self) -> str:
+        """The relative pronoun for members: people are 'who', sessions and messages 'that'."""
+        return "that" if self.kind == "text" or self.entity == "session" else "who"
 
     def member(self, n: int) -> str:
         """'user'/'users', 'session'/'sessions', 'message'/'messages'."""
@@ -207,7 +217,7 @@ def clause(trait: dict, lead: bool, also: bool = True, voice: Voice = PLAIN) -> 
     else:
         verb = _verb(trait, up, voice)
     sep = " " if comparison(trait).startswith("vs") else ", "
-    return f"{'who ' if lead else ''}{verb} ({measure(trait, voice)}{sep}{comparison(trait, against, voice)})"
+    return f"{voice.who + ' ' if lead else ''}{verb} ({measure(trait, voice)}{sep}{comparison(trait, against, voice)})"
 
 
 def sibling_clause(trait: dict, up: bool, sibling_value: float | None, others: str, voice: Voice = PLAIN) -> str:
