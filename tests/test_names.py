@@ -104,6 +104,25 @@ def test_twins_are_told_apart_by_size_never_by_number():
     assert names[0].startswith("Larger") and names[1].startswith("Smaller"), names
 
 
+def test_words_that_tell_two_names_apart_hold_against_each_other():
+    def p(recency, span, frequency, spend=0.0):
+        return [trait("recency_days", recency, 40 + 25 * recency, 40, "days"), trait("span_days", span, 100 + 50 * span, 100, "days"),
+                trait("frequency", frequency, 10 + 3 * frequency, 10, "count"), trait("monetary", spend, 100 + 50 * spend, 100, "money"),
+                trait("share_purchase", 0.1, 0.3, 0.28)]
+    # Both recent and long-time; A more recent, B more frequent.
+    segments = [seg(0, 300, p(-1.2, 1.2, -0.1)), seg(1, 250, p(-0.7, 0.7, 0.45)), seg(2, 450, p(1.0, -1.0, -0.2))]
+    names = names_of({"data": {"kind": "behaviour"}, "segments": segments})
+    assert_all_differ(names)
+    assert "Frequent" not in names[0], names  # A is the less frequent of the two
+    assert "Recent" in names[0].split() or "Very-recent" in names[0], names  # and the more recent: it keeps the word
+    # Two lapsed ones: the less occasional of them is never the one called "Occasional".
+    segments = [seg(0, 300, p(0.9, -0.9, -0.25, spend=-0.6)), seg(1, 250, p(0.9, -0.9, -0.55, spend=-0.6)),
+                seg(2, 450, p(-1.0, 1.0, 0.5, spend=0.8))]
+    names = names_of({"data": {"kind": "behaviour"}, "segments": segments})
+    assert_all_differ(names)
+    assert "Occasional" not in names[0].split() and "Occasional" in names[1].split(), names
+
+
 # ---------------------------------------------------------------- siblings
 
 def family_summary():

@@ -36,6 +36,15 @@ from tools.explain.names import (
     same_stem,
     title_word,
 )
+from tools.explain.vocabulary import (
+    ADJECTIVE_ORDER,
+    ENTITY_NOUNS,
+    INTENSITY_OF,
+    SHOP_FEATURES,
+    adjective,
+    intensity,
+    short_category,
+)
 from tools.explain.wording import Voice, feature_family
 
 STRONG_EFFECT = 0.5  # a trait weaker than this (against the parent group) does not name a distinctive segment...
@@ -44,51 +53,6 @@ ADJECTIVE_RATIO = 0.5  # an adjective joins a named subject only when this stron
 SECOND_CATEGORY_RATIO = 0.5
 AVOID_LIFT = 0.25  # a category share below this fraction of the usual one is "rarely touched"
 BROAD_WORD = "Mainstream"  # the word that says a segment is the broad middle
-
-# Plural category words that read better singular in front of a noun ("Book Reviewers").
-SINGULAR = {"Books": "Book", "Toys": "Toy", "Games": "Game", "Movies": "Movie", "Shoes": "Shoe", "Computers": "Computer",
-            "Gadgets": "Gadget", "Tools": "Tool", "Pets": "Pet", "Children": "Children's", "Groceries": "Grocery"}
-
-# Adjective rules: feature family -> (word when higher, word when lower, group). One word per group.
-ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
-    "recency_days": ("Lapsed", "Recent", "recency"),
-    "frequency": ("Frequent", "Occasional", "activity"),
-    "orders": ("Frequent", "Occasional", "activity"),
-    "distinct_items": ("Frequent", "Occasional", "activity"),
-    "purchases": ("Repeat", None, "activity"),
-    "monetary": ("High-spend", "Low-spend", "spend"),
-    "avg_price": ("High-spend", "Budget", "spend"),
-    "avg_order_value": ("Big-ticket", "Small-ticket", "ticket"),
-    "basket_size": ("Bulk", "Small-basket", "basket"),
-    "gap_days": ("Sporadic", "Regular", "cadence"),
-    "returns": ("Return-prone", None, "returns"),
-    "rating_mean": ("Generous", "Critical", "rating"),
-    "rating_spread": ("Polarised", "Consistent", "spread"),
-    "diversity": ("Eclectic", "Focused", "diversity"),
-    "span_days": ("Long-time", None, "span"),
-    "tenure_days": ("Long-time", "New", "span"),
-}
-# A session is long or short, early or late, not lapsed or frequent.
-SESSION_ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
-    "recency_days": ("Older", "Recent", "recency"),
-    "frequency": ("Long", "Short", "activity"),
-    "distinct_items": ("Wide-ranging", "Narrow", "activity"),
-    "span_days": ("Lengthy", "Quick", "span"),
-}
-# A sub-segment of a parent named by a word is named by how much more or less so it is than its
-# siblings: "Lapsed Buyers" splits into "Long-lapsed" and "Recently-lapsed" ones. One token each,
-# so the parent's name and the children's never hold one another's words.
-INTENSITY = {"Lapsed": ("Long-lapsed", "Recently-lapsed"), "High-spend": ("Top-spend", "Mid-spend"),
-             "Low-spend": ("Lowest-spend", "Mid-spend"), "Long-time": ("Longest-standing", "Mid-tenure")}
-# Words a top-level segment may say "more so" of, when it has more of the trait than all its siblings.
-INTENSITY_OF = frozenset({"Lapsed", "Recent", "Frequent", "Occasional", "High-spend", "Low-spend", "Long-time"})
-# The order adjectives are read in, whatever their strength: "Lapsed Occasional Shoppers".
-ADJECTIVE_ORDER = ("mainstream", "recency", "activity", "spend", "ticket", "basket", "cadence", "returns", "rating",
-                   "spread", "diversity", "span", "avoid", "keyword", "subject")
-SHOP_FEATURES = frozenset({"monetary", "purchases", "share_purchase", "avg_price", "orders", "avg_order_value", "basket_size",
-                           "returns", "gap_days"})
-ENTITY_NOUNS = {"session": "Sessions", "household": "Households"}
-
 
 @dataclass(frozen=True)
 class SegmentLabel:
@@ -126,27 +90,6 @@ def _features(all_segments: Sequence[dict]) -> set[str]:
 
 def _event_types(all_segments: Sequence[dict]) -> set[str]:
     return {f[len("share_"):] for f in _features(all_segments) if f.startswith("share_")}
-
-
-def _adjective(feature: str, up: bool, voice: Voice) -> tuple[str, str] | None:
-    fam = feature_family(feature)
-    rule = (SESSION_ADJECTIVES.get(fam) if voice.entity == "session" else None) or ADJECTIVES.get(fam)
-    if rule is None or (rule[0] if up else rule[1]) is None:
-        return None
-    return (rule[0] if up else rule[1]), rule[2]  # type: ignore[return-value]
-
-
-def _short_category(cat: str, level: int) -> str:
-    """0: as written; 1: the part before '&'; 2: its first word. Plurals made singular."""
-    text = cat
-    if level >= 1:
-        text = cat.split("&")[0].strip() or cat
-    if level >= 2:
-        text = text.split()[0]
-    parts = text.split()
-    if parts and parts[-1] in SINGULAR:
-        parts[-1] = SINGULAR[parts[-1]]
-    return " ".join(parts)
 
 
 def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool, top: float, voice: Voice,
@@ -202,13 +145,9 @@ def _effect_of(segment: dict, feature: str) -> float:
     return next((float(t["effect"]) for t in segment.get("profile") or segment.get("traits") or [] if t["feature"] == feature), 0.0)
 
 
-def _intensity(word: str, more: bool) -> str:
-    return INTENSITY.get(word, (f"Very-{word.lower()}", f"Mildly-{word.lower()}"))[0 if more else 1]
-
-
 def _subjects(categories: Sequence[str]) -> list[str]:
     """Ways to say one or two categories, longest first; two are said in at most three words ("Home & Garden")."""
-    options = list(dict.fromkeys(" & ".join(_short_category(c, level) for c in categories) for level in (0, 1, 2)))
+    options = list(dict.fromkeys(" & ".join(short_category(c, level) for c in categories) for level in (0, 1, 2)))
     if len(categories) > 1:
         options = [o for o in options if words_in(o) <= 3] or options[-1:]
     return options
@@ -227,10 +166,10 @@ def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: floa
         if abs(r.contrast) < floor:
             continue
         if abs(p) >= STRONG_EFFECT and (p > 0) == (r.effect > 0):
-            rule = _adjective(r.feature, p > 0, voice)
-            word = None if rule is None else (_intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
+            rule = adjective(r.feature, p > 0, voice)
+            word = None if rule is None else (intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
         else:
-            word = _adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
+            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.contrast), r.feature, 1.0 if r.contrast > 0 else -1.0))
     return out
@@ -240,7 +179,7 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     """Words for the segment against everyone (what a sub-segment shares with its parent)."""
     out: list[_Word] = []
     for r in sorted(relative, key=lambda r: -abs(r.effect)):
-        word = _adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
+        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
     return out
@@ -263,7 +202,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     adjectives = _contrast_words(relative, voice, floor, parent)
     # A category they all but never touch (under a quarter of the usual share) says something when
     # little else does: "Non-Book Buyers".
-    avoided = [_Word("Non-" + _short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature, -1.0)
+    avoided = [_Word("Non-" + short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature, -1.0)
                for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT
                and r.trait.get("lift") is not None and r.trait["lift"] < AVOID_LIFT][:1]
     if not adjectives and not cats:
@@ -296,14 +235,14 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
         pool += _effect_words(relative, voice, STRONG_EFFECT)
     pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
     # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
-    pool += [_Word(_intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
+    pool += [_Word(intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
              if w.group not in ("subject", "mainstream", "avoid") and w.word in INTENSITY_OF
              and _most_extreme(segment, all_segments, w.feature, w.sign)]
     groups = {w.group for w in base if w.group != "subject"}
     said = {w.lower() for b in base for w in b.word.replace("&", " ").split()}
     fresh = [k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)]
     pool += [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(fresh, 3)]
-    intense = {_intensity(w.word, True) for w in base}
+    intense = {intensity(w.word, True) for w in base}
     extra: list[_Word] = []
     for w in pool:  # one word per trait group (or its intensity); any number of categories and keywords
         repeated = w.group in groups and w.group not in ("subject", "keyword") and w.word not in intense

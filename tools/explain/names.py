@@ -179,11 +179,13 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
     words = {sid: list(p.base) for sid, p in parts.items()}
     names = {sid: p.build(words[sid]) or p.build(p.base[:1]) or "" for sid, p in parts.items()}
 
-    def commit(sid: int, cand: list[Word], rival: str | None, strict: bool) -> bool:
+    def commit(sid: int, cand: list[Word], rival: str | None, strict: bool, besides: int | None = None) -> bool:
+        """Take ``cand`` if its name fits, differs from ``rival``, and (``strict``) clashes with no
+        other name (but that of ``besides``)."""
         name = parts[sid].build(cand)
         if name is None or (rival is not None and names_clash(name, rival)):
             return False
-        if strict and first_clash(name, [n for other, n in names.items() if other != sid]) is not None:
+        if strict and first_clash(name, [n for other, n in names.items() if other not in (sid, besides)]) is not None:
             return False
         words[sid], names[sid] = cand, name
         return True
@@ -226,6 +228,17 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
                 words[x], names[x] = saved
         return False
 
+    def lean(sid: int, rival_id: int) -> bool:
+        """Equal names that cannot both differ: the one with a word that holds against the other takes
+        it, so only the other needs telling apart by size."""
+        mine, theirs = parts[sid].effects, parts[rival_id].effects
+        for w in sorted(parts[sid].pool, key=lambda w: -_against(w, mine, theirs)):
+            if w not in words[sid] and w.sign and _against(w, mine, theirs) > MIN_GAP:
+                if commit(sid, [*(v for v in words[sid] if not (v.feature == w.feature and v.sign == w.sign)), w], None,
+                          strict=True, besides=rival_id):
+                    return True
+        return False
+
     def drop_shared(sid: int, rival: str, rival_id: int) -> bool:
         """Drop a word they share that the rival clearly deserves more ("Recent" from the less recent one)."""
         other = content_words(rival)
@@ -253,7 +266,7 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
             else:
                 x, y = (a, b) if ca < cb else (b, a)
             if ((ca == cb and both_grow(x, y)) or grow(x, names[y], y) or drop_shared(y, names[x], x)
-                    or (ca == cb and grow(y, names[x], x))):
+                    or (ca == cb and (grow(y, names[x], x) or lean(y, x) or lean(x, y)))):
                 changed = True
         if not changed:
             break
@@ -267,23 +280,37 @@ def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:
 
 
 def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
-    """Last resort for names nothing else tells apart: a size word each ("Larger", "Smaller", "Third-largest")."""
+    """Last resort for names nothing else tells apart: a size word. A name all inside another's
+    takes one ("Smaller Lapsed Buyers" beside "Lapsed Occasional Buyers"); equal names take one
+    each ("Larger", "Smaller"; "Largest", "Second-largest", ..., "Smallest")."""
     ordinals = ("Largest", "Second-largest", "Third-largest", "Fourth-largest", "Fifth-largest", "Sixth-largest")
+
+    def prefix(sid: int, word: str) -> None:
+        parts = chosen[sid].split()
+        while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
+            parts = parts[1:]
+        chosen[sid] = " ".join([word, *parts])
+
     for _ in range(3):
         pairs = _clashing_pairs(chosen)
         if not pairs:
             break
-        for group in _components(pairs):
+        nested = [(a, b) for a, b in pairs if content_words(chosen[a]) != content_words(chosen[b])]
+        done: set[int] = set()
+        for a, b in nested:
+            inner, outer = (a, b) if content_words(chosen[a]) < content_words(chosen[b]) else (b, a)
+            if inner not in done:
+                prefix(inner, "Larger" if (sizes.get(inner, 0), -inner) > (sizes.get(outer, 0), -outer) else "Smaller")
+                done.add(inner)
+        equal = [(a, b) for a, b in _clashing_pairs(chosen) if content_words(chosen[a]) == content_words(chosen[b])]
+        for group in _components(equal):
             group = sorted(group, key=lambda s: (-sizes.get(s, 0), s))
             for rank, sid in enumerate(group):
                 if len(group) == 2:
                     word = ("Larger", "Smaller")[rank]
                 else:
                     word = "Smallest" if rank == len(group) - 1 else ordinals[min(rank, len(ordinals) - 1)]
-                parts = chosen[sid].split()
-                while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
-                    parts = parts[1:]
-                chosen[sid] = " ".join([word, *parts])
+                prefix(sid, word)
     return chosen
 
 
