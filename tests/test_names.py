@@ -121,6 +121,13 @@ def test_words_that_tell_two_names_apart_hold_against_each_other():
     names = names_of({"data": {"kind": "behaviour"}, "segments": segments})
     assert_all_differ(names)
     assert "Occasional" not in names[0].split() and "Occasional" in names[1].split(), names
+    # A name held inside another's takes a word of its own only if it holds against that other:
+    # seg 0 is occasional, but seg 1 more so, so seg 0 is not the one called "Occasional".
+    segments = [seg(0, 300, p(0.9, -0.9, -0.25, spend=-0.1)), seg(1, 250, p(0.9, -0.9, -0.55, spend=-0.6)),
+                seg(2, 450, p(-1.0, 1.0, 0.5, spend=0.6))]
+    names = names_of({"data": {"kind": "behaviour"}, "segments": segments})
+    assert_all_differ(names)
+    assert "Occasional" not in names[0].split(), names
 
 
 # ---------------------------------------------------------------- siblings
@@ -186,6 +193,19 @@ def test_a_child_is_never_named_against_the_way_everyone_sees_it():
     names = names_of(summary)
     assert "Low-spend" not in names[3] and "Mid-spend" not in names[3], names
     assert_all_differ(names)
+
+
+def test_a_child_told_apart_from_its_twin_is_never_given_a_word_false_against_everyone():
+    # Two equally long-lapsed children; B spends less than A but more than most: A is "High-spend", B never "Low-spend".
+    def p(recency, spend):
+        return [trait("recency_days", recency, 40 + 25 * recency, 40, "days"), trait("monetary", spend, 100 + 50 * spend, 100, "money"),
+                trait("share_purchase", 0.05, 0.3, 0.28)]
+    summary = {"data": {"kind": "behaviour"}, "segments": [
+        seg(0, 300, p(1.5, 0.45), level=0), seg(1, 700, p(-0.64, -0.19), level=0),
+        seg(2, 100, p(2.1, 0.8), parent=0), seg(3, 99, p(2.1, 0.1), parent=0), seg(4, 101, p(0.3, 0.45), parent=0)]}
+    names = names_of(summary)
+    assert_all_differ(names)
+    assert "Low-spend" not in names[3] and "High-spend" in names[2], names
 
 
 # ---------------------------------------------------------------- the broad middle

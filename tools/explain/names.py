@@ -203,10 +203,9 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
             for strict in (True, False):
                 for w in fresh:  # a word for a feature already said replaces it ("Very-recent" for "Recent")
                     cand = [*(v for v in words[sid] if not (w.feature and v.feature == w.feature and v.sign == w.sign)), w]
-                    if swap:  # drop a word they share that the rival deserves more, or a weaker one it does not deserve less
+                    if swap:  # drop a word they share only if the rival clearly deserves it more
                         shared = [v for v in cand[:-1] if v.word not in parts[sid].keep and content_words(v.word) <= other
-                                  and (_against(v, mine, theirs) < -MIN_GAP
-                                       or (v.strength <= w.strength and _against(v, mine, theirs) <= MIN_GAP))]
+                                  and _against(v, mine, theirs) < -MIN_GAP]
                         if not shared:
                             continue
                         cand = [v for v in cand if v is not shared[-1]]
