@@ -298,3 +298,15 @@ def test_extractive_label_keeps_its_single_segment_api():
     summary = shop_summary()
     lab = extractive_label(summary["segments"][3], summary["segments"], "behaviour")
     assert lab.name and lab.description.startswith("150 users (15.0%)")
+
+
+def test_the_cli_table_shows_money_in_the_currency_and_counts_sessions():
+    from assistant.render import format_trait, segments_table
+
+    spend = trait("monetary", 1.2, 1204.4, 310.0, "money", label="total spend")
+    assert format_trait(spend, "$") == "total spend $1,204 (3.9× overall)"
+    assert format_trait(spend) == "total spend 1,204.4 (3.9× overall)"
+    summary = {"k": 1, "data": {"n_users": 12, "source": "clicks.csv", "entity": "session", "currency": None},
+               "segments": [seg(0, 12, [trait("frequency", 1.0, 7, 4, "count", label="events")]) | {"name": "Long Sessions"}]}
+    table = segments_table(summary)
+    assert "12 sessions" in str(table.title) and table.columns[2].header == "sessions"
