@@ -1,7 +1,8 @@
 """Segment names and descriptions polished by the configured LLM, checked against the segment's facts.
 
 The extractive label is always computed first: it is the fallback, and its
-name reserves a place so no two segments end up with the same name.
+name reserves a place so no two segments end up with names that share all their
+content words (the same rule as the extractive names: tools/explain/names.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from assistant.phrasing import generate_json
 from prompts import load_prompt
 from tools.core.privacy import mask_identifiers
 from tools.explain.labels import MAX_NAME_WORDS, SegmentLabel, label_segments
+from tools.explain.names import first_clash, has_number
 from tools.explain.quality import apply_labels, label_distinctiveness
-from tools.explain.wording import fmt_pct, trait_fact
+from tools.explain.wording import Voice, fmt_pct, trait_fact
 
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
 
@@ -31,12 +33,15 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
-def label_check(value: LabelText, evidence_text: str, taken: set[str]) -> str | None:
-    """Why a proposed label is unacceptable, or None."""
+def label_check(value: LabelText, evidence_text: str, taken: list[str]) -> str | None:
+    """Why a proposed label is unacceptable, or None. ``taken``: the other segments' names."""
     if len(value.name.split()) > MAX_NAME_WORDS:
         return f"the name has more than {MAX_NAME_WORDS} words"
-    if value.name.strip().lower() in taken:
-        return "the name is already used by another segment"
+    if has_number(value.name):
+        return "the name has a number in it: say what sets the segment apart instead"
+    clash = first_clash(value.name, taken)
+    if clash is not None:
+        return f"the name is too close to another segment's name ({clash!r}): every one of its words is in the other"
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", value.description.strip()) if s]
     if len(sentences) != 2:
         return "the description must be exactly two sentences"
@@ -58,18 +63,20 @@ def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segm
     summary = run.summary
     extractive = label_segments(summary)
     kind = summary["data"]["kind"]
+    voice = Voice.of(summary)
     chosen: list[SegmentLabel] = []
     notices: list[str] = []
     for seg, ext in zip(summary["segments"], extractive):
-        others = {lab.name.lower() for lab in extractive if lab.segment_id != seg["id"]}
-        taken = others | {lab.name.lower() for lab in chosen}
+        # Every other extractive name stays reserved (each is some segment's fallback), and so
+        # does every name already chosen.
+        taken = [lab.name for lab in chosen] + [lab.name for lab in extractive if lab.segment_id != seg["id"]]
         evidence = {
             "segment_id": seg["id"],
             "size": seg["size"],
             "share": fmt_pct(seg["share"], 1),
-            "traits": [trait_fact(t) for t in seg["traits"][:5]],
+            "traits": [trait_fact(t, voice) for t in seg["traits"][:5]],
             "keywords": seg["keywords"][:10],
-            "names_taken": sorted(taken),
+            "names_taken": taken,
             "draft_name": ext.name,
             "draft_description": ext.description,
         }

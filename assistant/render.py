@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
+from tools.explain.wording import Voice, fmt_compact, fmt_lift, fmt_pct
 
 
-def format_trait(trait: dict) -> str:
-    """'share of activity in Electronics 62% (5.2× overall)' from a trait record."""
+def format_trait(trait: dict, currency: str | None = None) -> str:
+    """'share of activity in Electronics 62% (5.2× overall)' from a trait record; money in ``currency``."""
     value = trait["segment_value"]
     unit = trait["unit"]
-    shown = fmt_compact(value, unit)
+    shown = fmt_compact(value, unit, currency)
     lift = trait.get("lift")
     if lift is None:
         return f"{trait['label']} {shown}"
@@ -20,11 +20,12 @@ def format_trait(trait: dict) -> str:
 
 def segments_table(summary: dict, max_traits: int = 2) -> Table:
     data = summary["data"]
-    title = f"{summary['k']} segments of {data['n_users']:,} users — {data['source']}"
+    members = Voice.of(summary).member(2)  # users, sessions or messages
+    title = f"{summary['k']} segments of {data['n_users']:,} {members} — {data['source']}"
     table = Table(title=title, show_lines=False, expand=False)
     table.add_column("id", justify="right")
     table.add_column("name")
-    table.add_column("users", justify="right")
+    table.add_column(members, justify="right")
     table.add_column("share", justify="right")
     table.add_column("keywords", max_width=40)
     table.add_column("defining traits", max_width=60)
@@ -35,7 +36,7 @@ def segments_table(summary: dict, max_traits: int = 2) -> Table:
             f"{seg['size']:,}",
             fmt_pct(seg["share"], 1),
             ", ".join(seg["keywords"][:6]),
-            "; ".join(format_trait(t) for t in seg["traits"][:max_traits]),
+            "; ".join(format_trait(t, data.get("currency")) for t in seg["traits"][:max_traits]),
         )
     return table
 

@@ -19,6 +19,7 @@ from tools.data.sample import generate_sample
 from tools.embed.embedding import HashingEmbedder
 from tools.explain.describe import compare_segments, describe_segment, typical_items
 from tools.explain.labels import SegmentLabel, extractive_label, label_segments
+from tools.explain.names import names_clash
 from tools.explain.quality import (
     apply_labels,
     contrastive_members,
@@ -80,7 +81,7 @@ def test_names_are_unique_and_short_and_descriptions_two_sentences(run_name, req
     labels = label_segments(run.summary)
     names = [lab.name for lab in labels]
     assert [lab.segment_id for lab in labels] == [s["id"] for s in run.summary["segments"]]
-    assert len({n.lower() for n in names}) == len(names), names
+    assert not any(names_clash(a, b) for i, a in enumerate(names) for b in names[i + 1:]), names
     assert all(1 <= len(n.split()) <= 5 for n in names), names
     assert not any(re.search(r"\d", n) for n in names), names  # disambiguated by words, not numbers
     for lab in labels:
@@ -132,15 +133,15 @@ def test_rules_give_marketer_names():
     assert extractive_label(texts[0], texts, "text").name == "Card Arrive Questions"
 
 
-def test_clashing_names_get_a_distinguishing_word_then_a_number():
+def test_clashing_names_get_a_distinguishing_word_never_a_number():
     books = trait("category_Books", 2.0)
     segments = [seg(0, [books, trait("recency_days", 0.9, unit="days")]), seg(1, [books, trait("frequency", 0.8, unit="count")]),
-                seg(2, [books])]
+                seg(2, [books]), seg(3, [trait("category_Books", -1.5, value=0.02)], keywords=())]
     names = [lab.name for lab in label_segments({"data": {"kind": "behaviour"}, "segments": segments})]
-    assert names == ["Lapsed Book Users", "Frequent Book Users", "Alpha Book Users"]
+    assert names == ["Lapsed Book Users", "Frequent Book Users", "Alpha Book Users", "Non-Book Users"]
     twins = [seg(0, [books], keywords=()), seg(1, [books], keywords=())]
     names = [lab.name for lab in label_segments({"data": {"kind": "behaviour"}, "segments": twins})]
-    assert names == ["Book Users", "Book Users 2"]
+    assert names == ["Larger Book Users", "Smaller Book Users"]
 
 
 # ---------------------------------------------------------------- distinctiveness and apply

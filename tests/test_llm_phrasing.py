@@ -43,7 +43,7 @@ def test_valid_answer_is_used_and_records_template_and_backend():
     with FakeOpenAI([Reply('{"name": "Gadget Fans", "description": "A. B."}')]) as server:
         result = generate_json(_backend(server), load_prompt("label_segment"), {"size": 3}, Label, _check, _fallback)
     assert result.value.name == "Gadget Fans"
-    assert result.source == "openai:test-model" and result.template == "label_segment.v1" and result.attempts == 1
+    assert result.source == "openai:test-model" and result.template == "label_segment.v2" and result.attempts == 1
     # The evidence went out fenced as data.
     sent = server.requests[0]["messages"][-1]["content"]
     assert "<data>" in sent and '"size": 3' in sent
@@ -117,7 +117,7 @@ def test_segment_labels_polished_by_an_llm_with_fallbacks(tmp_path):
     after = json.loads((ws / "segments.json").read_text())
     segs = after["segments"]
     assert segs[0]["name"] == "Gadget Lovers" and segs[0]["label_source"] == "openai:test-model"
-    assert segs[0]["label_template"] == "label_segment.v1"
+    assert segs[0]["label_template"] == "label_segment.v2"
     assert segs[1]["name"] == before["segments"][1]["name"] and segs[1]["label_source"] == "extractive"
     assert segs[2]["name"] == "Big Spenders"  # the invented "97%" was rejected, the retry accepted
     assert any("segment 1" in n for n in notices)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -114,4 +116,13 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     spend = next(t for t in summaries[1].traits if t.feature in ("monetary", "avg_price"))
     assert spend.lift is not None and spend.lift > 2
     d = summaries[0].as_dict()
-    assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids", "representative_texts", "attributes"}
+    assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids",
+                      "representative_texts", "profile", "attributes"}
+    # The profile has every feature its members have a value for (names contrast siblings by it);
+    # the traits are its strongest.
+    raw = profiles.features.raw
+    for s in summaries:
+        valued = {f for j, f in enumerate(profiles.features.names) if np.isfinite(raw[labels == s.segment_id, j]).any()}
+        assert {t.feature for t in s.profile} == valued
+        assert [t.feature for t in s.profile[: len(s.traits)]] == [t.feature for t in s.traits]
+    json.dumps(d, allow_nan=False)

@@ -39,7 +39,7 @@ from tools.segment.clustering import SegmentModel
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
 
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 StageProgress = Callable[[str, int, int], None]
 
 

@@ -1,7 +1,7 @@
 """Describe one segment in depth, or compare two, from a finished run.
 
 Every number in a narrative is formatted from the result's own fields by the
-formatters of :mod:`tools.explain.labels`; nothing is computed inside a sentence.
+formatters of :mod:`tools.explain.wording`; nothing is computed inside a sentence.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from tools.core.run_state import RunState
 from tools.explain.labels import label_segments, ordered_traits
 from tools.explain.quality import contrastive_members
 from tools.explain.wording import (
+    Voice,
     clause,
-    count_noun,
     fmt_lift,
     fmt_pct,
     fmt_value,
@@ -158,25 +158,26 @@ def describe_segment(
     texts = () if small else tuple(seg.get("representative_texts", []))
     contrast = () if small else tuple(contrastive_members(run, segment_id, N_CONTRASTIVE, min_segment_size))
     items = typical_items(run, segment_id, n_items)
-    kind = run.summary["data"]["kind"]
-    lead = ordered_traits(seg, run.summary["segments"], kind)
-    narrative = _narrative(segment_id, name, seg["size"], seg["share"], kind, lead, tuple(seg.get("keywords", [])), items)
+    voice = Voice.of(run.summary)
+    lead = ordered_traits(seg, run.summary["segments"], voice.kind, voice)
+    narrative = _narrative(segment_id, name, seg["size"], seg["share"], voice, lead, tuple(seg.get("keywords", [])), items)
     return SegmentDescription(
         segment_id, name, description, seg["size"], seg["share"], traits, tuple(seg.get("keywords", [])),
         reps, texts, contrast, items, narrative, note,
     )
 
 
-def _narrative(sid: int, name: str, size: int, share: float, kind: str, traits: list[dict],
+def _narrative(sid: int, name: str, size: int, share: float, voice: Voice, traits: list[dict],
                keywords: tuple[str, ...], items: tuple[TypicalItem, ...]) -> str:
     """2-3 sentences, every number formatted from the arguments; item titles quoted (they are data, not prose)."""
-    sentences = [f'Segment {sid} ("{name}") has {size} {count_noun(kind, size)} ({fmt_pct(share, 1)} of all).']
+    sentences = [f'Segment {sid} ("{name}") has {size} {voice.member(size)} ({fmt_pct(share, 1)} of all).']
     if traits:
         first, second = traits[:2] if len(traits) > 1 else traits * 2
-        text = clause(first, lead=False, also=False)
+        text = clause(first, lead=False, also=False, voice=voice)
         if len(traits) > 1:
             same_verb = all(t["feature"].startswith("category_") and t["effect"] > 0 for t in (first, second))
-            text += " and " + (clause(second, lead=False).removeprefix("also favour ") if same_verb else clause(second, lead=False, also=False))
+            text += " and " + (clause(second, lead=False, voice=voice).removeprefix("also favour ") if same_verb
+                               else clause(second, lead=False, also=False, voice=voice))
         sentences.append(f"Compared with everyone, they {text}.")
     if items:
         listed = [f"{_item_name(i)} ({i.count} interactions, {fmt_lift(i.lift)} the average)" for i in items[:3]]
@@ -202,11 +203,12 @@ def compare_segments(run: RunState, a: int, b: int, n: int = 6) -> SegmentCompar
     kw_a, kw_b = list(seg_a.get("keywords", [])), list(seg_b.get("keywords", []))
     only_a = tuple(k for k in kw_a if k not in kw_b)
     only_b = tuple(k for k in kw_b if k not in kw_a)
-    kind = run.summary["data"]["kind"]
-    head = (f'Segment {a} ("{side_a.name}", {side_a.size} {count_noun(kind, side_a.size)}) differs from '
-            f'segment {b} ("{side_b.name}", {side_b.size} {count_noun(kind, side_b.size)}) most in ')
+    voice = Voice.of(run.summary)
+    head = (f'Segment {a} ("{side_a.name}", {side_a.size} {voice.member(side_a.size)}) differs from '
+            f'segment {b} ("{side_b.name}", {side_b.size} {voice.member(side_b.size)}) most in ')
     if diffs:
-        gaps = [f"{d.label} ({fmt_value(d.value_a, d.unit)} vs {fmt_value(d.value_b, d.unit)})" for d in diffs[:2]]
+        gaps = [f"{d.label} ({fmt_value(d.value_a, d.unit, voice.currency)} vs {fmt_value(d.value_b, d.unit, voice.currency)})"
+                for d in diffs[:2]]
         narrative = head + " and ".join(gaps) + "."
     elif only_a or only_b:
         narrative = head + f"what they talk about ({keyword_list(only_a[:3]) or 'nothing of its own'} vs {keyword_list(only_b[:3]) or 'nothing of its own'})."

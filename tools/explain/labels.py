@@ -1,10 +1,11 @@
 """Names and descriptions for segments, built only from their evidence.
 
-An extractive label is deterministic: a small vocabulary of trait -> phrase
-rules turns a segment's strongest traits (and, for text data, its keywords)
-into a short name, and a two-sentence description whose every number is one of
-the segment's own numbers, formatted by tools/explain/wording.py (describe and the report use
-the same formatters). How distinct labels are, and writing them: tools/explain/quality.py.
+An extractive label is deterministic: a small vocabulary of trait -> word rules turns what sets
+a segment apart from its siblings (tools/explain/contrast.py) and, for text data, its keywords
+into a short name; the description (tools/explain/descriptions.py) states the segment's own
+numbers in the data's units. Names in a run never share all their content words
+(tools/explain/names.py) and are never numbered. How distinct labels are, and writing them:
+tools/explain/quality.py.
 """
 
 from __future__ import annotations
@@ -12,54 +13,46 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
-from tools.explain.wording import (
-    clause,
-    count_noun,
-    fmt_pct,
-    join_phrases,
-    keyword_list,
-    trait_fact,
+from tools.explain.contrast import (
+    RelativeTrait,
+    agreeing,
+    is_broad_middle,
+    parent_effects,
+    parent_of,
+    relative_traits,
+    siblings,
 )
+from tools.explain.descriptions import describe_evidence
+from tools.explain.names import (
+    MAX_NAME_WORDS,
+    MIN_GAP,
+    NameParts,
+    name_keywords,
+    resolve_names,
+    same_stem,
+    title_word,
+)
+from tools.explain.vocabulary import (
+    ADJECTIVE_ORDER,
+    ENTITY_NOUNS,
+    INTENSITY_OF,
+    SHOP_FEATURES,
+    adjective,
+    intensity,
+    short_category,
+)
+from tools.explain.wording import Voice, feature_family
 
-MAX_NAME_WORDS = 5
-STRONG_EFFECT = 0.5  # a trait weaker than this never names a segment
+STRONG_EFFECT = 0.5  # a trait weaker than this (against the parent group) does not name a distinctive segment...
+MIN_NAME_EFFECT = 0.2  # ...unless its name needs one more word to differ from another's, and the trait is at least this
 ADJECTIVE_RATIO = 0.5  # an adjective joins a named subject only when this strong relative to the top trait
 SECOND_CATEGORY_RATIO = 0.5
-
-# Words a keyword-built name should never lead with: they say nothing about a segment.
-GENERIC_WORDS = frozenset(
-    """want need help know just like did does don ve im ll can could would should get got getting gets please
-    thanks thank hi hello hey way use used using make made new good great really thing things time today
-    yesterday able tell going look looking happen happened happening yes ok okay item items product products
-    user users one also still let try tried trying say said see think sure mean set makes having saying came come
-    coming kept keeps quite went long isn hasn doesn didn wasn aren haven weren couldn wouldn shouldn won""".split()
-)
-# Keywords that are acronyms, printed in capitals in a name.
-ACRONYMS = frozenset("atm pin eur usd gbp id sms otp iban api tv pc usb ssd hd diy vip faq uk us eu".split())
-
-# Plural category words that read better singular in front of a noun ("Book Reviewers").
-SINGULAR = {"Books": "Book", "Toys": "Toy", "Games": "Game", "Movies": "Movie", "Shoes": "Shoe", "Computers": "Computer",
-            "Gadgets": "Gadget", "Tools": "Tool", "Pets": "Pet", "Children": "Children's", "Groceries": "Grocery"}
-
-# Adjective rules: feature -> (word when effect > 0, word when effect < 0, group). One word per group.
-ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
-    "recency_days": ("Lapsed", "Recent", "recency"),
-    "frequency": ("Frequent", "Occasional", "activity"),
-    "distinct_items": ("Frequent", "Occasional", "activity"),
-    "purchases": ("Repeat", None, "activity"),
-    "monetary": ("High-spend", "Low-spend", "spend"),
-    "avg_price": ("High-spend", "Budget", "spend"),
-    "rating_mean": ("Generous", "Critical", "rating"),
-    "rating_spread": ("Polarised", "Consistent", "spread"),
-    "diversity": ("Eclectic", "Focused", "diversity"),
-    "span_days": ("Long-time", None, "span"),
-}
-# The order adjectives are read in, whatever their strength: "Lapsed Occasional Shoppers".
-ADJECTIVE_ORDER = ("recency", "activity", "spend", "rating", "spread", "diversity", "span")
-
+AVOID_LIFT = 0.25  # a category share below this fraction of the usual one is "rarely touched"
+BROAD_WORD = "Mainstream"  # the word that says a segment is the broad middle
 
 @dataclass(frozen=True)
 class SegmentLabel:
@@ -78,93 +71,37 @@ class SegmentLabel:
 
 
 @dataclass(frozen=True)
-class _Facets:
-    """The name-building material of one segment, strongest first within each kind."""
-
-    adjectives: tuple[tuple[str, str, float, str], ...]  # (word, group, |effect|, feature)
-    categories: tuple[tuple[str, float], ...]  # (category, effect)
-    noun: str
-    noun_feature: str | None  # the trait that earned the noun, if any
-    keywords: tuple[str, ...]
-    top_effect: float
+class _Word:
+    word: str
+    group: str
+    strength: float
+    feature: str
+    sign: float = 0.0  # +1 when the word says "more of the feature", -1 "less", 0 for keywords
 
 
-# ---------------------------------------------------------------- formatting (every printed number passes here)
-
-def words(name: str) -> int:
+def words_in(name: str) -> int:
     """How many words a name has ("&" counts, so the limit is conservative)."""
     return len(name.split())
 
 
+def _features(all_segments: Sequence[dict]) -> set[str]:
+    return {feature_family(t["feature"]) for s in all_segments for t in [*s.get("traits", []), *s.get("profile", [])]}
+
+
 def _event_types(all_segments: Sequence[dict]) -> set[str]:
-    types = set()
-    for seg in all_segments:
-        for t in seg.get("traits", []):
-            if t["feature"].startswith("share_"):
-                types.add(t["feature"][len("share_"):])
-    return types
+    return {f[len("share_"):] for f in _features(all_segments) if f.startswith("share_")}
 
 
-def _is_shop(all_segments: Sequence[dict]) -> bool:
-    feats = {t["feature"] for seg in all_segments for t in seg.get("traits", [])}
-    return bool(feats & {"monetary", "purchases", "share_purchase", "avg_price"})
+def _noun(by: dict[str, float], all_segments: Sequence[dict], has_subject: bool, top: float, voice: Voice,
+          effects: dict[str, float] | None = None) -> tuple[str, str | None]:
+    """What members are called (and the trait behind it): the entity, a role their behaviour earns, else the domain's word.
 
-
-def _is_ratings(all_segments: Sequence[dict]) -> bool:
-    feats = {t["feature"] for seg in all_segments for t in seg.get("traits", [])}
-    return bool(feats & {"rating_mean", "share_rating"}) and not _is_shop(all_segments)
-
-
-def name_keywords(keywords: Sequence[str], n: int) -> list[str]:
-    """Up to ``n`` keywords fit for a name: no generic words, no two forms of one word."""
-    out: list[str] = []
-    for kw in keywords:
-        k = kw.lower()
-        if k in GENERIC_WORDS or (len(k) < 3 and k not in ACRONYMS):
-            continue
-        if any(_same_stem(k, o.lower()) for o in out):
-            continue
-        out.append(kw)
-        if len(out) == n:
-            break
-    return out
-
-
-def _same_stem(a: str, b: str) -> bool:
-    a, b = a.replace("-", ""), b.replace("-", "")
-    stem = min(len(a), len(b), 5)
-    return stem >= 4 and a[:stem] == b[:stem]
-
-
-def _title(word: str) -> str:
-    return "-".join(p.upper() if p.lower() in ACRONYMS else p[:1].upper() + p[1:] for p in word.split("-"))
-
-
-def _reading_order(kws: Sequence[str], texts: Sequence[str]) -> list[str]:
-    """Keywords in the order the typical texts say them ("verify identity", not "identity verify")."""
-    def position(kw: str) -> float:
-        found = [m.start() / max(len(t), 1) for t in texts if (m := re.search(rf"(?i)\b{re.escape(kw)}", t))]
-        return float(np.median(found)) if found else 2.0
-    return sorted(kws, key=position)
-
-
-def _short_category(cat: str, level: int) -> str:
-    """0: as written; 1: the part before '&'; 2: its first word. Plurals made singular."""
-    text = cat
-    if level >= 1:
-        text = cat.split("&")[0].strip() or cat
-    if level >= 2:
-        text = text.split()[0]
-    parts = text.split()
-    if parts and parts[-1] in SINGULAR:
-        parts[-1] = SINGULAR[parts[-1]]
-    return " ".join(parts)
-
-
-def _noun(traits: Sequence[dict], all_segments: Sequence[dict], has_subject: bool, top: float) -> tuple[str, str | None]:
-    """What members are called (and the trait behind it): a role their behaviour earns, else the domain's word."""
+    A role needs a strong relative trait (``by``); whether they are Buyers or Shoppers follows how
+    they buy against everyone (``effects``), so a sub-segment of buyers stays Buyers.
+    """
+    if voice.entity in ENTITY_NOUNS:
+        return ENTITY_NOUNS[voice.entity], None
     types = _event_types(all_segments)
-    by = {t["feature"]: t["effect"] for t in traits}
     strong = max(STRONG_EFFECT, ADJECTIVE_RATIO * top)
 
     def high(f: str) -> bool:
@@ -178,110 +115,185 @@ def _noun(traits: Sequence[dict], all_segments: Sequence[dict], has_subject: boo
     for noun, feature, condition in roles:
         if condition and high(feature):
             return noun, feature
-    if _is_shop(all_segments):
-        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price") if by.get(f, 0.0) > 0]
+    feats = _features(all_segments)
+    if feats & SHOP_FEATURES:
+        against_all = by if effects is None else effects
+        buys = [f for f in ("share_purchase", "purchases", "monetary", "avg_price", "orders") if against_all.get(f, 0.0) > 0]
         return ("Buyers" if buys or has_subject else "Shoppers"), None
-    if _is_ratings(all_segments):
+    if feats & {"rating_mean", "share_rating"}:
         return ("Fans" if has_subject else "Viewers"), None
-    return "Users", None
+    return ("Customers" if voice.entity == "customer" else "Users"), None
 
 
-def _facets(segment: dict, all_segments: Sequence[dict]) -> _Facets:
-    traits = list(segment.get("traits", []))
-    top = max((abs(t["effect"]) for t in traits), default=0.0)
-    cats = [(t["feature"][len("category_"):], t["effect"]) for t in traits
-            if t["feature"].startswith("category_") and t["effect"] >= STRONG_EFFECT]
-    adjectives: list[tuple[str, str, float, str]] = []
-    seen_groups: set[str] = set()
-    for t in sorted(traits, key=lambda t: -abs(t["effect"])):
-        rule = ADJECTIVES.get(t["feature"])
-        if rule is None or abs(t["effect"]) < STRONG_EFFECT:
-            continue
-        word = rule[0] if t["effect"] > 0 else rule[1]
-        if word is None or rule[2] in seen_groups:
-            continue
-        seen_groups.add(rule[2])
-        adjectives.append((word, rule[2], abs(t["effect"]), t["feature"]))
-    noun, noun_feature = _noun(traits, all_segments, bool(cats), top)
-    return _Facets(tuple(adjectives), tuple(cats), noun, noun_feature, tuple(segment.get("keywords", [])), top)
-
-
-def _assemble(adjectives: Sequence[str], subject_options: Sequence[str], noun: str) -> str | None:
-    """The longest subject wording that fits with the adjectives and noun, or None."""
-    ordered = sorted(adjectives, key=lambda w: _adjective_rank(w))
+def _assemble(adjectives: Sequence[_Word], subject_options: Sequence[str], noun: str) -> str | None:
+    """The longest subject wording that fits with the adjectives (in reading order) and noun, or None."""
+    ordered = list(dict.fromkeys(a.word for a in sorted(adjectives, key=lambda a: ADJECTIVE_ORDER.index(a.group))))
     for subject in subject_options:
         name = " ".join([*ordered, subject, noun] if subject else [*ordered, noun])
-        if words(name) <= MAX_NAME_WORDS:
+        if words_in(name) <= MAX_NAME_WORDS:
             return name
     return None
 
 
-def _adjective_rank(word: str) -> int:
-    for rule in ADJECTIVES.values():
-        if word in rule[:2]:
-            return ADJECTIVE_ORDER.index(rule[2])
-    return len(ADJECTIVE_ORDER)
+def _most_extreme(segment: dict, all_segments: Sequence[dict], feature: str, sign: float) -> bool:
+    """True when the segment has more of ``feature`` (in the ``sign`` direction) than every sibling, by MIN_GAP."""
+    mine = sign * _effect_of(segment, feature)
+    return all(mine - sign * _effect_of(s, feature) > MIN_GAP for s in siblings(segment, all_segments))
+
+
+def _effect_of(segment: dict, feature: str) -> float:
+    return next((float(t["effect"]) for t in segment.get("profile") or segment.get("traits") or [] if t["feature"] == feature), 0.0)
 
 
 def _subjects(categories: Sequence[str]) -> list[str]:
     """Ways to say one or two categories, longest first; two are said in at most three words ("Home & Garden")."""
-    options = list(dict.fromkeys(" & ".join(_short_category(c, level) for c in categories) for level in (0, 1, 2)))
+    options = list(dict.fromkeys(" & ".join(short_category(c, level) for c in categories) for level in (0, 1, 2)))
     if len(categories) > 1:
-        options = [o for o in options if words(o) <= 3] or options[-1:]
+        options = [o for o in options if words_in(o) <= 3] or options[-1:]
     return options
 
 
-def _candidate_names(segment: dict, all_segments: Sequence[dict], kind: str) -> tuple[list[str], list[str]]:
-    """Names from plainest to most specific (later ones add distinguishing words), and the features the first uses."""
-    f = _facets(segment, all_segments)
-    if kind == "text" or (not f.categories and not f.adjectives and f.noun in ("Users", "Shoppers", "Viewers")):
-        return _keyword_names(segment, kind, f), []
-    cats = [c for c, _ in f.categories]
-    subject_cats = cats[:1]
-    if len(f.categories) > 1 and f.categories[1][1] >= SECOND_CATEGORY_RATIO * f.categories[0][1]:
-        subject_cats = cats[:2]
-    adjs = [w for w, *_ in f.adjectives]
-    limit = 1 if subject_cats else 2
-    base = [a for a in f.adjectives if a[2] >= ADJECTIVE_RATIO * f.top_effect or not subject_cats][:limit]
-    base_adjs = [a[0] for a in base]
-    used_features = {"category_" + c for c in subject_cats} | {a[3] for a in base} | {f.noun_feature}
-    names: list[str] = []
+def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float, parent: dict[str, float]) -> list[_Word]:
+    """Words for what sets the segment apart from its parent group, one per group, strongest first.
 
-    def add(adjectives: Sequence[str], subject_cats: Sequence[str]) -> None:
-        name = _assemble(adjectives, _subjects(subject_cats) if subject_cats else [""], f.noun)
-        if name and name not in names:
-            names.append(name)
-
-    add(base_adjs, subject_cats)
-    extra = [a for a in adjs if a not in base_adjs]
-    used = list(base_adjs)
-    for a in extra:  # the next distinguishing trait word, one at a time
-        used = used + [a]
-        add(used, subject_cats)
-    if len(subject_cats) < len(cats):
-        add(base_adjs, cats[:2])
-    for kw in name_keywords(f.keywords, 2):  # last resort before numbering: a keyword
-        add([*base_adjs, _title(kw)], subject_cats)
-    if not names:
-        names.append(f.noun if f.noun != "Users" else "Typical Users")
-    lead = [t["feature"] for t in segment.get("traits", []) if t["feature"] in used_features]
-    return names, lead
+    Where the parent itself is named by the trait (its effect is strong the same way as the
+    segment's), the word says how much more or less so: "Long-lapsed", "Recently-lapsed".
+    Otherwise the word must hold against everyone too: a trait that points the other way is not said.
+    """
+    out: list[_Word] = []
+    for r in relative:
+        p = parent.get(r.feature, 0.0)
+        if abs(r.contrast) < floor:
+            continue
+        if abs(p) >= STRONG_EFFECT and (p > 0) == (r.effect > 0):
+            rule = adjective(r.feature, p > 0, voice)
+            word = None if rule is None else (intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
+        else:
+            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
+        if word is not None and word[1] not in {w.group for w in out}:
+            out.append(_Word(word[0], word[1], abs(r.contrast), r.feature, 1.0 if r.contrast > 0 else -1.0))
+    return out
 
 
-def _keyword_names(segment: dict, kind: str, f: _Facets) -> list[str]:
-    kws = name_keywords(f.keywords, 4)
+def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float) -> list[_Word]:
+    """Words for the segment against everyone (what a sub-segment shares with its parent)."""
+    out: list[_Word] = []
+    for r in sorted(relative, key=lambda r: -abs(r.effect)):
+        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
+        if word is not None and word[1] not in {w.group for w in out}:
+            out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
+    return out
+
+
+def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[NameParts, list[str]]:
+    """What the segment's name is made of (its plainest words, then further true ones), and the
+    features the plainest name rests on."""
+    relative = relative_traits(segment, all_segments)
+    usable = agreeing(relative)
+    keywords = tuple(segment.get("keywords", []))
+    if voice.kind == "text" or not relative:
+        return _keyword_parts(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+    parent = parent_effects(segment, all_segments)
+    broad = is_broad_middle(relative)
+    top = abs(relative[0].contrast)
+    floor = 0.0 if broad else STRONG_EFFECT
+    cats = [_Word(r.feature[len("category_"):], "subject", r.contrast, r.feature, 1.0) for r in usable
+            if r.feature.startswith("category_") and r.contrast > 0 and r.contrast >= floor]
+    adjectives = _contrast_words(relative, voice, floor, parent)
+    # A category they all but never touch (under a quarter of the usual share) says something when
+    # little else does: "Non-Book Buyers".
+    avoided = [_Word("Non-" + short_category(r.feature[len("category_"):], 2), "avoid", abs(r.contrast), r.feature, -1.0)
+               for r in usable if r.feature.startswith("category_") and r.contrast <= -STRONG_EFFECT
+               and r.trait.get("lift") is not None and r.trait["lift"] < AVOID_LIFT][:1]
+    if not adjectives and not cats:
+        adjectives = avoided
+    by = {r.feature: r.contrast for r in usable}
+    effects = {r.feature: r.effect for r in relative}
+    if broad:  # named by its strongest relative trait that has a word, and said to be the middle
+        # Its traits are leanings, not traits: "Mainstream Recent-leaning Buyers" (one token each, so a
+        # truly recent segment's "Recent Buyers" is not all inside it).
+        adjectives = [_Word(f"{a.word}-leaning", a.group, a.strength, a.feature, a.sign) for a in adjectives]
+        first = (usable or relative)[0]
+        subject = cats[:1] if cats and cats[0].feature == first.feature else []
+        lead_adjs = [] if subject else [a for a in adjectives if a.feature == first.feature] or adjectives[:1]
+        # What they talk about, when the data has words, says more than a leaning alone.
+        topic = [] if subject else [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(keywords, 1)]
+        base = [_Word(BROAD_WORD, "mainstream", top, first.feature), *lead_adjs, *subject, *topic]
+        noun, noun_feature = _noun({}, all_segments, bool(subject), top, voice, effects)
+    else:
+        noun, noun_feature = _noun(by, all_segments, bool(cats), top, voice, effects)
+        subject = cats[:1]
+        if len(cats) > 1 and cats[1].strength >= SECOND_CATEGORY_RATIO * cats[0].strength:
+            subject = cats[:2]
+        limit = 1 if subject else 2
+        base = [a for a in adjectives if a.strength >= ADJECTIVE_RATIO * top or not subject][:limit] + subject
+    # Further words, most telling first: other strong traits, a second category, what a sub-segment
+    # shares with its parent (against everyone: "Lapsed High-spend Buyers"), weaker true traits,
+    # a category they avoid, then keywords.
+    pool = [*adjectives, *cats[:2]]
+    if parent_of(segment) is not None:
+        pool += _effect_words(relative, voice, STRONG_EFFECT)
+    pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
+    # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
+    pool += [_Word(intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
+             if w.group not in ("subject", "mainstream", "avoid") and w.word in INTENSITY_OF
+             and _most_extreme(segment, all_segments, w.feature, w.sign)]
+    groups = {w.group for w in base if w.group != "subject"}
+    said = {w.lower() for b in base for w in b.word.replace("&", " ").split()}
+    fresh = [k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)]
+    pool += [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(fresh, 3)]
+    intense = {intensity(w.word, True) for w in base}
+    extra: list[_Word] = []
+    for w in pool:  # one word per trait group (or its intensity); any number of categories and keywords
+        repeated = w.group in groups and w.group not in ("subject", "keyword") and w.word not in intense
+        if w in base or repeated or w.word in {e.word for e in extra}:
+            continue
+        extra.append(w)
+        groups.add(w.group)
+
+    def build(words: Sequence[_Word]) -> str | None:
+        subjects = [w.word for w in words if w.group == "subject"]
+        return _assemble([w for w in words if w.group != "subject"], _subjects(subjects) if subjects else [""], noun)
+
+    used = {w.feature for w in base} | {noun_feature}
+    lead = [r.feature for r in relative if r.feature in used]
+    parts = NameParts(tuple(_fit(base, build)), tuple(extra), build, frozenset({BROAD_WORD}), MappingProxyType(effects))
+    return parts, lead
+
+
+def _fit(words: Sequence[_Word], build) -> list[_Word]:
+    """The words, less the weakest adjectives until the name fits in MAX_NAME_WORDS."""
+    words = list(words)
+    while build(words) is None and any(w.group not in ("subject", "mainstream") for w in words):
+        weakest = [w for w in words if w.group not in ("subject", "mainstream")][-1]
+        words.remove(weakest)
+    return words
+
+
+def _keyword_parts(segment: dict, voice: Voice, noun: str) -> NameParts:
+    """A name from keywords: the first two in the order the typical texts say them; more to tell apart."""
+    kws = [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(segment.get("keywords", []), 8)]
     texts = segment.get("representative_texts") or []
-    kws = [_title(k) for k in _reading_order(kws[:2], texts) + kws[2:]]
-    noun = _text_noun(segment) if kind == "text" else ("Typical " + f.noun if not kws else f.noun)
-    names: list[str] = []
-    for n in (2, 3, 4):
-        if kws and (n == 2 or len(kws) >= n):
-            name = f"{' '.join(kws[:n])} {noun}".strip()
-            if words(name) <= MAX_NAME_WORDS and name not in names:
-                names.append(name)
-    if not names:
-        names.append(noun if kind != "text" else f"Typical {noun}".strip() if noun else "Unlabelled Messages")
-    return names
+    if voice.kind == "text":
+        noun = _text_noun(segment)
+    fallback = f"{BROAD_WORD} {noun or 'Messages'}"
+
+    def build(words: Sequence[_Word]) -> str | None:
+        if not words:
+            return fallback
+        ordered = _reading_order([w.word for w in words[:2]], texts) + [w.word for w in words[2:]]
+        name = " ".join([*ordered, noun]).strip()
+        return name if words_in(name) <= MAX_NAME_WORDS else None
+
+    return NameParts(tuple(kws[:2]), tuple(kws[2:]), build)
+
+
+def _reading_order(kws: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """Keywords in the order the typical texts say them ("verify identity", not "identity verify")."""
+    def position(kw: str) -> float:
+        found = [m.start() / max(len(t), 1) for t in texts if (m := re.search(rf"(?i)\b{re.escape(kw)}", t))]
+        return float(np.median(found)) if found else 2.0
+    return sorted(kws, key=position)
 
 
 def _text_noun(segment: dict) -> str:
@@ -293,108 +305,49 @@ def _text_noun(segment: dict) -> str:
 
 # ---------------------------------------------------------------- public API
 
-def extractive_label(segment: dict, all_segments: list[dict], kind: str) -> SegmentLabel:
+def extractive_label(segment: dict, all_segments: list[dict], kind: str, voice: Voice | None = None,
+                     names: dict[int, str] | None = None, lead: Sequence[str] | None = None) -> SegmentLabel:
     """A deterministic name (at most five words) and two-sentence description from the segment's evidence.
 
-    ``segment`` is one entry of segments.json; ``all_segments`` gives the context
-    (which event types exist, whether people buy or rate); ``kind`` is the data
-    kind ("behaviour" or "text").
+    ``segment`` is one entry of segments.json; ``all_segments`` gives the context (its siblings,
+    which event types exist, whether people buy or rate); ``kind`` is the data kind ("behaviour"
+    or "text"); ``voice`` the run's entity and currency; ``names`` the other segments' names
+    (a sub-segment's description names its parent); ``lead`` the features the name rests on
+    (the description states them first). The name is the plainest one: label_segments makes a
+    run's names differ.
     """
-    names, lead = _candidate_names(segment, all_segments, kind)
-    description, facts = describe_evidence(segment, kind, lead)
-    return SegmentLabel(segment["id"], names[0], description, "extractive", None, facts)
+    voice = voice or Voice(kind=kind)
+    parts, plain_lead = _name_parts(segment, all_segments, voice)
+    description, facts = describe_evidence(segment, all_segments, voice, plain_lead if lead is None else lead, names or {})
+    return SegmentLabel(segment["id"], parts.build(parts.base) or "", description, "extractive", None, facts)
 
 
-def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str) -> list[dict]:
+def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str, voice: Voice | None = None) -> list[dict]:
     """The segment's traits as its description reads them: the ones its name rests on first, repeats dropped."""
-    lead = _candidate_names(segment, all_segments, kind)[1]
-    return sorted(_dedupe_traits(segment.get("traits", [])), key=lambda t: t["feature"] not in lead)
+    from tools.explain.descriptions import dedupe_traits, lead_traits
 
-
-def describe_evidence(segment: dict, kind: str, lead_features: Sequence[str] = ()) -> tuple[str, tuple[str, ...]]:
-    """Exactly two sentences from size, share, the top traits and keywords, and the facts they state.
-
-    Traits named in ``lead_features`` (those the name rests on) come first, so
-    the description opens with what the name promises.
-    """
-    size, share = segment["size"], segment["share"]
-    traits = sorted(_dedupe_traits(segment.get("traits", [])), key=lambda t: t["feature"] not in lead_features)
-    kws = name_keywords(segment.get("keywords", []), 6 if kind == "text" else 3)
-    who = count_noun(kind, size)
-    facts = [f"size: {size}", f"share: {fmt_pct(share, 1)}"]
-    head = f"{size} {who} ({fmt_pct(share, 1)})"
-    if traits:
-        first = f"{head} {clause(traits[0], lead=True)}."
-        facts.append(trait_fact(traits[0]))
-        rest = traits[1:3]
-        parts = [clause(t, lead=False) for t in rest]
-        if len(rest) == 2 and all(t["feature"].startswith("category_") and t["effect"] > 0 for t in rest):
-            parts = [parts[0] + " and " + parts[1].removeprefix("also favour ")]  # one verb for two categories
-        facts.extend(trait_fact(t) for t in rest)
-        if kws:
-            parts.append(f"often mention {keyword_list(kws)}")
-            facts.append("keywords: " + ", ".join(kws))
-        second = ("They " + join_phrases(parts) + ".") if parts else "No other trait sets them apart from the rest by much."
-        return first + " " + second, tuple(facts)
-    if kws:
-        facts.append("keywords: " + ", ".join(kws))
-        first = f"{head}, most distinctively about {keyword_list(kws[:3])}."
-        second = f"Other telling words are {keyword_list(kws[3:])}." if len(kws) > 3 else "No other word sets them apart by much."
-        return first + " " + second, tuple(facts)
-    return f"{head}." + " No trait or keyword sets them apart from the rest.", tuple(facts)
-
-
-def _dedupe_traits(traits: Sequence[dict]) -> list[dict]:
-    """Drop a trait that repeats an earlier one's numbers (share of reviews == share of text)."""
-    out: list[dict] = []
-    for t in traits:
-        if any(abs(t["segment_value"] - o["segment_value"]) < 1e-9 and abs(t["population_value"] - o["population_value"]) < 1e-9 for o in out):
-            continue
-        out.append(t)
-    return out
+    lead = _name_parts(segment, all_segments, voice or Voice(kind=kind))[1]
+    return dedupe_traits(lead_traits(segment, all_segments, lead))
 
 
 def label_segments(summary: dict) -> list[SegmentLabel]:
-    """Extractive labels for every segment of a run, with names unique across segments.
+    """Extractive labels for every segment of a run: no two names share all their content words.
 
-    A name shared by several segments gets each one's next distinguishing trait
-    word (then a second category, then a keyword); numbering only when nothing
-    else tells them apart.
+    A name that another's holds takes a word of its own (tools/explain/names.py resolve_names).
+    Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
     """
     segments = summary["segments"]
-    kind = summary.get("data", {}).get("kind", "behaviour")
-    candidates = {s["id"]: _candidate_names(s, segments, kind)[0] for s in segments}
-    level = {sid: 0 for sid in candidates}
-    chosen = {sid: names[0] for sid, names in candidates.items()}
-    for _ in range(12):
-        clashes = _clashes(chosen)
-        if not clashes:
-            break
-        moved = False
-        for group in clashes:
-            for sid in group:
-                if level[sid] + 1 < len(candidates[sid]):
-                    level[sid] += 1
-                    chosen[sid] = candidates[sid][level[sid]]
-                    moved = True
-        if not moved:
-            break
-    for group in _clashes(chosen):  # nothing else worked: number them, largest first keeps the plain name
-        for i, sid in enumerate(sorted(group)[1:], start=2):
-            base = chosen[sid]
-            while words(base + f" {i}") > MAX_NAME_WORDS:
-                base = " ".join(base.split()[1:])
-            chosen[sid] = f"{base} {i}"
+    voice = Voice.of(summary)
+    made = {s["id"]: _name_parts(s, segments, voice) for s in segments}
+    chosen = resolve_names({sid: parts for sid, (parts, _) in made.items()}, {s["id"]: int(s.get("size", 0)) for s in segments})
+    names = {sid: name for sid, (name, _) in chosen.items()}
     out = []
     for s in segments:
-        lab = extractive_label(s, segments, kind)
-        out.append(SegmentLabel(lab.segment_id, chosen[s["id"]], lab.description, lab.source, lab.template, lab.facts))
+        parts, plain_lead = made[s["id"]]
+        # The description opens with what the chosen name says (and the trait behind its noun).
+        said = {w.feature for w in chosen[s["id"]][1]} | (set(plain_lead) - {w.feature for w in parts.base})
+        lead = [f for f in plain_lead if f in said] + sorted(said - set(plain_lead) - {""},
+                                                            key=lambda f: [w.feature for w in chosen[s["id"]][1]].index(f))
+        lab = extractive_label(s, segments, voice.kind, voice, names, lead)
+        out.append(SegmentLabel(lab.segment_id, names[s["id"]], lab.description, lab.source, lab.template, lab.facts))
     return out
-
-
-def _clashes(chosen: dict[int, str]) -> list[list[int]]:
-    by_name: dict[str, list[int]] = {}
-    for sid, name in chosen.items():
-        by_name.setdefault(name.lower(), []).append(sid)
-    return [g for g in by_name.values() if len(g) > 1]
-

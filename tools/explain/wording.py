@@ -3,7 +3,9 @@ labels, describe, the report and the verifier-facing facts all print a number th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def join_phrases(parts: Sequence[str]) -> str:
@@ -23,14 +25,18 @@ def fmt_pct(share: float, decimals: int | None = None) -> str:
 
 
 def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
-    """A feature value in its unit, rounded the way it is printed everywhere ("$42.5" when money has a currency)."""
+    """A feature value in its unit, rounded the way it is printed everywhere.
+
+    Money gets the data's currency symbol when it has one ("$12.30", "£1,204"); without one it is a
+    bare number, as a count would be.
+    """
     if unit == "share":
         return fmt_pct(value)
     if unit == "days":
         return f"{value:.0f}"
     if unit == "money" and currency:
-        number = f"{abs(value):.0f}" if abs(value) >= 100 else f"{abs(value):.1f}"
-        return f"{'-' if value < 0 else ''}{currency}{number}"
+        sign = "-" if value < 0 else ""
+        return f"{sign}{currency}{abs(value):,.0f}" if abs(value) >= 10 else f"{sign}{currency}{abs(value):.2f}"
     if unit in ("count", "money", "orders"):
         return f"{value:.0f}" if abs(value) >= 100 or (unit != "money" and abs(value) >= 10) else f"{value:.1f}"
     if unit == "rating":
@@ -38,9 +44,14 @@ def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
     return f"{value:.2f}"
 
 
-def fmt_compact(value: float, unit: str) -> str:
-    """The compact form tables and tool summaries use: shares as whole percents, the rest with one decimal."""
-    return f"{value:.0%}" if unit == "share" else f"{value:,.1f}"
+def fmt_compact(value: float, unit: str, currency: str | None = None) -> str:
+    """The compact form tables and tool summaries use: shares as whole percents, money with its
+    currency symbol when the data has one, the rest with one decimal."""
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "money" and currency:
+        return fmt_value(value, unit, currency)
+    return f"{value:,.1f}"
 
 
 def fmt_lift(lift: float) -> str:
@@ -50,8 +61,42 @@ def fmt_lift(lift: float) -> str:
     return f"{lift:.2f}×" if lift < 0.1 else f"{lift:.1f}×"
 
 
-def count_noun(kind: str, n: int) -> str:
-    noun = "message" if kind == "text" else "user"
+ENTITY_NOUNS = {"user": "user", "session": "session", "customer": "customer", "household": "household"}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """How one run's facts are worded: what a member is and the currency money is in.
+
+    ``entity`` is segments.json's ``data.entity`` ("user" unless the data's rows are sessions,
+    households, ...); ``currency`` is ``data.currency`` ("$", "£", or None for a bare number).
+    """
+
+    kind: str = "behaviour"
+    entity: str = "user"
+    currency: str | None = None
+
+    @classmethod
+    def of(cls, summary: dict) -> Voice:
+        data = summary.get("data", {})
+        return cls(data.get("kind", "behaviour"), str(data.get("entity") or "user"), data.get("currency"))
+
+    @property
+    def who(self) -> str:
+        """The relative pronoun for members: people are 'who', sessions and messages 'that'."""
+        return "that" if self.kind == "text" or self.entity == "session" else "who"
+
+    def member(self, n: int) -> str:
+        """'user'/'users', 'session'/'sessions', 'message'/'messages'."""
+        return count_noun(self.kind, n, self.entity)
+
+
+PLAIN = Voice()
+
+
+def count_noun(kind: str, n: int, entity: str | None = None) -> str:
+    """What ``n`` members are called: messages for text data, else the entity (users unless told)."""
+    noun = "message" if kind == "text" else ENTITY_NOUNS.get(entity or "user", str(entity or "user"))
     return noun if n == 1 else noun + "s"
 
 
@@ -77,11 +122,39 @@ _VERBS: dict[str, tuple[str, str]] = {  # feature -> (they ... when higher, when
     "share_review": ("write more reviews than most", "write fewer reviews than most"),
     "share_rating": ("rate more than most", "rate less than most"),
     "share_tag": ("tag more than most", "tag less than most"),
+    # transaction features, by family (see feature_family)
+    "orders": ("place more orders than most", "place fewer orders than most"),
+    "avg_order_value": ("spend more per order than most", "spend less per order than most"),
+    "basket_size": ("buy more per order than most", "buy less per order than most"),
+    "tenure_days": ("have been customers longer than most", "are newer customers than most"),
+    "gap_days": ("leave longer gaps between purchases than most", "come back sooner than most"),
+    "returns": ("return more than most", "return less than most"),
+}
+_SESSION_VERBS = {
+    "frequency": ("are longer than most", "are shorter than most"),
+    "distinct_items": ("take in more different items than most", "take in fewer different items than most"),
+    "recency_days": ("happened longer before the end of the data than most", "happened more recently than most"),
+    "span_days": ("last longer than most", "are quicker than most"),
 }
 _MEASURES = {"recency_days": "{} days since last activity", "span_days": "{} days active", "frequency": "{} events each",
              "distinct_items": "{} distinct items each", "purchases": "{} purchases each", "monetary": "total spend {}",
              "avg_price": "average price {}", "rating_mean": "average rating {}", "rating_spread": "rating spread {}",
-             "diversity": "diversity {}", "text_share": "{} of events"}
+             "diversity": "diversity {}", "text_share": "{} of events", "orders": "{} orders each",
+             "avg_order_value": "average order {}", "basket_size": "{} per order", "tenure_days": "{} days since the first purchase",
+             "gap_days": "{} days between purchases", "returns": "{} returns each"}
+_SESSION_MEASURES = {"frequency": "{} events per session", "distinct_items": "{} distinct items per session",
+                     "recency_days": "{} days before the end of the data", "span_days": "{} days long"}
+
+# Transaction features as the ingest stage may name them: a family name for each, so the wording
+# (and the name words in labels.py) follow the meaning whatever the exact column is called.
+_FAMILIES = (
+    (re.compile(r"return|refund|cancel"), "returns"),
+    (re.compile(r"order_value|aov|avg_order|mean_order|basket_value|per_order_spend|spend_per_order"), "avg_order_value"),
+    (re.compile(r"basket|per_order|order_size|lines_per|units_per"), "basket_size"),
+    (re.compile(r"tenure|first_purchase|since_first|customer_age"), "tenure_days"),
+    (re.compile(r"between|gap|interpurchase|inter_purchase|cadence"), "gap_days"),
+    (re.compile(r"order|invoice|basket_count|transactions"), "orders"),
+)
 
 # Transaction-log features (tools/segment/features.py): orders, order value, basket, tenure, gaps, returns.
 _VERBS.update({
@@ -91,32 +164,59 @@ _VERBS.update({
     "median_gap_days": ("wait longer between orders than most", "order again sooner than most"),
     "returns": ("return more than most", "return less than most"),
 })
-_MEASURES.update({"avg_order_value": "{} per order", "basket_size": "{} per order", "tenure_days": "{} days as customers",
-                  "median_gap_days": "{} days between orders", "returns": "{} returns each"})
+_MEASURES.update({"median_gap_days": "{} days between orders"})  # the others are in _MEASURES by family
 
 
-def measure(trait: dict) -> str:
-    """The trait's segment value with what it counts: '12.4 days since last activity', '46% of activity'."""
-    f, v = trait["feature"], fmt_value(trait["segment_value"], trait["unit"], trait.get("currency"))
+def feature_family(feature: str) -> str:
+    """The name the wording knows a feature by: itself when known, else its family ('n_orders' -> 'orders')."""
+    if feature in _VERBS or feature.startswith(("category_", "share_")):
+        return feature
+    for pattern, family in _FAMILIES:
+        if pattern.search(feature.lower()):
+            return family
+    return feature
+
+
+def measure(trait: dict, voice: Voice = PLAIN) -> str:
+    """The trait's segment value with what it counts: '12 days since last activity', 'total spend $1,204'."""
+    return _measure(trait, trait["segment_value"], voice)
+
+
+def _measure(trait: dict, value: float, voice: Voice) -> str:
+    f, v = trait["feature"], fmt_value(value, trait["unit"], voice.currency or trait.get("currency"))
     if f.startswith("category_"):
         return f"{v} of activity"
     if f.startswith("share_"):
         return f"{v} of events"
-    if f == "frequency" and trait["unit"] == "orders":
-        return f"{v} orders each"
-    if f in ("basket_size", "recency_days"):  # "units per order" / "lines per order"; "since last purchase" / "activity"
-        return f"{v} {trait['label']}"
-    return _MEASURES.get(f, trait["label"] + " {}").format(v)
+    if voice.entity != "session":
+        if f == "frequency" and trait["unit"] == "orders":
+            return f"{v} orders each"
+        # the feature table's own label says which reading: "units/lines per order", "since last purchase/activity"
+        if f in ("basket_size", "recency_days") and trait["label"].startswith(("units per", "lines per", "days since")):
+            return f"{v} {trait['label']}"
+    fam = feature_family(f)
+    template = (_SESSION_MEASURES.get(fam) if voice.entity == "session" else None) or _MEASURES.get(fam)
+    if template is None or (fam != f and trait["unit"] not in ("count", "money", "days", "orders")):
+        template = trait["label"] + (" {} days" if trait["unit"] == "days" and "day" not in trait["label"] else " {}")
+    return template.format(v)
 
 
-def comparison(trait: dict, against: str = "overall") -> str:
+def comparison(trait: dict, against: str = "overall", voice: Voice = PLAIN) -> str:
     """'3.1× overall', or 'vs 3.6 overall' for ratings and ratios (where a ratio means little)."""
     if trait["lift"] is None or trait["unit"] in ("rating", "ratio"):
-        return f"vs {fmt_value(trait['population_value'], trait['unit'], trait.get('currency'))} {against}"
+        return f"vs {fmt_value(trait['population_value'], trait['unit'], voice.currency or trait.get('currency'))} {against}"
     return f"{fmt_lift(trait['lift'])} {against}"
 
 
-def clause(trait: dict, lead: bool, also: bool = True) -> str:
+def _verb(trait: dict, up: bool, voice: Voice) -> str:
+    fam = feature_family(trait["feature"])
+    verbs = (_SESSION_VERBS.get(fam) if voice.entity == "session" else None) or _VERBS.get(fam)
+    if verbs is None:
+        verbs = (f"have a higher {trait['label']} than most", f"have a lower {trait['label']} than most")
+    return verbs[0 if up else 1]
+
+
+def clause(trait: dict, lead: bool, also: bool = True, voice: Voice = PLAIN) -> str:
     """A trait as a phrase: after "N users (S%)" when ``lead``, else after "They" ("also favour X" unless not ``also``)."""
     f, up = trait["feature"], trait["effect"] > 0
     against = "the average" if lead else "overall"
@@ -124,7 +224,7 @@ def clause(trait: dict, lead: bool, also: bool = True) -> str:
         cat = f[len("category_"):]
         if up and lead:
             sep = ", " if trait["lift"] is not None and trait["unit"] not in ("rating", "ratio") else " "
-            return f"whose activity is {fmt_value(trait['segment_value'], 'share')} {cat}{sep}{comparison(trait, against)}"
+            return f"whose activity is {fmt_value(trait['segment_value'], 'share')} {cat}{sep}{comparison(trait, against, voice)}"
         if up:
             verb = ("also favour " if also else "favour ") + cat
         else:
@@ -133,13 +233,23 @@ def clause(trait: dict, lead: bool, also: bool = True) -> str:
     elif f == "frequency" and trait["unit"] == "orders":
         verb = "order more often than most" if up else "order less often than most"
     else:
-        verb = _VERBS.get(f, (f"have a higher {trait['label']} than most", f"have a lower {trait['label']} than most"))[0 if up else 1]
+        verb = _verb(trait, up, voice)
     sep = " " if comparison(trait).startswith("vs") else ", "
-    return f"{'who ' if lead else ''}{verb} ({measure(trait)}{sep}{comparison(trait, against)})"
+    return f"{voice.who + ' ' if lead else ''}{verb} ({measure(trait, voice)}{sep}{comparison(trait, against, voice)})"
 
 
-def trait_fact(trait: dict) -> str:
-    return f"{trait['label']}: {measure(trait)}, {comparison(trait, 'the population average')}"
+def sibling_clause(trait: dict, up: bool, sibling_value: float | None, others: str, voice: Voice = PLAIN) -> str:
+    """A trait against the segment's siblings: 'spend more than the rest of "Lapsed Buyers" (total spend $120 vs $45 there)'."""
+    f = trait["feature"]
+    if f.startswith("category_"):
+        verb = f"favour {f[len('category_'):]} {'more' if up else 'less'} than most"
+    else:
+        verb = _verb(trait, up, voice)
+    verb = verb.removesuffix(" than most") + f" than {others}"
+    if sibling_value is None:
+        return f"{verb} ({measure(trait, voice)})"
+    return f"{verb} ({measure(trait, voice)} vs {fmt_value(sibling_value, trait['unit'], voice.currency)} there)"
 
 
-# ---------------------------------------------------------------- names
+def trait_fact(trait: dict, voice: Voice = PLAIN) -> str:
+    return f"{trait['label']}: {measure(trait, voice)}, {comparison(trait, 'the population average', voice)}"

@@ -62,6 +62,7 @@ class SegmentSummary:
     name: str | None = None
     description: str | None = None
     attributes: tuple[dict, ...] = field(default=())  # over-represented user attribute values (never inputs)
+    profile: tuple[Trait, ...] = field(default=())  # every feature, strongest first: what names contrast siblings by
 
     def as_dict(self) -> dict:
         return {
@@ -75,6 +76,7 @@ class SegmentSummary:
             "representative_user_ids": list(self.representative_user_ids),
             "representative_texts": list(self.representative_texts),
             "attributes": list(self.attributes),
+            "profile": [t.as_dict() for t in self.profile],
         }
 
 
@@ -134,8 +136,12 @@ def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: i
     return out
 
 
-def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: int) -> list[tuple[Trait, ...]]:
-    """The behaviour features where each segment differs most from everyone, with lift."""
+def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: int,
+                   limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT) -> list[tuple[Trait, ...]]:
+    """The behaviour features where each segment differs most from everyone, with lift.
+
+    ``limit=None, min_effect=0`` gives every feature a segment has a value for (its profile).
+    """
     if features is None or features.raw.shape[1] == 0:
         return [() for _ in range(k)]
     raw = features.raw
@@ -151,8 +157,10 @@ def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: in
         effect = np.nan_to_num(effect)
         traits = []
         for j in np.argsort(-np.abs(effect), kind="stable"):
-            if abs(effect[j]) < MIN_EFFECT or len(traits) == N_TRAITS:
+            if abs(effect[j]) < min_effect or len(traits) == limit:
                 break
+            if not (np.isfinite(seg_mean[j]) and np.isfinite(pop_mean[j])):
+                continue
             spec = features.specs[j]
             lift = float(seg_mean[j] / pop_mean[j]) if abs(pop_mean[j]) > 1e-12 else None
             traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j]),
@@ -210,6 +218,7 @@ def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) ->
     n = len(labels)
     keywords = segment_keywords(data, profiles, labels, k)
     traits = segment_traits(profiles.features, labels, k)
+    profile = segment_traits(profiles.features, labels, k, limit=None, min_effect=0.0)
     reps = representatives(profiles.fused, labels, k)
     attributes = segment_attributes(data, profiles.user_ids, labels, k)
     texts_by_user: dict[str, str] = {}
@@ -230,6 +239,7 @@ def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) ->
                 representative_user_ids=rep_ids,
                 representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
                 attributes=attributes[c],
+                profile=profile[c],
             )
         )
     return out
