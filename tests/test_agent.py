@@ -163,10 +163,14 @@ def test_history_is_stored_and_reloaded(workspace):
     assert ("user", "hi") in history and ("assistant", "Hello there.") in history
 
 
-def test_router_turn_for_unknown_segment_fails_cleanly(workspace):
+def test_router_turn_for_unknown_segment_asks_which_one(workspace):
     settings = load_settings()
     service = WorkspaceService(workspace, settings, embedder=HashingEmbedder())
     session = Session(workspace, settings, service=service)
     assert session.responder.startswith("router")
     events = _run(session, "/describe 42")
-    assert isinstance(events[-1], TurnFailed) and "42" in events[-1].error and events[-1].prompt == "/describe 42"
+    # No tool runs on a segment that does not exist: one question names the ones that do.
+    assert not [e for e in events if isinstance(e, ToolStarted)]
+    answer = events[-1].answer
+    assert isinstance(events[-1], TurnDone) and "42" in answer and answer.endswith("?")
+    assert all(seg["name"] in answer for seg in service.segments())
