@@ -19,6 +19,8 @@ _UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months":
 
 def number(word: str) -> float | None:
     word = word.lower()
+    if word in ("a", "an"):
+        return 1.0
     if re.fullmatch(r"\d+(?:\.\d+)?", word):
         return float(word)
     return float(NUMBER_WORDS[word]) if word in NUMBER_WORDS else None
@@ -35,7 +37,7 @@ _COUNT_NOUNS = r"(?:recommendations?|recs|items?|products?|things?|picks?|ideas?
 def result_count(text: str) -> int | None:
     """How many results are asked for: "top 5", "5 recommendations", "give them five", "the 15 least …"."""
     low = _low(text)
-    for pattern in (rf"\btop\s+{_NUM}\b", rf"\b{_NUM}\s+(?:more\s+)?{_COUNT_NOUNS}\b", rf"\b(?:the|our|my)\s+{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest|top)\b",
+    for pattern in (rf"\btop\s+(?!one\b){_NUM}\b", rf"\b{_NUM}\s+(?:more\s+)?{_COUNT_NOUNS}\b", rf"\b(?:the|our|my)\s+{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest|top)\b",
                     rf"\b{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest)\b", rf"\b(?:first|show|list|give me)\s+{_NUM}\b(?!\s*(?:days?|weeks?|months?))",
                     rf"\bn\s*=\s*{_NUM}\b"):
         if (m := re.search(pattern, low)) is not None:
@@ -58,9 +60,9 @@ def segment_params(text: str) -> dict[str, Any]:
         args["k"] = "auto"
     if (m := re.search(r"(?:alpha|α|text weight|weight (?:of )?(?:the )?text(?: at| to| of)?)\s*(?:=|of|to|at|:)?\s*([01](?:\.\d+)?|\.\d+)", low)) is not None:
         args["alpha"] = float(m.group(1))
-    elif re.search(r"\b(behaviou?r only|only (the )?behaviou?r|ignore the text|without (the )?text)\b", low):
+    elif re.search(r"\b(behaviou?r only|only (?:on |by |from )?(?:the |their )?behaviou?r|ignore the (?:review )?texts?|without (?:the )?(?:review )?texts?)\b", low):
         args["alpha"] = 0.0
-    elif re.search(r"\b(text only|only (the )?(review )?texts?|ignore (the )?behaviou?r)\b", low):
+    elif re.search(r"\b(text only|only (?:on |from |by )?(?:the |their )?(?:review |written )?(?:texts?|reviews|words)|ignore (the )?behaviou?r)\b", low):
         args["alpha"] = 1.0
     for algo, words in (("hdbscan", ("hdbscan", "density")), ("agglomerative", ("agglomerative", "hierarchical", "ward")), ("kmeans", ("kmeans",))):
         if any(w in low for w in words):
@@ -94,7 +96,8 @@ class RankQuery:
     order: str | None = None
     filters: tuple[dict, ...] = ()
     n: int | None = None
-    spans: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # what it consumed, in the lower-cased text
+    spans: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # what it consumed, in the padded lower-cased text
+    filter_spans: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # the filters' part of ``spans``
 
     @property
     def found(self) -> bool:
@@ -117,14 +120,15 @@ _DESC = r"(?:most|highest|top|biggest|best|largest|greatest|heaviest)"
 _ASC = r"(?:least|lowest|fewest|smallest|bottom|worst)"
 # (pattern, by, order): order None = the measure's natural order; the first match wins.
 _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
-    (r"\bchurn\w*|\bat[- ]risk\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
+    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
     (rf"\b{_ASC} recently active|\blongest inactive|\blapsed|\bdormant|\binactive (users|customers|people|shoppers)|\bgone quiet|\bstopped (coming|buying|visiting|shopping|rating)|"
      r"\bin (a long time|ages|a while)\b|\bnot been back|\bhaven'?t been back|\bwent quiet|\bno longer active|\blost customers", "recency_days", "desc"),
     (rf"\b{_DESC} recently active|\brecently active (users|customers|people|shoppers)|\bactive most recently", "recency_days", "asc"),
     (rf"\b(?:{_ASC}) (?:spenders?|spending)|\bspen(?:t|d|ds) the least|\blow spenders", "monetary", "asc"),
-    (rf"\bspenders?\b|\b(?:{_DESC}) spend(?:ing)?\b|\bspen(?:t|d|ds) the most|\bmost valuable|\bhighest[- ]value|\bby (revenue|spend|value|sales|money)|\brevenue|\bbest customers|\bmost money", "monetary", "desc"),
-    (rf"\b(?:{_ASC}) (?:active|engaged)|\bleast events", "frequency", "asc"),
-    (rf"\b(?:{_DESC}) (?:active|engaged)|\bheaviest|\bpower users|\bmost loyal|\bloyal\b|\bnumber of events|\bmost events|\b(?:rated|reviewed|viewed|watched) the most\b", "frequency", "desc"),
+    (rf"\b(?:top|best|most important|biggest)\s+(?:\d+\s+|{_NUM}\s+)?(?:customers|clients|buyers|shoppers|accounts)\b|\bspenders?\b|\b(?:{_DESC}) spend(?:ing)?\b|\bspen(?:t|d|ds) the most|\bmost valuable|\bhighest[- ]value|\bby (revenue|spend|value|sales|money)|\brevenue|\bbest customers|\bmost money", "monetary", "desc"),
+    (rf"\b(?:{_ASC}) (?:active|engaged)|\b(?:least|fewest) (?:events|movies|films|items|ratings|reviews|views|products|books)\b|\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the (?:least|fewest)\b", "frequency", "asc"),
+    (rf"\b(?:{_DESC}) (?:active|engaged)|\bheaviest|\bpower users|\bmost loyal|\bloyal\b|\bnumber of events|\bmost (?:events|movies|films|ratings|reviews|views)\b|"
+     r"\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the most\b", "frequency", "desc"),
     (r"\bnew(est)? (customers|users|shoppers|signups|members|buyers|clients|viewers)|\bsigned up|\bjoined (most )?recently|\brecent signups|\bnewcomers|\bfirst[- ]time", "first_seen_days", "asc"),
     (r"\bwith us the longest|\boldest customers|\blongest[- ](standing|time) (customers|users)|\blongest-standing", "first_seen_days", "desc"),
     (rf"\b(?:{_DESC}) (?:purchases|orders)|\bbought the most\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
@@ -165,7 +169,7 @@ def rank_query(text: str) -> RankQuery:
         spans.append(m.span())
     filters: list[dict] = []
     # "haven't been active in 90 days", "inactive for more than 60 days", "not shown up for over 200 days"
-    window = rf"(?P<q>(?:more than|over|at least)\s+)?(?P<n>{_NUM})\s*(?P<plus>\+)?\s*(?P<u>days?|weeks?|months?|years?)"
+    window = rf"(?P<q>(?:more than|over|at least)\s+)?(?P<n>{_NUM}|an?)\s*(?P<plus>\+)?\s*(?P<u>days?|weeks?|months?|years?)"
     m = re.search(_INACTIVE + rf"[^.?!]*?\b(?:in|for|within|during)\s+(?:the\s+)?(?:last\s+|past\s+)?" + window, low)
     m = m or re.search(r"\binactive\s+(?:for\s+)?" + window, low)
     if m is not None:
@@ -192,11 +196,15 @@ def rank_query(text: str) -> RankQuery:
     if (m := re.search(r"\baverage rating\s+((?:above|over|more than|below|under|less than|at least|at most)\s+)(\d(?:\.\d+)?)", low)) is not None:
         filters.append({"feature": "rating_mean", "op": _op(m.group(1)), "value": float(m.group(2))})
         spans.append(m.span())
-    if (m := re.search(rf"\b((?:more than|over|at least|fewer than|less than)\s+){_NUM}\s+events\b", low)) is not None:
+    if (m := re.search(rf"\b((?:more than|over|at least|fewer than|less than)\s+){_NUM}\s+(?:events|movies|films|ratings|reviews|views|visits)\b", low)) is not None:
         filters.append({"feature": "frequency", "op": _op(m.group(1)), "value": float(number(m.group(2)) or 0)})
         spans.append(m.span())
-    n = result_count(text) if (by or filters) else None
-    return RankQuery(by, order, tuple(filters), n, tuple(spans))
+    filter_spans = spans[1:] if by is not None else spans
+    rest = list(low)
+    for a, b in filter_spans:  # a filter's number is never the count ("rated more than 100 movies")
+        rest[a:b] = " " * (b - a)
+    n = result_count("".join(rest)) if (by or filters) else None
+    return RankQuery(by, order, tuple(filters), n, tuple(spans), tuple(filter_spans))
 
 
 # -- the description a search embeds ----------------------------------------------------------

@@ -36,12 +36,13 @@ class Focus:
     segments: tuple[int, ...] = ()
     results: tuple[str, ...] = ()  # users the last ranking or search showed, in order
     listed: tuple[int, ...] = ()  # segments the last list showed, in order
+    shown_items: tuple[str, ...] = ()  # items the last recommendation showed, in order
 
     def after(self, tool: str, args: dict[str, Any], artifact: dict | None = None) -> Focus:
         """The focus once ``tool`` ran with ``args`` (and returned ``artifact``, when it ran)."""
         art = artifact or {}
         users, items, segments = self.users, self.items, self.segments
-        results, listed = self.results, self.listed
+        results, listed, shown = self.results, self.listed, self.shown_items
         if tool == "help":
             return self
         users = _push(users, *(str(u) for u in (args.get("user_id"), art.get("user_id")) if u is not None))
@@ -57,7 +58,9 @@ class Focus:
             results = tuple(str(u["user_id"]) for u in found if isinstance(u, dict) and "user_id" in u)
         if tool == "list_segments":
             listed = tuple(int(s["id"]) for s in art.get("segments", []) if isinstance(s, dict) and "id" in s)
-        return Focus(tool, dict(args), users, items, segments, results, listed)
+        if tool == "recommend_items" and art.get("items"):
+            shown = tuple(str(i["item_id"]) for i in art["items"] if isinstance(i, dict) and "item_id" in i)
+        return Focus(tool, dict(args), users, items, segments, results, listed, shown)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -69,7 +72,8 @@ class Focus:
         try:
             raw = json.loads(text)
             return cls(raw.get("tool"), dict(raw.get("args") or {}), tuple(raw.get("users") or ()), tuple(raw.get("items") or ()),
-                       tuple(int(s) for s in raw.get("segments") or ()), tuple(raw.get("results") or ()), tuple(int(s) for s in raw.get("listed") or ()))
+                       tuple(int(s) for s in raw.get("segments") or ()), tuple(raw.get("results") or ()), tuple(int(s) for s in raw.get("listed") or ()),
+                       tuple(raw.get("shown_items") or ()))
         except (ValueError, TypeError, AttributeError):
             return cls()  # a damaged entry is a fresh start, not a crash
 
@@ -80,6 +84,8 @@ WHY = re.compile(r"^(?:(?:tell me|say|explain|show me|give me|and)\s+)*(?:why|th
                  r"^(?:explain|justify)(?:\s+(?:them|it|those|these|that|each(?: one)?|each of them|the recommendations?|why))?[\s?!.]*$|"
                  r"^(?:with|give)\s+(?:me\s+)?(?:the\s+)?reasons[\s?!.]*$", re.I)
 MORE = re.compile(r"^(?:show\s+|give\s+me\s+|list\s+)?(?:(?:some|a few|\d+)\s+)?more(?:\s+(?:please|of them|results|users|items|recommendations|of those))?[\s?!.]*$|^next(?:\s+page)?[\s?!.]*$|^keep going[\s?!.]*$", re.I)
+COUNT_ONLY = re.compile(r"^(?:(?:just|only|show|give me|list)\s+)?(?:the\s+)?(?:top|first)?\s*(\d+)(?:\s+(?:only|please|of them|results|users|items|customers))?[\s.!?]*$|"
+                        r"^(?:the\s+)?top\s+(\d+)\s+only[\s.!?]*$", re.I)
 NARROW = re.compile(r"^(?:only|just|but only|limit (?:it |that )?to|restrict (?:it |that )?to|filter (?:it |that )?(?:to|by)|narrow (?:it |that )?(?:down )?to)\s+", re.I)
 
 
@@ -93,6 +99,15 @@ def elliptical_body(clause: str) -> str | None:
     stripped = _ABOUT.sub("", text, count=1)
     if stripped != text or clause.strip().lower().startswith(("and ", "also ", "then ")):
         return stripped.strip(" ?!.")
+    return None
+
+
+def with_count(tool: str, args: dict[str, Any], n: int) -> dict[str, Any] | None:
+    """``args`` asking for ``n`` results ("top 3 only"); None when the tool has no count."""
+    if tool == "recommend_items":
+        return {**args, "k": max(1, min(50, n))}
+    if tool in ("rank_users", "find_users", "find_items"):
+        return {**args, "n": max(1, min(200 if tool == "rank_users" else 50, n))}
     return None
 
 
@@ -114,6 +129,25 @@ def with_why(focus: Focus) -> tuple[str, dict[str, Any]] | None:
     if focus.tool in ("rank_users", "find_users") and focus.results:
         return "explain_user_segment", {"user_id": focus.results[0]}
     return None
+
+
+_PICK = re.compile(r"^(?:why|explain|justify|how come)\b.*?\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|top|#?\d{1,2})"
+                   r"(?:st|nd|rd|th)?(?:\s+(?:one|item|recommendation|pick|product|suggestion))?\b", re.I)
+_POSITIONS = {w: i for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth".split())}
+
+
+def picked_item(clause: str, focus: Focus) -> tuple[str, dict[str, Any]] | None:
+    """ "explain the first one", "why the third?" after a recommendation: that item, explained."""
+    if focus.tool != "recommend_items" or not focus.shown_items or "user_id" not in focus.args:
+        return None
+    m = _PICK.match(clause.strip())
+    if m is None:
+        return None
+    word = m.group(1).lower().lstrip("#")
+    position = 0 if word == "top" else len(focus.shown_items) - 1 if word == "last" else _POSITIONS.get(word, int(word) - 1 if word.isdigit() else -1)
+    if not 0 <= position < len(focus.shown_items):
+        return None
+    return "explain_recommendation", {"user_id": focus.args["user_id"], "item_id": focus.shown_items[position]}
 
 
 def replace_args(focus: Focus, **changes: Any) -> Focus:

@@ -20,7 +20,7 @@ EXAMPLES: dict[str, list[str]] = {
         "create customer segments", "can you segment my audience", "make 6 groups of shoppers", "redo the clustering using hdbscan",
         "discover natural clusters among our customers", "resegment with a different number of groups", "cluster them again",
         "partition the customer base into cohorts", "try a different k", "segment based on behaviour only", "recluster everything",
-        "split into 4 segments", "segment them into 3 clusters",
+        "split into 4 segments", "segment them into 3 clusters", "regroup the users", "group the users based on their reviews",
     ],
     "list_segments": [
         "list the segments", "show me the segments", "what segments do we have", "what groups are there",
@@ -42,7 +42,7 @@ EXAMPLES: dict[str, list[str]] = {
         "why is this user in their segment", "why was this user put in this group", "which segment is this user in and why",
         "explain the segment of this user", "what group does this user belong to", "why does this user belong to this segment",
         "which cluster does this user fall into", "what kind of customer is this user", "tell me about this user",
-        "why is this user where they are", "segment membership of this user",
+        "why is this user where they are", "segment membership of this user", "what does this user look like",
     ],
     "find_users": [
         "find users who love gardening", "show me customers interested in electronics", "who buys running shoes",
@@ -89,8 +89,9 @@ EXAMPLES: dict[str, list[str]] = {
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", " into ", "re-run", "rerun",
-                      "redo", "recluster", "re-cluster", "resegment", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
-    "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group"),
+                      "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
+    "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group",
+                      "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups"),
     "compare_segments": ("compare", " vs ", " versus ", "differ", "difference", "contrast", "side by side", "separates", "compared"),
     "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
@@ -186,7 +187,10 @@ class IntentScorer:
             best["find_users"] += 0.05
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who|anyone|viewers?)\b", low)
         things = re.search(r"\b(items?|products?|movies?|films?|books?|articles?|things?|skus?|catalog(ue)?)\b", low)
-        if people and not user:
+        if people and not user and not things:
+            best["find_users"] += 0.1
+            best["find_items"] -= 0.1
+        elif people and not user:
             best["find_users"] += 0.05
         if things and not people and not user:
             best["find_items"] += 0.1

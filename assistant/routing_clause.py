@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.arguments import RankQuery, active_within_days, min_spend, rank_query, result_count, search_description, segment_params
-from assistant.followup import MORE, NARROW, WHY, Focus, bumped, elliptical_body, strip_filler, with_why
+from assistant.followup import COUNT_ONLY, MORE, NARROW, WHY, Focus, bumped, picked_item, elliptical_body, strip_filler, with_count, with_why
 from assistant.intents import MARGIN
 from assistant.registry import BY_NAME, validate_args
 from assistant.spelling import correct
@@ -21,10 +21,14 @@ from tools.explain.segment_refs import ORDINALS
 
 USER_TOOLS = ("recommend_items", "explain_user_segment", "explain_recommendation")
 SEGMENT_TOOLS = ("describe_segment", "compare_segments", "write_report", "rank_users", "find_users")
-_USER_PRONOUN = re.compile(r"\b(?:that|this|the same|same)\s+(?:user|customer|person|shopper|client|one|buyer|viewer)\b|\b(?:them|they|him|her|their|theirs)\b", re.I)
-_TOP_RESULT = re.compile(r"\b(?:the\s+)?(?:top|first|number one|#1|no\.? ?1)(?:\s+(?:one|user|customer|person|result|shopper|spender))?\b(?!\s+\d)", re.I)
-_SEG_PRONOUN = re.compile(r"\b(?:it|its|it's|there|in there|that segment|this segment|that group|this group|that cluster|this cluster|the same segment|"
-                          r"their segment|that one|this one)\b", re.I)
+_USER_PRONOUN = re.compile(r"\b(?:that|this|the same|same)\s+(?:user|customer|person|shopper|client|one|buyer|viewer)\b|\b(?:them|they|him|her)\b", re.I)
+_PEOPLE = re.compile(r"\b(?:users|customers|people|shoppers|buyers|clients|members|viewers|everyone|everybody)\b", re.I)
+_TOP_RESULT = re.compile(r"\b(?:the\s+)?(?:top|first)\s+(?:one|user|customer|person|result|shopper|spender|buyer|viewer)\b(?!s)|"
+                         r"\bthe\s+(?:top|first)\b(?=\s*(?:$|[?.!,]|in\b|of\b|on\b))|\bnumber one\b|#1\b", re.I)
+_SEG_PRONOUN = re.compile(r"\b(?:it|its|it's|in there|that segment|this segment|that group|this group|that cluster|this cluster|the same segment|"
+                          r"their segment|that one|this one)\b|\b(?:that|this)\b(?=\s+(?:with|to|and|vs|versus|against)\b)|"
+                          r"(?<!\bis )(?<!\bare )\bthere\b(?!\s+(?:is|are|was|were)\b)", re.I)
+_ORDINAL_REF = re.compile(r"\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)(?:\s+(?:one|segment|group|cluster))?\b", re.I)
 _TYPICAL = re.compile(r"\b(?:most\s+)?(?:typical|representative|average|archetypal)\s+(?:user|customer|member|shopper|buyer|person|viewer)\b", re.I)
 _ITEM_PRONOUN = re.compile(r"\b(?:that|this|the same)\s+(?:item|product|movie|film|book|one)\b|\bit\b", re.I)
 _LEFTOVER_STOP = frozenset(
@@ -32,7 +36,8 @@ _LEFTOVER_STOP = frozenset(
     "like likes fit fits get gets good pick match matches does did do you me tell what makes relevant evidence behind reason reasons reasoning suggest suggested "
     "suggesting suggestion how come of this that care about product products item items movie movies film films describe segment segments group groups "
     "cluster clusters who in on with and or please show give deep dive into info details detail profile story going what's whats special defines define "
-    "characterise characterize summarise summarize sum up key traits people folks crowd it its their they them my our we us".split()
+    "characterise characterize summarise summarize sum up key traits people folks crowd it its their they them my our we us compare compared versus "
+    "vs against contrast difference differences between differ different first second third fourth last one ones same other both all".split()
 )
 
 
@@ -96,12 +101,17 @@ class ClauseRouter:
     def route(self, clause: str, focus: Focus, first: bool = True) -> tuple[str, dict, float] | Question:
         clause = correct(clause)
         plain = strip_filler(clause).strip()
+        if focus.tool and (picked := picked_item(plain, focus)) is not None:
+            return picked[0], picked[1], 1.0
         if focus.tool and WHY.match(plain):
             if (why := with_why(focus)) is not None:
                 return why[0], why[1], 1.0
         if focus.tool and MORE.match(plain):
             if (more := bumped(focus.tool, focus.args)) is not None:
                 return focus.tool, more, 1.0
+        if focus.tool and (count := COUNT_ONLY.match(plain)) is not None:
+            if (counted := with_count(focus.tool, focus.args, int(count.group(1) or count.group(2)))) is not None:
+                return focus.tool, counted, 1.0
         if focus.tool and (narrow := NARROW.match(plain)) is not None:
             if (merged := self._narrow(focus, plain[narrow.end():])) is not None:
                 return merged
@@ -117,14 +127,15 @@ class ClauseRouter:
         rq = rank_query(self._blank(clause, [(a, b) for a, b, how in m.segment_spans if how == "name"]))  # "the lapsed toy buyers" is a name
         low = " " + clause.lower() + " "
         typical = bool(_TYPICAL.search(clause))
-        pronoun_user = bool(_USER_PRONOUN.search(clause) and (focus.users or focus.results) and not m.segments)
+        pronoun_user = bool(_USER_PRONOUN.search(clause) and (focus.users or focus.results) and not m.segments and not _PEOPLE.search(clause))
         top_result = bool(_TOP_RESULT.search(clause) and focus.results)
         user_ref = bool(m.users) or typical or pronoun_user or top_result or any(u.unknown in ("user", "id") for u in m.unknown)
         explainish = re.search(r"\b(why|explain|justif|reason|evidence|good (?:pick|recommendation|choice|fit|match|idea)|match for|fit|would \w+ like|relevant|how come|behind|care about)\w*", low)
-        only_user_tokens = all(any(i == u for u, _ in m.users) for i, _ in m.items)
-        title = self._title(clause, m) if (user_ref and explainish and only_user_tokens) else None
+        title = self._title(clause, m) if (user_ref and explainish) else None
+        if title is not None and any(pos < title[1][0] or pos > title[1][1] for i, pos in m.items if all(pos != upos for _, upos in m.users)):
+            title = None  # an item id said outside the title span wins: "why i00012 for u00042", not a title found elsewhere
         item_ref = bool(m.items) or title is not None or any(u.unknown == "item" for u in m.unknown)
-        masked = self._mask(clause, m, title)
+        masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or typical) else None)
         n_seg = len(m.segments)
         taste = self._taste(clause, m, rq)
         count_question = bool(re.search(r"\bhow many\s+(?:users|customers|people|shoppers|buyers|clients|members|viewers)\b", low)) and (n_seg or rq.found)
@@ -205,6 +216,8 @@ class ClauseRouter:
                 args["description"] = taste or search_description(clause, spans)
             elif tool == "rank_users":
                 args = rq.args()
+                if "n" not in args and (n := result_count(self._blank(" " + " ".join(clause.lower().split()) + " ", list(rq.filter_spans)))) is not None:
+                    args["n"] = n  # a count, never a filter's number ("rated more than 100 movies")
                 seg, _ = self._filter_segment(clause, m, focus, loose=True)
                 if seg is not None:
                     args["segment_id"] = seg
@@ -242,8 +255,8 @@ class ClauseRouter:
         return Question(BY_NAME["recommend_items"].missing[1] if "recommend" in clause.lower() else BY_NAME["explain_user_segment"].missing[1])
 
     def _item(self, clause: str, m: Mentions, focus: Focus, title) -> str | Question:
-        user = m.users[0][0] if m.users else None
-        items = [i for i, pos in m.items if not any(pos == upos for _, upos in m.users[:1])]
+        inside = (lambda pos: title[1][0] <= pos <= title[1][1]) if title is not None else (lambda pos: False)
+        items = [i for i, pos in m.items if not any(pos == upos for _, upos in m.users[:1]) and not inside(pos)]
         if title is not None and not items:
             ids, _span = title
             if len(ids) > 1:
@@ -267,10 +280,12 @@ class ClauseRouter:
         if want == 2 and not found and self.resolver is not None and len(self.resolver.segments) == 2 and re.search(
                 r"\b(?:the|both|these|those)\s+(?:two|2)\s+(?:segments|groups|clusters)\b|\bboth\s+(?:segments|groups|clusters)\b", clause, re.I):
             return sorted(self.resolver.segments.by_id)
-        if len(found) < want and focus.listed and (o := re.search(r"\bthe\s+(" + "|".join(ORDINALS) + r")(?:\s+one)?\b", clause, re.I)):
-            position = ORDINALS[o.group(1).lower()]
-            if position < len(focus.listed):
-                found.append((focus.listed[position], o.start()))
+        if len(found) < want and focus.listed:
+            for o in _ORDINAL_REF.finditer(clause):  # "the third one", "the first and the last" of the list just shown
+                word = o.group(1).lower()
+                position = len(focus.listed) - 1 if word == "last" else ORDINALS[word]
+                if position < len(focus.listed) and focus.listed[position] not in [s for s, _ in found]:
+                    found.append((focus.listed[position], o.start()))
         plural = re.search(r"\b(them|these two|those two|both|they|those|these)\b", clause, re.I)
         if want == 2 and not found and pronouns and plural and len(focus.segments) >= 2:
             return list(reversed(focus.segments[:2]))  # "compare them": the last two
@@ -283,6 +298,12 @@ class ClauseRouter:
                 if num not in taken and self.resolver is not None and num in self.resolver.segments.by_id:
                     found.append((num, pos))
                     taken.add(num)
+        if len(found) < want and self.resolver is not None:  # what only brushes a name counts once a segment is wanted: "the gamers"
+            taken = {s for s, _ in found}
+            for weak in self.resolver.segments_in(clause, lenient=True):
+                if weak.how == "name" and weak.segment_ids[0] not in taken and not any(a <= weak.start < b for a, b, _ in m.segment_spans):
+                    found.append((weak.segment_ids[0], weak.start))
+                    taken.add(weak.segment_ids[0])
         found.sort(key=lambda sp: sp[1])
         out: list[int] = []
         for sid, _ in found:
@@ -299,11 +320,16 @@ class ClauseRouter:
             if anchored or loose:
                 sid = next(s for s, pos in m.segments if pos == start)
                 return self.resolver.segments.check(sid) if self.resolver else sid, [(start, end)]
-        if focus.segments and re.search(r"\b(in there|in it|its|in that segment|in this segment|of them|their top|that segment's)\b", clause, re.I):
+        if focus.segments and re.search(r"\b(in there|in it|its|in that segment|in this segment|of them|their top|that segment's)\b|(?<!\bis )(?<!\bare )\bthere\b(?!\s+(?:is|are|was|were)\b)", clause, re.I):
             return focus.segments[0], []
         return None, []
 
     def _missing_segment(self, tool: str, clause: str, m: Mentions) -> Question:
+        if tool == "compare_segments" and len(m.segments) == 1 and self.resolver is not None:
+            one = m.segments[0][0]
+            if one in self.resolver.segments.by_id:
+                other = "the smallest" if one == self.resolver.segments.rank(0) else "the biggest"
+                return Question(f"Compare segment {self.resolver.segments.label(one)} with which segment? e.g. “compare {one} with {other}”.")
         phrase = self._leftover(clause, m)
         if phrase and self.resolver is not None and len(self.resolver.segments):
             return Question(self.resolver.segments.unknown(phrase).message)
@@ -341,9 +367,17 @@ class ClauseRouter:
             chars[a:b] = " " * (b - a)
         return "".join(chars)
 
-    def _mask(self, clause: str, m: Mentions, title) -> str:
-        spans = [(a, b, "this user" if kind == "user" else "this item" if kind == "item" else "this user") for a, b, kind in m.id_spans]
-        spans += [(a, b, "this segment") for a, b, _ in m.segment_spans]
+    def _mask(self, clause: str, m: Mentions, title, focus: Focus | None = None) -> str:
+        extra: list[tuple[int, int, str]] = []
+        if focus is not None and (focus.users or focus.results) and not m.users:
+            for pattern in (_TOP_RESULT, _USER_PRONOUN, _TYPICAL):
+                if (hit := pattern.search(clause)) is not None and (pattern is not _TOP_RESULT or focus.results):
+                    extra.append((hit.start(), hit.end(), "this user"))
+                    break
+        spans = extra + [(a, b, "this user" if kind == "user" else "this item" if kind == "item" else "this user") for a, b, kind in m.id_spans]
+        for a, b, _ in m.segment_spans:
+            many = sum(1 for _, pos in m.segments if pos == a)
+            spans.append((a, b, " and ".join(["this segment"] + ["that segment"] * (many - 1))))
         if title is not None:
             spans.append((title[1][0], title[1][1], "this item"))
         out = clause
@@ -379,10 +413,13 @@ class ClauseRouter:
                 args["user_id"] = user
                 return tool, args, 1.0
             if tool == "explain_recommendation":
-                item = self._item(body, m, Focus(), self._title(body, m))
+                title = self._title(body, m)
+                item = self._item(body, m, Focus(), title)
                 if not isinstance(item, Question):
                     args["item_id"] = item
                     return tool, args, 1.0
+                if title is not None or m.items or any(u.unknown == "item" for u in m.unknown):
+                    return item  # "and the Lumio smartwatch?": two of them, so ask which
         except SegscopeError as exc:
             return Question(exc.message)
         if tool in USER_TOOLS and any(u.unknown for u in m.unknown) and self.resolver is not None:

@@ -129,10 +129,14 @@ class SegmentNames:
                           f"No segment matches “{mention}”; the closest are {', '.join(self.label(i) for i in close)}. Which one do you mean?")
 
     # -- names --------------------------------------------------------------------------
+    def _known(self, w: str) -> bool:
+        return w in self.shared or any(w in d for d in self.distinctive.values()) or any(w in k for k in self.keyword_only.values())
+
     def _match_word(self, word: str) -> str | None:
         w = singular(word)
-        if w in self.shared or any(w in d for d in self.distinctive.values()) or any(w in k for k in self.keyword_only.values()):
-            return w
+        for variant in (w, w[:-2] if w.endswith("er") and len(w) > 5 else None):  # "gardeners" are of the garden segment
+            if variant and self._known(variant):
+                return variant
         if len(w) >= 5 and self._vocabulary:
             from rapidfuzz import fuzz, process
 
@@ -168,7 +172,7 @@ class SegmentNames:
             best = max(scores.values(), key=lambda t: (2 * t[0] + t[1] + t[2]))
             top = [sid for sid, t in scores.items() if (2 * t[0] + t[1] + t[2]) == (2 * best[0] + best[1] + best[2])]
             d, k, g = best
-            strong = d >= 2 or (d >= 1 and (g >= 1 or adjacent)) or (k >= 1 and (adjacent or d >= 1))
+            strong = d >= 2 or (d >= 1 and (g >= 1 or adjacent)) or (k >= 1 and (adjacent or d >= 1 or g >= 1))
             if len(top) != 1 or not (strong or lenient):
                 continue
             end = words[last + 1][2] if adjacent else words[last][2]
