@@ -120,16 +120,16 @@ _DESC = r"(?:most|highest|top|biggest|best|largest|greatest|heaviest)"
 _ASC = r"(?:least|lowest|fewest|smallest|bottom|worst)"
 # (pattern, by, order): order None = the measure's natural order; the first match wins.
 _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
-    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
+    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\b(?:likely|about|going|set|starting) to stop\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
     (rf"\b{_ASC} recently active|\blongest inactive|\blapsed|\bdormant|\binactive (users|customers|people|shoppers)|\bgone quiet|\bstopped (coming|buying|visiting|shopping|rating)|"
      r"\bin (a long time|ages|a while)\b|\bnot been back|\bhaven'?t been back|\bwent quiet|\bno longer active|\blost customers", "recency_days", "desc"),
     (rf"\b{_DESC} recently active|\brecently active (users|customers|people|shoppers)|\bactive most recently", "recency_days", "asc"),
-    (rf"\b(?:{_ASC}) (?:spenders?|spending)|\bspen(?:t|d|ds) the least|\blow spenders", "monetary", "asc"),
+    (rf"\b(?:{_ASC}) (?:spenders?|spending)|\bspen(?:t|d|ds) the least|\blow spenders|\bleast valuable|\blowest[- ]value", "monetary", "asc"),
     (rf"\b(?:top|best|most important|biggest)\s+(?:\d+\s+|{_NUM}\s+)?(?:customers|clients|buyers|shoppers|accounts)\b|\bspenders?\b|\b(?:{_DESC}) spend(?:ing)?\b|\bspen(?:t|d|ds) the most|\bmost valuable|\bhighest[- ]value|\bby (revenue|spend|value|sales|money)|\brevenue|\bbest customers|\bmost money", "monetary", "desc"),
     (rf"\b(?:{_ASC}) (?:active|engaged)|\b(?:least|fewest) (?:events|movies|films|items|ratings|reviews|views|products|books)\b|\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the (?:least|fewest)\b", "frequency", "asc"),
     (rf"\b(?:{_DESC}) (?:active|engaged)|\bheaviest|\bpower users|\bmost loyal|\bloyal\b|\bnumber of events|\bmost (?:events|movies|films|ratings|reviews|views)\b|"
      r"\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the most\b", "frequency", "desc"),
-    (r"\bnew(est)? (customers|users|shoppers|signups|members|buyers|clients|viewers)|\bsigned up|\bjoined (most )?recently|\brecent signups|\bnewcomers|\bfirst[- ]time", "first_seen_days", "asc"),
+    (r"\bnew(est)? (customers|users|shoppers|signups|members|buyers|clients|viewers)|\bmost recent (customers|users|shoppers|signups|members|buyers|clients)|\bsigned up|\bjoined (most )?recently|\brecent signups|\bnewcomers|\bfirst[- ]time", "first_seen_days", "asc"),
     (r"\bwith us the longest|\boldest customers|\blongest[- ](standing|time) (customers|users)|\blongest-standing", "first_seen_days", "desc"),
     (rf"\b(?:{_DESC}) (?:purchases|orders)|\bbought the most\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
     (r"\bmost expensive|\bpremium (items|products)|\bhigh[- ]end", "avg_price", "desc"),
@@ -183,6 +183,9 @@ def rank_query(text: str) -> RankQuery:
     if (m := re.search(r"\b(?:spent|spend|spending|spends)\s+((?:more than|over|above|at least|less than|under|below|at most|>=?|<=?)\s*)[$€£]?\s*(\d+(?:\.\d+)?)", low)) is not None:
         filters.append({"feature": "monetary", "op": _op(m.group(1)), "value": float(m.group(2))})
         spans.append(m.span())
+    if (m := re.search(r"\b(?:spent|spend|spending)\s+(?:nothing|no money|zero|0)\b|\bnever spent\b", low)) is not None:
+        filters.append({"feature": "monetary", "op": "==", "value": 0.0})
+        spans.append(m.span())
     if (m := re.search(r"\bnever\s+(?:purchased|bought|ordered)|\bno purchases\b|\bwithout (?:a |any )?purchases?\b", low)) is not None:
         filters.append({"feature": "purchases", "op": "==", "value": 0.0})
         spans.append(m.span())
@@ -226,8 +229,8 @@ def search_description(text: str, remove: list[tuple[int, int]]) -> str:
     for start, end in remove:
         for i in range(max(0, start), min(len(chars), end)):
             chars[i] = " "
-    out = re.sub(r"[?!.]+$", "", " ".join("".join(chars).split())).strip()
-    out = re.sub(r"\s+(?:and|who|that|with|,)\s*$", "", out)
+    out = re.sub(r"[?!.]+$", "", " ".join("".join(chars).replace(":", " ").split())).strip()
+    out = re.sub(r"(?:\s+(?:and|who|that|with|in|among|from|of|within|for|at|,))+\s*$", "", out)
     changed = True
     while changed:
         changed = False

@@ -21,6 +21,7 @@ EXAMPLES: dict[str, list[str]] = {
         "discover natural clusters among our customers", "resegment with a different number of groups", "cluster them again",
         "partition the customer base into cohorts", "try a different k", "segment based on behaviour only", "recluster everything",
         "split into 4 segments", "segment them into 3 clusters", "regroup the users", "group the users based on their reviews",
+        "find groups in the user base", "identify clusters in the data",
     ],
     "list_segments": [
         "list the segments", "show me the segments", "what segments do we have", "what groups are there",
@@ -89,7 +90,7 @@ EXAMPLES: dict[str, list[str]] = {
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", " into ", "re-run", "rerun",
-                      "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
+                      "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "natural", "clusters in", "groups in", "segments in", "user base", "customer base", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
     "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group",
                       "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups"),
     "compare_segments": ("compare", " vs ", " versus ", "differ", "difference", "contrast", "side by side", "separates", "compared"),

@@ -193,7 +193,7 @@ class ClauseRouter:
                 if tool == "recommend_items":
                     if (k := result_count(clause)) is not None and k <= 50:
                         args["k"] = k
-                    if re.search(r"\bwhy\b|\bexplain|\breasons?\b|\bjustif|\breasoning\b", low):
+                    if re.search(r"\bwhy\b|\bexplain|\bexplanations?\b|\breasons?\b|\bjustif|\breasoning\b", low):
                         args["explain"] = True
                 elif tool == "explain_recommendation":
                     item = self._item(clause, m, focus, title)

@@ -165,6 +165,8 @@ def test_follow_ups_in_a_session_use_the_last_turns(shop, minilm):
     calls, answer = _turn(session, "why?")
     assert calls == [("recommend_items", {"user_id": top, "explain": True})] and "verified" in answer
     assert _turn(session, "more")[0] == [("recommend_items", {"user_id": top, "explain": True, "k": 20})]
+    second = session.focus.shown_items[1]
+    assert _turn(session, "explain the second one")[0] == [("explain_recommendation", {"user_id": top, "item_id": second})]
 
 
 def test_compound_requests_run_in_order(shop, minilm):

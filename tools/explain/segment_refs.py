@@ -242,6 +242,20 @@ def find_segment_mentions(text: str, names: SegmentNames, lenient: bool = False)
                 i = end + 1
                 continue
         sup = _superlative(w)
+        if w == "top" and i + 2 < n and (c := _number(words[i + 1][0])) is not None and words[i + 2][0] in SEGMENT_NOUNS:
+            ids = [sid for p in range(c) if (sid := names.rank(p)) is not None]  # "the top two segments"
+            start = i - 1 if i and words[i - 1][0] == "the" else i
+            out.append(SegmentMention(words[start][1], words[i + 2][2], tuple(ids), "rank"))
+            taken.update(range(start, i + 3))
+            i += 3
+            continue
+        if sup is not None and i + 2 < n and (c := _number(words[i + 1][0])) is not None and c >= 2 and words[i + 2][0] in SEGMENT_NOUNS:
+            ids = [sid for p in range(c) if (sid := names.rank(p, sup in SMALL)) is not None]  # "the largest two groups"
+            start = i - 1 if i and words[i - 1][0] == "the" else i
+            out.append(SegmentMention(words[start][1], words[i + 2][2], tuple(ids), "rank"))
+            taken.update(range(start, i + 3))
+            i += 3
+            continue
         if sup is not None:
             nxt = words[i + 1][0] if i + 1 < n else ""
             if nxt not in _NOT_A_SEGMENT_AFTER:
