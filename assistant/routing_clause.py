@@ -252,7 +252,10 @@ class ClauseRouter:
                 return focus.users[0]
             if focus.results:
                 return focus.results[0]
-        return Question(BY_NAME["recommend_items"].missing[1] if "recommend" in clause.lower() else BY_NAME["explain_user_segment"].missing[1])
+        example = self.resolver.index.users.ids[0] if self.resolver is not None and len(self.resolver.index.users) else "u00042"
+        if "recommend" in clause.lower() or "suggest" in clause.lower():
+            return Question(f"For which user? Give their id, e.g. “recommend something for {example}”.")
+        return Question(f"Which user? Give their id, e.g. “why is {example} in their segment”.")
 
     def _item(self, clause: str, m: Mentions, focus: Focus, title) -> str | Question:
         inside = (lambda pos: title[1][0] <= pos <= title[1][1]) if title is not None else (lambda pos: False)

@@ -42,6 +42,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _amount(value: float, unit: str) -> str:
+    """Counts as whole numbers ("24 events"), everything else as the tables show it."""
+    return f"{int(round(value)):,}" if unit == "count" and float(value).is_integer() else fmt_compact(value, unit)
+
+
 def _trait_line(t: dict) -> str:
     value = fmt_compact(t["segment_value"], t["unit"])
     overall = fmt_compact(t["population_value"], t["unit"])
@@ -279,17 +284,44 @@ class Toolbox:
         run = self.service.run
         sid = None if segment_id is None else self._segment_id(segment_id)
         conditions = [Filter(**(f.model_dump() if hasattr(f, "model_dump") else dict(f))) for f in filters or []]
-        r = rank_users(run.user_ids, run.labels, run.feature_names, run.feature_raw, by, order, conditions, sid, n, meta=_feature_meta(run))
+        names, raw = list(run.feature_names), run.feature_raw
+        wanted = {str(by or "").lower(), *(c.feature for c in conditions)}
+        if wanted & {"churn_risk", "churn", "risk", "active_days"} and "active_days" not in names and "recency_days" in names:
+            names, raw = names + ["active_days"], np.column_stack([raw, self._active_days(run)])
+        r = rank_users(run.user_ids, run.labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
         scope = "users" if sid is None else f"users of segment {sid} “{run.segment(sid)['name']}”"
-        where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {fmt_compact(f.value, r.labels[f.feature][1])}" for f in r.filters)
-        lines = [f"{r.n_matching:,} of {r.n_considered:,} {scope}" + (f" match {where}." if where else " have a value to rank by.")]
+        where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {_amount(f.value, r.labels[f.feature][1])}" for f in r.filters)
+        if where:
+            lines = [f"{r.n_matching:,} of {r.n_considered:,} {scope} match {where}."]
+        else:
+            lines = [f"Ranking {r.n_matching:,} of {r.n_considered:,} {scope}."]
         if r.n_excluded:
-            lines.append(f"{r.n_excluded:,} in scope have no {r.label} and are left out.")
+            why = "too few visits for a usual gap" if r.by == "churn_risk" else f"no {r.label}"
+            lines.append(f"{r.n_excluded:,} have {why} and are left out.")
         lines.append(r.method)
         for u in r.users:
-            cited = [f"{r.labels[c][0]} {fmt_compact(v, r.labels[c][1])}" for c, v in u.values.items()]
+            v = u.values
+            if r.by == "churn_risk":  # said as an analyst would: away this long, against how often they came
+                visits = next(c for c in v if c not in ("churn_risk", "recency_days", "typical_gap_days"))
+                cited = [f"last active {_amount(v['recency_days'], 'days')} days ago, usually every {_amount(v['typical_gap_days'], 'days')} days "
+                         f"({_amount(v[visits], 'count')} {r.labels[visits][0]}): {v['churn_risk']:,.1f}× their usual gap"]
+                cited += [f"{r.labels[c][0]} {_amount(x, r.labels[c][1])}" for c, x in v.items() if c not in ("churn_risk", "recency_days", "typical_gap_days", visits)]
+            else:
+                cited = [f"{r.labels[c][0]} {_amount(x, r.labels[c][1])}" for c, x in v.items()]
             lines.append(f"- {u.user_id} (segment {u.segment_id}): " + "; ".join(cited))
         return ToolResult("\n".join(lines), {"ranking": r.as_dict(), "users": [{"user_id": u.user_id, "segment_id": u.segment_id, **u.values} for u in r.users]})
+
+    def _active_days(self, run) -> np.ndarray:
+        """Distinct days each user was active, from two columns of the run's events (read once per run)."""
+        if getattr(self, "_days", None) is None or self._days[0] != run.run_dir:
+            import pyarrow.parquet as pq
+
+            from tools.segment.rank import active_days
+
+            table = pq.ParquetFile(run.run_dir / "events.parquet").read(columns=["user_id", "timestamp"])
+            days = active_days(table.column("user_id").to_numpy(zero_copy_only=False), table.column("timestamp").to_numpy(zero_copy_only=False), run.user_ids)
+            self._days = (run.run_dir, days)
+        return self._days[1]
 
     # -- recommendations --------------------------------------------------------
     def recommend_items(self, user_id: str, k: int = 10, explain: bool = False) -> ToolResult:

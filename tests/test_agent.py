@@ -212,7 +212,7 @@ def test_rank_users_through_the_agent_cites_what_it_ranked_by(workspace):
     events = _run(_session(workspace, script), "who is about to churn?")
     first, second = [e for e in events if isinstance(e, ToolFinished)]
     assert first.ok and first.artifact["ranking"]["by"] == "churn_risk" and len(first.artifact["users"]) == 5
-    assert all({"recency_days", "frequency", "typical_gap_days"} <= set(u) for u in first.artifact["users"])
+    assert all({"recency_days", "active_days", "typical_gap_days", "churn_risk"} <= set(u) for u in first.artifact["users"])
     assert "last active" in first.summary and "usual gap" in first.summary
     assert second.ok and second.artifact["ranking"]["segment_id"] == 0 and all(u["recency_days"] > 30 for u in second.artifact["users"])
 

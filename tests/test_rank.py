@@ -68,3 +68,25 @@ def test_unknown_measures_and_bad_arguments_are_clear_errors():
         rank_users(USERS, LABELS, ("frequency", "recency_days", "span_days"), RAW[:, :3], by="monetary")
     with pytest.raises(ParameterError, match="timestamps"):
         rank_users(USERS, LABELS, ("frequency",), RAW[:, :1], by="churn_risk")
+
+
+def test_a_single_burst_is_no_rhythm_and_visits_count_when_the_run_has_them():
+    burst = np.vstack([RAW, [[6, 300.0, 0.2, 10.0, 1]]])  # f: six clicks in one afternoon, 300 days ago
+    users, labels = np.append(USERS, "f"), np.append(LABELS, 0)
+    r = rank_users(users, labels, NAMES, burst, by="churn_risk")
+    assert "f" not in [u.user_id for u in r.users] and r.n_excluded == 2
+    # With distinct visits (orders) in the run, the rhythm is measured in visits, not events.
+    names = NAMES + ("orders",)
+    raw = np.column_stack([RAW, [4, 2, 1, 30, 5]])  # a: 4 orders over 190 days -> every 63 days, away 60 -> 0.95x
+    r = rank_users(USERS, LABELS, names, raw, by="churn_risk")
+    a = next(u for u in r.users if u.user_id == "a")
+    assert "orders" in a.values and a.value == pytest.approx(60 / (190 / 3), abs=1e-4)
+
+
+def test_active_days_counts_distinct_days_per_user():
+    from tools.segment.rank import active_days
+
+    day = 86_400.0
+    users = np.array(["x", "x", "x", "y", "z", "x"], dtype=object)
+    times = np.array([0.0, 3600.0, day + 5, 10 * day, 10 * day + 60, np.nan])  # x: two days (the NaN is not a day), y and z one
+    assert active_days(users, times, np.array(["z", "x", "y", "w"], dtype=object)).tolist() == [1.0, 2.0, 1.0, 0.0]

@@ -267,6 +267,8 @@ class Resolver:
             return "item"
         if noun is not None and (token.isdigit() or any(c.isalpha() for c in token)):
             return noun
+        if token.isdigit() and len(token) >= 3 and (self.index.users.numeric or self.index.items.numeric):
+            return "id"  # "recommend something for 99999" where ids are numbers
         if any(c.isalpha() for c in token) and len(token) >= 3:
             shape = self.index.users.shape
             return "user" if shape and token.lower().startswith(shape[0]) else "id"

@@ -6,11 +6,13 @@ run's behaviour features in their own units, never by semantic search. Every ran
 user carries the values it was ranked and filtered by, so an answer can cite them.
 
 Derived measures:
-- ``churn_risk``: how overdue a user is. Their usual gap between events is their span
-  of activity divided by their number of events less one; the risk is the days since
-  their last activity divided by that gap (at least one day). Only users with at
-  least 3 events have a rhythm to be overdue on; the others are left out, and the
-  answer says how many.
+- ``churn_risk``: how overdue a user is against their own rhythm. Their usual gap is
+  their span of activity divided by their visits less one (visits: a run's
+  ``active_days``, ``orders`` or ``sessions`` feature when it has one, else its events);
+  the risk is the days since their last activity divided by that gap (at least one
+  day). Only users with at least 3 visits spread over more than one day have a rhythm
+  to be overdue on (one burst of clicks is not a habit); the others are left out, and
+  the answer says how many.
 - ``first_seen_days``: days since the user's first event (recency + span), smallest = newest.
 """
 
@@ -38,8 +40,9 @@ OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
 MIN_EVENTS_FOR_RHYTHM = 3
 NEEDS = {"monetary": "spend (purchase events with values)", "purchases": "purchase events", "avg_price": "item prices",
          "rating_mean": "ratings", "recency_days": "timestamps", "span_days": "timestamps"}
-LABELS = {"churn_risk": ("times their usual gap since last active", "ratio"), "first_seen_days": ("days since first activity", "days"),
-          "typical_gap_days": ("usual days between events", "days")}
+LABELS = {"churn_risk": ("times overdue", "ratio"), "first_seen_days": ("days since first activity", "days"),
+          "active_days": ("days active", "count"),
+          "typical_gap_days": ("usual days between visits", "days")}
 MetaFn = Callable[[str], tuple[str, str]]
 
 
@@ -117,6 +120,27 @@ def resolve_ranking(by: str | None, order: str | None, filters: Sequence[Filter]
     return by, order or default_order(by)
 
 
+VISIT_MEASURES = ("active_days", "orders", "sessions", "visits", "frequency")
+
+
+def active_days(event_users: np.ndarray, event_times: np.ndarray, user_ids: np.ndarray) -> np.ndarray:
+    """Distinct calendar days (UTC) with at least one event, per user in ``user_ids`` order: the visits a rhythm is measured in."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"u": pd.Index(user_ids.astype(str)).get_indexer(np.asarray(event_users).astype(str)),
+                          "d": np.floor(np.asarray(event_times, dtype=np.float64) / 86400.0)})
+    frame = frame[(frame["u"] >= 0) & np.isfinite(frame["d"])]
+    counts = frame.drop_duplicates().groupby("u").size()
+    out = np.zeros(len(user_ids), dtype=np.float64)
+    out[counts.index.to_numpy()] = counts.to_numpy()
+    return out
+
+
+def visit_measure(names: Sequence[str]) -> str:
+    """The count a user's rhythm is measured in: their distinct visits when the run has them, else their events."""
+    return next((v for v in VISIT_MEASURES if v in names), "frequency")
+
+
 def _measure(name: str, names: list[str], raw: np.ndarray) -> np.ndarray:
     def col(feature: str) -> np.ndarray:
         if feature not in names:
@@ -126,8 +150,9 @@ def _measure(name: str, names: list[str], raw: np.ndarray) -> np.ndarray:
     if name == "first_seen_days":
         return col("recency_days") + col("span_days")
     if name == "typical_gap_days":
-        freq = col("frequency")
-        return np.where(freq >= MIN_EVENTS_FOR_RHYTHM, col("span_days") / np.maximum(freq - 1, 1), np.nan)
+        visits = col(visit_measure(names))
+        span = col("span_days")
+        return np.where((visits >= MIN_EVENTS_FOR_RHYTHM) & (span >= 1.0), span / np.maximum(visits - 1, 1), np.nan)
     if name == "churn_risk":
         gap = _measure("typical_gap_days", names, raw)
         return col("recency_days") / np.maximum(gap, 1.0)
@@ -153,7 +178,7 @@ def rank_users(user_ids: np.ndarray, labels: np.ndarray, feature_names: Sequence
     values = _measure(by, names, feature_raw)
     cited = [by] + [f.feature for f in filters if f.feature != by]
     if by == "churn_risk":
-        cited += ["recency_days", "frequency", "typical_gap_days"]
+        cited += ["recency_days", visit_measure(names), "typical_gap_days"]
     columns = {c: _measure(c, names, feature_raw) for c in dict.fromkeys(cited)}
     keep = scope & np.isfinite(values)
     for f in filters:
@@ -178,9 +203,9 @@ def rank_users(user_ids: np.ndarray, labels: np.ndarray, feature_names: Sequence
 
 def _method(by: str, order: str, label: str) -> str:
     if by == "churn_risk":
-        return ("Churn risk: days since each user was last active, divided by the usual gap between their events "
-                f"(their span of activity over their events); only users with at least {MIN_EVENTS_FOR_RHYTHM} events have a usual gap. "
-                "Most overdue first.")
+        return ("Churn risk: how long since each user was last active, against how often they used to come: days since their "
+                "last activity divided by their usual gap (their span of activity over their visits). Only users with at least "
+                f"{MIN_EVENTS_FOR_RHYTHM} visits on more than one day have a usual gap. Most overdue first.")
     direction = "highest first" if order == "desc" else "lowest first"
     if by == "recency_days":
         direction = "longest inactive first" if order == "desc" else "most recently active first"
