@@ -94,10 +94,10 @@ def strip_filler(clause: str) -> str:
 
 
 def elliptical_body(clause: str) -> str | None:
-    """The entity part of "and segment 3?", "what about u01235?", "same for u02223"; None when the clause is a full request."""
+    """The entity part of "and segment 3?", "what about u01235?", "same for u02223", "now 3 and 4"; None when the clause is a full request."""
     text = strip_filler(clause)
     stripped = _ABOUT.sub("", text, count=1)
-    if stripped != text or clause.strip().lower().startswith(("and ", "also ", "then ")):
+    if stripped != text or text != clause.strip() or clause.strip().lower().startswith(("and ", "also ", "then ")):
         return stripped.strip(" ?!.")
     return None
 
@@ -136,11 +136,16 @@ _PICK = re.compile(r"^(?:why|explain|justify|how come)\b.*?\b(?:the\s+)?(first|s
 _POSITIONS = {w: i for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth".split())}
 
 
+_PICK_AGAIN = re.compile(r"^(?:and|what about|how about)?\s*(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|#?\d{1,2})"
+                         r"(?:st|nd|rd|th)?(?:\s+(?:one|item|recommendation|pick|product|suggestion))?[\s?!.]*$", re.I)
+
+
 def picked_item(clause: str, focus: Focus) -> tuple[str, dict[str, Any]] | None:
-    """ "explain the first one", "why the third?" after a recommendation: that item, explained."""
-    if focus.tool != "recommend_items" or not focus.shown_items or "user_id" not in focus.args:
+    """ "explain the first one", "why the third?" after a recommendation (and "and the third?" after such an explanation): that item, explained."""
+    if focus.tool not in ("recommend_items", "explain_recommendation") or not focus.shown_items or "user_id" not in focus.args:
         return None
-    m = _PICK.match(clause.strip())
+    m = _PICK.match(clause.strip()) if focus.tool == "recommend_items" else None
+    m = m or (_PICK_AGAIN.match(clause.strip()) if focus.tool == "explain_recommendation" or clause.lower().startswith(("and", "what about")) else None)
     if m is None:
         return None
     word = m.group(1).lower().lstrip("#")

@@ -33,6 +33,7 @@ EXAMPLES: dict[str, list[str]] = {
         "who are the people in this segment", "details of this segment", "what makes this segment different", "characterise this segment",
         "explain this segment to me", "profile of this segment", "what are they like in this segment", "what do this segment have in common",
         "summarise this segment", "deep dive into this segment", "key traits of this segment", "who is in this segment",
+        "what are the top items of this segment", "what does this segment buy",
     ],
     "compare_segments": [
         "compare this segment and this segment", "how does this segment differ from this segment", "this segment vs this segment",

@@ -30,6 +30,7 @@ _SEG_PRONOUN = re.compile(r"\b(?:it|its|it's|in there|that segment|this segment|
                           r"(?<!\bis )(?<!\bare )\bthere\b(?!\s+(?:is|are|was|were)\b)", re.I)
 _ORDINAL_REF = re.compile(r"\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)(?:\s+(?:one|segment|group|cluster))?\b", re.I)
 _TYPICAL = re.compile(r"\b(?:most\s+)?(?:typical|representative|average|archetypal)\s+(?:user|customer|member|shopper|buyer|person|viewer)\b", re.I)
+_TYPICAL_WORD = re.compile(r"\b(?:most\s+)?(?:typical|representative|archetypal)\b", re.I)
 _ITEM_PRONOUN = re.compile(r"\b(?:that|this|the same)\s+(?:item|product|movie|film|book|one)\b|\bit\b", re.I)
 _LEFTOVER_STOP = frozenset(
     "why would should could recommend recommended recommending recommendation recommendations explain explained is are was the a an to for user users customer "
@@ -126,7 +127,8 @@ class ClauseRouter:
         m = self.mentions(clause)
         rq = rank_query(self._blank(clause, [(a, b) for a, b, how in m.segment_spans if how == "name"]))  # "the lapsed toy buyers" is a name
         low = " " + clause.lower() + " "
-        typical = bool(_TYPICAL.search(clause))
+        typical_ref = self._typical(clause, m, focus) if not m.users else None
+        typical = typical_ref is not None
         pronoun_user = bool(_USER_PRONOUN.search(clause) and (focus.users or focus.results) and not m.segments and not _PEOPLE.search(clause))
         top_result = bool(_TOP_RESULT.search(clause) and focus.results)
         user_ref = bool(m.users) or typical or pronoun_user or top_result or any(u.unknown in ("user", "id") for u in m.unknown)
@@ -135,8 +137,8 @@ class ClauseRouter:
         if title is not None and any(pos < title[1][0] or pos > title[1][1] for i, pos in m.items if all(pos != upos for _, upos in m.users)):
             title = None  # an item id said outside the title span wins: "why i00012 for u00042", not a title found elsewhere
         item_ref = bool(m.items) or title is not None or any(u.unknown == "item" for u in m.unknown)
-        masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or typical) else None)
-        n_seg = len(m.segments)
+        masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or (focus.segments and not m.segments)) else None, typical_ref)
+        n_seg = len([1 for _, pos in m.segments if not (typical_ref and typical_ref[1][0] <= pos < typical_ref[1][1])])
         taste = self._taste(clause, m, rq)
         count_question = bool(re.search(r"\bhow many\s+(?:users|customers|people|shoppers|buyers|clients|members|viewers)\b", low)) and (n_seg or rq.found)
         signals = {"user": user_ref, "item": item_ref, "segments": n_seg, "behaviour": rq.found or count_question, "taste": bool(taste),
@@ -231,15 +233,33 @@ class ClauseRouter:
         except SegscopeError as exc:
             return Question(exc.message)
 
+    def _typical(self, clause: str, m: Mentions, focus: Focus) -> tuple[int, tuple[int, int]] | None:
+        """(segment, span) of "the biggest segment's most typical user", "a typical book reviewer", "its typical member"."""
+        word = _TYPICAL_WORD.search(clause)
+        if word is None:
+            return None
+        noun = _TYPICAL.search(clause)
+        end = noun.end() if noun else word.end()
+        for start, stop, _ in m.segment_spans:
+            sid = next(s for s, pos in m.segments if pos == start)
+            between = clause[stop:word.start()].lower()
+            if stop <= word.start() and re.fullmatch(r"\s*(?:'s\s*)?(?:the\s+)?", between):  # "the biggest segment's most typical user"
+                return sid, (start, end)
+            if 0 <= start - end <= 12 and re.fullmatch(r"\s*(?:of|in|from|among)\s+(?:the\s+)?", clause[end:start].lower()):  # "typical user of segment 3"
+                return sid, (word.start(), stop)
+            if 0 <= start - word.end() <= 6:  # "a typical book reviewer"
+                return sid, (word.start(), stop)
+        if focus.segments and (noun or re.search(r"\b(?:its|their|that segment's|this segment's)\s+(?:most\s+)?(?:typical|representative)", clause, re.I)):
+            return focus.segments[0], (word.start(), end)
+        return None
+
     def _user(self, clause: str, m: Mentions, focus: Focus) -> str | Question:
         if m.users:
             return m.users[0][0]
-        if _TYPICAL.search(clause):
-            segs = self._segments(clause, m, focus, want=1, pronouns=True)
-            if segs and self.resolver is not None:
-                reps = self.resolver.segments.by_id[segs[0]].representatives
-                if reps:
-                    return reps[0]
+        if (typical := self._typical(clause, m, focus)) is not None and self.resolver is not None:
+            reps = self.resolver.segments.by_id[typical[0]].representatives
+            if reps:
+                return reps[0]
         if focus.results and _TOP_RESULT.search(clause):
             return focus.results[0]
         unknown = [u for u in m.unknown if u.unknown in ("user", "id")]
@@ -289,6 +309,12 @@ class ClauseRouter:
                 position = len(focus.listed) - 1 if word == "last" else ORDINALS[word]
                 if position < len(focus.listed) and focus.listed[position] not in [s for s, _ in found]:
                     found.append((focus.listed[position], o.start()))
+        if len(found) < want and focus.tool == "compare_segments" and "segment_b" in focus.args:
+            pair = [focus.args["segment_a"], focus.args["segment_b"]]
+            for o in re.finditer(r"\bthe\s+(first|second|former|latter)(?:\s+one)?\b", clause, re.I):  # "describe the second one" of the pair
+                pick = pair[0] if o.group(1).lower() in ("first", "former") else pair[1]
+                if pick not in [s for s, _ in found]:
+                    found.append((pick, o.start()))
         plural = re.search(r"\b(them|these two|those two|both|they|those|these)\b", clause, re.I)
         if want == 2 and not found and pronouns and plural and len(focus.segments) >= 2:
             return list(reversed(focus.segments[:2]))  # "compare them": the last two
@@ -370,15 +396,21 @@ class ClauseRouter:
             chars[a:b] = " " * (b - a)
         return "".join(chars)
 
-    def _mask(self, clause: str, m: Mentions, title, focus: Focus | None = None) -> str:
+    def _mask(self, clause: str, m: Mentions, title, focus: Focus | None = None, typical=None) -> str:
         extra: list[tuple[int, int, str]] = []
-        if focus is not None and (focus.users or focus.results) and not m.users:
+        if typical is not None:
+            extra.append((typical[1][0], typical[1][1], "this user"))  # "the biggest segment's most typical user" is a user
+        elif focus is not None and (focus.users or focus.results) and not m.users:
             for pattern in (_TOP_RESULT, _USER_PRONOUN, _TYPICAL):
                 if (hit := pattern.search(clause)) is not None and (pattern is not _TOP_RESULT or focus.results):
                     extra.append((hit.start(), hit.end(), "this user"))
                     break
+        if focus is not None and focus.segments and not m.segment_spans and not extra and (hit := _SEG_PRONOUN.search(clause)) is not None:
+            extra.append((hit.start(), hit.end(), "this segment"))  # "what are its top items": about the segment in focus
         spans = extra + [(a, b, "this user" if kind == "user" else "this item" if kind == "item" else "this user") for a, b, kind in m.id_spans]
         for a, b, _ in m.segment_spans:
+            if typical is not None and typical[1][0] <= a < typical[1][1]:
+                continue
             many = sum(1 for _, pos in m.segments if pos == a)
             spans.append((a, b, " and ".join(["this segment"] + ["that segment"] * (many - 1))))
         if title is not None:
@@ -409,7 +441,7 @@ class ClauseRouter:
                     return tool, args, 1.0
                 args["segment_id"] = segs[0]
                 return tool, args, 1.0
-            if tool in USER_TOOLS and (m.users or _TYPICAL.search(body)):
+            if tool in USER_TOOLS and (m.users or self._typical(body, m, focus) is not None):
                 user = self._user(body, m, focus)
                 if isinstance(user, Question):
                     return user
