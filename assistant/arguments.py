@@ -170,7 +170,7 @@ def rank_query(text: str) -> RankQuery:
     filters: list[dict] = []
     # "haven't been active in 90 days", "inactive for more than 60 days", "not shown up for over 200 days"
     window = rf"(?P<q>(?:more than|over|at least)\s+)?(?P<n>{_NUM}|an?)\s*(?P<plus>\+)?\s*(?P<u>days?|weeks?|months?|years?)"
-    m = re.search(_INACTIVE + rf"[^.?!]*?\b(?:in|for|within|during)\s+(?:the\s+)?(?:last\s+|past\s+)?" + window, low)
+    m = re.search(_INACTIVE + r"[^.?!]*?\b(?:in|for|within|during)\s+(?:the\s+)?(?:last\s+|past\s+)?" + window, low)
     m = m or re.search(r"\binactive\s+(?:for\s+)?" + window, low)
     if m is not None:
         op = ">=" if m.group("plus") or (m.group("q") or "").startswith("at least") else ">"

@@ -41,13 +41,12 @@ def ask(
         TurnFailed,
     )
     from assistant.session import Session, event_to_dict
-
     from tools.core.errors import SegscopeError
 
     settings = load_settings(llm=llm, local_only=local_only)
     session = Session(workspace, settings, data_path=data, conversation=conversation or (None if continue_ else "new"))
     try:
-        session.conversation_id  # an unknown --conversation is one line and exit 2, before any work
+        _ = session.conversation_id  # an unknown --conversation is one line and exit 2, before any work
     except SegscopeError as exc:
         err.print(f"[bold red]segscope: error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import Settings
+from assistant.conversation import History, new_conversation_id
 from assistant.events import (
     Event,
     Notice,
@@ -28,11 +29,10 @@ from assistant.events import (
     TurnFailed,
     TurnStarted,
 )
+from assistant.followup import Focus
 from assistant.jobs import (
     Cancelled,  # raised inside tools (through progress callbacks) when the user cancels
 )
-from assistant.conversation import History, new_conversation_id
-from assistant.followup import Focus
 from assistant.router import HELP, Route, Router
 from assistant.service import WorkspaceService
 from assistant.toolbox import Toolbox, ToolResult, run_tool

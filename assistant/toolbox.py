@@ -44,7 +44,7 @@ def _pct(x: float) -> str:
 
 def _amount(value: float, unit: str) -> str:
     """Counts as whole numbers ("24 events"), everything else as the tables show it."""
-    return f"{int(round(value)):,}" if unit == "count" and float(value).is_integer() else fmt_compact(value, unit)
+    return f"{round(value):,}" if unit == "count" and float(value).is_integer() else fmt_compact(value, unit)
 
 
 def _trait_line(t: dict) -> str:

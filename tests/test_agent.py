@@ -21,7 +21,6 @@ from assistant.events import (
     ToolStarted,
     TurnCancelled,
     TurnDone,
-    TurnFailed,
     TurnStarted,
 )
 from assistant.service import WorkspaceService

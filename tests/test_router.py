@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.arguments import active_within_days, rank_query, result_count, search_description, segment_params
+from assistant.arguments import (
+    active_within_days,
+    rank_query,
+    result_count,
+    search_description,
+    segment_params,
+)
 from assistant.router import parse_slash, split_clauses
 
 SLASH_CASES = [

@@ -22,7 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from tools.core.errors import ParameterError
-from tools.explain.segment_refs import SegmentInfo, SegmentMention, SegmentNames, find_segment_mentions
+from tools.explain.segment_refs import (
+    SegmentInfo,
+    SegmentMention,
+    SegmentNames,
+    find_segment_mentions,
+)
 from tools.explain.titles import STOP, WORD, TitleIndex, title_words
 
 USER_NOUNS = frozenset("user users customer customers client clients shopper shoppers visitor visitors person member buyer viewer account household".split())

@@ -121,7 +121,7 @@ class TitleIndex:
         n = len(words)
         best: tuple[tuple, TitleHit] | None = None
         for length in range(min(max_len, n), 0, -1):
-            for start in range(0, n - length + 1):
+            for start in range(n - length + 1):
                 span = words[start : start + length]
                 if any(blocked[start : start + length]) or span[-1] in STOP or (span[0] in STOP and span[0] != "the"):
                     continue

@@ -197,7 +197,7 @@ def rank_users(user_ids: np.ndarray, labels: np.ndarray, feature_names: Sequence
     label, unit = all_labels[by]
     n_considered = int(scope.sum())
     excluded = int((scope & ~np.isfinite(values)).sum())
-    return Ranking(by, order, label, unit, filters, segment_id, int(len(rows)), n_considered, excluded, users,
+    return Ranking(by, order, label, unit, filters, segment_id, len(rows), n_considered, excluded, users,
                    _method(by, order, label), all_labels)
 
 
