@@ -23,8 +23,13 @@ def ask(
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL'.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer, tool calls and their results as JSON.")] = False,
+    continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the workspace's last conversation (follow-ups such as 'and for segment 3?').")] = False,
+    conversation: Annotated[Optional[str], typer.Option("--conversation", help="Continue this conversation (its id is in `ask --json` output).")] = None,
 ) -> None:
-    """Ask once and print the answer (with --json: the tool calls and their results too)."""
+    """Ask once and print the answer (with --json: the tool calls and their results too).
+
+    Each `ask` starts a new conversation unless --continue or --conversation ID says which to go on with.
+    """
     from assistant.config import load_settings
     from assistant.events import (
         Notice,
@@ -36,9 +41,15 @@ def ask(
         TurnFailed,
     )
     from assistant.session import Session, event_to_dict
+    from tools.core.errors import SegscopeError
 
     settings = load_settings(llm=llm, local_only=local_only)
-    session = Session(workspace, settings, data_path=data)
+    session = Session(workspace, settings, data_path=data, conversation=conversation or (None if continue_ else "new"))
+    try:
+        _ = session.conversation_id  # an unknown --conversation is one line and exit 2, before any work
+    except SegscopeError as exc:
+        err.print(f"[bold red]segscope: error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     events: list = []
 
     def emit(event) -> None:
@@ -70,6 +81,7 @@ def ask(
                 calls[ev.call_id].update(ok=ev.ok, summary=ev.summary, duration_s=round(ev.duration_s, 3), result=event_to_dict(ev).get("artifact"))
         payload = {
             "question": question,
+            "conversation": session.conversation_id,
             "responder": getattr(final, "responder", "") or session.responder,  # the router, when it stood in for the model
             "status": type(final).__name__,
             "answer": getattr(final, "answer", None),
@@ -81,7 +93,7 @@ def ask(
     else:
         sys.stdout.write("\n")
     if isinstance(final, TurnFailed):
-        err.print(f"[bold red]segscope: error:[/] {final.error}", highlight=False)
+        err.print(f"[bold red]segscope: error:[/] {final.error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     if isinstance(final, TurnCancelled):
         raise typer.Exit(130)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import Settings
+from assistant.conversation import History, new_conversation_id
 from assistant.events import (
     Event,
     Notice,
@@ -29,6 +29,7 @@ from assistant.events import (
     TurnFailed,
     TurnStarted,
 )
+from assistant.followup import Focus
 from assistant.jobs import (
     Cancelled,  # raised inside tools (through progress callbacks) when the user cancels
 )
@@ -63,39 +64,23 @@ def markdown_paragraphs(text: str) -> str:
     return "\n".join(out)
 
 
-class History:
-    """The conversation log of a workspace, in ``.segscope/history.sqlite``."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=5)
-
-    def add(self, role: str, content: str) -> None:
-        with self._connect() as db:
-            db.execute("INSERT INTO messages (role, content, created) VALUES (?, ?, ?)", (role, content, time.time()))
-
-    def messages(self, limit: int = 200) -> list[tuple[str, str]]:
-        with self._connect() as db:
-            rows = db.execute("SELECT role, content FROM messages ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return list(reversed(rows))
-
-
 class Session:
-    def __init__(self, workspace: str | Path, settings: Settings, data_path: str | Path | None = None, service: WorkspaceService | None = None, chat_model=None) -> None:
+    """``conversation``: None continues the workspace's latest conversation (a new one when there is none),
+    "new" starts one, anything else is the id of one to continue."""
+
+    def __init__(self, workspace: str | Path, settings: Settings, data_path: str | Path | None = None, service: WorkspaceService | None = None,
+                 chat_model=None, conversation: str | None = None, router: Router | None = None) -> None:
         self.workspace = Path(workspace)
         self.settings = settings
         self.service = service or WorkspaceService(self.workspace, settings)
         self.data_path = Path(data_path) if data_path else None
         self.toolbox = Toolbox(self.service, self.data_path)
         self._chat_model = chat_model  # injected in tests; else the backend's
-        self._router: Router | None = None
+        self._router: Router | None = router  # injected in tests; else built on the workspace's embedder
         self._turns = itertools.count(1)
         self._history: History | None = None
+        self._conversation = conversation
+        self._focus: Focus | None = None
         self._lock = threading.Lock()
 
     # -- identity ---------------------------------------------------------------
@@ -111,8 +96,44 @@ class Session:
     @property
     def history_store(self) -> History:
         if self._history is None:
-            self._history = History(self.workspace / ".segscope" / "history.sqlite")
+            path = self.workspace / ".segscope" / "history.sqlite"
+            wanted = self._conversation
+            if wanted not in (None, "new"):
+                wanted = History(path).require(wanted)
+            self._history = History(path, new_conversation_id() if wanted == "new" else wanted)
         return self._history
+
+    @property
+    def conversation_id(self) -> str:
+        return self.history_store.conversation
+
+    # -- follow-up state: what the conversation's last turns were about ---------------------
+    @property
+    def focus(self) -> Focus:
+        if self._focus is None:
+            self._focus = Focus.from_json(self.history_store.load_focus())
+        return self._focus
+
+    def _remembering(self, emit: Emit) -> Emit:
+        """``emit``, noting what each successful agent tool call named, so follow-ups (and the router) know it."""
+        started: dict[str, tuple[str, dict]] = {}
+
+        def wrapped(event: Event) -> None:
+            if isinstance(event, ToolStarted):
+                started[event.call_id] = (event.name, dict(event.args))
+            elif isinstance(event, ToolFinished) and event.ok and event.call_id in started:
+                name, args = started.pop(event.call_id)
+                try:
+                    self._remember(name, args, event.artifact if isinstance(event.artifact, dict) else None)
+                except (TypeError, ValueError):
+                    pass  # a model's odd arguments never break the turn
+            emit(event)
+
+        return wrapped
+
+    def _remember(self, tool: str, args: dict, artifact: dict | None) -> None:
+        self._focus = self.focus.after(tool, args, artifact)
+        self.history_store.save_focus(self._focus.to_json())
 
     def history(self) -> list[tuple[str, str]]:
         return self.history_store.messages()
@@ -122,6 +143,8 @@ class Session:
         if self._router is None:
             embedder = self.service.embedder
             self._router = Router(lambda texts: embedder.encode(list(texts)))
+        # Requests are grounded in the current run's ids and segments (none before the first run).
+        self._router.use_resolver(self.toolbox.resolver if self.service.has_run() else None)
         return self._router
 
     # -- preparing the workspace ---------------------------------------------------
@@ -163,7 +186,7 @@ class Session:
             try:
                 if self.uses_agent:
                     try:
-                        answer = self._agent_turn(turn, prompt, emit, cancel)
+                        answer = self._agent_turn(turn, prompt, self._remembering(emit), cancel)
                     except (Cancelled, SegscopeError):
                         raise
                     except Exception as exc:  # the model failed: the router still answers
@@ -222,14 +245,18 @@ class Session:
             emit(Token(turn, piece))
 
     def _router_turn(self, turn: int, prompt: str, emit: Emit, cancel: threading.Event) -> str:
-        route: Route = self.router.route(prompt)
-        if route.tool is None:
-            answer = route.question or "Could you say that another way?"
+        route: Route = self.router.route(prompt, self.focus)
+        if not route.calls:
+            answer = user_text(route.question or "Could you say that another way?")
         elif route.tool == "help":
             answer = HELP
         else:
-            result = self._call(turn, route.tool, route.args, emit, cancel)
-            answer = user_text(result.summary)
+            parts = []
+            for call in route.calls:  # "segment into 5 groups and write a report": two calls, in order
+                result = self._call(turn, call.tool, call.args, emit, cancel)
+                self._remember(call.tool, call.args, result.artifact)
+                parts.append(user_text(result.summary))
+            answer = "\n\n".join(parts)
         self._stream(turn, answer, emit, cancel)
         return answer
 

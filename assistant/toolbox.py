@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assistant.service import WorkspaceService
 from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
 from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
+
+if TYPE_CHECKING:
+    from tools.explain.resolve import Resolver
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -33,6 +36,11 @@ def data_text(text: str, limit: int = 200) -> str:
     """Quote text from the data so a model reads it as data, never as an instruction."""
     clean = " ".join(str(text).split())[:limit].replace("</data>", "<\\/data>")
     return f"<data>{clean}</data>"
+
+
+def _amount(value: float, unit: str) -> str:
+    """Counts as whole numbers ("24 events"), everything else as the tables show it."""
+    return f"{round(value):,}" if unit == "count" and float(value).is_integer() else fmt_compact(value, unit)
 
 
 def _trait_line(t: dict) -> str:
@@ -55,6 +63,18 @@ class Toolbox:
         # Segmentation runs in a child process (assistant.jobs): the interface keeps
         # the GIL, and a cancel (stop_requested) kills the work at once.
         self.stop_requested: Callable[[], bool] = lambda: False
+        self._resolver: tuple[Path, Resolver] | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        """Ids, titles and segments of the current run as people name them (rebuilt when the run changes)."""
+        from tools.core.workspace import Workspace
+        from tools.explain.resolve import Resolver, WorkspaceIndex
+
+        run_dir = Workspace(self.service.workspace).require_run()
+        if self._resolver is None or self._resolver[0] != run_dir:
+            self._resolver = (run_dir, Resolver(WorkspaceIndex.load(run_dir)))
+        return self._resolver[1]
 
     # -- data & segmentation ------------------------------------------------------
     def _data_source(self, path: str | None) -> Path:
@@ -115,7 +135,7 @@ class Toolbox:
         m = summary["metrics"]
         if m.get("silhouette") is not None:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
-        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({fmt_pct(s['share'], 1)})" for s in summary["segments"]]
+        lines += [f"- segment {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)})" for s in summary["segments"]]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params):
@@ -148,18 +168,8 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:
-        run = self.service.run
-        if isinstance(segment_id, str):
-            word = segment_id.strip().lower()
-            if word in ("biggest", "largest"):
-                return 0
-            if word == "smallest":
-                return run.k - 1
-            if not word.isdigit():
-                raise ParameterError(f"segment must be an id 0..{run.k - 1}, 'biggest' or 'smallest', got {segment_id!r}")
-            segment_id = int(word)
-        run.segment(int(segment_id))
-        return int(segment_id)
+        """A segment from an id, a rank ("biggest", "second smallest") or words of its name ("the book reviewers")."""
+        return self.resolver.segment(segment_id)
 
     def describe_segment(self, segment_id: int | str) -> ToolResult:
         from tools.explain.describe import describe_segment
@@ -191,6 +201,7 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"comparison": cmp.as_dict()})
 
     def explain_user_segment(self, user_id: str) -> ToolResult:
+        user_id = self.resolver.user(user_id)
         run = self.service.run
         row = run.row_of(str(user_id))
         sid = int(run.labels[row])
@@ -265,8 +276,58 @@ class Toolbox:
         lines += [f"- {r['item_id']} {data_text(r['title'], 80)} (similarity {r['similarity']})" for r in rows]
         return ToolResult("\n".join(lines), {"items": rows, "notice": notice})
 
+    # -- behaviour ------------------------------------------------------------------
+    def rank_users(self, by: str | None = None, order: str | None = None, filters: list | None = None,
+                   segment_id: int | str | None = None, n: int = 10) -> ToolResult:
+        """Rank or count users by behaviour (churn risk, recency, spend, activity, tenure), citing the values ranked by."""
+        from tools.explain.describe import _feature_meta
+        from tools.segment.rank import Filter, rank_users
+
+        run = self.service.run
+        sid = None if segment_id is None else self._segment_id(segment_id)
+        conditions = [Filter(**(f.model_dump() if hasattr(f, "model_dump") else dict(f))) for f in filters or []]
+        names, raw = list(run.feature_names), run.feature_raw
+        wanted = {str(by or "").lower(), *(c.feature for c in conditions)}
+        if wanted & {"churn_risk", "churn", "risk", "active_days"} and "active_days" not in names and "recency_days" in names:
+            names, raw = names + ["active_days"], np.column_stack([raw, self._active_days(run)])
+        r = rank_users(run.user_ids, run.labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
+        scope = "users" if sid is None else f"users of segment {sid} “{run.segment(sid)['name']}”"
+        where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {_amount(f.value, r.labels[f.feature][1])}" for f in r.filters)
+        if where:
+            lines = [f"{r.n_matching:,} of {r.n_considered:,} {scope} match {where}."]
+        else:
+            lines = [f"Ranking {r.n_matching:,} of {r.n_considered:,} {scope}."]
+        if r.n_excluded:
+            why = "too few visits for a usual gap" if r.by == "churn_risk" else f"no {r.label}"
+            lines.append(f"{r.n_excluded:,} have {why} and are left out.")
+        lines.append(r.method)
+        for u in r.users:
+            v = u.values
+            if r.by == "churn_risk":  # said as an analyst would: away this long, against how often they came
+                visits = next(c for c in v if c not in ("churn_risk", "recency_days", "typical_gap_days"))
+                cited = [f"last active {_amount(v['recency_days'], 'days')} days ago, usually every {_amount(v['typical_gap_days'], 'days')} days "
+                         f"({_amount(v[visits], 'count')} {r.labels[visits][0]}): {v['churn_risk']:,.1f}× their usual gap"]
+                cited += [f"{r.labels[c][0]} {_amount(x, r.labels[c][1])}" for c, x in v.items() if c not in ("churn_risk", "recency_days", "typical_gap_days", visits)]
+            else:
+                cited = [f"{r.labels[c][0]} {_amount(x, r.labels[c][1])}" for c, x in v.items()]
+            lines.append(f"- {u.user_id} (segment {u.segment_id}): " + "; ".join(cited))
+        return ToolResult("\n".join(lines), {"ranking": r.as_dict(), "users": [{"user_id": u.user_id, "segment_id": u.segment_id, **u.values} for u in r.users]})
+
+    def _active_days(self, run) -> np.ndarray:
+        """Distinct days each user was active, from two columns of the run's events (read once per run)."""
+        if getattr(self, "_days", None) is None or self._days[0] != run.run_dir:
+            import pyarrow.parquet as pq
+
+            from tools.segment.rank import active_days
+
+            table = pq.ParquetFile(run.run_dir / "events.parquet").read(columns=["user_id", "timestamp"])
+            days = active_days(table.column("user_id").to_numpy(zero_copy_only=False), table.column("timestamp").to_numpy(zero_copy_only=False), run.user_ids)
+            self._days = (run.run_dir, days)
+        return self._days[1]
+
     # -- recommendations --------------------------------------------------------
     def recommend_items(self, user_id: str, k: int = 10, explain: bool = False) -> ToolResult:
+        user_id = self.resolver.user(user_id)
         recs = self.service.recommend(str(user_id), k=k, explain=explain)
         run = self.service.run
         seg = run.segment(int(run.labels[run.row_of(str(user_id))]))
@@ -278,6 +339,7 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"user_id": str(user_id), "segment": {"id": seg["id"], "name": seg["name"]}, "items": [r.as_dict() for r in recs]})
 
     def explain_recommendation(self, user_id: str, item_id: str) -> ToolResult:
+        user_id, item_id = self.resolver.user(user_id), self.resolver.item(item_id)
         result = self.service.explain(str(user_id), str(item_id))
         status = "verified against the data" if result["verified"] else "NOT verified: " + "; ".join(result["problems"])
         summary = f"Why {item_id} {data_text(result['title'], 80)} for user {user_id} ({status}): {data_text(result['explanation'], 500)}"
@@ -301,14 +363,9 @@ class Toolbox:
 
 
 def run_tool(toolbox: Toolbox, name: str, args: dict[str, Any]) -> ToolResult:
-    """Call a tool by name; SegscopeError propagates for the caller to report."""
-    method = getattr(toolbox, name, None)
-    if method is None or name.startswith("_") or name not in TOOL_NAMES:
-        raise SegscopeError(f"unknown tool {name!r}")
-    return method(**args)
+    """Call a tool of the registry by name with validated arguments; SegscopeError propagates for the caller to report."""
+    from assistant.registry import TOOL_NAMES, validate_args
 
-
-TOOL_NAMES = (
-    "load_data", "segment_users", "list_segments", "describe_segment", "compare_segments", "explain_user_segment",
-    "find_users", "find_items", "recommend_items", "explain_recommendation", "write_report",
-)
+    if name not in TOOL_NAMES:
+        raise SegscopeError(f"unknown tool {name!r}", "tools: " + ", ".join(TOOL_NAMES))
+    return getattr(toolbox, name)(**validate_args(name, args))

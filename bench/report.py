@@ -70,6 +70,17 @@ def summary_rows() -> list[tuple[str, str, str]]:
             c = tl[case]
             rows.append((f"Esc while {c['stage']} ({tl['users']:,} users): process gone / turn reports cancelled; workspace as before",
                          f"{c['stopped_s']:.2f} s / {c['cancelled_reported_s']:.2f} s; {'yes' if c['workspace_unchanged'] else 'NO'}", "≤ 1 s; yes"))
+    rt = _load("routing")
+    if rt:
+        h, t = rt["held_out"], rt["tuning"]
+        rows.append((f"Request understanding, held-out half ({h['turns']} of {rt['turns']} turns; {', '.join(rt['workspaces'])} workspaces): intent / exact arguments",
+                     f"{h['intent']:.1%} / {h['exact']:.1%}", "≥ 97% / ≥ 95%"))
+        rows.append((f"Request understanding, tuning half ({t['turns']} turns): intent / exact arguments; the issue's 7 requests right",
+                     f"{t['intent']:.1%} / {t['exact']:.1%}; {rt['issue_table']['right']} of {rt['issue_table']['rows']}", "reported"))
+        if "resolver_100k" in rt:
+            r = rt["resolver_100k"]
+            rows.append((f"Resolver on {r['users']:,} users / {r['items']:,} titled items: index once / one request's mentions (median)",
+                         f"{r['index_s']:.2f} s / {r['mentions_ms_median']:.1f} ms", "fast"))
     rec = _load("recommend")
     if rec:
         for row in rec.get("methods", []):
@@ -86,7 +97,7 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "segments", "scale", "tui_load"):
+    for name in ("recommend", "explain", "assistant", "embedding", "segments", "scale", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -99,5 +110,30 @@ def write_reports() -> None:
     readme.write_text(re.sub(r"<!-- BENCH:START -->.*?<!-- BENCH:END -->", lambda _: block, text, flags=re.S))
 
 
+def update_readme_rows(prefixes: tuple[str, ...]) -> None:
+    """Replace (or add) only the README rows that start with ``prefixes``, from the results present; the rest stay as they are.
+
+    For a benchmark run on its own (`python -m bench.report routing`), when the other results are not on this machine.
+    """
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    new = {a: (a, b, c) for a, b, c in summary_rows() if a.startswith(prefixes)}
+    match = re.search(r"<!-- BENCH:START -->\n(.*?)\n<!-- BENCH:END -->", text, flags=re.S)
+    if match is None:
+        return
+    kept = []
+    for line in match.group(1).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        if not cells[0].startswith(prefixes):
+            kept.append(tuple(cells))
+    rows = kept + list(new.values())
+    readme.write_text(text[: match.start(1)] + markdown_table(rows) + text[match.end(1):])
+
+
 if __name__ == "__main__":
-    write_reports()
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "routing":
+        update_readme_rows(("Request understanding", "Resolver on"))
+    else:
+        write_reports()

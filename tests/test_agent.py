@@ -21,7 +21,6 @@ from assistant.events import (
     ToolStarted,
     TurnCancelled,
     TurnDone,
-    TurnFailed,
     TurnStarted,
 )
 from assistant.service import WorkspaceService
@@ -163,10 +162,88 @@ def test_history_is_stored_and_reloaded(workspace):
     assert ("user", "hi") in history and ("assistant", "Hello there.") in history
 
 
-def test_router_turn_for_unknown_segment_fails_cleanly(workspace):
+def test_router_turn_for_unknown_segment_asks_which_one(workspace):
     settings = load_settings()
     service = WorkspaceService(workspace, settings, embedder=HashingEmbedder())
     session = Session(workspace, settings, service=service)
     assert session.responder.startswith("router")
     events = _run(session, "/describe 42")
-    assert isinstance(events[-1], TurnFailed) and "42" in events[-1].error and events[-1].prompt == "/describe 42"
+    # No tool runs on a segment that does not exist: one question names the ones that do.
+    assert not [e for e in events if isinstance(e, ToolStarted)]
+    answer = events[-1].answer
+    assert isinstance(events[-1], TurnDone) and "42" in answer and answer.endswith("?")
+    assert all(seg["name"] in answer for seg in service.segments())
+
+
+# -- the agent's tools resolve what a model passes, with the router's resolver -------------------------------
+def test_a_model_may_name_segments_and_items_as_people_do(workspace):
+    service = WorkspaceService(workspace, load_settings(), embedder=HashingEmbedder())
+    segments = service.segments()
+    named = min(segments, key=lambda s: s["size"])  # words of a name, not an id
+    title = service.run.data.items.drop_duplicates("title", keep=False).iloc[0]
+    script = [
+        call("describe_segment", "c1", segment_id=named["name"].lower()),
+        call("compare_segments", "c2", segment_a="the biggest", segment_b="second smallest"),
+        call("explain_recommendation", "c3", user_id="user 1", item_id=title["title"]),
+        AIMessage(content="Done."),
+    ]
+    events = _run(_session(workspace, script), "tell me about them")
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert [f.ok for f in finished] == [True, True, True], [f.summary for f in finished]
+    assert finished[0].artifact["description"]["segment_id"] == named["id"]
+    by_size = [s["id"] for s in sorted(segments, key=lambda s: (-s["size"], s["id"]))]
+    cmp = finished[1].artifact["comparison"]
+    assert (cmp["a"]["segment_id"], cmp["b"]["segment_id"]) == (by_size[0], by_size[-2])
+    assert finished[2].artifact["item_id"] == str(title["item_id"]) and finished[2].artifact["user_id"] == "u00001"
+
+
+def test_an_unknown_user_from_a_model_is_a_tool_error_naming_the_closest(workspace):
+    script = [call("recommend_items", "c1", user_id="u99999"), AIMessage(content="There is no such user.")]
+    events = _run(_session(workspace, script), "recommend for u99999")
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert not finished[0].ok and "u99999" in finished[0].summary and "Did you mean u0" in finished[0].summary
+    assert isinstance(events[-1], TurnDone)
+
+
+def test_rank_users_through_the_agent_cites_what_it_ranked_by(workspace):
+    script = [call("rank_users", "c1", by="churn_risk", n=5), call("rank_users", "c2", filters=[{"feature": "recency_days", "op": ">", "value": 30}], segment_id="biggest"),
+              AIMessage(content="Ranked.")]
+    events = _run(_session(workspace, script), "who is about to churn?")
+    first, second = [e for e in events if isinstance(e, ToolFinished)]
+    assert first.ok and first.artifact["ranking"]["by"] == "churn_risk" and len(first.artifact["users"]) == 5
+    assert all({"recency_days", "active_days", "typical_gap_days", "churn_risk"} <= set(u) for u in first.artifact["users"])
+    assert "last active" in first.summary and "usual gap" in first.summary
+    assert second.ok and second.artifact["ranking"]["segment_id"] == 0 and all(u["recency_days"] > 30 for u in second.artifact["users"])
+
+
+def test_what_the_agent_looked_at_is_the_focus_of_the_next_router_turn(workspace):
+    session = _session(workspace, [call("describe_segment", "c1", segment_id=1), AIMessage(content="Segment 1.")])
+    _run(session, "describe segment 1")
+    conversation = session.conversation_id
+    settings = load_settings()
+    router_session = Session(workspace, settings, service=WorkspaceService(workspace, settings, embedder=HashingEmbedder()), conversation=conversation)
+    events = _run(router_session, "compare it with the smallest")
+    smallest = min(router_session.service.segments(), key=lambda s: (s["size"], -s["id"]))["id"]
+    assert [(e.name, e.args) for e in events if isinstance(e, ToolStarted)] == [("compare_segments", {"segment_a": 1, "segment_b": smallest})]
+
+
+def test_resolver_backed_tools_over_an_openai_compatible_server(workspace):
+    """The real OpenAI client against the scripted server: a segment named in words and an item by title reach the tools."""
+    from tests.fake_openai import FakeOpenAI, Reply
+
+    service = WorkspaceService(workspace, load_settings(), embedder=HashingEmbedder())
+    title = service.run.data.items.drop_duplicates("title", keep=False).iloc[3]
+    script = [Reply(tool_calls=[{"name": "describe_segment", "args": {"segment_id": "the smallest"}},
+                                {"name": "explain_recommendation", "args": {"user_id": "#u00002", "item_id": title["title"].upper()}}]),
+              Reply("The smallest segment, and why that item.")]
+    with FakeOpenAI(script) as server:
+        settings = load_settings(llm="openai:test-model", llm_timeout=10.0, llm_retries=0).model_copy(update={"openai_base_url": server.base_url})
+        session = Session(workspace, settings, service=WorkspaceService(workspace, settings, embedder=HashingEmbedder()))
+        events = _run(session, "what is the smallest segment like, and why that item for user 2?")
+        sent_tools = {t["function"]["name"]: t["function"] for t in server.requests[0]["tools"]}
+    assert "rank_users" in sent_tools and "segment_id" in sent_tools["describe_segment"]["parameters"]["properties"]
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert [f.ok for f in finished] == [True, True], [f.summary for f in finished]
+    smallest = min(service.segments(), key=lambda s: (s["size"], -s["id"]))["id"]
+    assert finished[0].artifact["description"]["segment_id"] == smallest
+    assert finished[1].artifact["item_id"] == str(title["item_id"]) and isinstance(events[-1], TurnDone)
