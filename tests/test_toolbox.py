@@ -12,7 +12,7 @@ from assistant.config import load_settings
 from assistant.service import WorkspaceService
 from assistant.session import user_text
 from assistant.toolbox import Toolbox
-from tools.core.errors import SegscopeError, WorkspaceError
+from tools.core.errors import SegscopeError
 from tools.embed.embedding import HashingEmbedder
 
 
