@@ -66,6 +66,10 @@ class LLMClock:
         now = self._paused_at if self._paused_at is not None else time.monotonic()
         return self._deadline - now
 
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
     def pause(self) -> None:
         if self._paused_at is None:
             self._paused_at = time.monotonic()

@@ -14,7 +14,7 @@ import pytest
 from helpers import sample_workspace
 
 from assistant.config import load_settings
-from assistant.events import Notice, Token, TurnDone
+from assistant.events import Notice, Token, ToolFinished, TurnDone
 from assistant.explaining import ExplanationText
 from assistant.labelling import LabelText, polish_labels
 from assistant.llm import make_backend
@@ -167,3 +167,21 @@ def test_the_turn_budget_stops_a_slow_model_and_the_router_answers(workspace):
     assert "waa" not in _said(events)  # the slow line was never released: it had not ended
     assert server.disconnects == 1, (len(server.requests), elapsed, notices)  # the stream was closed, so the server stopped generating
     assert elapsed < 1.5 + 5.0, elapsed  # the budget, then the router's own answer
+
+
+def test_an_explanation_inside_an_agent_tool_has_its_own_budget(workspace):
+    service = WorkspaceService(workspace, load_settings(), embedder=HashingEmbedder())
+    user = service.segments()[0]["representative_user_ids"][0]
+    item = service.recommend(user, k=1)[0].item_id
+    call = {"name": "explain_recommendation", "args": {"user_id": user, "item_id": item}}
+    script = [Reply(tool_calls=[call]), Babble(line=PROSE, delay=0.1), Reply("The explanation is above.")]
+    with FakeOpenAI(script, llama_cpp=True) as server:
+        started = time.perf_counter()
+        events = _turn(_session(workspace, server, llm_batch_seconds=1.5), f"why is {item} recommended to {user}?")
+        elapsed = time.perf_counter() - started
+    finished = [e for e in events if isinstance(e, ToolFinished)]
+    assert finished and finished[0].ok, events
+    # The turn's clock waits while tools run; the explanation's generation had its own 1.5 s.
+    assert finished[0].artifact["source"] == "extractive" and "budget of 1.5 s" in finished[0].artifact["notice"]
+    assert elapsed < 1.5 + 5.0, elapsed
+    assert isinstance(events[-1], TurnDone)
