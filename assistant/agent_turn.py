@@ -166,7 +166,7 @@ class AgentTurn:
         settings = self.session.settings
         grounding = self._grounding()
         gate = AnswerGate(grounding, tuple(TOOL_NAMES), lambda text: self.emit(Token(self.turn, text)))
-        with llm_budget(settings.llm_turn_seconds, "turn", self.cancel) as clock:
+        with llm_budget(settings.llm_turn_seconds, "turn", self.cancel, agent_steps_only=True) as clock:
             try:
                 self._stream(gate, grounding, clock)
                 gate.flush()
@@ -270,8 +270,7 @@ class AgentTurn:
                             name, t0 = started.get(msg.tool_call_id, (msg.name or "tool", time.perf_counter()))
                             ok = getattr(msg, "status", "success") != "error" and not str(msg.content).startswith("Tool error:")
                             shown = user_text(str(msg.content))
-                            if ok:
-                                grounding.add_tool_result(shown)
+                            grounding.add_tool_result(shown, ok)
                             self.emit(ToolFinished(self.turn, msg.tool_call_id, name, ok, shown, time.perf_counter() - t0, getattr(msg, "artifact", None)))
                             pending_calls.discard(msg.tool_call_id)
                             if not pending_calls:

@@ -85,8 +85,10 @@ class Grounding:
         self.segment_ids = {int(s["id"]) for s in self.summary.get("segments", [])}
         self.tool_results: list[str] = []
 
-    def add_tool_result(self, text: str) -> None:
-        self.tool_results.append(text)
+    def add_tool_result(self, text: str, ok: bool = True) -> None:
+        """A tool's result; a failed call's error may be cited ("segment 99 does not exist") but is not shown as the answer."""
+        if ok:
+            self.tool_results.append(text)
         self._texts.append(text)
         self._numbers |= numbers_in(text)
         self._lower += "\n" + text.lower()
@@ -111,8 +113,9 @@ class Grounding:
             if name and any(w[0].isupper() for w in words) and not self.said(name):
                 found.append(f"segment “{name}” does not exist")
         if self.segment_ids:
-            for sid in _SEGMENT_REF.findall(claims):
-                if int(sid) not in self.segment_ids:
+            for match in _SEGMENT_REF.finditer(claims):
+                sid = match.group(1)
+                if int(sid) not in self.segment_ids and not self.said(f"segment {sid}"):
                     found.append(f"segment {sid} does not exist (ids are 0–{max(self.segment_ids)})")
         for token in _ID_LIKE.findall(claims):
             if not _NOT_AN_ID.match(token) and token.lower() not in self._tokens and not self._known_id(token):
@@ -139,7 +142,6 @@ _OUTPUT_SHAPES = [
         r"^\s*Top \d+ items for user",
         r"^\s*Segmented [\d,]+ users into",
         r"^\s*User \S+ is in segment \d+",
-        r"^\s*[→✓✗]\s*[a-z_]+\b",
         r"</?data>",
         r"\bTool error:",
         r"<\|?tool_call|```tool|<function[=>]|\[TOOL_CALLS\]|<\|python_tag\|>",
@@ -159,7 +161,7 @@ def imitation(text: str, tool_names: Iterable[str]) -> str | None:
     names = "|".join(re.escape(n) for n in tool_names)
     patterns = list(_OUTPUT_SHAPES)
     if names:
-        patterns.append(re.compile(rf"\b(?:{names})\s*\(|[\"'](?:name|function|tool)[\"']\s*:\s*[\"'](?:{names})[\"']"))
+        patterns.append(re.compile(rf"\b(?:{names})\s*\(|[\"'](?:name|function|tool)[\"']\s*:\s*[\"'](?:{names})[\"']|[→✓✗]\s*(?:{names})\b"))
     markup = _CHAT_MARKUP.search(text)
     if markup:
         return f"wrote chat-template markup (“{markup.group(0).strip()[:30]}”): the server's chat format does not fit this model"

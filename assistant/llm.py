@@ -127,7 +127,8 @@ class OpenAIBackend(LLMBackend):
         guard = RepetitionGuard()
         messages = [SystemMessage(mask_identifiers(system)), HumanMessage(mask_identifiers(prompt))]
         try:
-            if current_clock() is None:  # a lone call still gets a budget
+            clock = current_clock()
+            if clock is None or clock.agent_steps_only:  # a lone call, or one a tool makes in a turn: its own budget
                 with llm_budget(self.settings.llm_batch_seconds, "generation"):
                     return self._read(messages, max_tokens, guard)
             return self._read(messages, max_tokens, guard)

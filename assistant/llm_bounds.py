@@ -54,10 +54,12 @@ class LLMClock:
     chat model through ``current_clock()``.
     """
 
-    def __init__(self, seconds: float, what: str, cancel: threading.Event | None = None) -> None:
+    def __init__(self, seconds: float, what: str, cancel: threading.Event | None = None, agent_steps_only: bool = False) -> None:
         self.seconds = float(seconds)
         self.what = what
         self.cancel = cancel
+        # A turn's clock bounds the agent's own steps; a generation a tool makes gets its own budget.
+        self.agent_steps_only = agent_steps_only
         self._deadline = time.monotonic() + self.seconds
         self._paused_at: float | None = None
         self._stop_reason: str | None = None
@@ -65,10 +67,6 @@ class LLMClock:
     def remaining(self) -> float:
         now = self._paused_at if self._paused_at is not None else time.monotonic()
         return self._deadline - now
-
-    @property
-    def paused(self) -> bool:
-        return self._paused_at is not None
 
     def pause(self) -> None:
         if self._paused_at is None:
@@ -100,9 +98,9 @@ def current_clock() -> LLMClock | None:
 
 
 @contextmanager
-def llm_budget(seconds: float, what: str, cancel: threading.Event | None = None) -> Iterator[LLMClock]:
-    """Every generation inside shares one wall-time budget."""
-    clock = LLMClock(seconds, what, cancel)
+def llm_budget(seconds: float, what: str, cancel: threading.Event | None = None, agent_steps_only: bool = False) -> Iterator[LLMClock]:
+    """Every generation inside shares one wall-time budget (with ``agent_steps_only``, only the agent's own steps)."""
+    clock = LLMClock(seconds, what, cancel, agent_steps_only)
     token = _CLOCK.set(clock)
     try:
         yield clock

@@ -182,3 +182,15 @@ def test_small_talk_needs_no_tool(workspace):
     with FakeOpenAI([Reply("Hello! Ask me about your segments.")], llama_cpp=True) as server:
         events = _turn(_session(workspace, server), "hello")
     assert not _notices(events) and events[-1].answer == "Hello! Ask me about your segments."
+
+
+def test_ticks_and_arrows_in_prose_are_not_imitation():
+    assert imitation("✓ Done: the report is written.\n→ Next, compare the two largest segments.", TOOL_NAMES) is None
+
+
+def test_an_answer_may_cite_a_failed_call_about_a_segment_the_user_named(workspace):
+    script = [Reply(tool_calls=[{"name": "describe_segment", "args": {"segment_id": 99}}]), Reply("Segment 99 does not exist in this workspace.")]
+    with FakeOpenAI(script, llama_cpp=True) as server:
+        events = _turn(_session(workspace, server), "describe segment 99")
+    assert [e.ok for e in events if isinstance(e, ToolFinished)] == [False]
+    assert not _notices(events) and events[-1].answer == "Segment 99 does not exist in this workspace."
