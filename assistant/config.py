@@ -6,6 +6,7 @@ $SEGSCOPE_HOME/config.toml, else $XDG_CONFIG_HOME/segscope/config.toml
 (~/.config/segscope/config.toml), with the same keys in lower case:
 
     llm = "openai:gpt-4o-mini"
+    llm_turn_seconds = 60
     local_only = false
     min_segment_size = 10
 """
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     llm_timeout: float = Field(30.0, gt=0, description="seconds before an LLM call is abandoned")
     llm_retries: int = Field(2, ge=0, le=10, description="retries with backoff for a failed LLM call")
+    llm_turn_seconds: float = Field(60.0, gt=0, description="wall time one chat turn may wait for the model (tools' own time not counted)")
+    llm_batch_seconds: float = Field(60.0, gt=0, description="wall time for one batch of LLM phrasings: a run's segment names, a list's or a report's explanations")
+    llm_answer_tokens: int = Field(320, ge=16, le=8192, description="max_tokens of each agent step: a short answer with its key figures, or a tool call")
     local_only: bool = Field(False, description="refuse every remote call")
     embedder: str = "minilm"
     min_segment_size: int = Field(10, ge=1, description="segments smaller than this are never described member by member")

@@ -51,10 +51,13 @@ def label_check(value: LabelText, evidence_text: str, taken: list[str]) -> str |
     return None
 
 
-def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segment_size: int = 10) -> list[str]:
-    """Replace the run's labels with LLM-written ones where they pass the checks; returns notices."""
-    import json
+def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segment_size: int = 10, budget_s: float = 60.0) -> list[str]:
+    """Replace the run's labels with LLM-written ones where they pass the checks; returns notices.
 
+    All the names share one wall-time budget: once it is used up, the remaining
+    segments keep their extractive names and one notice says how many.
+    """
+    from assistant.llm_bounds import llm_budget
     from tools.core.run_state import load_run
 
     if not backend.info.generative:
@@ -66,35 +69,53 @@ def polish_labels(workspace: str | Path, backend: LLMBackend, embedder, min_segm
     voice = Voice.of(summary)
     chosen: list[SegmentLabel] = []
     notices: list[str] = []
-    for seg, ext in zip(summary["segments"], extractive):
-        # Every other extractive name stays reserved (each is some segment's fallback), and so
-        # does every name already chosen.
-        taken = [lab.name for lab in chosen] + [lab.name for lab in extractive if lab.segment_id != seg["id"]]
-        evidence = {
-            "segment_id": seg["id"],
-            "size": seg["size"],
-            "share": fmt_pct(seg["share"], 1),
-            "traits": [trait_fact(t, voice) for t in seg["traits"][:5]],
-            "keywords": seg["keywords"][:10],
-            "names_taken": taken,
-            "draft_name": ext.name,
-            "draft_description": ext.description,
-        }
-        if kind == "text" and seg["size"] >= min_segment_size:
-            evidence["example_texts"] = [mask_identifiers(t)[:200] for t in seg.get("representative_texts", [])[:3]]
-        evidence_text = json.dumps(evidence, ensure_ascii=False)
-        phrased = generate_json(
-            backend,
-            load_prompt("label_segment"),
-            evidence,
-            LabelText,
-            lambda v, e=evidence_text, t=taken: label_check(v, e, t),
-            lambda ext=ext: LabelText(name=ext.name, description=ext.description),
-        )
-        if phrased.notice:
-            notices.append(f"segment {seg['id']}: {phrased.notice}")
-        chosen.append(SegmentLabel(seg["id"], phrased.value.name, phrased.value.description, phrased.source, phrased.template, ext.facts))
+    skipped = 0
+    with llm_budget(budget_s, "segment names") as clock:
+        for seg, ext in zip(summary["segments"], extractive):
+            if clock.remaining() <= 0:
+                chosen.append(ext)
+                skipped += 1
+                continue
+            label, notice = _polish_one(backend, seg, ext, extractive, chosen, kind, min_segment_size, voice)
+            chosen.append(label)
+            if notice:
+                notices.append(f"segment {seg['id']}: {notice}")
+    if skipped:
+        notices.append(f"the LLM budget of {budget_s:g} s for segment names is used up: {skipped} of {len(chosen)} segments keep their extractive names")
     text_source = summary["parameters"].get("text_source", "embedder")
     distinct = label_distinctiveness(chosen, run, embedder) if text_source == "embedder" else None
     apply_labels(workspace, chosen, distinct, run_key=summary["run_key"])
     return notices
+
+
+def _polish_one(backend: LLMBackend, seg: dict, ext: SegmentLabel, extractive: list[SegmentLabel], chosen: list[SegmentLabel],
+                kind: str, min_segment_size: int, voice: Voice) -> tuple[SegmentLabel, str | None]:
+    """One segment's label from the LLM when it passes the checks, else its extractive label, with the reason."""
+    import json
+
+    # Every other extractive name stays reserved (each is some segment's fallback), and so
+    # does every name already chosen.
+    taken = [lab.name for lab in chosen] + [lab.name for lab in extractive if lab.segment_id != seg["id"]]
+    evidence = {
+        "segment_id": seg["id"],
+        "size": seg["size"],
+        "share": fmt_pct(seg["share"], 1),
+        "traits": [trait_fact(t, voice) for t in seg["traits"][:5]],
+        "keywords": seg["keywords"][:10],
+        "names_taken": taken,
+        "draft_name": ext.name,
+        "draft_description": ext.description,
+    }
+    if kind == "text" and seg["size"] >= min_segment_size:
+        evidence["example_texts"] = [mask_identifiers(t)[:200] for t in seg.get("representative_texts", [])[:3]]
+    evidence_text = json.dumps(evidence, ensure_ascii=False)
+    phrased = generate_json(
+        backend,
+        load_prompt("label_segment"),
+        evidence,
+        LabelText,
+        lambda v: label_check(v, evidence_text, taken),
+        lambda: LabelText(name=ext.name, description=ext.description),
+    )
+    label = SegmentLabel(seg["id"], phrased.value.name, phrased.value.description, phrased.source, phrased.template, ext.facts)
+    return label, phrased.notice

@@ -39,10 +39,10 @@ class LLMBackend(ABC):
     info: BackendInfo
 
     @abstractmethod
-    def complete(self, system: str, prompt: str) -> str:
-        """One completion as text; raises LLMError on failure."""
+    def complete(self, system: str, prompt: str, max_tokens: int | None = None) -> str:
+        """One completion as text, of at most ``max_tokens``; raises LLMError on failure."""
 
-    def chat_model(self):  # pragma: no cover - overridden by tool-capable backends
+    def chat_model(self, max_tokens: int | None = None):  # pragma: no cover - overridden by tool-capable backends
         """A LangChain chat model for the agent, or None when the backend cannot call tools."""
         return None
 
@@ -55,7 +55,7 @@ class ExtractiveBackend(LLMBackend):
         detail="built in, deterministic, evidence only, no network",
     )
 
-    def complete(self, system: str, prompt: str) -> str:
+    def complete(self, system: str, prompt: str, max_tokens: int | None = None) -> str:
         raise LLMError("the extractive backend does not generate free text", "use the deterministic writers instead")
 
 
@@ -82,7 +82,7 @@ class OpenAIBackend(LLMBackend):
             supports_tools=True,
             detail=base or "api.openai.com",
         )
-        self._chat = None
+        self._chats: dict[int | None, object] = {}
 
     def _api_key(self) -> str:
         if self.settings.openai_api_key is not None:
@@ -91,33 +91,57 @@ class OpenAIBackend(LLMBackend):
             return "not-needed"  # local servers (Ollama, llama.cpp) accept any key
         raise LLMError("OPENAI_API_KEY is not set", "export OPENAI_API_KEY, or set OPENAI_BASE_URL to a local server")
 
-    def chat_model(self):
-        if self._chat is None:
-            from langchain_openai import ChatOpenAI
+    def chat_model(self, max_tokens: int | None = None):
+        """A streaming chat model whose every request carries ``max_tokens`` (the agent's answer budget by default)."""
+        limit = max_tokens or self.settings.llm_answer_tokens
+        if limit not in self._chats:
+            from assistant.llm_compat import BoundedChatOpenAI
 
-            self._chat = ChatOpenAI(
+            self._chats[limit] = BoundedChatOpenAI(
                 model=self.model,
                 base_url=self.settings.openai_base_url,
                 api_key=self._api_key(),
                 timeout=self.settings.llm_timeout,
-                max_retries=self.settings.llm_retries,
+                max_retries=0,  # retries are BoundedChatOpenAI's, within the turn's budget
+                retries=self.settings.llm_retries,
+                max_tokens=limit,
+                compat=bool(self.settings.openai_base_url),
+                streaming=True,
                 temperature=0,
             )
-        return self._chat
+        return self._chats[limit]
 
-    def complete(self, system: str, prompt: str) -> str:
+    def complete(self, system: str, prompt: str, max_tokens: int | None = None) -> str:
+        """Streamed, so a loop or an overrun budget stops it at once; a loop returns the text before it."""
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        from assistant.llm_bounds import RepetitionGuard, current_clock, llm_budget
+
+        guard = RepetitionGuard()
+        messages = [SystemMessage(mask_identifiers(system)), HumanMessage(mask_identifiers(prompt))]
         try:
-            reply = self.chat_model().invoke([SystemMessage(mask_identifiers(system)), HumanMessage(mask_identifiers(prompt))])
+            clock = current_clock()
+            if clock is None or clock.agent_steps_only:  # a lone call, or one a tool makes in a turn: its own budget
+                with llm_budget(self.settings.llm_batch_seconds, "generation"):
+                    return self._read(messages, max_tokens, guard)
+            return self._read(messages, max_tokens, guard)
         except SegscopeError:
             raise
         except Exception as exc:
             raise LLMError(f"LLM call to {self.info.detail} failed: {type(exc).__name__}: {exc}", "segscope falls back to the extractive backend") from exc
-        content = reply.content
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-        return str(content)
+
+    def _read(self, messages: list, max_tokens: int | None, guard) -> str:
+        stream = self.chat_model(max_tokens).stream(messages)
+        try:
+            for chunk in stream:
+                content = chunk.content
+                if isinstance(content, list):
+                    content = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+                if guard.feed(str(content)):
+                    break  # a loop: what came before it may still hold a valid answer
+        finally:
+            stream.close()
+        return guard.text
 
 
 def make_backend(settings: Settings) -> LLMBackend:

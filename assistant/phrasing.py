@@ -1,7 +1,7 @@
 """Ask an LLM for JSON, validate it, check it against the evidence, or fall back.
 
 Every result records which template and version, and which backend, produced
-it. Invalid or unfaithful output is retried once with the reason; after that the
+it. Each request's ``max_tokens`` is fitted to the output schema. Invalid or unfaithful output is retried once with the reason; after that the
 deterministic extractive result is used and a notice says why.
 """
 
@@ -59,12 +59,15 @@ def generate_json(
     """Validated, evidence-checked output from ``backend``, or ``fallback()`` with a notice."""
     if not backend.info.generative:
         return Phrased(fallback(), "extractive", None, 0)
+    from assistant.llm_bounds import schema_max_tokens
+
     prompt = template.render(evidence)
+    max_tokens = schema_max_tokens(schema)  # a longer reply would fail validation anyway
     problem = ""
     for attempt in range(1, max_attempts + 1):
         message = prompt if not problem else f"{prompt}\n\nYour previous answer was rejected: {problem}. Answer again, following the rules."
         try:
-            reply = backend.complete(SYSTEM, message)
+            reply = backend.complete(SYSTEM, message, max_tokens=max_tokens)
         except LLMError as exc:
             return Phrased(fallback(), "extractive", None, attempt, notice=f"{backend.info.name} failed ({exc.message}); used the extractive result")
         try:

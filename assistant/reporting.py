@@ -64,7 +64,8 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
     ids = [segment_id] if segment_id is not None else [s["id"] for s in run.summary["segments"]]
     if segment_id is not None:
         run.segment(segment_id)  # a clear error for an unknown id
-    examples = example_recommendations(service, ids, n_examples)
+    with service.llm_batch("report explanations"):
+        examples = example_recommendations(service, ids, n_examples)
     flat = [e for group in examples.values() for e in group]
     pass_rate = (sum(e.verified for e in flat) / len(flat)) if flat else None
     points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))

@@ -105,14 +105,21 @@ class WorkspaceService:
         self.run.row_of(user_id)  # a clear error for an unknown user
         recs = self.recommender.recommend(str(user_id), k=k)
         out = []
-        for rec in recs:
-            title = self.explanations.title(rec.item_id)
-            if explain:
-                exp = self.explain(user_id, rec.item_id)
-                out.append(RecommendedItem(rec.item_id, title, round(rec.score, 4), exp["explanation"], exp["verified"], exp["source"], exp["evidence"]))
-            else:
-                out.append(RecommendedItem(rec.item_id, title, round(rec.score, 4)))
+        with self.llm_batch("explanations"):
+            for rec in recs:
+                title = self.explanations.title(rec.item_id)
+                if explain:
+                    exp = self.explain(user_id, rec.item_id)
+                    out.append(RecommendedItem(rec.item_id, title, round(rec.score, 4), exp["explanation"], exp["verified"], exp["source"], exp["evidence"]))
+                else:
+                    out.append(RecommendedItem(rec.item_id, title, round(rec.score, 4)))
         return out
+
+    def llm_batch(self, what: str):
+        """One wall-time budget shared by a batch of LLM phrasings; past it, the extractive writer answers."""
+        from assistant.llm_bounds import llm_budget
+
+        return llm_budget(self.settings.llm_batch_seconds, what)
 
     def recommend_all(self, k: int = 10):
         """Batched top-k for every user: yields (user_id, [item ids])."""

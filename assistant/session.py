@@ -2,7 +2,9 @@
 
 A turn is answered by the agent when the backend can call tools, else by the
 deterministic router; both emit the same events. If the agent's model fails
-mid-turn, the router answers instead and a notice says so.
+mid-turn, or cannot call tools, the router answers instead and a notice says so;
+an agent answer that states what no tool result supports is replaced by the
+tool results (assistant/agent_turn.py).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Session:
         self._conversation = conversation
         self._focus: Focus | None = None
         self._lock = threading.Lock()
+        self.last_agent_stats = None  # assistant.agent_turn.AgentStats of the last agent turn
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -185,8 +188,14 @@ class Session:
             responder = self.responder
             try:
                 if self.uses_agent:
+                    from assistant.agent_turn import RouterFallback
+
                     try:
                         answer = self._agent_turn(turn, prompt, self._remembering(emit), cancel)
+                    except RouterFallback as exc:  # a capability gap or a rejected answer, said in the notice
+                        emit(Notice(turn, exc.notice))
+                        responder = f"router (after {self.service.backend.info.name} fell back)"
+                        answer = self._router_turn(turn, prompt, emit, cancel)
                     except (Cancelled, SegscopeError):
                         raise
                     except Exception as exc:  # the model failed: the router still answers
@@ -261,62 +270,14 @@ class Session:
         return answer
 
     def _agent_turn(self, turn: int, prompt: str, emit: Emit, cancel: threading.Event) -> str:
-        from langchain.agents import create_agent
-        from langchain_core.messages import (
-            AIMessage,
-            AIMessageChunk,
-            HumanMessage,
-            ToolMessage,
-        )
+        """The agent answers, bounded and checked (assistant/agent_turn.py); raises RouterFallback when it cannot."""
+        from assistant.agent_turn import AgentTurn
 
-        from assistant.agent_tools import make_langchain_tools
-        from prompts import load_prompt
-
-        model = self._chat_model or self.service.backend.chat_model()
-        tools = make_langchain_tools(self.toolbox)
-        system = load_prompt("system").render({}, workspace=str(self.workspace))
-        agent = create_agent(model, tools, system_prompt=system)
-        messages = []
-        for role, content in self.history()[-2 * HISTORY_TURNS - 1 : -1]:
-            messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
-        messages.append(HumanMessage(prompt))
-
-        answer_parts: list[str] = []
-        started: dict[str, tuple[str, float]] = {}
-
-        self.toolbox.progress = self._progress(turn, lambda: next(reversed(started), ""), emit, cancel)
-        self.toolbox.stop_requested = cancel.is_set
-        for mode, chunk in agent.stream({"messages": messages}, stream_mode=["messages", "updates"]):
-            if cancel.is_set():
-                raise Cancelled()
-            if mode == "messages":
-                msg, meta = chunk
-                if isinstance(msg, AIMessageChunk) and meta.get("langgraph_node") == "model" and isinstance(msg.content, str) and msg.content:
-                    answer_parts.append(msg.content)
-                    emit(Token(turn, msg.content))
-                continue
-            for update in chunk.values():
-                for msg in (update or {}).get("messages", []):
-                    meta = getattr(msg, "response_metadata", None) or {}
-                    if isinstance(msg, AIMessage) and meta.get("model_provider") and not meta.get("finish_reason"):
-                        # A provider always says why it stopped; silence means the stream broke.
-                        raise RuntimeError("the model's stream ended before it finished")
-                    if isinstance(msg, AIMessage) and msg.tool_calls:
-                        if answer_parts and not answer_parts[-1].endswith("\n"):
-                            answer_parts.append("\n\n")
-                            emit(Token(turn, "\n\n"))
-                        for call in msg.tool_calls:
-                            started[call["id"]] = (call["name"], time.perf_counter())
-                            emit(ToolStarted(turn, call["id"], call["name"], dict(call.get("args") or {})))
-                    elif isinstance(msg, ToolMessage):
-                        name, t0 = started.get(msg.tool_call_id, (msg.name or "tool", time.perf_counter()))
-                        ok = getattr(msg, "status", "success") != "error" and not str(msg.content).startswith("Tool error:")
-                        emit(ToolFinished(turn, msg.tool_call_id, name, ok, user_text(str(msg.content)), time.perf_counter() - t0, getattr(msg, "artifact", None)))
-                    elif isinstance(msg, AIMessage) and not answer_parts and isinstance(msg.content, str) and msg.content:
-                        # A model that does not stream tokens: emit its answer whole.
-                        answer_parts.append(msg.content)
-                        emit(Token(turn, msg.content))
-        return "".join(answer_parts).strip()
+        agent_turn = AgentTurn(self, turn, prompt, emit, cancel)
+        try:
+            return agent_turn.run()
+        finally:
+            self.last_agent_stats = agent_turn.stats
 
 
 def event_to_dict(event: Event) -> dict:

@@ -48,6 +48,13 @@ def summary_rows() -> list[tuple[str, str, str]]:
         for prompt, r in asst["requests"].items():
             rows.append((f"“{prompt}”: submit → first token / full answer", f"{r['first_token']:.2f} s / {r['answer']:.2f} s", "seconds"))
         rows.append(("Memory of the running assistant (model loaded, peak RSS)", f"{asst['peak_rss_mb']:,} MB", "reported"))
+    real = _load("real_llm")  # python -m bench.real_llm, after make llm-server
+    if real:
+        bound = 2 * real["segment_extractive_s"] + real["label_budget_s"]
+        rows.append(("`segment --llm` with Gemma 3 270M on llama.cpp vs extractive (names by the model)",
+                     f"{real['segment_llm_s']:.1f} s vs {real['segment_extractive_s']:.1f} s ({real['names_by_model']} of {real['segments']})", f"≤ {bound:.0f} s"))
+        rows.append(("`ask --llm` with Gemma 3 270M: wall time / ungrounded statements printed",
+                     f"{real['ask_s']:.1f} s / {len(real['ask_ungrounded'])}", f"model turn budget {real['turn_budget_s']:.0f} s / 0"))
     sc = _load("scale")
     for size in ("10k", "100k"):
         if sc and size in sc:

@@ -6,7 +6,22 @@ Each request to /v1/chat/completions takes the next scripted step:
 - ``Status(code)``: an HTTP error (429, 500, ...).
 - ``Delay(seconds, then)``: wait, then behave as ``then`` (for timeouts).
 - ``BrokenStream(text)``: start streaming, then drop the connection.
+- ``Babble(line)``: stream ``line`` again and again, as a weak model does, until
+  ``max_tokens`` words (or the context, 2048, when none is sent) or the client
+  hangs up; ``server.disconnects`` counts the streams the client closed early.
 When the script runs out, the last step repeats. Requests are recorded.
+
+``FakeOpenAI(script, llama_cpp=True)`` behaves as llama-cpp-python's server does
+(0.3.x, seen on the wire; README "LLM backends"):
+- ``max_completion_tokens`` is ignored, only ``max_tokens`` bounds a reply;
+- HTTP 500 with a pydantic "validation errors" message for an assistant message
+  whose content is null, a role it does not know ("developer"), or a tool
+  message without content;
+- a stream opens with a ``{"role": "assistant"}`` delta, sends no usage, and has
+  ``: ping - <time>`` comment lines between chunks;
+- a streamed tool call repeats its id and name in every delta, arguments come a
+  few characters at a time, a legacy ``function_call`` delta rides along, and ids
+  read ``call__0_<name>_cmpl-<uuid>``.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,6 +57,29 @@ class BrokenStream:
     text: str = "partial answer"
 
 
+@dataclass
+class Babble:
+    line: str = "user u01701 (segment 2, similarity 0.263)"
+    delay: float = 0.0  # seconds between words
+
+
+LLAMA_CONTEXT = 2048
+ROLES = {"system", "user", "assistant", "tool", "function"}
+
+
+def llama_cpp_validation(body: dict) -> str | None:
+    """The error llama-cpp-python's pydantic request model raises for this body, or None."""
+    for i, m in enumerate(body.get("messages", [])):
+        role = m.get("role")
+        if role not in ROLES:
+            return f"7 validation errors:\n  {{'type': 'literal_error', 'loc': ('body', 'messages', {i}, 'ChatCompletionRequestSystemMessage', 'role'), 'msg': \"Input should be 'system'\", 'input': {role!r}}}"
+        if role == "assistant" and "content" in m and m["content"] is None:
+            return f"7 validation errors:\n  {{'type': 'string_type', 'loc': ('body', 'messages', {i}, 'ChatCompletionRequestAssistantMessage', 'content'), 'msg': 'Input should be a valid string', 'input': None}}"
+        if role in ("tool", "assistant") and "content" not in m:
+            return "'content'"
+    return None
+
+
 def _completion(step: Reply, model: str) -> dict:
     message: dict = {"role": "assistant", "content": step.text or None}
     if step.tool_calls:
@@ -58,11 +97,28 @@ def _completion(step: Reply, model: str) -> dict:
     }
 
 
+def _llama_completion(step: Reply, model: str, limit: int) -> dict:
+    """A whole completion as llama.cpp sends it: cut at max_tokens words, with real usage and call ids."""
+    words = step.text.split(" ") if step.text else []
+    body = _completion(Reply(" ".join(words[:limit]), step.tool_calls), model)
+    body["id"] = f"chatcmpl-{uuid.uuid4()}"
+    choice = body["choices"][0]
+    for i, call in enumerate(choice["message"].get("tool_calls", [])):
+        call["id"] = f"call__{i}_{call['function']['name']}_{body['id']}"
+    if len(words) > limit:
+        choice["finish_reason"] = "length"
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": min(len(words), limit), "total_tokens": 10 + min(len(words), limit)}
+    return body
+
+
 class FakeOpenAI:
     """Start with ``with FakeOpenAI([...]) as server: server.base_url``."""
 
-    def __init__(self, script: list) -> None:
+    def __init__(self, script: list, llama_cpp: bool = False) -> None:
         self.script = list(script)
+        self.llama_cpp = llama_cpp
+        self.disconnects = 0  # streams the client closed before the end
+        self._active = 0  # babbles being streamed (handler threads are daemons: nothing joins them)
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -108,11 +164,94 @@ class FakeOpenAI:
                 if isinstance(step, Status):
                     self._json(step.code, {"error": {"message": step.message, "type": "scripted", "code": step.code}})
                     return
+                invalid = llama_cpp_validation(body) if owner.llama_cpp else None
+                if invalid:
+                    self._json(500, {"error": {"message": invalid, "type": "internal_server_error", "param": None, "code": None}})
+                    return
                 model = body.get("model", "fake")
+                if isinstance(step, Babble):
+                    self._babble(step, model, self._limit(body), stream=bool(body.get("stream")))
+                    return
                 if isinstance(step, BrokenStream) or body.get("stream"):
-                    self._stream(step, model)
+                    if owner.llama_cpp and isinstance(step, Reply):
+                        self._llama_stream(step, model, self._limit(body))
+                    else:
+                        self._stream(step, model)
+                    return
+                if owner.llama_cpp and isinstance(step, Reply):
+                    self._json(200, _llama_completion(step, model, self._limit(body)))
                     return
                 self._json(200, _completion(step, model))
+
+            def _limit(self, body: dict) -> int:
+                """How many words a reply may have: llama.cpp honours only max_tokens."""
+                keys = ("max_tokens",) if owner.llama_cpp else ("max_tokens", "max_completion_tokens")
+                given = [body[k] for k in keys if body.get(k)]
+                return min(given) if given else LLAMA_CONTEXT
+
+            def _chunk(self, cid: str, model: str, delta: dict, finish: str | None = None) -> bytes:
+                chunk = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                return f"data: {json.dumps(chunk)}\n\n".encode()
+
+            def _ping(self) -> bytes:
+                return f": ping - {time.strftime('%Y-%m-%d %H:%M:%S')}.000000+00:00\n\n".encode()
+
+            def _start_sse(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+
+            def _babble(self, step: Babble, model: str, limit: int, stream: bool) -> None:
+                words = [w + " " for w in (step.line + "\n").split(" ")] * (LLAMA_CONTEXT // max(1, len(step.line.split())) + 1)
+                words = words[:limit]
+                if not stream:
+                    time.sleep(step.delay * len(words))
+                    self._json(200, _completion(Reply("".join(words)), model) | {"choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "length"}]})
+                    return
+                cid = f"chatcmpl-{uuid.uuid4()}"
+                self._start_sse()
+                with owner._lock:
+                    owner._active += 1
+                try:
+                    self.wfile.write(self._chunk(cid, model, {"role": "assistant"}))
+                    for i, word in enumerate(words):
+                        if step.delay:
+                            time.sleep(step.delay)
+                        self.wfile.write(self._chunk(cid, model, {"content": word}))
+                        if owner.llama_cpp and i % 16 == 15:
+                            self.wfile.write(self._ping())
+                        self.wfile.flush()
+                    self.wfile.write(self._chunk(cid, model, {}, "length") + b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    with owner._lock:
+                        owner.disconnects += 1
+                finally:
+                    with owner._lock:
+                        owner._active -= 1
+
+            def _llama_stream(self, step: Reply, model: str, limit: int) -> None:
+                cid = f"chatcmpl-{uuid.uuid4()}"
+                self._start_sse()
+                self.wfile.write(self._chunk(cid, model, {"role": "assistant", "content": None, "function_call": None, "tool_calls": None}))
+                words = [w + " " for w in step.text.split(" ")] if step.text else []
+                for i, word in enumerate(words[:limit]):
+                    self.wfile.write(self._chunk(cid, model, {"content": word}))
+                    if i % 8 == 7:
+                        self.wfile.write(self._ping())
+                    self.wfile.flush()
+                for i, call in enumerate(step.tool_calls):
+                    call_id = f"call__{i}_{call['name']}_{cid}"
+                    args = json.dumps(call.get("args", {}))
+                    for start in range(0, len(args), 3):
+                        piece = args[start : start + 3]
+                        delta = {"role": None, "content": None, "function_call": {"name": call["name"], "arguments": piece},
+                                 "tool_calls": [{"index": i, "id": call_id, "type": "function", "function": {"name": call["name"], "arguments": piece}}]}
+                        self.wfile.write(self._chunk(cid, model, delta))
+                finish = "tool_calls" if step.tool_calls else ("length" if len(words) > limit else "stop")
+                self.wfile.write(self._chunk(cid, model, {"role": None, "content": None, "function_call": None, "tool_calls": None}, finish) + b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _stream(self, step, model: str) -> None:
                 self.send_response(200)
@@ -144,5 +283,8 @@ class FakeOpenAI:
 
     def __exit__(self, *exc) -> None:
         assert self._server is not None
+        deadline = time.monotonic() + 5.0  # let a babble the client closed notice it, so disconnects is counted
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.02)
         self._server.shutdown()
         self._server.server_close()
