@@ -101,7 +101,7 @@ class AnswerGate:
             self._release(text)
 
     def _release(self, text: str) -> None:
-        why = imitation(text, self.tool_names)
+        why = imitation(text, self.tool_names, after_tools=bool(self.grounding.tool_results))
         if why:
             raise Rejected("imitation", why)
         problems = self.grounding.problems(text)

@@ -25,7 +25,8 @@ _LIST_MARKER = re.compile(r"^(\s*(?:[-*]\s+)?)\d+[.)](?=\s)", re.M)
 _ID_LIKE = re.compile(r"(?<![\w-])(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[A-Za-z0-9][\w-]{2,}(?![\w-])")
 _TOKEN = re.compile(r"[\w-]+")
 _NOT_AN_ID = re.compile(r"^\d+(?:st|nd|rd|th|s|x|k|m|h|d|px|kb|mb|gb|pm|am)$", re.I)
-_SEGMENT_REF = re.compile(r"\b(?:segment|cluster|group)s?\s+(?:#|no\.?\s*|number\s+)?(\d+)\b", re.I)
+_ID_CONTEXT = re.compile(r"\b(?:users?|items?|customers?|movies?|products?|households?|sessions?|ids?)\s*(?:id\s*)?[#:]?\s*$|#\s*$", re.I)
+_SEGMENT_REF = re.compile(r"\b(?:segment|cluster|group)s?\s+(?:#|no\.?\s*|number\s+)?(\d+)(?![\d%]|[.,]\d)", re.I)  # not "segment 44%"
 _QUOTED = re.compile(r"[“\"]([^”\"\n]{3,80})[”\"]")
 _NAMED_SEGMENT = re.compile(r"((?:[A-Z][\w&'’-]*\s+(?:(?:&|and|of|the)\s+)?){1,6})(?:segment|cluster|group)s?\b")
 _LEADING_WORDS = {
@@ -115,14 +116,18 @@ class Grounding:
         if self.segment_ids:
             for match in _SEGMENT_REF.finditer(claims):
                 sid = match.group(1)
-                if int(sid) not in self.segment_ids and not self.said(f"segment {sid}"):
+                said_as_id = re.search(rf"\bsegment {sid}(?![\d%]|[.,]\d)", self._lower)
+                if int(sid) not in self.segment_ids and not said_as_id:
                     found.append(f"segment {sid} does not exist (ids are 0–{max(self.segment_ids)})")
         for token in _ID_LIKE.findall(claims):
             if not _NOT_AN_ID.match(token) and token.lower() not in self._tokens and not self._known_id(token):
                 found.append(f"id {token} is not in this workspace")
-        for raw in _NUMBER.findall(claims):
-            n = norm_number(raw)
-            if n not in self._numbers and not self._known_id(raw.replace(",", "")):
+        for match in _NUMBER.finditer(claims):
+            raw, n = match.group(0), norm_number(match.group(0))
+            # A number is an id only where it is said as one ("user 42", "item #1197"): numeric ids
+            # (MovieLens' 1..193609) would otherwise let almost any number pass.
+            as_id = _ID_CONTEXT.search(claims[max(0, match.start() - 24) : match.start()])
+            if n not in self._numbers and not (as_id and self._known_id(raw.replace(",", ""))):
                 found.append(f"the number {raw.rstrip(',.')} is not in the tool results or the workspace")
         return list(dict.fromkeys(found))
 
@@ -156,10 +161,14 @@ _CHAT_MARKUP = re.compile(
 )
 
 
-def imitation(text: str, tool_names: Iterable[str]) -> str | None:
-    """Why ``text`` looks like tool calls or tool output written as prose, or None."""
+def imitation(text: str, tool_names: Iterable[str], after_tools: bool = False) -> str | None:
+    """Why ``text`` looks like tool calls or tool output written as prose, or None.
+
+    ``after_tools``: this turn has tool results, so text shaped like them may quote
+    them (the grounding check decides); markup and written-out calls still count.
+    """
     names = "|".join(re.escape(n) for n in tool_names)
-    patterns = list(_OUTPUT_SHAPES)
+    patterns = [] if after_tools else list(_OUTPUT_SHAPES)
     if names:
         patterns.append(re.compile(rf"\b(?:{names})\s*\(|[\"'](?:name|function|tool)[\"']\s*:\s*[\"'](?:{names})[\"']|[→✓✗]\s*(?:{names})\b"))
     markup = _CHAT_MARKUP.search(text)

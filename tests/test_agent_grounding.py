@@ -195,3 +195,28 @@ def test_an_answer_may_cite_a_failed_call_about_a_segment_the_user_named(workspa
         events = _turn(_session(workspace, server), "describe segment 99")
     assert [e.ok for e in events if isinstance(e, ToolFinished)] == [False]
     assert not _notices(events) and events[-1].answer == "Segment 99 does not exist in this workspace."
+
+
+def test_every_tool_rendering_is_grounded_and_an_invented_line_added_to_it_is_not(service):
+    box = Toolbox(service)
+    segs = service.segments()
+    user = segs[0]["representative_user_ids"][0]
+    results = [box.list_segments(), box.compare_segments(0, len(segs) - 1), box.explain_user_segment(user), box.recommend_items(user, k=5)]
+    results += [box.describe_segment(s["id"]) for s in segs]
+    invented = ["That is 7919 users.", f"Segment {len(segs) + 3} is bigger.", "They are the “Midnight Snackers”.",
+                "The Weekend Gamers segment leads.", "See user zq9x77 for an example."]
+    for result in results:
+        text = user_text(result.summary)
+        g = _grounding(service, "tell me about it")
+        g.add_tool_result(text)
+        assert g.problems(text) == [], text  # "segment 44%" in a trait line is a value, not segment 44
+        assert imitation(text, TOOL_NAMES, after_tools=True) is None
+        for line in invented:
+            assert g.problems(f"{text}\n{line}"), line
+
+
+def test_numbers_pass_as_ids_only_where_said_as_ids(service):
+    numeric_ids = {"589", "17850", "1197"}  # MovieLens and retail ids are plain numbers
+    g = Grounding("what is special about the biggest segment?", service.summary(), numeric_ids.__contains__)
+    assert g.problems("Segment 0 has 589 users.")
+    assert g.problems("user 17850 and item #1197 are typical of it.") == []
