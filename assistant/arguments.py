@@ -134,7 +134,8 @@ _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
     (r"\bwith us the longest|\boldest customers|\blongest[- ](standing|time) (customers|users)|\blongest-standing", "first_seen_days", "desc"),
     (r"\bmost expensive|\bpremium (items|products)|\bhigh[- ]end", "avg_price", "desc"),
     (rf"\b(?:{_DESC}) (?:purchases|orders)|\b(?:bought|ordered|purchased|buys|orders) (?:the )?most(?: often)?\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
-    (r"\bmost (?:often|frequently)\b|\bmost frequent (?:users|customers|visitors|shoppers)", "frequency", "desc"),
+    (r"\bmost (?:often|frequently)\b|\bmost frequent (?:users|customers|visitors|shoppers)|\b(?:top|most active|heaviest)\s+(?:\d+\s+)?(?:raters|reviewers|viewers|watchers)\b",
+     "frequency", "desc"),
     (rf"\b(?:{_ASC}) rat(?:ings?|es|ed)\b|\bharshest|\brates? \w+ the lowest|\bmost critical", "rating_mean", "asc"),
     (rf"\b(?:{_DESC}) rat(?:ings?|es|ed)\b|\bmost generous|\brates? \w+ the highest|\bgives? the highest", "rating_mean", "desc"),
 )
