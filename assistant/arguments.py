@@ -38,7 +38,7 @@ def result_count(text: str) -> int | None:
     """How many results are asked for: "top 5", "5 recommendations", "give them five", "the 15 least …"."""
     low = _low(text)
     for pattern in (rf"\btop\s+(?!one\b){_NUM}\b", rf"\b{_NUM}\s+(?:more\s+)?{_COUNT_NOUNS}\b", rf"\b(?:the|our|my)\s+{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest|top)\b",
-                    rf"\b{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest)\b", rf"\b(?:first|show|list|give me)\s+{_NUM}\b(?!\s*(?:days?|weeks?|months?))",
+                    rf"\b{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest)\b", rf"\b(?:first|show|list|give me)\s+(?!one\b){_NUM}\b(?!\s*(?:days?|weeks?|months?))",
                     rf"\bn\s*=\s*{_NUM}\b"):
         if (m := re.search(pattern, low)) is not None:
             value = number(m.group(1))
@@ -120,19 +120,22 @@ _DESC = r"(?:most|highest|top|biggest|best|largest|greatest|heaviest)"
 _ASC = r"(?:least|lowest|fewest|smallest|bottom|worst)"
 # (pattern, by, order): order None = the measure's natural order; the first match wins.
 _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
-    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\b(?:likely|about|going|set|starting) to stop\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
+    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\b(?:are|they're|they are|is|be|been)\s+leaving\b|\b(?:likely|about|going|set|starting) to stop\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
     (rf"\b{_ASC} recently active|\blongest inactive|\blapsed|\bdormant|\binactive (users|customers|people|shoppers)|\bgone quiet|\bstopped (coming|buying|visiting|shopping|rating)|"
-     r"\bin (a long time|ages|a while)\b|\bnot been back|\bhaven'?t been back|\bwent quiet|\bno longer active|\blost customers", "recency_days", "desc"),
+     r"\bin (a long time|ages|a while)\b|\bnot been back|\bhaven'?t been back|\bwent quiet|\bno longer active|\blost customers|"
+     r"\binactive (?:the )?longest|\b(?:been )?away (?:the )?longest|\bgone (?:the )?longest", "recency_days", "desc"),
     (rf"\b{_DESC} recently active|\brecently active (users|customers|people|shoppers)|\bactive most recently", "recency_days", "asc"),
     (rf"\b(?:{_ASC}) (?:spenders?|spending)|\bspen(?:t|d|ds) the least|\blow spenders|\bleast valuable|\blowest[- ]value", "monetary", "asc"),
     (rf"\b(?:top|best|most important|biggest)\s+(?:\d+\s+|{_NUM}\s+)?(?:customers|clients|buyers|shoppers|accounts)\b|\bspenders?\b|\b(?:{_DESC}) spend(?:ing)?\b|\bspen(?:t|d|ds) the most|\bmost valuable|\bhighest[- ]value|\bby (revenue|spend|value|sales|money)|\brevenue|\bbest customers|\bmost money", "monetary", "desc"),
     (rf"\b(?:{_ASC}) (?:active|engaged)|\b(?:least|fewest) (?:events|movies|films|items|ratings|reviews|views|products|books)\b|\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the (?:least|fewest)\b", "frequency", "asc"),
     (rf"\b(?:{_DESC}) (?:active|engaged)|\bheaviest|\bpower users|\bmost loyal|\bloyal\b|\bnumber of events|\bmost (?:events|movies|films|ratings|reviews|views)\b|"
      r"\b(?:rated|reviewed|viewed|watched|rate|review|view|watch)\w* the most\b", "frequency", "desc"),
-    (r"\bnew(est)? (customers|users|shoppers|signups|members|buyers|clients|viewers)|\bmost recent (customers|users|shoppers|signups|members|buyers|clients)|\bsigned up|\bjoined (most )?recently|\brecent signups|\bnewcomers|\bfirst[- ]time", "first_seen_days", "asc"),
+    (r"\bnew(est)? (customers|users|shoppers|signups|members|buyers|clients|viewers)|\bnewest\b|\bmost recent (customers|users|shoppers|signups|members|buyers|clients)|\bsigned up|\bjoined (most )?recently|\brecent signups|\bnewcomers|\bfirst[- ]time", "first_seen_days", "asc"),
     (r"\bwith us the longest|\boldest customers|\blongest[- ](standing|time) (customers|users)|\blongest-standing", "first_seen_days", "desc"),
-    (rf"\b(?:{_DESC}) (?:purchases|orders)|\bbought the most\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
     (r"\bmost expensive|\bpremium (items|products)|\bhigh[- ]end", "avg_price", "desc"),
+    (rf"\b(?:{_DESC}) (?:purchases|orders)|\b(?:bought|ordered|purchased|buys|orders) (?:the )?most(?: often)?\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
+    (r"\bmost (?:often|frequently)\b|\bmost frequent (?:users|customers|visitors|shoppers)|\b(?:top|most active|heaviest)\s+(?:\d+\s+)?(?:raters|reviewers|viewers|watchers)\b",
+     "frequency", "desc"),
     (rf"\b(?:{_ASC}) rat(?:ings?|es|ed)\b|\bharshest|\brates? \w+ the lowest|\bmost critical", "rating_mean", "asc"),
     (rf"\b(?:{_DESC}) rat(?:ings?|es|ed)\b|\bmost generous|\brates? \w+ the highest|\bgives? the highest", "rating_mean", "desc"),
 )
@@ -161,9 +164,11 @@ def rank_query(text: str) -> RankQuery:
             by, order = measure, direction
             spans.append(m.span())
             break
-    if by is None and (m := re.search(r"\b(?:rank|sort|order)\w*\b.*?\bby\s+(spend|spending|revenue|value|activity|events|recency|purchases|orders|rating|price|tenure|number of events)", low)):
+    if by is None and (m := re.search(r"\b(?:rank|sort|order)\w*\b.*?\bby\s+(spend|spending|revenue|value|activity|events|recency|purchases|orders|rating|price|tenure|"
+                                      r"number of events|number of purchases|number of orders)", low)):
         by = {"spend": "monetary", "spending": "monetary", "revenue": "monetary", "value": "monetary", "activity": "frequency", "events": "frequency",
               "number of events": "frequency", "recency": "recency_days", "purchases": "purchases", "orders": "purchases", "rating": "rating_mean",
+              "number of purchases": "purchases", "number of orders": "purchases",
               "price": "avg_price", "tenure": "first_seen_days"}[m.group(1)]
         order = "asc" if re.search(r"\b(ascending|lowest first|least first)\b", low) else "desc"
         spans.append(m.span())
@@ -213,8 +218,8 @@ def rank_query(text: str) -> RankQuery:
 # -- the description a search embeds ----------------------------------------------------------
 _LEAD = [
     r"^(?:please|can you|could you|pls|hey|so|ok|now|i want to|i'd like to|help me|i need to)\s+",
-    r"^(?:find|search(?: for)?|look(?: for| up)?|show(?: me)?|list|get|give me|fetch|any(?:one)?|which|who(?:'s| is| are)?|what(?: items| products)?|"
-    r"catalog(?:ue)? search:?|search the catalog(?:ue)? for|do we (?:sell|have)(?: anything)?(?: in the way of)?)\s+",
+    r"^(?:search (?:in )?the catalog(?:ue)?(?: for)?|catalog(?:ue)? search:?|do we (?:sell|have|carry|stock)(?: any(?:thing)?)?(?: in the way of)?|"
+    r"find|search(?: for)?|look(?: for| up)?|show(?: me)?|list|get|give me|fetch|any(?:one)?|which|who(?:'s| is| are)?|what(?: items| products)?)\s+",
     r"^(?:me\s+)?(?:the\s+|all\s+|some\s+)?(?:users?|customers?|people|shoppers?|buyers?|clients?|members?|viewers?|items?|products?|things?|movies?|films?|books?|anything|someone|somebody)\s+",
     r"^(?:who|that|which)(?:'s|'re| is| are)?\s+",
     r"^(?:are|is|do we have)\s+",

@@ -26,7 +26,7 @@ EXAMPLES: dict[str, list[str]] = {
     "list_segments": [
         "list the segments", "show me the segments", "what segments do we have", "what groups are there",
         "give me an overview of the clusters", "how many segments are there", "show all groups with their sizes",
-        "summarise the segments", "which customer groups exist", "the segment table", "what are the segments called",
+        "summarise the segments", "which customer groups exist", "the segment table", "what are the segments called", "list them", "show them all",
     ],
     "describe_segment": [
         "what is special about this segment", "describe this segment", "tell me about this segment", "what defines this segment",
@@ -93,13 +93,15 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", " into ", "re-run", "rerun",
                       "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "natural", "clusters in", "groups in", "segments in", "user base", "customer base", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
     "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group",
-                      "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups"),
+                      "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups",
+                      "list all", "with sizes", "with their sizes"),
     "compare_segments": ("compare", " vs ", " versus ", "differ", "difference", "contrast", "side by side", "separates", "compared"),
     "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
     "write_report": ("report", "export", "shareable", "document", "write up", "send to my", "stakeholder", "summary file"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),
-    "find_items": ("find items", "find products", "search products", "similar to", "catalog", "do we sell", "do we have", "items about", "items like", "products like"),
+    "find_items": ("find items", "find products", "search products", "similar to", "catalog", "do we sell", "do we have", "do we carry", "do we stock",
+                   "items about", "items like", "products like"),
     "explain_user_segment": ("belong", "in their segment", "which segment is this user", "what segment is this user", "where does this user", "segment of this user", "this user's segment"),
     "describe_segment": ("describe", "characteri", "profile", "what defines", "what makes", "special about", "deep dive", "key traits",
                          "tell me about", "what are they like", "story with", "sum up"),
@@ -196,4 +198,5 @@ class IntentScorer:
             best["find_users"] += 0.05
         if things and not people and not user:
             best["find_items"] += 0.1
+            best["find_users"] -= 0.1
         return best

@@ -34,7 +34,8 @@ _LEFTOVER_STOP = frozenset(
     "suggesting suggestion how come of this that care about product products item items movie movies film films describe segment segments group groups "
     "cluster clusters who in on with and or please show give deep dive into info details detail profile story going what's whats special defines define "
     "characterise characterize summarise summarize sum up key traits people folks crowd it its their they them my our we us compare compared versus "
-    "vs against contrast difference differences between differ different first second third fourth last one ones same other both all".split()
+    "vs against contrast difference differences between differ different first second third fourth last one ones same other both all two three "
+    "four five".split()
 )
 
 
@@ -174,7 +175,7 @@ class References:
                 pick = pair[0] if o.group(1).lower() in ("first", "former") else pair[1]
                 if pick not in [s for s, _ in found]:
                     found.append((pick, o.start()))
-        plural = re.search(r"\b(them|these two|those two|both|they|those|these)\b", clause, re.I)
+        plural = re.search(r"\b(them|these two|those two|the two|both|they|those|these)\b", clause, re.I)
         if want == 2 and not found and pronouns and plural and len(focus.segments) >= 2:
             return list(reversed(focus.segments[:2]))  # "compare them": the last two
         if len(found) < want and pronouns and focus.segments and (p := _SEG_PRONOUN.search(clause) or plural):

@@ -53,9 +53,11 @@ class Route:
 
 _VERBS = (r"write|make|create|export|generate|produce|save|segment|split|cluster|re-?run|redo|describe|compare|list|show|give|recommend|suggest|"
           r"find|search|explain|justify|tell|rank|count|draw|build|what|why|who|how|which|also|then|now|look")
+_NOT_A_NEW_REQUEST = r"(?!(?:segment|seg|cluster|group)s?\s+(?:#|no\.?\s*|number\s+)?(?:\d|one|two|three|four|five|six|seven|eight|nine|ten)\b)"
 _SPLITS = (
     r"\s*;\s*", r"(?<=[?!])\s+", r"\.\s+(?=[A-Za-z])", r",?\s+and\s+then\s+", r",\s*then\s+", r"\s+then\s+(?=(?:" + _VERBS + r")\b)",
-    r",?\s+and\s+also\s+", r",\s+also\s+", r"\s+and\s+(?=(?:" + _VERBS + r")\b)", r",\s+(?=(?:" + _VERBS + r"|justify)\b)",
+    r",?\s+and\s+also\s+", r",\s+also\s+", r"\s+and\s+" + _NOT_A_NEW_REQUEST + r"(?=(?:" + _VERBS + r")\b)",
+    r",\s+" + _NOT_A_NEW_REQUEST + r"(?=(?:" + _VERBS + r"|justify)\b)",
 )
 
 
@@ -171,6 +173,9 @@ class Router:
             else:
                 calls.append(Call(tool, args))
             local = local.after(tool, args)
+            for more_tool, more_args in self.clauses.extra:
+                calls.append(Call(more_tool, more_args))
+                local = local.after(more_tool, more_args)
         if not calls:
             return Route(question="I am not sure what you need. Try /help for what I can do.")
         if calls[0].tool == "help":

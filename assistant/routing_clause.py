@@ -58,11 +58,15 @@ class ClauseRouter(References):
     def __init__(self, scorer, resolver=None) -> None:
         super().__init__(resolver)
         self.scorer = scorer
+        self.extra: list[tuple[str, dict]] = []  # further calls the last clause asked for ("for u00600 and u00601")
 
     # -- the clause -------------------------------------------------------------------------------
     def route(self, clause: str, focus: Focus, first: bool = True) -> tuple[str, dict, float] | Question:
+        self.extra = []
         clause = correct(clause)
         plain = strip_filler(clause).strip()
+        if focus.tool in ("rank_users", "find_users") and re.match(r"^how many(?: of (?:them|those|these))?(?: are there| are they| is that)?[\s?!.]*$", plain, re.I):
+            return focus.tool, dict(focus.args), 1.0  # the answer leads with the count
         if focus.tool and (picked := picked_item(plain, focus)) is not None:
             return picked[0], picked[1], 1.0
         if focus.tool and WHY.match(plain):
@@ -98,10 +102,11 @@ class ClauseRouter(References):
         if title is not None and any(pos < title[1][0] or pos > title[1][1] for i, pos in m.items if all(pos != upos for _, upos in m.users)):
             title = None  # an item id said outside the title span wins: "why i00012 for u00042", not a title found elsewhere
         item_ref = bool(m.items) or title is not None or any(u.unknown == "item" for u in m.unknown)
-        masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or (focus.segments and not m.segments)) else None, typical_ref)
+        masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or (focus.segments and not m.segments)) else None, typical_ref,
+                            users_too=pronoun_user or top_result)
         n_seg = len([1 for _, pos in m.segments if not (typical_ref and typical_ref[1][0] <= pos < typical_ref[1][1])])
         taste = self._taste(clause, m, rq)
-        count_question = bool(re.search(r"\bhow many\s+(?:users|customers|people|shoppers|buyers|clients|members|viewers)\b", low)) and (n_seg or rq.found)
+        count_question = bool(re.search(r"\b(?:how many|count(?: the)?|number of)\s+(?:users|customers|people|shoppers|buyers|clients|members|viewers)\b", low)) and (n_seg or rq.found)
         signals = {"user": user_ref, "item": item_ref, "segments": n_seg, "behaviour": rq.found or count_question, "taste": bool(taste),
                    "run_params": bool(segment_params(clause))}
         scores = self.scorer.scores(masked, signals)
@@ -115,6 +120,9 @@ class ClauseRouter(References):
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|who|anyone|viewers?|spenders?)\b", low)
         if (rq.found or count_question) and not signals["user"] and not signals["item"] and people and not re.search(r"\b(report|export|recommend|suggest|segment (?:them|the|my|into)|split|cluster (?:them|the|my))\b", low):
             return "find_users" if (taste and not rq.by and not count_question) else "rank_users"
+        if re.match(r"^\s*(?:(?:do|does) (?:we|you) (?:have|sell|carry|stock)|(?:is|are) there any)\b", low) and not signals["user"] and not re.search(
+                r"\b(users?|customers?|people|shoppers?|segments?|groups?|clusters?|data)\b", low):
+            return "find_items"  # "do we have any cookbooks": the catalogue
         if (re.match(r"^\s*(?:please\s+)?(?:describe|characteri[sz]e|profile|deep dive into|tell me about)\b", low) and not signals["user"] and not signals["item"]
                 and not re.search(r"\b(data|dataset|file|catalog(?:ue)?|items|products|segments|groups|clusters|all)\b", low)):
             return "describe_segment"  # "describe the vampire hunters": a segment, named or not; an unknown name gets a question
@@ -143,6 +151,7 @@ class ClauseRouter(References):
                 if not segs:
                     return self._missing_segment(tool, clause, m)
                 args["segment_id"] = segs[0]
+                self.extra = [(tool, {"segment_id": s}) for s in dict.fromkeys(segs[1:]) if s != segs[0]]  # "describe segment 1 and segment 2"
             elif tool == "compare_segments":
                 segs = self._segments(clause, m, focus, want=2)
                 if len(segs) < 2:
@@ -153,6 +162,9 @@ class ClauseRouter(References):
                 if isinstance(user, Question):
                     return user
                 args["user_id"] = user
+                others = [u for u in dict.fromkeys(u for u, _ in m.users) if u != user]
+                if others and tool != "explain_recommendation" and re.search(r"\band\b|,|&|\bboth\b", low):
+                    self.extra = [(tool, {"user_id": u}) for u in others]  # "recommend for u00600 and u00601": one call each
                 if tool == "recommend_items":
                     if (k := result_count(clause)) is not None and k <= 50:
                         args["k"] = k
@@ -190,7 +202,9 @@ class ClauseRouter(References):
                 segs = self._segments(clause, m, focus, want=1, pronouns=bool(re.search(r"\b(on|for|of|about) (it|that|this|them)\b", low)))
                 if segs:
                     args["segment_id"] = segs[0]
-            return tool, validate_args(tool, args), score
+            checked = validate_args(tool, args)
+            self.extra = [(t, validate_args(t, {**{k: v for k, v in checked.items() if k not in a}, **a})) for t, a in self.extra]
+            return tool, checked, score
         except SegscopeError as exc:
             return Question(exc.message)
 
@@ -218,11 +232,11 @@ class ClauseRouter(References):
             chars[a:b] = " " * (b - a)
         return "".join(chars)
 
-    def _mask(self, clause: str, m: Mentions, title, focus: Focus | None = None, typical=None) -> str:
+    def _mask(self, clause: str, m: Mentions, title, focus: Focus | None = None, typical=None, users_too: bool = False) -> str:
         extra: list[tuple[int, int, str]] = []
         if typical is not None:
             extra.append((typical[1][0], typical[1][1], "this user"))  # "the biggest segment's most typical user" is a user
-        elif focus is not None and (focus.users or focus.results) and not m.users:
+        elif focus is not None and users_too and (focus.users or focus.results) and not m.users:
             for pattern in (_TOP_RESULT, _USER_PRONOUN, _TYPICAL):
                 if (hit := pattern.search(clause)) is not None and (pattern is not _TOP_RESULT or focus.results):
                     extra.append((hit.start(), hit.end(), "this user"))

@@ -24,10 +24,17 @@ def _osa(a: str, b: str) -> int:
     return OSA.distance(a, b)
 
 
+_SUFFIX = re.compile(r"(?:ations?|ings?|ed|es|ers?|s|ly|d)$")
+
+
+def _stem(word: str) -> str:
+    return _SUFFIX.sub("", word)
+
+
 def _fix(word: str) -> str:
     low = word.lower()
-    if low in VOCABULARY or any(low.startswith(v) or v.startswith(low) for v in VOCABULARY if abs(len(v) - len(low)) <= 3):
-        return word
+    if low in VOCABULARY or any(low.startswith(v) or v.startswith(low) or _stem(low) == _stem(v) for v in VOCABULARY if abs(len(v) - len(low)) <= 3):
+        return word  # the word itself or a form of it ("purchased" is not a typo of "purchases")
     best, best_d = None, 99
     for v in VOCABULARY:
         if abs(len(v) - len(low)) > 2 or v[0] != low[0] and not (len(low) >= 6 and v[1:3] == low[1:3]):

@@ -33,7 +33,8 @@ def shop() -> Resolver:
 @pytest.fixture(scope="module")
 def movies() -> Resolver:
     titles = {"1": "Toy Story (1995)", "3114": "Toy Story 2 (1999)", "2571": "Matrix, The (1999)", "1721": "Titanic (1997)",
-              "3404": "Titanic (1953)", "4864": "Titanica (1992)", "42": "Dead Presidents (1995)"}
+              "3404": "Titanic (1953)", "4864": "Titanica (1992)", "42": "Dead Presidents (1995)",
+              "260": "Star Wars: Episode IV - A New Hope (1977)", "61160": "Star Wars: The Clone Wars (2008)"}
     segs = [SegmentInfo(0, "Drama Comedy Users", 480), SegmentInfo(1, "Lapsed Thriller Users", 130)]
     return Resolver(WorkspaceIndex([str(i) for i in range(1, 611)], list(titles), list(titles.values()), segs))
 
@@ -85,6 +86,10 @@ def test_titles_match_fuzzily_and_ambiguity_is_a_question(shop, movies):
         movies.item("Titanic")  # both films, never "Titanica"
     assert set(err.value.candidates) == {"1721", "3404"}
     assert movies.title_in("why recommend Titanic (1997) to user 3")[0] == ("1721",)
+    with pytest.raises(Unresolved) as err:
+        movies.item("Star Wars")  # a little of each of several titles: ask, never pick the shortest
+    assert set(err.value.candidates) == {"260", "61160"}
+    assert movies.item("star wars a new hope") == "260"
     with pytest.raises(Unresolved) as err:
         shop.item("the flux capacitor")
     assert "flux capacitor" in err.value.message and err.value.candidates

@@ -22,6 +22,7 @@ STOP = frozenset(
 )
 FUZZY_MIN_LEN = 5  # shorter words must be spelled exactly
 FUZZY_CUTOFF = 85
+LOOSE = 0.75  # below this share of its title named, a mention that fits several titles is ambiguous between them
 
 
 def title_words(title: str) -> tuple[tuple[str, ...], int | None]:
@@ -114,6 +115,8 @@ class TitleIndex:
 
         scored = {r: coverage(r) for r in rows}
         top = max(scored.values())
+        if top < LOOSE:  # "Star Wars" names a little of each of many titles: ask which, do not pick the shortest
+            return sorted(scored, key=lambda r: (-scored[r], self.titles[r])), top
         return sorted(r for r, s in scored.items() if s >= top - 1e-9), top
 
     def find(self, words: Sequence[str], blocked: Sequence[bool], max_len: int = 10) -> TitleHit | None:
