@@ -89,14 +89,14 @@ def text_rows(sets: dict) -> list[tuple[str, str, str]]:
 
         floor = " (≥ 0.82 every seed)" if name == "banking77" else ""
         rows.append((f"{title} ({s['n_texts']:,} texts), k={k}: segscope (median of 3 seeds, worst {given['nmi_min']:.3f})",
-                     f"{fig(given)}, {given['seconds_median']:.1f} s", f"≥ BERTopic UMAP+KMeans{floor}"))
+                     f"{fig(given)}; clustering {given['seconds_median']:.1f} s", f"≥ BERTopic UMAP+KMeans{floor}"))
         if "bertopic_umap_kmeans" in peers:
             p = peers["bertopic_umap_kmeans"]
-            rows.append((f"{title}, k={k}: BERTopic UMAP+KMeans on the same vectors", f"{fig(p)}, {p['seconds_median']:.1f} s", "peer"))
-        rows.append((f"{title}, k auto: segscope (k chosen {auto['k_chosen']})", f"{fig(auto)}, {auto['seconds_median']:.1f} s", "≥ BERTopic default"))
+            rows.append((f"{title}, k={k}: BERTopic UMAP+KMeans on the same vectors", f"{fig(p)}; fit {p['seconds_median']:.1f} s", "peer"))
+        rows.append((f"{title}, k auto: segscope (k chosen {auto['k_chosen']})", f"{fig(auto)}; clustering {auto['seconds_median']:.1f} s", "≥ BERTopic default"))
         if "bertopic_default" in peers:
             p = peers["bertopic_default"]
-            rows.append((f"{title}, k auto: BERTopic default, UMAP+HDBSCAN (k found {p['k_chosen']})", f"{fig(p)}, {p['seconds_median']:.1f} s", "peer"))
+            rows.append((f"{title}, k auto: BERTopic default, UMAP+HDBSCAN (k found {p['k_chosen']})", f"{fig(p)}; fit {p['seconds_median']:.1f} s", "peer"))
     return rows
 
 

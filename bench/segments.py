@@ -114,7 +114,7 @@ def text_set(path: Path, embedder, seeds=(0, 1, 2), peers: bool = True, truth_co
     truth = pd.read_csv(path)[truth_column].to_numpy()[[int(i) for i in ids]]
     n_classes = len(np.unique(truth))
     ws = Path(tempfile.mkdtemp(prefix="segscope-text-")) / "ws"
-    out: dict = {"source": str(path), "n_texts": len(ids), "n_classes": int(n_classes), "seeds": list(seeds)}
+    out: dict = {"source": path.name, "n_texts": len(ids), "n_classes": int(n_classes), "seeds": list(seeds)}
     vectors = None
     for k in (n_classes, "auto"):
         rows, label_sets = [], []
