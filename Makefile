@@ -38,6 +38,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'  # BERTopic, the peer bench/segments.py runs beside segscope
 	$(BIN)/python -m bench.run_all
 
 $(LLM_STAMP):

@@ -32,11 +32,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
             rows.append(("Planted-segment ARI, sample data, α=0.5 (median of 3 seeds)", f"{a['ari_median']:.3f}", "≥ 0.9"))
         sweep = seg["planted"]["alpha"]
         rows.append(("Planted-segment ARI by α (" + " / ".join(sweep) + ")", " / ".join(f"{v['ari_median']:.3f}" for v in sweep.values()), "chooses the α default"))
-        b = seg.get("banking77", {})
-        if "k=77" in b:
-            rows.append(("Banking77 NMI, k=77 (median of 3 seeds)", f"{b['k=77']['nmi_median']:.3f}", "≥ 0.82"))
-            auto = b["k=auto"]
-            rows.append(("Banking77 NMI, k auto (median of 3 seeds)", f"{auto['nmi_median']:.3f} (k={auto['k_chosen']})", "≥ 0.80"))
+        rows += text_rows(seg.get("text", {}))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -92,6 +88,33 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if rec:
         for row in rec.get("methods", []):
             rows.append((f"ml-latest-small {row['method']} HR@10 / NDCG@10", f"{row['hr']:.4f} / {row['ndcg']:.4f}", "≥ EASE" if row["method"].startswith("segscope") else "baseline"))
+    return rows
+
+
+def text_rows(sets: dict) -> list[tuple[str, str, str]]:
+    """Text-only sets: segscope beside BERTopic on the same vectors (bench/segments.py)."""
+    rows = []
+    titles = {"banking77": "Banking77", "clinc150_test": "CLINC150 test"}
+    for name, s in sets.items():
+        if "n_classes" not in s:
+            continue
+        title, k = titles.get(name, name), s["n_classes"]
+        given, auto, peers = s[f"k={k}"], s["k=auto"], s.get("peers", {})
+
+        def fig(m: dict) -> str:
+            out = f"NMI {m['nmi_median']:.3f}, ARI {m['ari_median']:.3f}"
+            return out + (f", {m['outlier_share_median']:.0%} outliers" if m["outlier_share_median"] else "")
+
+        floor = " (≥ 0.82 every seed)" if name == "banking77" else ""
+        rows.append((f"{title} ({s['n_texts']:,} texts), k={k}: segscope (median of 3 seeds, worst {given['nmi_min']:.3f})",
+                     f"{fig(given)}; clustering {given['seconds_median']:.1f} s", f"≥ BERTopic UMAP+KMeans{floor}"))
+        if "bertopic_umap_kmeans" in peers:
+            p = peers["bertopic_umap_kmeans"]
+            rows.append((f"{title}, k={k}: BERTopic UMAP+KMeans on the same vectors", f"{fig(p)}; fit {p['seconds_median']:.1f} s", "peer"))
+        rows.append((f"{title}, k auto: segscope (k chosen {auto['k_chosen']})", f"{fig(auto)}; clustering {auto['seconds_median']:.1f} s", "≥ BERTopic default"))
+        if "bertopic_default" in peers:
+            p = peers["bertopic_default"]
+            rows.append((f"{title}, k auto: BERTopic default, UMAP+HDBSCAN (k found {p['k_chosen']})", f"{fig(p)}; fit {p['seconds_median']:.1f} s", "peer"))
     return rows
 
 

@@ -37,6 +37,8 @@ def test_banking77_nmi_with_k_given_and_auto(banking, tmp_path_factory):
     assert run.summary["k"] == 77
     assert nmi >= 0.82, nmi
     run_auto, nmi_auto = _nmi(banking, ws, "auto")
-    # The second run re-clusters but embeds nothing new.
-    assert nmi_auto >= 0.80, (nmi_auto, run_auto.summary["k"])
+    # The second run re-clusters but embeds nothing new. BERTopic's default pipeline
+    # (UMAP+HDBSCAN) reaches 0.80 here with 10% outliers (bench/segments.py).
+    assert nmi_auto >= 0.81, (nmi_auto, run_auto.summary["k"])
+    assert 60 <= run_auto.summary["k"] <= 154, run_auto.summary["k_selection"]["reason"]
     assert "silhouette" in run_auto.summary["k_selection"]["reason"]

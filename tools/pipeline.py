@@ -38,8 +38,9 @@ from tools.search.vectors import (
 from tools.segment.clustering import SegmentModel
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
+from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"  # 6: text-only data clustered by tools/segment/text_clusters.py
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -141,15 +142,19 @@ def _segment_new(
 
         t1 = time.perf_counter()
         min_k, max_k = k_range_for(data, len(profiles.user_ids))
-        model = SegmentModel(
-            algorithm=params.algorithm,
-            k=params.k,
-            seed=params.seed,
-            metric="cosine" if data.kind == "text" else "euclidean",
-            min_k=min_k,
-            max_k=max_k,
-            smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
-        ).fit(profiles.fused, progress=report)
+        model: SegmentModel | TextSegmentModel
+        if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
+            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
+        else:
+            model = SegmentModel(
+                algorithm=params.algorithm,
+                k=params.k,
+                seed=params.seed,
+                metric="cosine" if data.kind == "text" else "euclidean",
+                min_k=min_k,
+                max_k=max_k,
+                smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
+            ).fit(profiles.fused, progress=report)
         labels = model.labels_
         timings["clustering_s"] = time.perf_counter() - t1
 
@@ -182,7 +187,7 @@ def _segment_new(
 
 
 def build_summary(
-    data: Dataset, params: RunParams, key: str, model: SegmentModel, segments: list[SegmentSummary], profiles: Profiles
+    data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary], profiles: Profiles
 ) -> dict:
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
     if model.noise_share_ is not None:
@@ -251,7 +256,7 @@ def assignments_csv(user_ids: np.ndarray, labels: np.ndarray) -> str:
     return buf.getvalue()
 
 
-def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel) -> None:
+def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel) -> None:
     """Everything later commands need, in plain numpy/JSON (no pickles)."""
     (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, model.labels_))
