@@ -146,4 +146,4 @@ class WorkspaceService:
         return self.summary()["segments"]
 
     def segment_sizes(self) -> np.ndarray:
-        return np.bincount(self.run.labels, minlength=self.run.k)
+        return np.bincount(self.run.labels, minlength=max(self.run.leaf_ids) + 1)  # by leaf segment id

@@ -19,6 +19,7 @@ import numpy as np
 from assistant.service import WorkspaceService
 from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
 from tools.explain.wording import fmt_compact
+from tools.segment.tree import tree_order
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -113,13 +114,16 @@ class Toolbox:
         self.data_path = source
         self.service.reload()
         summary = run.summary
-        lines = [f"Segmented {summary['data']['n_users']:,} users into {summary['k']} segments ({algorithm}, alpha {alpha})."]
+        subs = sum(1 for s in summary["segments"] if s.get("parent") is not None)
+        count = f"{summary.get('k_top', summary['k'])} segments and {subs} sub-segments" if subs else f"{summary['k']} segments"
+        lines = [f"Segmented {summary['data']['n_users']:,} users into {count} ({algorithm}, alpha {alpha})."]
         if summary.get("k_selection"):
             lines.append(summary["k_selection"]["reason"])
         m = summary["metrics"]
         if m.get("silhouette") is not None:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
-        lines += [f"- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})" for s in summary["segments"]]
+        lines += [f"{'  ' * depth}- segment {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])})"
+                  for s, depth, _ in tree_order(summary["segments"])]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params):
@@ -144,10 +148,13 @@ class Toolbox:
     def list_segments(self) -> ToolResult:
         run = self.service.run
         segs = run.summary["segments"]
-        lines = [f"{run.k} segments of {run.summary['data']['n_users']:,} users:"]
-        for s in segs:
-            top = _trait_line(s["traits"][0]) if s["traits"] else ", ".join(s["keywords"][:4])
-            lines.append(f"- {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])}); {top}")
+        tops = sum(1 for s in segs if s.get("parent") is None)
+        head = f"{tops} segments ({len(segs) - tops} sub-segments)" if tops < len(segs) else f"{run.k} segments"
+        lines = [f"{head} of {run.summary['data']['n_users']:,} users:"]
+        for s, depth, _ in tree_order(segs):
+            traits = (s.get("traits_vs_parent") or s["traits"]) if depth else s["traits"]
+            top = _trait_line(traits[0]) if traits else ", ".join(s["keywords"][:4])
+            lines.append(f"{'  ' * depth}- {s['id']} “{s['name']}”: {s['size']:,} users ({_pct(s['share'])}); {top}")
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:
@@ -156,10 +163,11 @@ class Toolbox:
             word = segment_id.strip().lower()
             if word in ("biggest", "largest"):
                 return 0
-            if word == "smallest":
-                return run.k - 1
+            if word == "smallest":  # top-level ids run 0..k_top-1 by size; sub-segments are numbered after them
+                return int(run.summary.get("k_top", run.k)) - 1
             if not word.isdigit():
-                raise ParameterError(f"segment must be an id 0..{run.k - 1}, 'biggest' or 'smallest', got {segment_id!r}")
+                last = max(int(s["id"]) for s in run.summary["segments"])
+                raise ParameterError(f"segment must be an id 0..{last}, 'biggest' or 'smallest', got {segment_id!r}")
             segment_id = int(word)
         run.segment(int(segment_id))
         return int(segment_id)
@@ -197,9 +205,10 @@ class Toolbox:
         row = run.row_of(str(user_id))
         sid = int(run.labels[row])
         seg = run.segment(sid)
-        centres = np.vstack([run.fused[run.labels == c].mean(axis=0) for c in range(run.k)])
+        leaves = run.leaf_ids
+        centres = np.vstack([run.fused[run.labels == c].mean(axis=0) for c in leaves])
         dist = np.sqrt(((centres - run.fused[row]) ** 2).sum(axis=1))
-        others = [c for c in np.argsort(dist) if c != sid]
+        others = [leaves[i] for i in np.argsort(dist) if leaves[i] != sid]
         runner_up = int(others[0]) if others else None
         names = list(run.feature_names)
         matches = []

@@ -114,4 +114,6 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     spend = next(t for t in summaries[1].traits if t.feature in ("monetary", "avg_price"))
     assert spend.lift is not None and spend.lift > 2
     d = summaries[0].as_dict()
-    assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids", "representative_texts"}
+    assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids", "representative_texts",
+                      "parent", "level", "children", "traits_vs_parent"}
+    assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"]) == (None, 0, [], [])
