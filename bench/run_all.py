@@ -7,7 +7,7 @@ import sys
 
 from bench.report import write_reports
 
-BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.embedding", "bench.segments", "bench.scale", "bench.tui_load"]
+BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.embedding", "bench.segments", "bench.usefulness", "bench.scale", "bench.tui_load"]
 
 
 def main() -> None:

@@ -247,7 +247,7 @@ def segscope_levels(data, ws: Path, seed: int, embedder, k) -> dict[str, pd.Seri
     run = segment_dataset(data, ws, RunParams(k=k, seed=seed, embedder=embedder.name), embedder=embedder, write_store=False)
     table = pd.read_csv(ws / "assignments.csv", dtype=str).set_index("user_id")
     leaf = table["segment_id"]
-    top = table["top_segment_id"] if "top_segment_id" in table else leaf
+    top = table.get("top_segment_id", leaf)
     return {"top": top, "leaf": leaf, "summary": run.summary}
 
 

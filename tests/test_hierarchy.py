@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +20,13 @@ from tools.embed.embedding import HashingEmbedder
 from tools.explain.describe import describe_segment
 from tools.pipeline import RunParams, segment_dataset
 from tools.segment.clustering import SegmentModel
-from tools.segment.hierarchy import apply_splits, build_tree, choose_depth_by_outlook, grow_splits, min_leaf_size
+from tools.segment.hierarchy import (
+    apply_splits,
+    build_tree,
+    choose_depth_by_outlook,
+    grow_splits,
+    min_leaf_size,
+)
 from tools.segment.stability import Stability, most_stable_k, prediction_strength
 from tools.segment.usefulness import auc, r2, segment_means, usefulness
 
@@ -120,8 +130,10 @@ def test_top_level_rule_finds_planted_blobs_and_prefers_the_larger_of_equally_st
     assert model.k_ == 4 and adjusted_rand_score(y, model.labels_) == 1.0
     assert "prediction strength" in model.k_choice_.reason
     assert all(c.prediction_strength is not None for c in model.k_choice_.candidates)
-    picks = [Stability(2, 0.99, 0.01, 0.99), Stability(3, 0.96, 0.01, 0.97), Stability(4, 0.90, 0.02, 0.9)]
-    assert most_stable_k(picks).k == 3  # 0.96 is within 0.05 of 0.99; 0.90 is not
+    picks = [Stability(2, 0.99, 0.002, 0.99), Stability(3, 0.975, 0.01, 0.97), Stability(4, 0.96, 0.02, 0.9)]
+    assert most_stable_k(picks).k == 3  # 0.975 is within 0.02 of 0.99; 0.96 is not
+    noisy = [Stability(2, 0.80, 0.03, 0.8), Stability(3, 0.75, 0.03, 0.7), Stability(4, 0.70, 0.03, 0.7)]
+    assert most_stable_k(noisy).k == 3  # two standard errors (0.06) when the estimate is noisy
     assert prediction_strength(np.array([0, 0, 1, 1]), np.array([5, 5, 5, 6])) == 0.0
 
 
@@ -218,3 +230,15 @@ def test_the_report_and_the_cli_table_show_the_tree(tiered):
     console.print(segments_table(s))
     text = console.export_text()
     assert "3 segments (" in text and "├ " in text and "└ " in text and "within parent" in text
+
+
+def test_describe_without_a_segment_prints_the_tree(tiered):
+    _, _, ws = tiered
+    cli = Path(sys.executable).parent / "segscope"
+    shown = subprocess.run([str(cli), "describe", "--workspace", str(ws)], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "3 segments (" in shown.stdout and "├ " in shown.stdout and "└ " in shown.stdout
+    as_json = subprocess.run([str(cli), "describe", "--workspace", str(ws), "--json"], capture_output=True, text=True, timeout=120)
+    tree = json.loads(as_json.stdout)
+    assert tree["k_top"] == 3 and {s["parent"] for s in tree["segments"]} >= {None, 0}

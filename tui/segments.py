@@ -7,8 +7,10 @@ space toggles. Enter or a click selects a row, sub-segment or not.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from tools.segment.tree import tree_order, tree_prefix
@@ -19,7 +21,7 @@ OPEN, CLOSED = "▾ ", "▸ "
 class SegmentsTable(DataTable):
     """Rows keyed by segment id; Enter or a click selects one (the app then describes it)."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,plus", "expand", "Open sub-segments", show=False),
         Binding("left,minus", "collapse", "Fold sub-segments", show=False),
         Binding("space", "toggle", "Open/fold sub-segments", show=False),

@@ -11,8 +11,8 @@ The method, in the order it runs:
    plus one silhouette per candidate, not one clustering per candidate.
 3. **Choosing k.** Two rules. ``k_rule="stability"`` (behaviour data, the top
    level of a hierarchy): the largest k in ``min_k..max_top_k`` whose
-   prediction strength (tools/segment/stability.py) is within one standard
-   error of the most reproducible k's: the finest partition the data reproduces
+   prediction strength (tools/segment/stability.py) is within two standard
+   errors (at least 0.02) of the most reproducible k's: the finest partition the data reproduces
    as well as its best one. ``k_rule="silhouette"`` (text-only data): the
    smallest k whose silhouette, measured on the *unsmoothed* profiles
    (smoothing would flatter any k), is within ``k_tolerance`` (3%) of the best.
@@ -331,7 +331,11 @@ class SegmentModel:
     def _choose_k_by_stability(self, candidates: list[KCandidate], smoothed: np.ndarray, lo: int, hi: int) -> KChoice:
         from dataclasses import replace
 
-        from tools.segment.stability import TOLERANCE, most_stable_k, partition_stability
+        from tools.segment.stability import (
+            most_stable_k,
+            partition_stability,
+            tolerance,
+        )
 
         # Fixed halvings: the seed changes how segments are fitted, not which k is judged most reproducible.
         found = {s.k: s for s in partition_stability(smoothed, [c.k for c in candidates], seed=0)}
@@ -343,7 +347,7 @@ class SegmentModel:
         best = max(found.values(), key=lambda s: (s.prediction_strength, -s.k))
         reason = (
             f"top level k={chosen.k}: the largest k in {lo}..{hi} whose prediction strength (the share of each segment's "
-            f"member pairs that a segmentation of other users also puts together) is within {TOLERANCE} of the "
+            f"member pairs that a segmentation of other users also puts together) is within {tolerance(best):.3f} of the "
             f"most reproducible k's ({chosen.prediction_strength:.3f} vs {best.prediction_strength:.3f} "
             f"± {best.prediction_strength_se:.3f} at k={best.k}); ARI between halves {chosen.ari:.3f}"
         )

@@ -29,6 +29,7 @@ from tools.core.dataset import Dataset
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder
 from tools.segment.clustering import SegmentModel
+from tools.segment.features import BehaviourFeatures, compute_features
 from tools.segment.hierarchy import (
     DepthChoice,
     Tree,
@@ -36,12 +37,12 @@ from tools.segment.hierarchy import (
     choose_depth_by_outlook,
     choose_depth_by_profile,
 )
-from tools.segment.features import compute_features
 from tools.segment.outlook import Outlook, choose_outlook, time_split
 from tools.segment.profiles import Profiles, build_profiles
 from tools.segment.usefulness import usefulness
 
 SELECTION_USERS = 5000
+OUTLOOK_USERS = 20000  # the outlook's ridge learns from at most this many users' past
 VALIDATION_SEED = 0
 ProgressFn = Callable[[str, int, int], None]
 
@@ -66,11 +67,11 @@ def flat_levels(labels: np.ndarray) -> Levels:
     return Levels(build_tree(labels, None, 0), None, None, None, {})
 
 
-def _sample(n: int) -> np.ndarray:
-    """Sorted rows of at most SELECTION_USERS of ``n`` users (the same for every run on the same users)."""
-    if n <= SELECTION_USERS:
+def _sample(n: int, cap: int = SELECTION_USERS) -> np.ndarray:
+    """Sorted rows of at most ``cap`` of ``n`` users (the same for every run on the same users)."""
+    if n <= cap:
         return np.arange(n)
-    return np.sort(np.random.default_rng(VALIDATION_SEED).choice(n, size=SELECTION_USERS, replace=False))
+    return np.sort(np.random.default_rng(VALIDATION_SEED).choice(n, size=cap, replace=False))
 
 
 def _top_usefulness(model: SegmentModel, past: Profiles, active: np.ndarray, value: np.ndarray, ks: list[int]) -> dict[int, dict]:
@@ -87,6 +88,19 @@ def _top_usefulness(model: SegmentModel, past: Profiles, active: np.ndarray, val
         u = usefulness(cut, active, value)
         out[k] = {"auc": round(u.auc, 4), "r2": round(u.r2, 4)}
     return out
+
+
+def _rows(features: BehaviourFeatures, rows: np.ndarray) -> BehaviourFeatures:
+    return replace(features, user_ids=features.user_ids[rows], raw=features.raw[rows], scaled=features.scaled[rows])
+
+
+def _only(data: Dataset, user_ids: np.ndarray) -> Dataset:
+    """``data`` restricted to ``user_ids`` and the items they touched (fewer texts to look up in the cache)."""
+    events = data.events[data.events["user_id"].isin(pd.Index(user_ids))].reset_index(drop=True)
+    items = data.items
+    if items is not None:
+        items = items[items["item_id"].isin(pd.Index(pd.unique(events["item_id"].dropna())))].reset_index(drop=True)
+    return replace(data, events=events, items=items)
 
 
 def fit_levels(
@@ -112,15 +126,14 @@ def fit_levels(
     if split is not None and len(split.user_ids) >= 10 * k_top:
         # The outlook learns from every user's past; the depth is tried on a sample of them.
         past_features = compute_features(split.past, split.user_ids)
-        outlook, crossed = choose_outlook(past_features, split.active, split.value, VALIDATION_SEED)
-        rows = _sample(len(split.user_ids))
-        chosen = split.user_ids[rows]
-        events = split.past.events
-        sample_data = replace(split.past, events=events[events["user_id"].isin(pd.Index(chosen))].reset_index(drop=True))
-        past = build_profiles(sample_data, embedder, cache, alpha=profiles.alpha)
-        order = pd.Index(split.user_ids).get_indexer(past.user_ids)
-        active, value = split.active[order], split.value[order]
-        scores = crossed[order]
+        learn = _sample(len(split.user_ids), OUTLOOK_USERS)
+        outlook, crossed = choose_outlook(_rows(past_features, learn), split.active[learn], split.value[learn], VALIDATION_SEED)
+        pick = _sample(len(learn))  # the depth is tried on some of the users the outlook was cross-fitted on
+        chosen = split.user_ids[learn[pick]]
+        past = build_profiles(_only(split.past, chosen), embedder, cache, alpha=profiles.alpha)
+        order = pd.Index(chosen).get_indexer(past.user_ids)
+        active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
+        scores = crossed[pick][order]
     if past is not None and past.features is not None:
         past_model = make_model(k_top, VALIDATION_SEED).fit(past.fused)
         depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)

@@ -53,7 +53,7 @@ class TimeSplit:
         return {
             "cut": pd.Timestamp(self.cut, unit="s").isoformat(),
             "horizon_days": round(self.horizon_days, 1),
-            "users": int(len(self.user_ids)),
+            "users": len(self.user_ids),
             "active_share": round(float(self.active.mean()), 4),
             "target": self.target,
         }

@@ -105,6 +105,24 @@ def class_tfidf(seg_term: sp.csr_matrix) -> np.ndarray:
 
 def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int) -> list[tuple[str, ...]]:
     """Top c-TF-IDF words over the texts each segment's members touched and wrote."""
+    seg_term, vocab = segment_terms(data, profiles, labels, k)
+    return top_keywords(seg_term, vocab, k)
+
+
+def top_keywords(seg_term: sp.csr_matrix | None, vocab: np.ndarray, k: int) -> list[tuple[str, ...]]:
+    """The N_KEYWORDS best c-TF-IDF words of each row of a segment × term count matrix."""
+    if seg_term is None:
+        return [() for _ in range(k)]
+    scores = class_tfidf(seg_term)
+    out = []
+    for c in range(k):
+        top = np.argsort(-scores[c], kind="stable")[:N_KEYWORDS]
+        out.append(tuple(vocab[j] for j in top if scores[c, j] > 0))
+    return out
+
+
+def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int) -> tuple[sp.csr_matrix | None, np.ndarray]:
+    """(segment × term counts over the texts members touched and wrote, the vocabulary); None when there is no text."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     ev = data.events
@@ -127,22 +145,16 @@ def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: i
         blocks.append(sp.csr_matrix((np.ones(len(wt)), (rows[written], cols)), shape=(n_users, len(distinct))))
         docs.extend(distinct.tolist())
     if not docs:
-        return [() for _ in range(k)]
+        return None, np.asarray([], dtype=object)
     vectorizer = CountVectorizer(stop_words="english", min_df=1, token_pattern=r"(?u)\b[A-Za-z][A-Za-z-]+\b", lowercase=True)
     try:
         doc_term = vectorizer.fit_transform(docs)
     except ValueError:  # only stop words
-        return [() for _ in range(k)]
+        return None, np.asarray([], dtype=object)
     user_doc = sp.hstack(blocks).tocsr()
     membership = sp.csr_matrix((np.ones(n_users), (labels, np.arange(n_users))), shape=(k, n_users))
     seg_term = (membership @ user_doc @ doc_term).tocsr()
-    scores = class_tfidf(seg_term)
-    vocab = np.asarray(vectorizer.get_feature_names_out())
-    out = []
-    for c in range(k):
-        top = np.argsort(-scores[c], kind="stable")[:N_KEYWORDS]
-        out.append(tuple(vocab[j] for j in top if scores[c, j] > 0))
-    return out
+    return seg_term, np.asarray(vectorizer.get_feature_names_out())
 
 
 def segment_traits(
@@ -188,17 +200,18 @@ def representatives(points: np.ndarray, labels: np.ndarray, k: int, n: int = N_R
     return out
 
 
-def _level_facts(data: Dataset, profiles: Profiles, labels: np.ndarray, ids: list[int]) -> dict[int, tuple]:
-    """(keywords, traits vs everyone, representative rows) per id in ``ids``, c-TF-IDF among these segments only."""
+def _codes(labels: np.ndarray, ids: list[int]) -> np.ndarray:
     codes = np.full(len(labels), -1, dtype=np.int64)
     for i, sid in enumerate(ids):
         codes[labels == sid] = i
-    keep = codes >= 0
-    k = len(ids)
-    # Rows of other levels' segments never occur here: every user is in exactly one segment of a level.
-    keywords = segment_keywords(data, profiles, np.where(keep, codes, 0), k) if keep.all() else [() for _ in ids]
-    traits = segment_traits(profiles.features, codes, k)
-    reps = representatives(profiles.fused, codes, k)
+    return codes
+
+
+def _level_facts(profiles: Profiles, labels: np.ndarray, ids: list[int], keywords: list[tuple[str, ...]]) -> dict[int, tuple]:
+    """(keywords, traits vs everyone, representative rows) per id in ``ids`` (every user is in one of them)."""
+    codes = _codes(labels, ids)
+    traits = segment_traits(profiles.features, codes, len(ids))
+    reps = representatives(profiles.fused, codes, len(ids))
     return {sid: (keywords[i], traits[i], reps[i]) for i, sid in enumerate(ids)}
 
 
@@ -221,11 +234,17 @@ def summarise_segments(
         parents = {int(c): None for c in np.unique(labels)}
     tops = sorted(node for node, parent in parents.items() if parent is None)
     children = {t: sorted(node for node, parent in parents.items() if parent == t) for t in tops}
-    facts = _level_facts(data, profiles, top_labels, tops)
+    leaves = [c for t in tops for c in (children[t] or [t])]
+    # Keyword counts once, per leaf; a top-level segment's are the sum of its leaves'. c-TF-IDF is per level.
+    leaf_terms, vocab = segment_terms(data, profiles, _codes(labels, leaves), len(leaves))
+    to_top = sp.csr_matrix((np.ones(len(leaves)), ([tops.index(parents[c] if parents[c] is not None else c) for c in leaves],
+                                                   np.arange(len(leaves)))), shape=(len(tops), len(leaves)))
+    top_terms = None if leaf_terms is None else (to_top @ leaf_terms).tocsr()
+    facts = _level_facts(profiles, top_labels, tops, top_keywords(top_terms, vocab, len(tops)))
     subs = [c for t in tops for c in children[t]]
     if subs:
-        leaves = [c for t in tops for c in (children[t] or [t])]
-        facts.update({c: f for c, f in _level_facts(data, profiles, labels, leaves).items() if c in subs})
+        facts.update({c: f for c, f in _level_facts(profiles, labels, leaves, top_keywords(leaf_terms, vocab, len(leaves))).items()
+                      if c in subs})
     texts_by_user: dict[str, str] = {}
     if data.kind == "text":
         first = data.events.dropna(subset=["text"]).drop_duplicates("user_id")

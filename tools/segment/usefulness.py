@@ -123,4 +123,4 @@ def usefulness(labels: np.ndarray, bought: np.ndarray, log_spend: np.ndarray, n_
         return float(q2), float(q3 - q1)
 
     (am, ai), (rm, ri) = med_iqr(a), med_iqr(r)
-    return Usefulness(am, rm, ai, ri, int(len(a)))
+    return Usefulness(am, rm, ai, ri, len(a))
