@@ -273,9 +273,10 @@ def evaluate(log: TransactionLog, embedder, seeds=(0, 1, 2), k="auto") -> dict:
     from tools.segment.usefulness import usefulness
 
     c = customers(log)
-    tmp = Path(tempfile.mkdtemp(prefix="segscope-useful-"))
-    data = load_dataset(calibration_folder(log, tmp / "data"))
-    runs = [segscope_levels(data, tmp / f"ws{s}", s, embedder, k) for s in seeds]
+    with tempfile.TemporaryDirectory(prefix="segscope-useful-") as scratch:
+        tmp = Path(scratch)
+        data = load_dataset(calibration_folder(log, tmp / "data"))
+        runs = [segscope_levels(data, tmp / f"ws{s}", s, embedder, k) for s in seeds]
     out: dict = {
         "dataset": log.name,
         "protocol": log.protocol,
@@ -293,7 +294,8 @@ def evaluate(log: TransactionLog, embedder, seeds=(0, 1, 2), k="auto") -> dict:
         k_level = len(set(sets[0]))
         if level == "leaf" and k_level == rows[1]["k"]:
             continue  # flat run: the leaf level is the top level
-        rows.append(_row(f"segscope ({level} level)", k_level, [usefulness(s, c.bought, c.log_spend) for s in sets], _stability(sets)))
+        rows.append(_row(f"segscope ({level} level)", k_level, [usefulness(s, c.bought, c.log_spend) for s in sets], _stability(sets))
+                    | {"k_per_seed": [len(set(s)) for s in sets]})
         km = [log_rfm_kmeans(c, k_level, s) for s in seeds]
         rows.append(_row(f"KMeans log-RFM (k={k_level})", k_level, [usefulness(m, c.bought, c.log_spend) for m in km], _stability(km)))
     return out
@@ -319,6 +321,8 @@ def main() -> None:
     sources = [("CDNOW", args.cdnow, read_cdnow), ("Online Retail", args.online_retail, read_online_retail),
                ("Complete Journey", args.completejourney, read_completejourney)]
     logs = []
+    if args.cdnow is None:
+        result["skipped"].append("CDNOW: ../shared/data is absent (set SEGSCOPE_SHARED_DATA or pass --cdnow)")
     for label, path, reader in sources:
         if path is None:
             continue
@@ -327,14 +331,14 @@ def main() -> None:
             print(f"skipping {label}: {path} is absent")
             continue
         logs.append(reader(Path(path)))
-    if not args.no_sample:
-        folder = Path(tempfile.mkdtemp(prefix="segscope-useful-sample-")) / "shop"
-        generate_sample(folder, seed=7)
-        logs.append(read_sample(folder))
     k = args.k if args.k == "auto" else int(args.k)
-    for log in logs:
-        print(f"== {log.name}", flush=True)
-        result["datasets"].append(evaluate(log, embedder, tuple(args.seeds), k))
+    with tempfile.TemporaryDirectory(prefix="segscope-useful-sample-") as scratch:
+        if not args.no_sample:
+            generate_sample(Path(scratch) / "shop", seed=7)
+            logs.append(read_sample(Path(scratch) / "shop"))
+        for log in logs:
+            print(f"== {log.name}", flush=True)
+            result["datasets"].append(evaluate(log, embedder, tuple(args.seeds), k))
     save(args.name, result)
 
 

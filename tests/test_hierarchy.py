@@ -67,11 +67,11 @@ def test_usefulness_of_segments_that_know_the_future_and_of_segments_that_do_not
 
 
 def _two_level_space(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Top groups 0 (two far-apart blobs: heterogeneous), 1 and 2 (one tight blob each), in a 2-D space."""
+    """Top groups 0 (two far-apart blobs of 130 and 70: heterogeneous), 1 and 2 (one tight blob each), in a 2-D space."""
     rng = np.random.default_rng(seed)
     top = np.repeat([0, 1, 2], [200, 120, 80])
     space = np.vstack([
-        np.r_[rng.normal(-3, 0.3, (100, 2)), rng.normal(3, 0.3, (100, 2))],
+        np.r_[rng.normal(-3, 0.3, (130, 2)), rng.normal(3, 0.3, (70, 2))],
         rng.normal(0, 0.3, (120, 2)), rng.normal(0, 0.3, (80, 2)),
     ]).astype(np.float32)
     return top, space
@@ -87,9 +87,8 @@ def test_a_split_goes_to_the_heterogeneous_segment_and_ids_follow_the_documented
     assert set(np.unique(tree.leaf_labels)) == {1, 2, 3, 4}
     assert all(tree.parents[leaf] in (None, t) and (tree.parents[leaf] is not None or leaf == t)
                for leaf, t in zip(tree.leaf_labels, tree.top_labels))
-    assert adjusted_rand_score(np.r_[np.zeros(100), np.ones(100)], tree.leaf_labels[:200]) == 1.0
     # Children are numbered largest first; predict follows the same splits.
-    assert np.sum(tree.leaf_labels == 3) >= np.sum(tree.leaf_labels == 4)
+    np.testing.assert_array_equal(tree.leaf_labels[:200], np.r_[np.full(130, 3), np.full(70, 4)])
     np.testing.assert_array_equal(tree.predict(top, space), tree.leaf_labels)
 
 
@@ -130,10 +129,10 @@ def test_top_level_rule_finds_planted_blobs_and_prefers_the_larger_of_equally_st
     assert model.k_ == 4 and adjusted_rand_score(y, model.labels_) == 1.0
     assert "prediction strength" in model.k_choice_.reason
     assert all(c.prediction_strength is not None for c in model.k_choice_.candidates)
-    picks = [Stability(2, 0.99, 0.002, 0.99), Stability(3, 0.975, 0.01, 0.97), Stability(4, 0.96, 0.02, 0.9)]
-    assert most_stable_k(picks).k == 3  # 0.975 is within 0.02 of 0.99; 0.96 is not
-    noisy = [Stability(2, 0.80, 0.03, 0.8), Stability(3, 0.75, 0.03, 0.7), Stability(4, 0.70, 0.03, 0.7)]
-    assert most_stable_k(noisy).k == 3  # two standard errors (0.06) when the estimate is noisy
+    picks = [Stability(2, 0.99, 0.002, 0.99), Stability(3, 0.95, 0.01, 0.97), Stability(4, 0.93, 0.02, 0.9)]
+    assert most_stable_k(picks).k == 3  # 0.95 is within 0.05 of 0.99; 0.93 is not
+    noisy = [Stability(2, 0.80, 0.04, 0.8), Stability(3, 0.73, 0.03, 0.7), Stability(4, 0.71, 0.03, 0.7)]
+    assert most_stable_k(noisy).k == 3  # two standard errors (0.08) when the estimate is noisy
     assert prediction_strength(np.array([0, 0, 1, 1]), np.array([5, 5, 5, 6])) == 0.0
 
 

@@ -12,7 +12,7 @@ The method, in the order it runs:
 3. **Choosing k.** Two rules. ``k_rule="stability"`` (behaviour data, the top
    level of a hierarchy): the largest k in ``min_k..max_top_k`` whose
    prediction strength (tools/segment/stability.py) is within two standard
-   errors (at least 0.02) of the most reproducible k's: the finest partition the data reproduces
+   errors (at least 0.05) of the most reproducible k's: the finest partition the data reproduces
    as well as its best one. ``k_rule="silhouette"`` (text-only data): the
    smallest k whose silhouette, measured on the *unsmoothed* profiles
    (smoothing would flatter any k), is within ``k_tolerance`` (3%) of the best.

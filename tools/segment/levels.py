@@ -124,7 +124,7 @@ def fit_levels(
     split = time_split(data)
     past = None
     if split is not None and len(split.user_ids) >= 10 * k_top:
-        # The outlook learns from every user's past; the depth is tried on a sample of them.
+        # The outlook learns from (at most OUTLOOK_USERS) users' past; the depth is tried on a sample of those.
         past_features = compute_features(split.past, split.user_ids)
         learn = _sample(len(split.user_ids), OUTLOOK_USERS)
         outlook, crossed = choose_outlook(_rows(past_features, learn), split.active[learn], split.value[learn], VALIDATION_SEED)
