@@ -31,15 +31,25 @@ def _backend_note(service) -> None:
 
 @app.command()
 def describe(
-    segment: Annotated[int, typer.Option("--segment", "-s", help="Segment id.")],
+    segment: Annotated[Optional[int], typer.Option("--segment", "-s", help="Segment id (without it: the tree of segments).")] = None,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     compare: Annotated[Optional[int], typer.Option("--compare", help="Another segment id to compare with.")] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Size, share, defining traits with lift, keywords, representative users, typical items."""
+    """Size, share, defining traits with lift, keywords, representative users, typical items; without --segment, the segment tree."""
     from tools.explain.describe import compare_segments, describe_segment
 
     service = _service(workspace)
+    if segment is None:
+        summary = service.summary()
+        if json_output:
+            tree = [{k: s.get(k) for k in ("id", "name", "parent", "level", "children", "size", "share")} for s in summary["segments"]]
+            print(json.dumps({"k": summary["k"], "k_top": summary.get("k_top", summary["k"]), "segments": tree}, ensure_ascii=False))
+            return
+        from assistant.render import segments_table
+
+        out.print(segments_table(summary))
+        return
     if compare is not None:
         result = compare_segments(service.run, segment, compare)
         if json_output:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.table import Table
 
 from tools.explain.wording import Voice, fmt_compact, fmt_lift, fmt_pct
+from tools.segment.tree import tree_order, tree_prefix
 
 
-def format_trait(trait: dict, currency: str | None = None) -> str:
+def format_trait(trait: dict, currency: str | None = None, versus: str = "overall") -> str:
     """'share of activity in Electronics 62% (5.2× overall)' from a trait record; money in ``currency``."""
     value = trait["segment_value"]
     unit = trait["unit"]
@@ -15,28 +16,40 @@ def format_trait(trait: dict, currency: str | None = None) -> str:
     lift = trait.get("lift")
     if lift is None:
         return f"{trait['label']} {shown}"
-    return f"{trait['label']} {shown} ({fmt_lift(lift)} overall)"
+    return f"{trait['label']} {shown} ({fmt_lift(lift)} {versus})"
+
+
+def segments_title(summary: dict) -> str:
+    """'4 segments (11 sub-segments) of 3,000 users — shop', or '6 segments of …' for a flat run."""
+    data = summary["data"]
+    segs = summary["segments"]
+    tops = [s for s in segs if s.get("parent") is None]
+    subs = len(segs) - len(tops)
+    count = f"{len(tops)} segments ({subs} sub-segments)" if subs else f"{summary['k']} segments"
+    return f"{count} of {data['n_users']:,} {Voice.of(summary).member(2)} — {data['source']}"
 
 
 def segments_table(summary: dict, max_traits: int = 2) -> Table:
+    """The run's segments as a tree: each top-level segment, then its sub-segments (with what sets them apart within it)."""
     data = summary["data"]
     members = Voice.of(summary).member(2)  # users, sessions or messages
-    title = f"{summary['k']} segments of {data['n_users']:,} {members} — {data['source']}"
-    table = Table(title=title, show_lines=False, expand=False)
+    table = Table(title=segments_title(summary), show_lines=False, expand=False)
     table.add_column("id", justify="right")
     table.add_column("name")
     table.add_column(members, justify="right")
     table.add_column("share", justify="right")
     table.add_column("keywords", max_width=40)
     table.add_column("defining traits", max_width=60)
-    for seg in summary["segments"]:
+    for seg, depth, last in tree_order(summary["segments"]):
+        traits = seg.get("traits_vs_parent") if depth else None
         table.add_row(
             str(seg["id"]),
-            seg.get("name") or "—",
+            tree_prefix(depth, last) + (seg.get("name") or "—"),
             f"{seg['size']:,}",
             fmt_pct(seg["share"], 1),
             ", ".join(seg["keywords"][:6]),
-            "; ".join(format_trait(t, data.get("currency")) for t in seg["traits"][:max_traits]),
+            "; ".join(format_trait(t, data.get("currency"), "within parent" if traits else "overall")
+                      for t in (traits or seg["traits"])[:max_traits]),
         )
     return table
 
@@ -57,7 +70,25 @@ def description_panel(desc):
     for col in ("trait", "segment", "overall", "lift"):
         traits.add_column(col, justify="right" if col != "trait" else "left")
     _trait_rows(traits, desc.traits)
-    parts = [Text(desc.narrative), Text(""), traits]
+    parts = [Text(desc.narrative), Text("")]
+    if desc.parent is not None:
+        parts.append(Text(f"part of segment {desc.parent.segment_id}: {desc.parent.name} ({desc.parent.size:,} users)"))
+        if desc.siblings:
+            parts.append(Text("sibling sub-segments: " + "; ".join(f"{s.segment_id} {s.name} ({s.size:,})" for s in desc.siblings)))
+        if desc.traits_vs_parent:
+            within = Table(title=f"what sets it apart within segment {desc.parent.segment_id}", show_header=True, expand=False)
+            for col in ("trait", "segment", "parent", "lift"):
+                within.add_column(col, justify="right" if col != "trait" else "left")
+            _trait_rows(within, desc.traits_vs_parent)
+            parts += [within, Text("")]
+    if desc.children:
+        kids = Table(title="sub-segments", show_header=True, expand=False)
+        for col in ("id", "name", "users", "share"):
+            kids.add_column(col, justify="right" if col in ("id", "users", "share") else "left")
+        for child in desc.children:
+            kids.add_row(str(child.segment_id), child.name, f"{child.size:,}", f"{child.share:.1%}")
+        parts += [kids, Text("")]
+    parts.append(traits)
     if desc.keywords:
         parts.append(Text("keywords: " + ", ".join(desc.keywords)))
     if desc.typical_items:

@@ -68,7 +68,9 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
         examples = example_recommendations(service, ids, n_examples)
     flat = [e for group in examples.values() for e in group]
     pass_rate = (sum(e.verified for e in flat) / len(flat)) if flat else None
-    points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))
+    # The map colours users by top-level segment (a flat run's top level is its segments).
+    top = run.labels if run.top_labels is None else run.top_labels
+    points, labels = map_coordinates(run.fused, top, seed=int(run.summary["parameters"].get("seed", 0)))
     inp = ReportInput(
         summary=run.summary,
         map_points=points,

@@ -19,6 +19,7 @@ import numpy as np
 from assistant.service import WorkspaceService
 from tools.core.errors import ParameterError, SegscopeError, WorkspaceError
 from tools.explain.wording import fmt_compact, fmt_lift, fmt_pct
+from tools.segment.tree import tree_order
 
 if TYPE_CHECKING:
     from tools.explain.resolve import Resolver
@@ -129,13 +130,16 @@ class Toolbox:
         self.data_path = source
         self.service.reload()
         summary = run.summary
-        lines = [f"Segmented {summary['data']['n_users']:,} users into {summary['k']} segments ({algorithm}, alpha {alpha})."]
+        subs = sum(1 for s in summary["segments"] if s.get("parent") is not None)
+        count = f"{summary.get('k_top', summary['k'])} segments and {subs} sub-segments" if subs else f"{summary['k']} segments"
+        lines = [f"Segmented {summary['data']['n_users']:,} users into {count} ({algorithm}, alpha {alpha})."]
         if summary.get("k_selection"):
             lines.append(summary["k_selection"]["reason"])
         m = summary["metrics"]
         if m.get("silhouette") is not None:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
-        lines += [f"- segment {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)})" for s in summary["segments"]]
+        lines += [f"{'  ' * depth}- segment {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)})"
+                  for s, depth, _ in tree_order(summary["segments"])]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params):
@@ -160,11 +164,14 @@ class Toolbox:
     def list_segments(self) -> ToolResult:
         run = self.service.run
         segs = run.summary["segments"]
-        lines = [f"{run.k} segments of {run.summary['data']['n_users']:,} users:"]
-        for s in segs:
+        tops = sum(1 for s in segs if s.get("parent") is None)
+        head = f"{tops} segments ({len(segs) - tops} sub-segments)" if tops < len(segs) else f"{run.k} segments"
+        lines = [f"{head} of {run.summary['data']['n_users']:,} users:"]
+        for s, depth, _ in tree_order(segs):
+            traits = (s.get("traits_vs_parent") or s["traits"]) if depth else s["traits"]
             # Names and keywords are made from the data's words: fenced like any data text.
-            top = _trait_line(s["traits"][0]) if s["traits"] else "keywords " + data_text(", ".join(s["keywords"][:4]))
-            lines.append(f"- {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)}); {top}")
+            top = _trait_line(traits[0]) if traits else "keywords " + data_text(", ".join(s["keywords"][:4]))
+            lines.append(f"{'  ' * depth}- {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)}); {top}")
         return ToolResult("\n".join(lines), {"segments": segs})
 
     def _segment_id(self, segment_id: int | str) -> int:
@@ -206,9 +213,11 @@ class Toolbox:
         row = run.row_of(str(user_id))
         sid = int(run.labels[row])
         seg = run.segment(sid)
-        centres = np.vstack([run.fused[run.labels == c].mean(axis=0) for c in range(run.k)])
-        dist = np.sqrt(((centres - run.fused[row]) ** 2).sum(axis=1))
-        others = [c for c in np.argsort(dist) if c != sid]
+        leaves = run.leaf_ids
+        centres = np.vstack([run.fused[run.labels == c].mean(axis=0) for c in leaves])
+        gaps = np.sqrt(((centres - run.fused[row]) ** 2).sum(axis=1))
+        dist = dict(zip(leaves, gaps.tolist()))  # by leaf segment id (sub-segment ids run past the count of leaves)
+        others = [leaves[i] for i in np.argsort(gaps) if leaves[i] != sid]
         runner_up = int(others[0]) if others else None
         names = list(run.feature_names)
         matches = []
@@ -290,7 +299,9 @@ class Toolbox:
         wanted = {str(by or "").lower(), *(c.feature for c in conditions)}
         if wanted & {"churn_risk", "churn", "risk", "active_days"} and "active_days" not in names and "recency_days" in names:
             names, raw = names + ["active_days"], np.column_stack([raw, self._active_days(run)])
-        r = rank_users(run.user_ids, run.labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
+        # A top-level segment with sub-segments ranks all of its sub-segments' members.
+        labels = run.top_labels if sid is not None and run.top_labels is not None and run.segment(sid).get("children") else run.labels
+        r = rank_users(run.user_ids, labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
         scope = "users" if sid is None else f"users of segment {sid} “{run.segment(sid)['name']}”"
         where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {_amount(f.value, r.labels[f.feature][1])}" for f in r.filters)
         if where:

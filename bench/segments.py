@@ -33,9 +33,10 @@ def accuracy(truth: np.ndarray, labels: np.ndarray) -> float:
     return float(table[rows, cols].sum() / len(truth))
 
 
-def labels_for(ws: Path, ids: list[str]) -> np.ndarray:
-    assigned = pd.read_csv(ws / "assignments.csv", dtype=str).set_index("user_id")["segment_id"]
-    return assigned.loc[ids].to_numpy()
+def labels_for(ws: Path, ids: list[str], column: str = "segment_id") -> np.ndarray:
+    """Each user's segment (``segment_id``: the leaf; ``top_segment_id``: its top-level segment)."""
+    assigned = pd.read_csv(ws / "assignments.csv", dtype=str).set_index("user_id")
+    return assigned[column if column in assigned else "segment_id"].loc[ids].to_numpy()
 
 
 def planted(embedder, seeds=(7, 8, 9), alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict:
@@ -55,12 +56,20 @@ def planted(embedder, seeds=(7, 8, 9), alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> di
             data = load_dataset(tmp / f"d{seed}")
             truth = pd.read_csv(tmp / f"d{seed}" / "truth.csv", dtype=str)
             run = segment_dataset(data, tmp / f"w{seed}", RunParams(seed=seed, alpha=alpha), embedder=embedder, write_store=False)
-            labels = labels_for(tmp / f"w{seed}", truth["user_id"].tolist())
-            scores.append({"ari": adjusted_rand_score(truth["segment"], labels), "k": run.summary["k"]})
+            ids = truth["user_id"].tolist()
+            top = adjusted_rand_score(truth["segment"], labels_for(tmp / f"w{seed}", ids, "top_segment_id"))
+            leaf = adjusted_rand_score(truth["segment"], labels_for(tmp / f"w{seed}", ids))
+            k_top, k_leaf = run.summary.get("k_top", run.summary["k"]), run.summary["k"]
+            # Scored at the level whose count matches the planted one (the top level when neither does).
+            at_leaf = k_leaf == truth["segment"].nunique() != k_top
+            scores.append({"ari": leaf if at_leaf else top, "ari_top": top, "ari_leaf": leaf, "k": k_top, "k_leaf": k_leaf})
         out["alpha"][str(alpha)] = {
             "ari_median": round(median([s["ari"] for s in scores]), 4),
             "ari_min": round(min(s["ari"] for s in scores), 4),
             "k": [s["k"] for s in scores],
+            "ari_top_median": round(median([s["ari_top"] for s in scores]), 4),
+            "ari_leaf_median": round(median([s["ari_leaf"] for s in scores]), 4),
+            "k_leaf": [s["k_leaf"] for s in scores],
         }
     return out
 

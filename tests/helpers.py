@@ -153,3 +153,43 @@ def sample_workspace(root: Path, n_users: int = 300, seed: int = 1) -> Path:
     generate_sample(root / "data", n_users=n_users, seed=seed)
     segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=seed, embedder="hashing-64"), embedder=HashingEmbedder())
     return root / "ws"
+
+
+def tiered_frames(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple[int, str]]]:
+    """(events, items, truth) for three taste groups, each half steady buyers and half fading ones.
+
+    Steady buyers purchase all year round; fading ones stopped 150 to 360 days
+    before the end. Who buys in the last quarter therefore depends on the tier,
+    not on the group: the structure a two-level hierarchy should find (groups on
+    top, tiers below). ``truth`` maps user -> (group, tier).
+    """
+    rng = np.random.default_rng(seed)
+    items = []
+    for group in GROUPS:
+        for j in range(ITEMS_PER_GROUP):
+            word = group.words[j % len(group.words)]
+            items.append({"item_id": f"{group.category[0].lower()}{j}", "title": f"{word.title()} {group.category} item {j}",
+                          "category": group.category, "description": f"A {word} for {' and '.join(group.words)} lovers",
+                          "price": round(float(rng.uniform(10, 40)), 2)})
+    item_ids = [[f"{grp.category[0].lower()}{j}" for j in range(ITEMS_PER_GROUP)] for grp in GROUPS]
+    events, truth = [], {}
+    user = 0
+    for g, size in enumerate(sizes):
+        for i in range(size):
+            uid = f"t{user:04d}"
+            user += 1
+            tier = "steady" if i % 2 == 0 else "fading"
+            truth[uid] = (g, tier)
+            n = int(rng.integers(6, 16))
+            lo, hi = (0, 360) if tier == "steady" else (150, 360)
+            for age in np.sort(rng.uniform(lo, hi, size=n)):
+                own = rng.random() < 0.9
+                item = str(rng.choice(item_ids[g] if own else item_ids[int(rng.integers(len(GROUPS)))]))
+                events.append({"user_id": uid, "item_id": item, "event_type": "purchase",
+                               "timestamp": REFERENCE - float(age) * DAY, "value": float(rng.uniform(10, 40)), "text": None})
+    return pd.DataFrame(events), pd.DataFrame(items), truth
+
+
+def tiered_dataset(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tuple[Dataset, dict[str, tuple[int, str]]]:
+    events, items, truth = tiered_frames(sizes, seed)
+    return dataset_from_frames(events, items), truth

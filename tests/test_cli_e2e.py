@@ -99,11 +99,12 @@ def test_sample_then_segment_recovers_planted_segments(tmp_path):
     summary = json.loads(first.stdout)
     truth = pd.read_csv(data / "truth.csv", dtype=str)
     assigned = pd.read_csv(ws / "assignments.csv", dtype=str)
-    assert list(assigned.columns) == ["user_id", "segment_id"]
+    assert list(assigned.columns) == ["user_id", "segment_id", "top_segment_id"]
     merged = truth.merge(assigned, on="user_id")
     assert len(merged) == len(truth)
-    assert adjusted_rand_score(merged["segment"], merged["segment_id"]) >= 0.9
-    assert summary["k"] == truth["segment"].nunique()
+    # The top level recovers the planted segments; the sub-segments below it split them by what members do next.
+    assert summary["k_top"] == truth["segment"].nunique() < summary["k"]
+    assert adjusted_rand_score(merged["segment"], merged["top_segment_id"]) >= 0.95
     saved = json.loads((ws / "segments.json").read_text())
     assert saved == summary
     for seg in saved["segments"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 import re
 import shutil
 
@@ -19,6 +20,7 @@ from tools.data.sample import generate_sample
 from tools.embed.embedding import HashingEmbedder
 from tools.explain.describe import compare_segments, describe_segment, typical_items
 from tools.explain.labels import SegmentLabel, extractive_label, label_segments
+from tools.explain.contrast import relative_traits
 from tools.explain.names import names_clash
 from tools.explain.quality import (
     apply_labels,
@@ -57,11 +59,16 @@ def messages(tmp_path_factory):
     return load_run(root / "ws")
 
 
-def allowed_numbers(seg: dict, extra: tuple[float, ...] = ()) -> set[str]:
-    """Every way the segment's own numbers may be printed (0-2 decimals, shares also as percentages)."""
+def allowed_numbers(seg: dict, extra: tuple[float, ...] = (), segments: Sequence[dict] = ()) -> set[str]:
+    """Every way the segment's own numbers may be printed (0-2 decimals, shares also as percentages).
+
+    Its own: size, share, id, every trait and profile value; with ``segments``, also its siblings'
+    pooled values (a sub-segment is described against the rest of its parent).
+    """
     values = [seg["size"], seg["share"], seg["id"], *extra]
-    for t in seg["traits"]:
+    for t in [*seg["traits"], *seg.get("profile", []), *seg.get("traits_vs_parent", [])]:
         values += [t["segment_value"], t["population_value"]] + ([t["lift"]] if t["lift"] is not None else [])
+    values += [r.sibling_value for r in relative_traits(seg, segments) if r.sibling_value is not None] if segments else []
     out = set()
     for v in values:
         for x in (v, 100 * v):
@@ -93,7 +100,7 @@ def test_names_are_unique_and_short_and_descriptions_two_sentences(run_name, req
 def test_every_number_in_a_description_is_one_of_the_segments_numbers(run_name, request):
     run = request.getfixturevalue(run_name)
     for lab, seg in zip(label_segments(run.summary), run.summary["segments"]):
-        allowed = allowed_numbers(seg)
+        allowed = allowed_numbers(seg, segments=run.summary["segments"])
         found = NUMBER.findall(lab.description)
         assert found, lab.description
         assert str(seg["size"]) == found[0]
@@ -203,8 +210,7 @@ def test_describe_lists_truly_over_represented_items(shop):
     shrunk = [(i.count + 5) / (i.count / i.lift + 5) for i in d.typical_items]  # ranked by lift shrunk towards 1
     assert shrunk == sorted(shrunk, reverse=True)
     ev = shop.data.events
-    seg_of = dict(zip(shop.user_ids.tolist(), shop.labels.tolist()))
-    in_seg = ev["user_id"].map(seg_of) == 1
+    in_seg = ev["user_id"].isin(set(shop.user_ids[shop.members(1)].tolist()))
     top = d.typical_items[0]
     count = int((ev.loc[in_seg, "item_id"] == top.item_id).sum())
     lift = (count / in_seg.sum()) / ((ev["item_id"] == top.item_id).sum() / len(ev))
@@ -219,28 +225,29 @@ def test_describe_narrative_uses_only_its_own_numbers(shop):
         assert 2 <= len(sentences(d.narrative)) <= 3
         items = tuple(x for i in d.typical_items for x in (i.count, i.lift))
         unquoted = re.sub(r'"[^"]*"', "", d.narrative)  # the name and item titles are quoted data
-        assert [n for n in NUMBER.findall(unquoted) if n not in allowed_numbers(s, items)] == [], d.narrative
+        assert [n for n in NUMBER.findall(unquoted) if n not in allowed_numbers(s, items, shop.summary["segments"])] == [], d.narrative
         assert len(d.contrastive_user_ids) == 3
-        assert all(shop.labels[shop.row_of(u)] != s["id"] for u in d.contrastive_user_ids)
+        assert not any(shop.members(s["id"])[shop.row_of(u)] for u in d.contrastive_user_ids)
         assert d.representative_user_ids == tuple(s["representative_user_ids"]) and d.note is None
         json.dumps(d.as_dict())
 
 
 def test_contrastive_members_are_the_nearest_outsiders(shop):
     got = contrastive_members(shop, 0, n=3)
-    members = shop.labels == 0
+    members = shop.members(0)  # a top-level segment: all of its sub-segments' members
     dist = ((shop.fused - shop.fused[members].mean(axis=0)) ** 2).sum(axis=1)
     dist[members] = np.inf
     assert got == [str(shop.user_ids[i]) for i in np.argsort(dist, kind="stable")[:3]]
 
 
 def test_small_segments_never_list_their_members(shop):
-    sizes = np.bincount(shop.labels)
+    sizes = np.bincount(shop.labels, minlength=max(shop.leaf_ids) + 1).astype(float)
+    sizes[[s["id"] for s in shop.summary["segments"] if s["children"]]] = np.inf  # leaves only
     small = int(np.argmin(sizes))
     d = describe_segment(shop, small, min_segment_size=int(sizes[small]) + 1)
     assert d.representative_user_ids == () and d.representative_texts == () and d.contrastive_user_ids == ()
     assert d.note == f"segment smaller than {int(sizes[small]) + 1}: members not listed"
-    other = int(np.argmax(sizes))
+    other = int(np.argmax(np.where(np.isfinite(sizes), sizes, -1)))
     outsiders = describe_segment(shop, other, min_segment_size=int(sizes[small]) + 1).contrastive_user_ids
     assert outsiders and all(shop.labels[shop.row_of(u)] != small for u in outsiders)
 
@@ -249,12 +256,12 @@ def test_compare_ranks_traits_by_standardised_gap(shop):
     c = compare_segments(shop, 0, 1, n=6)
     raw = shop.feature_raw
     with np.errstate(invalid="ignore"):
-        gap = (np.nanmean(raw[shop.labels == 0], axis=0) - np.nanmean(raw[shop.labels == 1], axis=0)) / np.nanstd(raw, axis=0)
+        gap = (np.nanmean(raw[shop.members(0)], axis=0) - np.nanmean(raw[shop.members(1)], axis=0)) / np.nanstd(raw, axis=0)
     best = int(np.nanargmax(np.abs(gap)))
     top = c.differences[0]
     assert top.feature == shop.feature_names[best]
     assert top.std_difference == pytest.approx(gap[best])
-    assert top.value_a == pytest.approx(np.nanmean(raw[shop.labels == 0, best]))
+    assert top.value_a == pytest.approx(np.nanmean(raw[shop.members(0), best]))
     assert top.ratio == pytest.approx(top.value_a / top.value_b)
     assert len(c.differences) == 6
     assert [abs(d.std_difference) for d in c.differences] == sorted((abs(d.std_difference) for d in c.differences), reverse=True)

@@ -31,7 +31,7 @@ def planted(tmp_path):
 def read_assignments(path):
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
-    return rows[0], {user: int(seg) for user, seg in rows[1:]}, len(rows) - 1
+    return rows[0], {row[0]: int(row[1]) for row in rows[1:]}, len(rows) - 1
 
 
 def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
@@ -49,7 +49,8 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert {k: params[k] for k in ("algorithm", "k", "alpha", "seed", "embedder")} == PARAMS.as_dict()
     assert "monetary" in params["behaviour_features"]
     assert summary["k"] == 3 == len(summary["segments"])
-    assert "silhouette" in summary["k_selection"]["reason"]
+    assert "prediction strength" in summary["k_selection"]["reason"]  # behaviour data: the top level by stability
+    assert all(c["prediction_strength"] is not None and "silhouette" in c for c in summary["k_selection"]["candidates"])
     assert set(summary["metrics"]) >= {"silhouette", "calinski_harabasz", "davies_bouldin"}
     assert summary["metrics"]["silhouette"] > 0.5
     assert summary["data"]["n_users"] == len(truth) and summary["data"]["n_events"] == len(data.events)
@@ -64,7 +65,7 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert "tulip" in segments[0]["keywords"] and "chronograph" in segments[1]["keywords"]
 
     header, assigned, n_rows = read_assignments(ws / "assignments.csv")
-    assert header == ["user_id", "segment_id"]
+    assert header == ["user_id", "segment_id", "top_segment_id"]
     assert n_rows == len(truth) and set(assigned) == set(truth), "every user exactly once"
     users = sorted(truth)
     assert adjusted_rand_score([truth[u] for u in users], [assigned[u] for u in users]) == 1.0
@@ -184,7 +185,10 @@ def test_movielens_small_with_the_hashing_embedder(shared_data, tmp_path):
         pytest.skip(f"{folder} not found")
     data = load_dataset(folder)
     run = segment_dataset(data, tmp_path / "ws", RunParams(embedder="hashing-64"), embedder=CountingEmbedder(), write_store=False)
-    sizes = [s["size"] for s in run.summary["segments"]]
-    assert sum(sizes) == data.n_users and sizes == sorted(sizes, reverse=True)
-    assert 2 <= run.summary["k"] <= 20
-    assert all(s["keywords"] for s in run.summary["segments"])
+    segments = run.summary["segments"]
+    tops = [s["size"] for s in segments if s["parent"] is None]
+    leaves = [s["size"] for s in segments if not s["children"]]
+    assert sum(tops) == sum(leaves) == data.n_users and tops == sorted(tops, reverse=True)
+    # --k auto on MovieLens: a few top-level segments, each split where that explains more (issue #10).
+    assert run.summary["hierarchy"]["levels"] == 2 and 2 <= len(tops) <= 8 and len(tops) < len(leaves) <= 20
+    assert all(s["keywords"] for s in segments)

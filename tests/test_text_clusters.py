@@ -7,12 +7,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from tools.core.errors import ParameterError
+from tools.core.linalg import normalize_rows
 from tools.segment.neighbour_graph import (
     diffuse,
     diffusion_operator,
     local_weights,
     shared_neighbour_share,
-    unit_rows,
 )
 from tools.segment.text_clusters import TextSegmentModel
 
@@ -20,10 +20,10 @@ from tools.segment.text_clusters import TextSegmentModel
 def sphere_groups(sizes, spreads, dim=24, seed=0):
     """Groups of unit vectors around random directions, each with its own spread (tight and broad intents)."""
     rng = np.random.default_rng(seed)
-    centres = unit_rows(rng.normal(size=(len(sizes), dim)))
+    centres = normalize_rows(rng.normal(size=(len(sizes), dim)))
     points, truth = [], []
     for g, (n, spread) in enumerate(zip(sizes, spreads)):
-        points.append(unit_rows(centres[g] + rng.normal(scale=spread / np.sqrt(dim), size=(n, dim))))
+        points.append(normalize_rows(centres[g] + rng.normal(scale=spread / np.sqrt(dim), size=(n, dim))))
         truth += [g] * n
     return np.vstack(points).astype(np.float32), np.asarray(truth), centres
 
@@ -146,7 +146,7 @@ def test_new_texts_near_a_group_centre_join_that_group(groups):
     model = TextSegmentModel(k=8, seed=0).fit(x)
     segment_of = {g: int(np.bincount(model.labels_[truth == g]).argmax()) for g in range(len(centres))}
     rng = np.random.default_rng(9)
-    new = unit_rows(np.repeat(centres, 3, axis=0) + rng.normal(scale=0.05, size=(len(centres) * 3, x.shape[1])))
+    new = normalize_rows(np.repeat(centres, 3, axis=0) + rng.normal(scale=0.05, size=(len(centres) * 3, x.shape[1])))
     np.testing.assert_array_equal(model.predict(new.astype(np.float32)), [segment_of[g] for g in range(len(centres)) for _ in range(3)])
 
 

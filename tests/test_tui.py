@@ -164,6 +164,11 @@ def answers(app) -> list[AnswerMessage]:
     return list(app.query(AnswerMessage))
 
 
+def top_level(service: WorkspaceService) -> list[dict]:
+    """The rows the segments table shows before anything is opened."""
+    return [s for s in service.segments() if s.get("parent") is None]
+
+
 # ---------------------------------------------------------------- tests
 
 
@@ -177,7 +182,7 @@ async def test_opens_with_history_segments_and_backend_in_the_status_bar(workspa
         assert "ready" in status
         assert [m.text for m in app.query(UserMessage)] == ["what segments are there?"]
         assert "6 segments" in answers(app)[0].text
-        assert app.query_one(SegmentsTable).row_count == len(service.segments())
+        assert app.query_one(SegmentsTable).row_count == len(top_level(service))  # sub-segments start folded
         assert not app.query_one(PromptInput).locked
 
 
@@ -303,7 +308,7 @@ async def test_selecting_a_segment_opens_its_detail(workspace, settings, service
         await pilot.press("down", "enter")
         await settle(pilot)
         detail = app.query_one(SegmentDetail)
-        second = service.segments()[1]
+        second = top_level(service)[1]
         assert detail.segment_id == second["id"] and detail.segment_name == second["name"]
         shown = app.query_one("#detail-body").content
         text = "\n".join(part.plain for part in shown.renderables)
@@ -325,7 +330,7 @@ async def test_a_segmentation_tool_result_refreshes_the_table_and_a_description_
         before = len(reloads)
         await send(pilot, "segment the data")
         await settle(pilot)
-        assert len(reloads) == before + 1 and app.query_one(SegmentsTable).row_count == len(service.segments())
+        assert len(reloads) == before + 1 and app.query_one(SegmentsTable).row_count == len(top_level(service))
         await send(pilot, "describe segment 2")
         await settle(pilot)
         assert app.query_one(SegmentDetail).segment_id == 2
@@ -341,7 +346,7 @@ async def test_the_map_tab_draws_every_segment(workspace, settings, service):
         seg_map = app.query_one(SegmentMap)
         assert seg_map.n_points == 300
         legend = " ".join(entry.plain for entry in seg_map.legend)
-        assert all(f"{s['id']} {s['name']}" in legend for s in service.segments())
+        assert all(f"{s['id']} {s['name']}" in legend for s in top_level(service))  # the map colours the top level
 
 
 @pytest.mark.asyncio
@@ -493,3 +498,51 @@ def test_snapshot_command_palette(snap_compare, settings):
         await _steady(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.fixture(scope="module")
+def tiered_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three taste groups, each split into steady and fading buyers: a run with sub-segments."""
+    from helpers import tiered_dataset
+
+    from tools.embed.embedding import HashingEmbedder
+    from tools.pipeline import RunParams, segment_dataset
+
+    root = tmp_path_factory.mktemp("tui-tree")
+    data, _ = tiered_dataset()
+    segment_dataset(data, root / "ws", RunParams(embedder="hashing-64"), embedder=HashingEmbedder())
+    return root / "ws"
+
+
+@pytest.mark.asyncio
+async def test_the_segments_table_opens_and_folds_sub_segments(tiered_workspace, settings):
+    service = WorkspaceService(tiered_workspace, settings)
+    segments = service.segments()
+    tops = [s for s in segments if s["parent"] is None]
+    first = next(s for s in tops if s["children"])
+    app = build(tiered_workspace, settings, ScriptedSession(service))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.query_one(SegmentsTable)
+        assert table.row_count == len(tops)  # folded: the top level only
+        assert str(table.get_row_at(0)[-1]).startswith("▸ ")
+        table.focus()
+        table.move_cursor(row=table.get_row_index(str(first["id"])))
+        await pilot.press("right")
+        assert table.row_count == len(tops) + len(first["children"])
+        assert [str(table.get_row_at(table.get_row_index(str(c)))[-1])[:2] for c in first["children"]] == ["├ "] * (len(first["children"]) - 1) + ["└ "]
+        await pilot.press("down", "enter")  # a sub-segment is selected and described like any segment
+        await settle(pilot)
+        detail = app.query_one(SegmentDetail)
+        assert detail.segment_id == first["children"][0]
+        text = "\n".join(part.plain for part in app.query_one("#detail-body").content.renderables if hasattr(part, "plain"))
+        assert f"Sub-segment of {first['id']}" in text and "What sets it apart within its parent" in text
+        await pilot.press("left")  # folding from a sub-segment folds its parent, the cursor back on the parent
+        assert table.row_count == len(tops) and table.selected_segment() == first["id"]
+        await pilot.press("space")
+        assert table.row_count == len(tops) + len(first["children"])
+        table.select_segment(first["children"][-1])
+        await pilot.press("space")
+        assert table.row_count == len(tops)
+        table.select_segment(first["children"][-1])  # selecting a folded sub-segment opens its parent
+        assert table.row_count == len(tops) + len(first["children"]) and table.selected_segment() == first["children"][-1]

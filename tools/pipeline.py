@@ -36,11 +36,12 @@ from tools.search.vectors import (
     write_vectors,
 )
 from tools.segment.clustering import SegmentModel
+from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "6"  # 6: text-only data clustered by tools/segment/text_clusters.py
+PIPELINE_VERSION = "7"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -143,31 +144,43 @@ def _segment_new(
         t1 = time.perf_counter()
         min_k, max_k = k_range_for(data, len(profiles.user_ids))
         model: SegmentModel | TextSegmentModel
-        if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
-            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
-        else:
-            model = SegmentModel(
+
+        def make_model(k: int | str, seed: int = params.seed) -> SegmentModel:
+            return SegmentModel(
                 algorithm=params.algorithm,
-                k=params.k,
-                seed=params.seed,
+                k=k,
+                seed=seed,
                 metric="cosine" if data.kind == "text" else "euclidean",
                 min_k=min_k,
                 max_k=max_k,
                 smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
-            ).fit(profiles.fused, progress=report)
-        labels = model.labels_
+                # Behaviour data gets a hierarchy: its top level is the most reproducible partition,
+                # and held-out usefulness decides the sub-segments (tools/segment/levels.py).
+                k_rule="silhouette" if data.kind == "text" else "stability",
+            )
+
+        if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
+            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
+            levels = flat_levels(model.labels_)
+        else:
+            model = make_model(params.k).fit(profiles.fused, progress=report)
+            if is_hierarchical(data, params):
+                levels = fit_levels(data, profiles, model, make_model, embedder, cache, max_k, report)
+            else:
+                levels = flat_levels(model.labels_)
+        labels = levels.tree.leaf_labels
         timings["clustering_s"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
-        segments = summarise_segments(data, profiles, labels)
-        summary = build_summary(data, params, key, model, segments, profiles)
+        segments = summarise_segments(data, profiles, labels, levels.tree.top_labels, levels.tree.parents)
+        summary = build_summary(data, params, key, model, segments, profiles, levels)
         name_segments(summary, profiles, labels, embedder)
         report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
 
         with ws.new_run(key) as run_dir:
-            save_run(run_dir, summary, profiles, model)
+            save_run(run_dir, summary, profiles, model, levels)
             save_data(run_dir, data)
             if write_store:
                 t3 = time.perf_counter()
@@ -186,13 +199,43 @@ def _segment_new(
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
 
 
+def is_hierarchical(data: Dataset, params: RunParams) -> bool:
+    """``--k auto`` on behaviour data gets sub-segments; ``--k N``, text-only data and HDBSCAN stay flat."""
+    return data.kind == "behaviour" and params.k == "auto" and params.algorithm != "hdbscan"
+
+
+def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
+    """Why the run has the segments it has: the top-level rule and candidates, then the depth and its candidates."""
+    choice = model.k_choice_
+    if choice is None:
+        return None
+    useful = levels.top_usefulness
+    candidates = [c.as_dict() | ({"usefulness": useful[c.k]} if c.k in useful else {}) for c in choice.candidates]
+    out: dict = {"reason": choice.reason, "candidates": candidates}
+    if levels.depth is not None:
+        depth = levels.depth
+        out["reason"] = f"{choice.reason}. Sub-segments: {depth.reason}"
+        out["depth"] = {
+            "space": depth.space,
+            "splits": depth.splits,
+            "reason": depth.reason,
+            "time_split": levels.split,
+            "outlook": None if levels.outlook is None else levels.outlook.as_dict(),
+            "candidates": [c.as_dict() for c in depth.candidates],
+        }
+    return out
+
+
 def build_summary(
-    data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary], profiles: Profiles
+    data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary],
+    profiles: Profiles, levels: Levels | None = None,
 ) -> dict:
+    levels = levels or flat_levels(model.labels_)
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
     if model.noise_share_ is not None:
         metrics["hdbscan_noise_share"] = round(model.noise_share_, 4)
-    choice = model.k_choice_
+    tops = [s.segment_id for s in segments if s.parent is None]
+    leaves = [s.segment_id for s in segments if not s.children]
     return {
         "segscope_version": PIPELINE_VERSION,
         "run_key": key,
@@ -218,16 +261,10 @@ def build_summary(
             "behaviour_features": [] if profiles.features is None else profiles.features.names,
             "text_source": profiles.text_source,
         },
-        "k": model.k_,
-        "k_selection": None
-        if choice is None
-        else {
-            "reason": choice.reason,
-            "candidates": [
-                {"k": c.k, "silhouette": round(c.silhouette, 4), "calinski_harabasz": round(c.calinski_harabasz, 2), "davies_bouldin": round(c.davies_bouldin, 4)}
-                for c in choice.candidates
-            ],
-        },
+        "k": len(leaves),
+        "k_top": len(tops),
+        "hierarchy": {"levels": 1 if len(leaves) == len(tops) else 2, "top": tops, "leaves": leaves, "split_by": levels.space},
+        "k_selection": k_selection(model, levels),
         "metrics": metrics,
         "segments": [s.as_dict() for s in segments],
     }
@@ -239,8 +276,11 @@ def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedde
     for seg, lab in zip(summary["segments"], named):
         seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)
     members = SimpleNamespace(text=profiles.text, labels=labels)
+    # Users belong to leaves: distinctiveness asks whether each user's leaf label is the nearest of the leaf labels.
+    leaves = {s["id"] for s in summary["segments"] if not s.get("children")}
+    leaf_labels = [lab for lab in named if lab.segment_id in leaves]
     # Distinctiveness compares label texts with users' text vectors: only meaningful when those came from the embedder.
-    distinct = round(label_distinctiveness(named, members, embedder), 4) if profiles.text_source == "embedder" else None
+    distinct = round(label_distinctiveness(leaf_labels, members, embedder), 4) if profiles.text_source == "embedder" else None
     summary["labels"] = {
         "distinctiveness": distinct,
         "source": "extractive",
@@ -248,38 +288,71 @@ def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedde
     }
 
 
-def assignments_csv(user_ids: np.ndarray, labels: np.ndarray) -> str:
+def assignments_csv(user_ids: np.ndarray, labels: np.ndarray, top_labels: np.ndarray | None = None) -> str:
+    """``user_id,segment_id,top_segment_id``: the leaf segment each user is in, and its top-level segment."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["user_id", "segment_id"])
-    writer.writerows(zip(user_ids.tolist(), labels.tolist()))
+    writer.writerow(["user_id", "segment_id", "top_segment_id"])
+    tops = labels if top_labels is None else top_labels
+    writer.writerows(zip(user_ids.tolist(), labels.tolist(), tops.tolist()))
     return buf.getvalue()
 
 
-def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel) -> None:
+def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel, levels: Levels | None = None) -> None:
     """Everything later commands need, in plain numpy/JSON (no pickles)."""
+    levels = levels or flat_levels(model.labels_)
+    tree = levels.tree
     (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, model.labels_))
+    (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, tree.leaf_labels, tree.top_labels))
     feats = profiles.features
     np.savez(
         run_dir / "profiles.npz",
         user_ids=profiles.user_ids.astype(str),
         text=profiles.text,
         fused=profiles.fused,
-        labels=model.labels_,
+        labels=tree.leaf_labels,
+        top_labels=tree.top_labels,
         feature_names=np.asarray([] if feats is None else feats.names, dtype=str),
         feature_raw=np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw,
         item_ids=profiles.item_ids.astype(str),
         item_vectors=profiles.item_vectors,
     )
+    save_model(run_dir, model, levels)
+    # Last: run.json is what marks the run folder complete.
+    (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
+
+
+def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
+    """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook."""
+    tree = levels.tree
     np.savez(
         run_dir / "model.npz",
         centroids=model.centroids_,
         reference=model.reference_,
         smooth_neighbours=model.smooth_neighbours,
         metric=model.metric,
+        # The sub-segment tree: split j sends members of leaf split_leaf[j] to the nearest of
+        # split_centres[j] (in the space split_by names), becoming split_children[j]; leaf_map
+        # turns the internal leaf ids into segment ids. Outlook: ridge from the named features.
+        split_by=str(levels.space or ""),
+        split_leaf=np.asarray([s.leaf for s in tree.splits], dtype=np.int64),
+        split_children=np.asarray([s.children for s in tree.splits], dtype=np.int64).reshape(-1, 2),
+        split_centres=np.stack([s.centres for s in tree.splits]).astype(np.float32) if tree.splits else np.zeros((0, 2, 0), np.float32),
+        leaf_map=np.asarray(sorted(tree.leaf_map.items()), dtype=np.int64).reshape(-1, 2),
+        outlook_features=np.asarray([] if levels.outlook is None else levels.outlook.feature_names, dtype=str),
+        outlook_coef=np.zeros((2, 0)) if levels.outlook is None else levels.outlook.coef,
+        outlook_intercept=np.zeros(2) if levels.outlook is None else levels.outlook.intercept,
+        outlook_basis="" if levels.outlook is None else levels.outlook.basis,
+        outlook_knots=_spline_knots(levels),
     )
-    (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
+
+
+def _spline_knots(levels: Levels) -> np.ndarray:
+    """(n_features, n_knots) B-spline knots of a spline outlook (cubic), empty otherwise."""
+    transformer = None if levels.outlook is None else levels.outlook.transformer
+    if transformer is None:
+        return np.zeros((0, 0))
+    return np.stack([spline.t for spline in transformer.bsplines_])
 
 
 def save_data(run_dir: Path, data: Dataset) -> None:

@@ -84,6 +84,17 @@ def render_description(desc: dict, colour: str | None = None) -> Group:
         Text(""),
         Text(desc.get("narrative") or desc.get("description") or ""),
     ]
+    parent = desc.get("parent")
+    if parent:
+        parts.append(Text(f"Sub-segment of {parent['segment_id']} · {parent['name']}", style="dim"))
+        within = desc.get("traits_vs_parent") or []
+        if within:
+            header = Text(f"{'segment':>9}{' vs parent':<12}{'less':>{BAR_HALF}}│{'more':<{BAR_HALF}}{'lift':>7}", style="dim")
+            parts += [_section("What sets it apart within its parent"), header, *_traits(within)]
+    children = desc.get("children") or []
+    if children:
+        parts.append(_section("Sub-segments"))
+        parts += [Text.assemble(("• ", "dim"), f"{c['segment_id']} {c['name']}", (f"  {c['size']:,} users", "dim")) for c in children]
     traits = desc.get("traits") or []
     if traits:
         parts += [_section("What defines it"), _TRAITS_HEADER, *_traits(traits)]

@@ -50,7 +50,8 @@ class SegmentMap(Vertical):
         self.n_points = len(points)
         self.query_one("#map-caption", Static).update(Text(CAPTION, style="dim"))
         # Columns wraps between entries, never inside one.
-        self.legend = [Text.assemble(("● ", colours.get(sid, "")), f"{sid} {names[sid]}") for sid in sorted(names)]
+        # The segments on the map: every segment of a flat run, the top level of a hierarchy.
+        self.legend = [Text.assemble(("● ", colours.get(sid, "")), f"{sid} {names[sid]}") for sid in sorted(names) if sid in by_segment]
         self.query_one("#map-legend", Static).update(Columns(self.legend, padding=(0, 2)))
 
     def clear(self) -> None:

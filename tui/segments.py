@@ -1,17 +1,38 @@
-"""The segments of the current run as a table: one row per segment, its colour on the map beside it."""
+"""The segments of the current run as a table: one row per segment, its colour on the map beside it.
+
+A run with sub-segments shows its top level first: a ▸ before a name means
+it has sub-segments; → (or +) opens them under it, ← (or -) folds them again,
+space toggles. Enter or a click selects a row, sub-segment or not.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+
+from tools.segment.tree import tree_order, tree_prefix
+
+OPEN, CLOSED = "▾ ", "▸ "
 
 
 class SegmentsTable(DataTable):
     """Rows keyed by segment id; Enter or a click selects one (the app then describes it)."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,plus", "expand", "Open sub-segments", show=False),
+        Binding("left,minus", "collapse", "Fold sub-segments", show=False),
+        Binding("space", "toggle", "Open/fold sub-segments", show=False),
+    ]
+
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable")  # keep the colour dots
         self.names: dict[int, str] = {}
+        self.expanded: set[int] = set()
+        self._parents: dict[int, int | None] = {}
+        self._children: dict[int, list[int]] = {}
         self._shown: tuple[list[dict], dict[int, str]] = ([], {})
 
     def on_mount(self) -> None:
@@ -24,14 +45,26 @@ class SegmentsTable(DataTable):
     def show(self, segments: list[dict], colours: dict[int, str]) -> None:
         """Replace the rows, keeping the cursor on the same segment when it still exists."""
         current = self.selected_segment()
+        if segments != self._shown[0]:
+            ids = {int(s["id"]) for s in segments}
+            self.expanded &= ids
         self._shown = (segments, colours)
+        self._parents = {int(s["id"]): (None if s.get("parent") is None else int(s["parent"])) for s in segments}
+        self._children = {int(s["id"]): [int(c) for c in s.get("children") or ()] for s in segments}
+        self.names = {int(s["id"]): s.get("name") or f"Segment {s['id']}" for s in segments}
+        self._draw(current)
+
+    def _draw(self, keep: int | None) -> None:
+        segments, colours = self._shown
         self.clear()
-        self.names = {}
         room = self._name_room()
-        for seg in segments:
+        for seg, depth, last in tree_order(segments):
             sid = int(seg["id"])
-            name = seg.get("name") or f"Segment {sid}"
-            self.names[sid] = name
+            parent = self._parents.get(sid)
+            if parent is not None and parent not in self.expanded:
+                continue
+            marker = (OPEN if sid in self.expanded else CLOSED) if self._children.get(sid) else ""
+            name = tree_prefix(depth, last) + marker + self.names[sid]
             self.add_row(
                 Text("●", style=colours.get(sid, "")),
                 Text(str(sid), justify="right"),
@@ -40,8 +73,8 @@ class SegmentsTable(DataTable):
                 name if len(name) <= room else name[: room - 1] + "…",
                 key=str(sid),
             )
-        if current is not None and current in self.names:
-            self.move_cursor(row=self.get_row_index(str(current)))
+        if keep is not None and str(keep) in self.rows:
+            self.move_cursor(row=self.get_row_index(str(keep)))
 
     def _name_room(self) -> int:
         """Cells left for the name column once the others are drawn (names are cut to fit, no sideways scroll)."""
@@ -52,8 +85,43 @@ class SegmentsTable(DataTable):
 
     def on_resize(self) -> None:
         if self._shown[0]:
-            self.show(*self._shown)
+            self._draw(self.selected_segment())
 
+    # -- opening and folding ------------------------------------------------
+    def expand(self, segment_id: int) -> None:
+        """Show ``segment_id``'s sub-segments under it (nothing for a segment without any)."""
+        if self._children.get(segment_id) and segment_id not in self.expanded:
+            self.expanded.add(segment_id)
+            self._draw(self.selected_segment())
+
+    def collapse(self, segment_id: int) -> None:
+        """Fold the sub-segments of ``segment_id`` (or of its parent, for a sub-segment) back into it."""
+        top = self._parents.get(segment_id)
+        target = segment_id if top is None else top
+        if target in self.expanded:
+            self.expanded.discard(target)
+            self._draw(target)
+
+    def action_expand(self) -> None:
+        sid = self.selected_segment()
+        if sid is not None:
+            self.expand(sid)
+
+    def action_collapse(self) -> None:
+        sid = self.selected_segment()
+        if sid is not None:
+            self.collapse(sid)
+
+    def action_toggle(self) -> None:
+        sid = self.selected_segment()
+        if sid is None:
+            return
+        if sid in self.expanded or self._parents.get(sid) is not None:
+            self.collapse(sid)
+        else:
+            self.expand(sid)
+
+    # -- selection ----------------------------------------------------------
     def selected_segment(self) -> int | None:
         if not self.row_count:
             return None
@@ -61,5 +129,10 @@ class SegmentsTable(DataTable):
         return int(key.value) if key.value is not None else None
 
     def select_segment(self, segment_id: int) -> None:
+        """Put the cursor on a segment, opening its parent first when it is a folded sub-segment."""
+        parent = self._parents.get(segment_id)
+        if parent is not None and parent not in self.expanded:
+            self.expanded.add(parent)
+            self._draw(segment_id)
         if str(segment_id) in self.rows:
             self.move_cursor(row=self.get_row_index(str(segment_id)))

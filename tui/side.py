@@ -69,12 +69,12 @@ class SidePanel(Vertical):
             self.post_message(SegmentsLoaded([], {}, service.settings.embedder, {}))
             return
         from tools.report.charts import (
-            segment_colours,  # the report's palette, so the colours match it
+            tree_colours,  # the report's palette, so the colours match it
         )
 
         summary = service.summary()  # not service.run: loading a large run's events would hold the GIL for seconds
         segments = list(summary["segments"])
-        colours = segment_colours({int(s["id"]): int(s["size"]) for s in segments})
+        colours = tree_colours(segments)
         embedder = summary.get("parameters", {}).get("embedder", service.settings.embedder)
         self.post_message(SegmentsLoaded(segments, summary.get("data", {}), embedder, colours))
 
@@ -91,7 +91,8 @@ class SidePanel(Vertical):
         from tools.report.charts import map_coordinates
 
         run = session.service.run
-        points, labels = map_coordinates(run.fused, run.labels, seed=int(run.summary["parameters"].get("seed", 0)))
+        top = run.labels if run.top_labels is None else run.top_labels  # the map colours the top level
+        points, labels = map_coordinates(run.fused, top, seed=int(run.summary["parameters"].get("seed", 0)))
         self.post_message(MapReady([tuple(p) for p in points.tolist()], [int(v) for v in labels.tolist()]))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

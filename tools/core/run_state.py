@@ -20,7 +20,9 @@ class RunState:
     """Everything one run produced, as arrays aligned by user row.
 
     summary: the content of segments.json.
-    user_ids / labels / text / fused: one row per user.
+    user_ids / labels / text / fused: one row per user; ``labels`` is each user's
+        leaf segment (the one assigned in assignments.csv), ``top_labels`` its
+        top-level segment (the same as ``labels`` in a flat run).
     feature_names / feature_raw: behaviour features in their own units (may be empty).
     item_ids / item_vectors: the catalogue's text embeddings.
     """
@@ -36,6 +38,7 @@ class RunState:
     feature_raw: np.ndarray
     item_ids: np.ndarray
     item_vectors: np.ndarray
+    top_labels: np.ndarray | None = None
 
     @cached_property
     def user_index(self) -> dict[str, int]:
@@ -64,10 +67,25 @@ class RunState:
         for seg in self.summary["segments"]:
             if seg["id"] == segment_id:
                 return seg
+        ids = sorted(int(s["id"]) for s in self.summary["segments"])
+        listed = f"0..{ids[-1]}" if ids == list(range(len(ids))) else ", ".join(map(str, ids))
         raise WorkspaceError(
-            f"there is no segment {segment_id} in this run (segments are 0..{self.k - 1})",
+            f"there is no segment {segment_id} in this run (segments are {listed})",
             "list them with `segscope segment` output or segments.json",
         )
+
+    def members(self, segment_id: int) -> np.ndarray:
+        """Boolean mask of the users in segment ``segment_id``: a leaf's own, or all of a top-level segment's sub-segments."""
+        seg = self.segment(segment_id)
+        if seg.get("children"):
+            tops = self.labels if self.top_labels is None else self.top_labels
+            return tops == segment_id
+        return self.labels == segment_id
+
+    @property
+    def leaf_ids(self) -> list[int]:
+        """The segments users are assigned to (every segment of a flat run)."""
+        return [int(s["id"]) for s in self.summary["segments"] if not s.get("children")]
 
     def row_of(self, user_id: str) -> int:
         row = self.user_index.get(str(user_id))
@@ -98,4 +116,5 @@ def load_run(workspace: str | Path) -> RunState:
         feature_raw=arrays["feature_raw"],
         item_ids=arrays["item_ids"].astype(object),
         item_vectors=arrays["item_vectors"],
+        top_labels=arrays.get("top_labels"),
     )

@@ -44,7 +44,17 @@ class TypicalItem:
 
 
 @dataclass(frozen=True)
+class SegmentSide:
+    segment_id: int
+    name: str
+    size: int
+    share: float
+
+
+@dataclass(frozen=True)
 class SegmentDescription:
+    """One segment in depth, with its place in the segment tree: its parent (a sub-segment) or its sub-segments."""
+
     segment_id: int
     name: str
     description: str
@@ -58,17 +68,15 @@ class SegmentDescription:
     typical_items: tuple[TypicalItem, ...]
     narrative: str
     note: str | None = None
+    level: int = 0
+    parent: SegmentSide | None = None
+    children: tuple[SegmentSide, ...] = ()
+    siblings: tuple[SegmentSide, ...] = ()
+    traits_vs_parent: tuple[Trait, ...] = ()  # what sets a sub-segment apart within its parent
 
     def as_dict(self) -> dict:
-        return asdict(self) | {"traits": [t.as_dict() for t in self.traits]}
-
-
-@dataclass(frozen=True)
-class SegmentSide:
-    segment_id: int
-    name: str
-    size: int
-    share: float
+        return asdict(self) | {"traits": [t.as_dict() for t in self.traits],
+                               "traits_vs_parent": [t.as_dict() for t in self.traits_vs_parent]}
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def typical_items(run: RunState, segment_id: int, n: int = 5, min_support: int =
     rows = pd.Index(run.user_ids.astype(str)).get_indexer(ev["user_id"].astype(str))
     known = (rows >= 0) & ev["item_id"].notna().to_numpy()
     items = ev["item_id"].astype(str).to_numpy()[known]
-    in_seg = run.labels[rows[known]] == segment_id
+    in_seg = run.members(segment_id)[rows[known]]
     if not in_seg.any():
         return ()
     overall = pd.Series(items).value_counts()
@@ -150,7 +158,8 @@ def describe_segment(
     least that large.
     """
     seg = run.segment(segment_id)
-    name, description = _names(run)[segment_id]
+    names = _names(run)
+    name, description = names[segment_id]
     traits = tuple(Trait(**t) for t in seg.get("traits", []))
     small = seg["size"] < min_segment_size
     note = f"segment smaller than {min_segment_size}: members not listed" if small else None
@@ -159,18 +168,43 @@ def describe_segment(
     contrast = () if small else tuple(contrastive_members(run, segment_id, N_CONTRASTIVE, min_segment_size))
     items = typical_items(run, segment_id, n_items)
     voice = Voice.of(run.summary)
-    lead = ordered_traits(seg, run.summary["segments"], voice.kind, voice)
-    narrative = _narrative(segment_id, name, seg["size"], seg["share"], voice, lead, tuple(seg.get("keywords", [])), items)
+    kind = voice.kind
+    parent_id = seg.get("parent")
+
+    def side(sid: int) -> SegmentSide:
+        other = run.segment(sid)
+        return SegmentSide(sid, names[sid][0], other["size"], other["share"])
+
+    parent = None if parent_id is None else side(int(parent_id))
+    children = tuple(side(int(c)) for c in seg.get("children") or ())
+    siblings = () if parent is None else tuple(side(int(c)) for c in run.segment(parent.segment_id).get("children") or () if c != segment_id)
+    vs_parent = tuple(Trait(**t) for t in seg.get("traits_vs_parent") or ())
+    if parent is not None and vs_parent:
+        # A sub-segment reads against its parent: what sets it apart from its siblings.
+        same_level = [run.segment(s.segment_id) | {"traits": run.segment(s.segment_id).get("traits_vs_parent") or []} for s in siblings]
+        lead = ordered_traits(seg | {"traits": seg["traits_vs_parent"]}, [seg | {"traits": seg["traits_vs_parent"]}, *same_level], kind, voice)
+        versus = f'all of segment {parent.segment_id} ("{parent.name}")'
+    else:
+        lead = ordered_traits(seg, [s for s in run.summary["segments"] if s.get("level", 0) == seg.get("level", 0)], kind, voice)
+        versus = "everyone"
+    narrative = _narrative(segment_id, name, seg["size"], seg["share"], voice, lead, tuple(seg.get("keywords", [])), items,
+                           versus, parent, len(children))
     return SegmentDescription(
         segment_id, name, description, seg["size"], seg["share"], traits, tuple(seg.get("keywords", [])),
-        reps, texts, contrast, items, narrative, note,
+        reps, texts, contrast, items, narrative, note, int(seg.get("level", 0)), parent, children, siblings, vs_parent,
     )
 
 
 def _narrative(sid: int, name: str, size: int, share: float, voice: Voice, traits: list[dict],
-               keywords: tuple[str, ...], items: tuple[TypicalItem, ...]) -> str:
-    """2-3 sentences, every number formatted from the arguments; item titles quoted (they are data, not prose)."""
-    sentences = [f'Segment {sid} ("{name}") has {size} {voice.member(size)} ({fmt_pct(share, 1)} of all).']
+               keywords: tuple[str, ...], items: tuple[TypicalItem, ...], versus: str = "everyone",
+               parent: SegmentSide | None = None, n_children: int = 0) -> str:
+    """2-3 sentences, every number formatted from the arguments; names and item titles quoted (they are data, not prose)."""
+    where = ""
+    if parent is not None:
+        where = f', a sub-segment of segment {parent.segment_id} ("{parent.name}")'
+    elif n_children:
+        where = f" in {n_children} sub-segments"
+    sentences = [f'Segment {sid} ("{name}") has {size} {voice.member(size)} ({fmt_pct(share, 1)} of all){where}.']
     if traits:
         first, second = traits[:2] if len(traits) > 1 else traits * 2
         text = clause(first, lead=False, also=False, voice=voice)
@@ -178,7 +212,7 @@ def _narrative(sid: int, name: str, size: int, share: float, voice: Voice, trait
             same_verb = all(t["feature"].startswith("category_") and t["effect"] > 0 for t in (first, second))
             text += " and " + (clause(second, lead=False, voice=voice).removeprefix("also favour ") if same_verb
                                else clause(second, lead=False, also=False, voice=voice))
-        sentences.append(f"Compared with everyone, they {text}.")
+        sentences.append(f"Compared with {versus}, they {text}.")
     if items:
         listed = [f"{_item_name(i)} ({i.count} interactions, {fmt_lift(i.lift)} the average)" for i in items[:3]]
         sentences.append("Typical items: " + keyword_list(listed) + ".")
@@ -224,8 +258,8 @@ def _differences(run: RunState, a: int, b: int) -> list[TraitDifference]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is skipped below as "not comparable"
         pop_std = np.nanstd(raw, axis=0)
-        mean_a = np.nanmean(raw[run.labels == a], axis=0)
-        mean_b = np.nanmean(raw[run.labels == b], axis=0)
+        mean_a = np.nanmean(raw[run.members(a)], axis=0)
+        mean_b = np.nanmean(raw[run.members(b)], axis=0)
     meta = _feature_meta(run)
     out = []
     for j, feature in enumerate(run.feature_names):

@@ -25,8 +25,8 @@ def contrastive_members(run: RunState, segment_id: int, n: int = 3, min_segment_
 
     Members of segments smaller than ``min_segment_size`` are never offered.
     """
-    run.segment(segment_id)  # a clear error for an unknown id
-    members = run.labels == segment_id
+    members = run.members(segment_id)  # a clear error for an unknown id; a parent's members are its sub-segments'
+
     if not members.any() or n <= 0:
         return []
     sizes = np.bincount(run.labels, minlength=int(run.labels.max()) + 1)

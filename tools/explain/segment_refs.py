@@ -79,7 +79,10 @@ class SegmentNames:
 
     def __init__(self, segments: Sequence[SegmentInfo]) -> None:
         self.by_id = {s.id: s for s in segments}
-        self.ranked = [s.id for s in sorted(segments, key=lambda s: (-s.size, s.id))]
+        # Ranks ("the biggest", "the two smallest") are among the top level of a two-level run:
+        # a sub-segment is reached by its id or its name, never as "the smallest segment".
+        ranked = [s for s in segments if s.parent is None] or list(segments)
+        self.ranked = [s.id for s in sorted(ranked, key=lambda s: (-s.size, s.id))]
         self.name_words: dict[int, set[str]] = {}
         self.keyword_words: dict[int, set[str]] = {}
         for s in segments:

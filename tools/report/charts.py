@@ -34,6 +34,16 @@ def segment_colours(sizes: Mapping[int, int]) -> dict[int, str]:
     return {s: PALETTE[i] if i < len(PALETTE) else OTHER for i, s in enumerate(order)}
 
 
+def tree_colours(segments: list[dict]) -> dict[int, str]:
+    """Colours for a run's segments: the top level by size as segment_colours does; a sub-segment takes its parent's."""
+    tops = {int(s["id"]): int(s["size"]) for s in segments if s.get("parent") is None}
+    colours = segment_colours(tops)
+    for s in segments:
+        if s.get("parent") is not None:
+            colours[int(s["id"])] = colours.get(int(s["parent"]), OTHER)
+    return colours
+
+
 def _num(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 

@@ -96,11 +96,13 @@ def resolve_run(workspace: Workspace, ref: str) -> str:
     raise WorkspaceError(f"--changed-since {ref!r} {what} (available runs: {listed})", "pass one of those run keys")
 
 
-def read_assignments(path: Path) -> pd.Series:
-    """user_id -> segment_id from an assignments.csv."""
+def read_assignments(path: Path) -> pd.DataFrame:
+    """user_id -> (segment_id, top_segment_id) from an assignments.csv (a flat run's top is its segment)."""
     try:
         frame = pd.read_csv(path, dtype={"user_id": str}, keep_default_na=False)
-        return pd.Series(frame["segment_id"].astype(int).to_numpy(), index=frame["user_id"].to_numpy(), name="segment_id")
+        leaf = frame["segment_id"].astype(int).to_numpy()
+        top = frame["top_segment_id"].astype(int).to_numpy() if "top_segment_id" in frame.columns else leaf
+        return pd.DataFrame({"segment_id": leaf, "top_segment_id": top}, index=frame["user_id"].to_numpy())
     except (OSError, ValueError, KeyError) as exc:
         raise WorkspaceError(f"{path}: cannot be read ({exc})", "run `segscope segment` again") from exc
 
@@ -108,20 +110,28 @@ def read_assignments(path: Path) -> pd.Series:
 def member_table(run: RunState, segment: int | None) -> pd.DataFrame:
     """Every member of ``segment`` (all users when None), with the segment key and their features in own units."""
     table = _current_table(run)
-    return table if segment is None else table[table["segment_id"] == segment].reset_index(drop=True)
+    # A top-level segment with sub-segments has its sub-segments' members.
+    return table if segment is None else table[run.members(segment)].reset_index(drop=True)
 
 
-def changes_table(run: RunState, previous: pd.Series, since_key: str, segment: int | None) -> pd.DataFrame:
-    """Users who entered or left ``segment`` (any segment when None) between run ``since_key`` and ``run``."""
+def changes_table(run: RunState, previous: pd.DataFrame, since_key: str, segment: int | None) -> pd.DataFrame:
+    """Users who entered or left ``segment`` (any segment when None) between run ``since_key`` and ``run``.
+
+    Without a segment, a move is a change of leaf segment. With one, membership is the leaf or
+    the top-level id (ids are unique across levels, so either matching means "in it").
+    """
     table = _current_table(run)
-    now = pd.Series(table["segment_id"].to_numpy(), index=table["user_id"].to_numpy())
+    top = run.labels if run.top_labels is None else run.top_labels
+    now = pd.DataFrame({"segment_id": table["segment_id"].to_numpy(), "top_segment_id": top.astype(int)},
+                       index=table["user_id"].to_numpy())
     users = list(dict.fromkeys([*now.index.tolist(), *previous.index.tolist()]))
-    before = previous.reindex(users)
-    after = now.reindex(users)
+    before = previous["segment_id"].reindex(users)
+    after = now["segment_id"].reindex(users)
     if segment is None:
         change = np.where(before.isna(), "entered", np.where(after.isna(), "left", np.where(before != after, "moved", "")))
     else:
-        was, is_ = before == segment, after == segment
+        was = ((before == segment) | (previous["top_segment_id"].reindex(users) == segment)).to_numpy()
+        is_ = ((after == segment) | (now["top_segment_id"].reindex(users) == segment)).to_numpy()
         change = np.where(is_ & ~was, "entered", np.where(was & ~is_, "left", ""))
     keep = change != ""
     out = pd.DataFrame({"user_id": np.asarray(users, dtype=object)[keep], "change": change[keep]})
@@ -140,6 +150,9 @@ def _current_table(run: RunState) -> pd.DataFrame:
         "segment_id": labels,
         "segment_key": [segment_key(key, int(s)) for s in labels],
     })  # fmt: skip
+    if run.top_labels is not None and (run.top_labels != labels).any():  # a two-level run: the parent too
+        table["top_segment_id"] = run.top_labels.astype(int)
+        table["top_segment_key"] = [segment_key(key, int(s)) for s in run.top_labels]
     for j, name in enumerate(run.feature_names):
         column = name if name not in table.columns else f"feature_{name}"
         table[column] = run.feature_raw[:, j].astype(float)

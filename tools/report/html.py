@@ -33,6 +33,7 @@ from tools.report.model import (
     quality_facts,
     run_facts,
     segment_name,
+    top_of,
 )
 
 
@@ -54,15 +55,18 @@ def _dl(rows: list[tuple[str, str]]) -> str:
 def _html_overview(inp: ReportInput) -> str:
     s, data = inp.summary, inp.summary.get("data", {})
     noun = count_noun(data.get("kind", "behaviour"), 2)
+    subs = sum(1 for seg in s.get("segments", []) if seg.get("parent") is not None)
     stats = [(noun, fmt_count(data.get("n_users"))), ("items", fmt_count(data.get("n_items"))),
-             ("events", fmt_count(data.get("n_events"))), ("segments", fmt_count(s.get("k")))]
+             ("events", fmt_count(data.get("n_events"))), ("segments", fmt_count(s.get("k_top") if subs else s.get("k")))]
+    if subs:
+        stats.append(("sub-segments", fmt_count(subs)))
     stats = [row for row in stats if not (row[0] == "items" and not data.get("n_items"))]
     tiles = "".join(f'<div class="panel stat"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in stats)
     quality = "".join(
         f"<dt>{_e(a)}</dt><dd><b>{_e(b)}</b> <span class='hint'>{_e(h)}</span></dd>" for a, b, h in quality_facts(inp)
     )
     choice = s.get("k_selection") or {}
-    sil = silhouette_svg(choice.get("candidates") or [], int(s.get("k") or 0))
+    sil = silhouette_svg(choice.get("candidates") or [], int(s.get("k_top") or s.get("k") or 0))
     warnings = data.get("warnings") or []
     warn = ("<ul class='warn'>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>") if warnings else ""
     return (
@@ -82,15 +86,18 @@ def _html_map(inp: ReportInput, segment_id: int | None) -> str:
         points, labels = points[keep], labels[keep]
     colours = card_colours(inp, segment_id)
     names = {s["id"]: segment_name(s) for s in segments}
-    svg = scatter_svg(points, labels, colours, names, focus=segment_id)
-    shown = [s for s in segments if segment_id is None or s["id"] == segment_id]
+    # The map colours users by top-level segment (sub-segments wear their parent's colour).
+    focus = top_of(segments, segment_id)
+    svg = scatter_svg(points, labels, colours, names, focus=focus)
+    tops = [s for s in segments if s.get("parent") is None]
+    shown = [s for s in tops if focus is None or s["id"] == focus]
     coloured = [s for s in sorted(shown, key=lambda s: -s["size"]) if colours[s["id"]] != OTHER]
     items = [
         f'<li><span class="sw" style="--c:{colours[s["id"]]}"></span><span><a href="#segment-{s["id"]}">'
         f'{_e(names[s["id"]])}</a> <span class="hint">{_e(fmt_pct(float(s["share"]), 1))}</span></span></li>'
         for s in coloured
     ]
-    rest = len(segments) - len(coloured)
+    rest = len(tops) - len(coloured)
     if rest:
         label = "other segments" if segment_id is not None else f"{rest} smaller segments"
         grey = MUTED if segment_id is not None else OTHER
@@ -115,18 +122,29 @@ def _html_example(rec: ExampleRecommendation) -> str:
     )
 
 
+def _link(sid: int, name: str) -> str:
+    return f'<a href="#segment-{sid}">{sid}. {_e(name)}</a>'
+
+
 def _html_card(card: Card, inp: ReportInput, domain: tuple[float, float], noun: str) -> str:
+    where = "" if card.parent is None else f" · sub-segment of {_link(*card.parent)}"
     parts = [
-        f'<article class="card" id="segment-{card.id}" style="--c:{card.colour}"><header><span class="sw"></span>'
-        f'<div class="title"><p class="eyebrow">Segment {card.id}</p><h3>{_e(card.name)}</h3></div>'
+        f'<article class="card{" sub" if card.level else ""}" id="segment-{card.id}" style="--c:{card.colour}"><header><span class="sw"></span>'
+        f'<div class="title"><p class="eyebrow">Segment {card.id}{where}</p><h3>{_e(card.name)}</h3></div>'
         f'<p class="size"><b>{card.size:,}</b> {_e(noun)}<br>{_e(fmt_pct(card.share, 1))}</p></header>'
         f'<div class="share" title="share of all {_e(noun)}">'
         f'<span style="width:{min(card.share, 1) * 100:.1f}%"></span></div>'
     ]
     if card.description:
         parts.append(f'<p class="desc">{_e(card.description)}</p>')
+    if card.children:
+        parts.append("<h4>Sub-segments</h4><ul class='chips'>" + "".join(f"<li>{_link(c, n)}</li>" for c, n in card.children) + "</ul>")
+    if card.traits_vs_parent and card.parent is not None:
+        parts.append(f"<h4>What sets them apart within {_e(card.parent[1])}</h4>"
+                     + lift_bars_svg(card.traits_vs_parent, card.colour, domain))
     if card.traits:
-        parts.append("<h4>What sets them apart</h4>" + lift_bars_svg(card.traits, card.colour, domain))
+        head = "What sets them apart" if card.parent is None else "Compared with everyone"
+        parts.append(f"<h4>{head}</h4>" + lift_bars_svg(card.traits, card.colour, domain))
     elif noun != "messages":  # text data has no behaviour traits at all: nothing to say
         parts.append('<h4>What sets them apart</h4><p class="note">no behaviour trait differs much from everyone else</p>')
     if card.keywords:
@@ -153,7 +171,8 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
     """
     cards = build_cards(inp, segment_id)
     noun = count_noun(inp.summary.get("data", {}).get("kind", "behaviour"), 2)
-    all_lifts = [t.get("lift") for s in inp.summary.get("segments", []) for t in s.get("traits") or ()]
+    all_lifts = [t.get("lift") for s in inp.summary.get("segments", [])
+                 for t in [*(s.get("traits") or ()), *(s.get("traits_vs_parent") or ())]]
     domain = lift_domain(all_lifts)
     heading = inp.title if segment_id is None else f"{inp.title}: {cards[0].name}"
     sub = " · ".join(x for x in (str(inp.summary.get("data", {}).get("source", "")), inp.generated_by) if x)

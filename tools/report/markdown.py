@@ -16,6 +16,7 @@ from tools.report.model import (
     segment_name,
     trait_cells,
 )
+from tools.segment.tree import tree_order, tree_prefix
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 _ENTITY = re.compile(r"&(?=#?\w+;)")
@@ -34,9 +35,16 @@ def _md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]
 
 
 def _md_card(card: Card, inp: ReportInput, noun: str) -> list[str]:
-    out = [f"### {card.id}. {md_escape(card.name)}", "", f"**{card.size:,} {noun}** ({fmt_pct(card.share, 1)} of all)", ""]
+    where = "" if card.parent is None else f" (sub-segment of {card.parent[0]}. {md_escape(card.parent[1])})"
+    out = [f"{'####' if card.level else '###'} {card.id}. {md_escape(card.name)}{where}", "",
+           f"**{card.size:,} {noun}** ({fmt_pct(card.share, 1)} of all)", ""]
     if card.description:
         out += [md_escape(card.description), ""]
+    if card.children:
+        out += ["**Sub-segments:** " + ", ".join(f"{c}. {md_escape(n)}" for c, n in card.children), ""]
+    if card.traits_vs_parent and card.parent is not None:
+        out += [f"What sets them apart within {md_escape(card.parent[1])}:", ""]
+        out += _md_table(("Trait", "Segment", "Parent", "Lift"), [trait_cells(t) for t in card.traits_vs_parent]) + [""]
     if card.traits:
         out += _md_table(("Trait", "Segment", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
     elif noun != "messages":
@@ -72,8 +80,9 @@ def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
         out += [f"_{md_escape(inp.generated_by)}_", ""]
     out += ["## Overview", ""]
     items = f"{fmt_count(data.get('n_items'))} items, " if data.get("n_items") else ""
-    counts = (f"{fmt_count(data.get('n_users'))} {noun}, {items}{fmt_count(data.get('n_events'))} events, "
-              f"{fmt_count(s.get('k'))} segments")
+    subs = sum(1 for x in s.get("segments", []) if x.get("parent") is not None)
+    k = f"{fmt_count(s.get('k_top'))} segments and {subs} sub-segments" if subs else f"{fmt_count(s.get('k'))} segments"
+    counts = f"{fmt_count(data.get('n_users'))} {noun}, {items}{fmt_count(data.get('n_events'))} events, {k}"
     out += _md_table(("Run", ""), [("Size", counts), *run_facts(inp)]) + [""]
     quality = quality_facts(inp)
     if quality:
@@ -81,7 +90,8 @@ def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
     out += [f"- warning: {md_escape(w)}" for w in data.get("warnings") or []]
     if data.get("warnings"):
         out.append("")
-    sizes = [(str(x["id"]), segment_name(x), f"{x['size']:,}", fmt_pct(float(x["share"]), 1)) for x in s.get("segments", [])]
+    sizes = [(str(x["id"]), tree_prefix(depth, last) + segment_name(x), f"{x['size']:,}", fmt_pct(float(x["share"]), 1))
+             for x, depth, last in tree_order(s.get("segments", []))]
     out += ["## Segments", ""] + _md_table(("#", "Segment", noun.capitalize(), "Share"), sizes) + [""]
     for card in cards:
         out += _md_card(card, inp, noun)

@@ -15,7 +15,8 @@ import numpy as np
 from tools.core.errors import ParameterError
 from tools.core.privacy import mask_identifiers
 from tools.explain.wording import fmt_lift, fmt_pct, fmt_value
-from tools.report.charts import OTHER, PALETTE, segment_colours
+from tools.report.charts import OTHER, PALETTE, tree_colours
+from tools.segment.tree import tree_order
 
 MAX_QUOTE_CHARS = 300
 
@@ -60,6 +61,10 @@ class Card:
     member_ids: tuple[str, ...]
     member_texts: tuple[str, ...]
     examples: tuple[ExampleRecommendation, ...]
+    level: int = 0
+    parent: tuple[int, str] | None = None  # (id, name) of the segment this one is a sub-segment of
+    children: tuple[tuple[int, str], ...] = ()  # (id, name) of its sub-segments
+    traits_vs_parent: tuple[dict, ...] = ()  # what sets a sub-segment apart within its parent
 
 
 def segment_name(seg: dict) -> str:
@@ -67,11 +72,21 @@ def segment_name(seg: dict) -> str:
 
 
 def card_colours(inp: ReportInput, segment_id: int | None) -> dict[int, str]:
-    """Map and card colours; a focused segment always gets a real colour, even when it is small."""
-    colours = segment_colours({s["id"]: s["size"] for s in inp.summary.get("segments", [])})
-    if segment_id is not None and colours.get(segment_id) == OTHER:
-        colours[segment_id] = PALETTE[0]
+    """Map and card colours (sub-segments wear their parent's); a focused segment always gets a real colour."""
+    segments = inp.summary.get("segments", [])
+    colours = tree_colours(segments)
+    focus = top_of(segments, segment_id)
+    if focus is not None and colours.get(focus) == OTHER:
+        for s in segments:
+            if top_of(segments, s["id"]) == focus:
+                colours[s["id"]] = PALETTE[0]
     return colours
+
+
+def top_of(segments: list[dict], segment_id: int | None) -> int | None:
+    """The top-level segment ``segment_id`` belongs to (itself at the top level)."""
+    parent = next((s.get("parent") for s in segments if s["id"] == segment_id), None)
+    return segment_id if parent is None else int(parent)
 
 
 def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
@@ -80,8 +95,9 @@ def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
         ids = ", ".join(str(s["id"]) for s in segments)
         raise ParameterError(f"there is no segment {segment_id} in this run", f"choose one of: {ids}")
     colours = card_colours(inp, segment_id)
+    names = {s["id"]: segment_name(s) for s in segments}
     cards = []
-    for s in segments:
+    for s, depth, _ in tree_order(segments):
         if segment_id is not None and s["id"] != segment_id:
             continue
         hidden = s["size"] < inp.min_segment_size
@@ -100,6 +116,10 @@ def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
                 member_ids=() if hidden else tuple(str(u) for u in s.get("representative_user_ids") or ()),
                 member_texts=() if hidden else texts,
                 examples=() if hidden else tuple(inp.examples.get(s["id"], ())),
+                level=depth,
+                parent=None if s.get("parent") is None else (int(s["parent"]), names.get(s["parent"], "")),
+                children=tuple((int(c), names.get(c, "")) for c in s.get("children") or ()),
+                traits_vs_parent=tuple(s.get("traits_vs_parent") or ()),
             )
         )
     return cards
@@ -129,7 +149,9 @@ def run_facts(inp: ReportInput) -> list[tuple[str, str]]:
     data, params = s.get("data", {}), s.get("parameters", {})
     rows = [("Data", f"{data.get('source', '—')} ({data.get('kind', '—')} data)")]
     algo = params.get("algorithm", "—")
-    rows.append(("Method", f"{algo}, k = {s.get('k', '—')} (asked for: {params.get('k', '—')})"))
+    subs = sum(1 for seg in s.get("segments", []) if seg.get("parent") is not None)
+    k = f"{s.get('k_top')} top-level segments, {subs} sub-segments" if subs else f"k = {s.get('k', '—')}"
+    rows.append(("Method", f"{algo}, {k} (asked for: {params.get('k', '—')})"))
     alpha = params.get("alpha")
     mix = f"text weight alpha {alpha:g}, behaviour {1 - alpha:g}" if isinstance(alpha, (int, float)) else "—"
     rows.append(("Profiles", f"{mix}; embedder {params.get('embedder', '—')}"))

@@ -9,11 +9,15 @@ The method, in the order it runs:
 2. **Ward hierarchy on a sample.** One Ward linkage over a sample of smoothed
    profiles gives every candidate k at once, so automatic k costs one linkage
    plus one silhouette per candidate, not one clustering per candidate.
-3. **Choosing k.** Silhouette is measured on the *unsmoothed* profiles (smoothing
-   would flatter any k). The chosen k is the smallest whose silhouette is within
-   ``k_tolerance`` (3%) of the best: a larger k rarely earns its complexity.
-   Calinski–Harabasz and Davies–Bouldin are computed for every candidate and
-   reported next to the choice.
+3. **Choosing k.** Two rules. ``k_rule="stability"`` (behaviour data, the top
+   level of a hierarchy): the largest k in ``min_k..max_top_k`` whose
+   prediction strength (tools/segment/stability.py) is within two standard
+   errors (at least 0.05) of the most reproducible k's: the finest partition the data reproduces
+   as well as its best one. ``k_rule="silhouette"`` (text-only data): the
+   smallest k whose silhouette, measured on the *unsmoothed* profiles
+   (smoothing would flatter any k), is within ``k_tolerance`` (3%) of the best.
+   Silhouette, Calinski–Harabasz and Davies–Bouldin are computed for every
+   candidate and reported next to either choice.
 4. **Refinement.** KMeans (MiniBatchKMeans above ``minibatch_threshold`` users)
    starts from the Ward centroids of the chosen k and refines them on all users.
 
@@ -44,6 +48,16 @@ class KCandidate:
     silhouette: float
     calinski_harabasz: float
     davies_bouldin: float
+    prediction_strength: float | None = None  # with k_rule="stability"
+    stability_ari: float | None = None
+
+    def as_dict(self) -> dict:
+        out = {"k": self.k, "silhouette": round(self.silhouette, 4), "calinski_harabasz": round(self.calinski_harabasz, 2),
+               "davies_bouldin": round(self.davies_bouldin, 4)}
+        if self.prediction_strength is not None:
+            out["prediction_strength"] = round(self.prediction_strength, 4)
+            out["stability_ari"] = None if self.stability_ari is None else round(self.stability_ari, 4)
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,8 @@ class SegmentModel:
     seed: makes sampling and KMeans reproducible.
     metric: "euclidean" for fused profiles, "cosine" for text-only embeddings
         (rows are then kept on the unit sphere).
-    min_k, max_k: the range searched when k is "auto".
+    min_k, max_k: the range searched when k is "auto" (``max_top_k`` caps it for k_rule="stability").
+    k_rule: "silhouette" or "stability" (see the module docstring).
     smooth_neighbours: neighbours averaged into each profile (0 = off).
     sample_size: rows used for the Ward hierarchy and the k search.
     reference_size: rows that smoothing looks for neighbours among.
@@ -109,6 +124,8 @@ class SegmentModel:
         reference_size: int = 10000,
         minibatch_threshold: int = 20000,
         min_cluster_size: int | None = None,
+        k_rule: str = "silhouette",
+        max_top_k: int = 8,
     ) -> None:
         self.algorithm = algorithm
         self.k = k
@@ -122,6 +139,8 @@ class SegmentModel:
         self.reference_size = reference_size
         self.minibatch_threshold = minibatch_threshold
         self.min_cluster_size = min_cluster_size
+        self.k_rule = k_rule
+        self.max_top_k = max_top_k
 
     # -- checks -----------------------------------------------------------
     def _check(self, n: int) -> int | None:
@@ -200,7 +219,7 @@ class SegmentModel:
         else:
             tree = linkage(xs[sample_idx].astype(np.float64), method="ward")
             if k_given is None:
-                self.k_choice_ = self._choose_k(x[sample_idx], tree, report)
+                self.k_choice_ = self._choose_k(x[sample_idx], tree, report, xs)
                 k = self.k_choice_.k
             else:
                 k = k_given
@@ -257,7 +276,7 @@ class SegmentModel:
         # every user placed. The noise share is reported with the run.
         return self._nearest(xs, centroids)
 
-    def _choose_k(self, x_sample: np.ndarray, tree: np.ndarray, report: ProgressFn) -> KChoice:
+    def _choose_k(self, x_sample: np.ndarray, tree: np.ndarray, report: ProgressFn, smoothed: np.ndarray) -> KChoice:
         from scipy.cluster.hierarchy import fcluster
         from sklearn.metrics import (
             calinski_harabasz_score,
@@ -269,6 +288,8 @@ class SegmentModel:
         metric = "cosine" if self.metric == "cosine" else "euclidean"
         dist = pairwise_distances(x_sample, metric=metric)
         hi = min(self.max_k, len(x_sample) - 1)
+        if self.k_rule == "stability":
+            hi = min(hi, self.max_top_k)
         lo = min(self.min_k, hi)
         candidates = []
         ks = range(lo, hi + 1)
@@ -287,6 +308,8 @@ class SegmentModel:
             report("choosing k", i + 1, len(ks))
         if not candidates:
             raise ParameterError("could not find two distinct groups in this data", "check that users differ at all")
+        if self.k_rule == "stability":
+            return self._choose_k_by_stability(candidates, smoothed, lo, hi)
         best = max(candidates, key=lambda c: c.silhouette)
         floor = best.silhouette - self.k_tolerance * abs(best.silhouette)
         chosen = next(c for c in candidates if c.silhouette >= floor)
@@ -297,6 +320,31 @@ class SegmentModel:
             f"({chosen.silhouette:.3f} vs {best.silhouette:.3f} at k={best.k}); "
             f"Calinski–Harabasz {chosen.calinski_harabasz:.1f} (best {best_ch.calinski_harabasz:.1f} at k={best_ch.k}), "
             f"Davies–Bouldin {chosen.davies_bouldin:.3f} (best {best_db.davies_bouldin:.3f} at k={best_db.k})"
+        )
+        return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates))
+
+    def _choose_k_by_stability(self, candidates: list[KCandidate], smoothed: np.ndarray, lo: int, hi: int) -> KChoice:
+        from dataclasses import replace
+
+        from tools.segment.stability import (
+            most_stable_k,
+            partition_stability,
+            tolerance,
+        )
+
+        # Fixed halvings: the seed changes how segments are fitted, not which k is judged most reproducible.
+        found = {s.k: s for s in partition_stability(smoothed, [c.k for c in candidates], seed=0)}
+        candidates = [replace(c, prediction_strength=found[c.k].prediction_strength, stability_ari=found[c.k].ari)
+                      for c in candidates if c.k in found]
+        if not candidates:
+            raise ParameterError("too few users to measure how stable any segmentation is", "use --k N")
+        chosen = most_stable_k([found[c.k] for c in candidates])
+        best = max(found.values(), key=lambda s: (s.prediction_strength, -s.k))
+        reason = (
+            f"top level k={chosen.k}: the largest k in {lo}..{hi} whose prediction strength (the share of each segment's "
+            f"member pairs that a segmentation of other users also puts together) is within {tolerance(best):.3f} of the "
+            f"most reproducible k's ({chosen.prediction_strength:.3f} vs {best.prediction_strength:.3f} "
+            f"± {best.prediction_strength_se:.3f} at k={best.k}); ARI between halves {chosen.ari:.3f}"
         )
         return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates))
 
@@ -323,7 +371,13 @@ class SegmentModel:
         """Assign new profiles to the fitted segments (nearest centroid after smoothing)."""
         if not hasattr(self, "centroids_"):
             raise ParameterError("the segment model is not fitted yet", "run segment first")
+        return self._nearest(self.smoothed(x), self.centroids_)
+
+    def smoothed(self, x: np.ndarray) -> np.ndarray:
+        """Profiles as the fitted model sees them: averaged with their neighbours in the reference sample."""
+        if not hasattr(self, "reference_"):
+            raise ParameterError("the segment model is not fitted yet", "run segment first")
         x = np.asarray(x, dtype=np.float32)
         if self.metric == "cosine":
             x = normalize_rows(x)
-        return self._nearest(self._smooth(x, is_fit=False), self.centroids_)
+        return self._smooth(x, is_fit=False)

@@ -24,11 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
+from tools.core.linalg import normalize_rows
 
 
 def local_weights(dist: np.ndarray, rounds: int = 48) -> np.ndarray:
@@ -81,7 +77,7 @@ def diffuse(z: np.ndarray, p: sp.csr_matrix, self_weight: float, rounds: int) ->
     """``rounds`` lazy steps along P, each renormalised onto the sphere."""
     y = z
     for _ in range(rounds):
-        y = unit_rows(self_weight * y + (1.0 - self_weight) * (p @ y))
+        y = normalize_rows(self_weight * y + (1.0 - self_weight) * (p @ y))
     return y.astype(np.float32)
 
 
@@ -90,4 +86,4 @@ def extend(zq: np.ndarray, dist: np.ndarray, idx: np.ndarray, y_ref: np.ndarray,
     w = local_weights(dist)
     w = w / w.sum(axis=1, keepdims=True)
     pulled = np.einsum("nm,nmd->nd", w, y_ref[idx])
-    return unit_rows(self_weight * zq + (1.0 - self_weight) * pulled).astype(np.float32)
+    return normalize_rows(self_weight * zq + (1.0 - self_weight) * pulled).astype(np.float32)

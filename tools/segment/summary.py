@@ -52,6 +52,15 @@ class Trait:
 
 @dataclass(frozen=True)
 class SegmentSummary:
+    """One node of a run's segment tree.
+
+    ``level`` 0 is the top level (``parent`` None); a level-1 segment is a
+    sub-segment of ``parent``. ``children`` are the node's sub-segments (empty
+    for a leaf: the segments users are assigned to). ``traits`` compare the
+    members with everyone; ``traits_vs_parent`` (sub-segments only) with the
+    members of the parent, i.e. what sets them apart from their siblings.
+    """
+
     segment_id: int
     size: int
     share: float
@@ -63,16 +72,24 @@ class SegmentSummary:
     description: str | None = None
     attributes: tuple[dict, ...] = field(default=())  # over-represented user attribute values (never inputs)
     profile: tuple[Trait, ...] = field(default=())  # every feature, strongest first: what names contrast siblings by
+    parent: int | None = None
+    level: int = 0
+    children: tuple[int, ...] = field(default=())
+    traits_vs_parent: tuple[Trait, ...] = field(default=())
 
     def as_dict(self) -> dict:
         return {
             "id": self.segment_id,
             "name": self.name,
             "description": self.description,
+            "parent": self.parent,
+            "level": self.level,
+            "children": list(self.children),
             "size": self.size,
             "share": _round(self.share),
             "keywords": list(self.keywords),
             "traits": [t.as_dict() for t in self.traits],
+            "traits_vs_parent": [t.as_dict() for t in self.traits_vs_parent],
             "representative_user_ids": list(self.representative_user_ids),
             "representative_texts": list(self.representative_texts),
             "attributes": list(self.attributes),
@@ -96,6 +113,24 @@ def class_tfidf(seg_term: sp.csr_matrix) -> np.ndarray:
 
 def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int) -> list[tuple[str, ...]]:
     """Top c-TF-IDF words over the texts each segment's members touched and wrote."""
+    seg_term, vocab = segment_terms(data, profiles, labels, k)
+    return top_keywords(seg_term, vocab, k)
+
+
+def top_keywords(seg_term: sp.csr_matrix | None, vocab: np.ndarray, k: int) -> list[tuple[str, ...]]:
+    """The N_KEYWORDS best c-TF-IDF words of each row of a segment × term count matrix."""
+    if seg_term is None:
+        return [() for _ in range(k)]
+    scores = class_tfidf(seg_term)
+    out = []
+    for c in range(k):
+        top = np.argsort(-scores[c], kind="stable")[:N_KEYWORDS]
+        out.append(tuple(vocab[j] for j in top if scores[c, j] > 0))
+    return out
+
+
+def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int) -> tuple[sp.csr_matrix | None, np.ndarray]:
+    """(segment × term counts over the texts members touched and wrote, the vocabulary); None when there is no text."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     ev = data.events
@@ -118,42 +153,42 @@ def segment_keywords(data: Dataset, profiles: Profiles, labels: np.ndarray, k: i
         blocks.append(sp.csr_matrix((np.ones(len(wt)), (rows[written], cols)), shape=(n_users, len(distinct))))
         docs.extend(distinct.tolist())
     if not docs:
-        return [() for _ in range(k)]
+        return None, np.asarray([], dtype=object)
     vectorizer = CountVectorizer(stop_words="english", min_df=1, token_pattern=r"(?u)\b[A-Za-z][A-Za-z-]+\b", lowercase=True)
     try:
         doc_term = vectorizer.fit_transform(docs)
     except ValueError:  # only stop words
-        return [() for _ in range(k)]
+        return None, np.asarray([], dtype=object)
     user_doc = sp.hstack(blocks).tocsr()
     membership = sp.csr_matrix((np.ones(n_users), (labels, np.arange(n_users))), shape=(k, n_users))
     seg_term = (membership @ user_doc @ doc_term).tocsr()
-    scores = class_tfidf(seg_term)
-    vocab = np.asarray(vectorizer.get_feature_names_out())
-    out = []
-    for c in range(k):
-        top = np.argsort(-scores[c], kind="stable")[:N_KEYWORDS]
-        out.append(tuple(vocab[j] for j in top if scores[c, j] > 0))
-    return out
+    return seg_term, np.asarray(vectorizer.get_feature_names_out())
 
 
-def segment_traits(features: BehaviourFeatures | None, labels: np.ndarray, k: int,
-                   limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT) -> list[tuple[Trait, ...]]:
-    """The behaviour features where each segment differs most from everyone, with lift.
+def segment_traits(
+    features: BehaviourFeatures | None, labels: np.ndarray, k: int, within: np.ndarray | None = None,
+    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT,
+) -> list[tuple[Trait, ...]]:
+    """The behaviour features where each segment differs most from everyone (or from the rows ``within``), with lift.
 
     ``limit=None, min_effect=0`` gives every feature a segment has a value for (its profile).
     """
     if features is None or features.raw.shape[1] == 0:
         return [() for _ in range(k)]
     raw = features.raw
-    pop_mean = np.nanmean(raw, axis=0)
-    pop_std = np.nanstd(raw, axis=0)
+    reference = raw if within is None else raw[within]
+    with warnings.catch_warnings():  # a feature the reference never has is NaN: no trait, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pop_mean = np.nanmean(reference, axis=0)
+        pop_std = np.nanstd(reference, axis=0)
     out = []
     for c in range(k):
         members = raw[labels == c]
         with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
             seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
-        effect = np.where(pop_std > 1e-12, (seg_mean - pop_mean) / np.where(pop_std > 1e-12, pop_std, 1.0), 0.0)
+        ok = np.isfinite(pop_std) & (pop_std > 1e-12)
+        effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
         traits = []
         for j in np.argsort(-np.abs(effect), kind="stable"):
@@ -212,34 +247,79 @@ def representatives(points: np.ndarray, labels: np.ndarray, k: int, n: int = N_R
     return out
 
 
-def summarise_segments(data: Dataset, profiles: Profiles, labels: np.ndarray) -> list[SegmentSummary]:
-    """One summary per segment, ids 0..k-1 (0 the largest)."""
-    k = int(labels.max()) + 1
+def _codes(labels: np.ndarray, ids: list[int]) -> np.ndarray:
+    codes = np.full(len(labels), -1, dtype=np.int64)
+    for i, sid in enumerate(ids):
+        codes[labels == sid] = i
+    return codes
+
+
+def _level_facts(data: Dataset, profiles: Profiles, labels: np.ndarray, ids: list[int],
+                 keywords: list[tuple[str, ...]]) -> dict[int, tuple]:
+    """(keywords, traits vs everyone, representative rows, profile, attributes) per id in ``ids`` (every user is in one)."""
+    codes = _codes(labels, ids)
+    traits = segment_traits(profiles.features, codes, len(ids))
+    profile = segment_traits(profiles.features, codes, len(ids), limit=None, min_effect=0.0)
+    reps = representatives(profiles.fused, codes, len(ids))
+    attributes = segment_attributes(data, profiles.user_ids, codes, len(ids))
+    return {sid: (keywords[i], traits[i], reps[i], profile[i], attributes[i]) for i, sid in enumerate(ids)}
+
+
+def summarise_segments(
+    data: Dataset,
+    profiles: Profiles,
+    labels: np.ndarray,
+    top_labels: np.ndarray | None = None,
+    parents: dict[int, int | None] | None = None,
+) -> list[SegmentSummary]:
+    """One summary per node of the segment tree, in tree order (each top-level segment, then its sub-segments).
+
+    ``labels`` are the leaf segments users are assigned to. Without
+    ``top_labels``/``parents`` the run is flat: ids 0..k-1, 0 the largest.
+    """
+    labels = np.asarray(labels)
     n = len(labels)
-    keywords = segment_keywords(data, profiles, labels, k)
-    traits = segment_traits(profiles.features, labels, k)
-    profile = segment_traits(profiles.features, labels, k, limit=None, min_effect=0.0)
-    reps = representatives(profiles.fused, labels, k)
-    attributes = segment_attributes(data, profiles.user_ids, labels, k)
+    if top_labels is None or parents is None:
+        top_labels = labels
+        parents = {int(c): None for c in np.unique(labels)}
+    tops = sorted(node for node, parent in parents.items() if parent is None)
+    children = {t: sorted(node for node, parent in parents.items() if parent == t) for t in tops}
+    leaves = [c for t in tops for c in (children[t] or [t])]
+    # Keyword counts once, per leaf; a top-level segment's are the sum of its leaves'. c-TF-IDF is per level.
+    leaf_terms, vocab = segment_terms(data, profiles, _codes(labels, leaves), len(leaves))
+    to_top = sp.csr_matrix((np.ones(len(leaves)), ([tops.index(parents[c] if parents[c] is not None else c) for c in leaves],
+                                                   np.arange(len(leaves)))), shape=(len(tops), len(leaves)))
+    top_terms = None if leaf_terms is None else (to_top @ leaf_terms).tocsr()
+    facts = _level_facts(data, profiles, top_labels, tops, top_keywords(top_terms, vocab, len(tops)))
+    subs = [c for t in tops for c in children[t]]
+    if subs:
+        facts.update({c: f for c, f in _level_facts(data, profiles, labels, leaves, top_keywords(leaf_terms, vocab, len(leaves))).items()
+                      if c in subs})
     texts_by_user: dict[str, str] = {}
     if data.kind == "text":
         first = data.events.dropna(subset=["text"]).drop_duplicates("user_id")
         texts_by_user = dict(zip(first["user_id"], first["text"].astype(str)))
-    out = []
-    for c in range(k):
-        size = int((labels == c).sum())
-        rep_ids = tuple(str(profiles.user_ids[i]) for i in reps[c])
-        out.append(
-            SegmentSummary(
-                segment_id=c,
-                size=size,
-                share=size / n,
-                keywords=keywords[c],
-                traits=traits[c],
-                representative_user_ids=rep_ids,
-                representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
-                attributes=attributes[c],
-                profile=profile[c],
-            )
+
+    def node(sid: int, parent: int | None, members: np.ndarray, vs_parent: tuple[Trait, ...]) -> SegmentSummary:
+        keywords, traits, reps, profile, attributes = facts[sid]
+        rep_ids = tuple(str(profiles.user_ids[i]) for i in reps)
+        size = int(members.sum())
+        return SegmentSummary(
+            segment_id=sid, size=size, share=size / n, keywords=keywords, traits=traits, representative_user_ids=rep_ids,
+            representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
+            attributes=attributes, profile=profile,
+            parent=parent, level=0 if parent is None else 1, children=tuple(children.get(sid, ())), traits_vs_parent=vs_parent,
         )
+
+    out = []
+    for t in tops:
+        out.append(node(t, None, top_labels == t, ()))
+        if children[t]:
+            inside = top_labels == t
+            codes = np.full(n, -1, dtype=np.int64)
+            for i, c in enumerate(children[t]):
+                codes[labels == c] = i
+            vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside)
+            out += [node(c, t, labels == c, vs_parent[i]) for i, c in enumerate(children[t])]
     return out
+

@@ -38,7 +38,8 @@ import numpy as np
 
 from tools.core.errors import ParameterError
 from tools.segment.clustering import KCandidate, KChoice, quality_metrics
-from tools.segment.neighbour_graph import diffuse, diffusion_operator, extend, unit_rows
+from tools.core.linalg import normalize_rows
+from tools.segment.neighbour_graph import diffuse, diffusion_operator, extend
 
 ProgressFn = Callable[[str, int, int], None]
 CHUNK = 4096
@@ -127,7 +128,7 @@ class TextSegmentModel:
 
     # -- the space clustering sees ----------------------------------------------
     def _project(self, x: np.ndarray) -> np.ndarray:
-        return unit_rows((x - self.mean_) @ self.axes_.T).astype(np.float32)
+        return normalize_rows((x - self.mean_) @ self.axes_.T).astype(np.float32)
 
     def transform(self, x: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """The space segments live in: each text's diffused vector.
@@ -135,7 +136,7 @@ class TextSegmentModel:
         A reference text gets its own (from the graph), any other text one extended
         from its reference neighbours.
         """
-        x = unit_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
+        x = normalize_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
         out = np.empty((len(x), self.y_ref_.shape[1]), dtype=np.float32)
         for start in range(0, len(x), CHUNK):
             chunk = x[start : start + CHUNK]
@@ -157,7 +158,7 @@ class TextSegmentModel:
         from sklearn.neighbors import NearestNeighbors
 
         report = progress or (lambda stage, done, total: None)
-        x = unit_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
+        x = normalize_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
         distinct, _, counts = _distinct_rows(x)
         k_given = self._check(len(x), len(distinct))
         rng = np.random.default_rng(self.seed)
