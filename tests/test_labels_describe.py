@@ -65,7 +65,7 @@ def allowed_numbers(seg: dict, extra: tuple[float, ...] = (), segments: Sequence
     Its own: size, share, id, every trait and profile value; with ``segments``, also its siblings'
     pooled values (a sub-segment is described against the rest of its parent).
     """
-    values = [seg["size"], seg["share"], seg["id"], *extra]
+    values = [seg["size"], seg["share"], seg["id"], len(seg.get("children") or ()), *extra]  # "in 6 sub-segments"
     for t in [*seg["traits"], *seg.get("profile", []), *seg.get("traits_vs_parent", [])]:
         values += [t["segment_value"], t["population_value"]] + ([t["lift"]] if t["lift"] is not None else [])
     values += [r.sibling_value for r in relative_traits(seg, segments) if r.sibling_value is not None] if segments else []

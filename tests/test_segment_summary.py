@@ -127,3 +127,21 @@ def test_summaries_carry_sizes_traits_and_members(planted):
         assert {t.feature for t in s.profile} == valued
         assert [t.feature for t in s.profile[: len(s.traits)]] == [t.feature for t in s.traits]
     json.dumps(d, allow_nan=False)
+
+
+def test_a_feature_most_members_lack_is_never_a_trait():
+    # Days between orders exist only for customers with two orders or more: in a segment of
+    # one-order customers the few who have a gap must not make "they order again sooner" a trait.
+    n = 200
+    labels = np.repeat([0, 1], n // 2)
+    gap = np.full(n, np.nan)
+    gap[:10] = 1.0  # 10% of segment 0, all tiny gaps
+    gap[n // 2:] = np.linspace(60, 120, n // 2)  # every member of segment 1
+    orders = np.where(labels == 0, 1.0, 4.0)
+    raw = np.column_stack([gap, orders])
+    specs = (FeatureSpec("median_gap_days", "median days between orders", "days"), FeatureSpec("orders", "orders", "orders"))
+    feats = BehaviourFeatures(np.asarray([str(i) for i in range(n)]), specs, raw, np.nan_to_num(raw).astype(np.float32))
+    traits = segment_traits(feats, labels, 2)
+    profile = segment_traits(feats, labels, 2, limit=None, min_effect=0.0)
+    assert [t.feature for t in traits[0]] == ["orders"] and {t.feature for t in profile[0]} == {"orders"}
+    assert {t.feature for t in traits[1]} == {"median_gap_days", "orders"}

@@ -41,7 +41,7 @@ from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "7"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree
+PIPELINE_VERSION = "8"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree; 8: traits need half the members covered
 StageProgress = Callable[[str, int, int], None]
 
 

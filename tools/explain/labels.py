@@ -185,6 +185,11 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     return out
 
 
+def _plain(word: str) -> str:
+    """'Lapsed' from 'Lapsed-leaning' (a broad-middle segment's form of a trait word)."""
+    return word.removesuffix("-leaning")
+
+
 def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[NameParts, list[str]]:
     """What the segment's name is made of (its plainest words, then further true ones), and the
     features the plainest name rests on."""
@@ -235,14 +240,15 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
         pool += _effect_words(relative, voice, STRONG_EFFECT)
     pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
     # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
-    pool += [_Word(intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
-             if w.group not in ("subject", "mainstream", "avoid") and w.word in INTENSITY_OF
+    # A broad-middle sub-segment's leaning counts too: the most lapsed of its siblings is "Long-lapsed".
+    pool += [_Word(intensity(_plain(w.word), True), w.group, w.strength, w.feature, w.sign) for w in base
+             if w.group not in ("subject", "mainstream", "avoid") and _plain(w.word) in INTENSITY_OF
              and _most_extreme(segment, all_segments, w.feature, w.sign)]
     groups = {w.group for w in base if w.group != "subject"}
     said = {w.lower() for b in base for w in b.word.replace("&", " ").split()}
     fresh = [k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)]
     pool += [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(fresh, 3)]
-    intense = {intensity(w.word, True) for w in base}
+    intense = {intensity(_plain(w.word), True) for w in base}
     extra: list[_Word] = []
     for w in pool:  # one word per trait group (or its intensity); any number of categories and keywords
         repeated = w.group in groups and w.group not in ("subject", "keyword") and w.word not in intense

@@ -19,6 +19,7 @@ from tools.segment.features import BehaviourFeatures
 from tools.segment.profiles import Profiles
 
 N_KEYWORDS = 10
+MIN_COVERAGE = 0.5  # share of a segment's members with a value before a feature can describe it
 N_TRAITS = 5
 N_REPRESENTATIVES = 5
 MIN_EFFECT = 0.2  # standardised difference below which a trait is not "defining"
@@ -187,6 +188,10 @@ def segment_traits(
         with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
             seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
+        # A feature most members lack (days between orders of one-order customers) says nothing about
+        # the segment: its mean over the few who have it would read as everyone's.
+        covered = np.isfinite(members).mean(axis=0) >= MIN_COVERAGE if len(members) else np.zeros(raw.shape[1], bool)
+        seg_mean = np.where(covered, seg_mean, np.nan)
         ok = np.isfinite(pop_std) & (pop_std > 1e-12)
         effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
