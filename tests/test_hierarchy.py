@@ -243,3 +243,17 @@ def test_describe_without_a_segment_prints_the_tree(tiered):
     as_json = subprocess.run([str(cli), "describe", "--workspace", str(ws), "--json"], capture_output=True, text=True, timeout=120)
     tree = json.loads(as_json.stdout)
     assert tree["k_top"] == 3 and {s["parent"] for s in tree["segments"]} >= {None, 0}
+
+
+def test_profile_splits_stop_where_behaviour_cannot_tell_the_halves_apart():
+    # Two blobs in the profile space (item vectors), identical in every behaviour feature: a split
+    # there would make sub-segments no one could describe. A behaviour gap makes the same split real.
+    rng = np.random.default_rng(3)
+    space = np.vstack([rng.normal(-3, 0.3, (200, 4)), rng.normal(3, 0.3, (200, 4))]).astype(np.float32)
+    groups = np.zeros(400, dtype=np.int64)
+    same = rng.normal(size=(400, 3))
+    assert grow_splits(groups, space, max_splits=3, min_leaf=20, behaviour=same) == []
+    apart = same.copy()
+    apart[200:, 0] += 2.0
+    splits = grow_splits(groups, space, max_splits=1, min_leaf=20, behaviour=apart)
+    assert len(splits) == 1 and len(grow_splits(groups, space, max_splits=1, min_leaf=20)) == 1

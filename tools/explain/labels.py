@@ -185,6 +185,18 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     return out
 
 
+def _distinctive_keywords(keywords: Sequence[str], all_segments: Sequence[dict]) -> tuple[str, ...]:
+    """The keywords that tell this segment apart: a word among the keywords of half the run's
+    segments or more (the shop's best-sellers, "heart" in a gift shop) names none of them."""
+    if len(all_segments) < 3:
+        return tuple(keywords)
+    counts: dict[str, int] = {}
+    for s in all_segments:
+        for k in {k.lower() for k in s.get("keywords", [])}:
+            counts[k] = counts.get(k, 0) + 1
+    return tuple(k for k in keywords if counts.get(k.lower(), 0) < len(all_segments) / 2)
+
+
 def _plain(word: str) -> str:
     """'Lapsed' from 'Lapsed-leaning' (a broad-middle segment's form of a trait word)."""
     return word.removesuffix("-leaning")
@@ -198,6 +210,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     keywords = tuple(segment.get("keywords", []))
     if voice.kind == "text" or not relative:
         return _keyword_parts(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+    keywords = _distinctive_keywords(keywords, all_segments)
     parent = parent_effects(segment, all_segments)
     broad = is_broad_middle(relative)
     top = abs(relative[0].contrast)

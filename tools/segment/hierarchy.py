@@ -87,15 +87,27 @@ def _bisect(points: np.ndarray, min_leaf: int) -> tuple[float, np.ndarray, np.nd
     return float((centred**2).sum()) - within, centres.astype(np.float32), side
 
 
-def grow_splits(groups: np.ndarray, space: np.ndarray, max_splits: int, min_leaf: int) -> list[Split]:
-    """The greedy sequence of splits (module docstring, step 1); ``groups`` are the top-level labels."""
+def grow_splits(groups: np.ndarray, space: np.ndarray, max_splits: int, min_leaf: int,
+                behaviour: np.ndarray | None = None) -> list[Split]:
+    """The greedy sequence of splits (module docstring, step 1); ``groups`` are the top-level labels.
+
+    With ``behaviour`` (standardised features, rows as ``space``), a leaf is only split where its two
+    halves differ on some feature by DESCRIBABLE_GAP: profiles mix item vectors with behaviour, and
+    halves nothing measurable tells apart would be sub-segments no one can describe or name.
+    """
     labels = np.asarray(groups).copy()
+    std = None
+    if behaviour is not None:
+        std = behaviour.std(axis=0)
+        std[std < 1e-12] = 1.0
     next_id = int(labels.max()) + 1
     pending: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray] | None] = {}
 
     def consider(leaf: int) -> None:
         rows = np.flatnonzero(labels == leaf)
         found = _bisect(space[rows], min_leaf)
+        if found is not None and behaviour is not None and not describable(behaviour[rows], found[2], std):
+            found = None
         pending[leaf] = None if found is None else (found[0], found[1], rows, found[2])
 
     for leaf in np.unique(labels):
@@ -224,10 +236,19 @@ def choose_depth_by_outlook(
     return DepthChoice(chosen, "outlook", reason, cands)
 
 
+DESCRIBABLE_GAP = 0.5  # standardised gap on some behaviour feature for two halves of a split to be told apart
+
+
+def describable(behaviour: np.ndarray, side: np.ndarray, std: np.ndarray, min_gap: float = DESCRIBABLE_GAP) -> bool:
+    """True when the two sides of a split differ by ``min_gap`` standard deviations on some behaviour feature."""
+    gap = np.abs(behaviour[side == 0].mean(axis=0) - behaviour[side == 1].mean(axis=0)) / std
+    return bool(gap.size) and float(gap.max()) >= min_gap
+
+
 def choose_depth_by_profile(groups: np.ndarray, space: np.ndarray, behaviour: np.ndarray, max_splits: int, seed: int) -> DepthChoice:
     """Depth without a time split: held-out share of the behaviour features the leaves explain."""
     min_leaf = min_leaf_size(len(groups))
-    splits = grow_splits(groups, space, max_splits, min_leaf)
+    splits = grow_splits(groups, space, max_splits, min_leaf, behaviour)
     shares, leaves = [], []
     for b in range(len(splits) + 1):
         labels = apply_splits(groups, space, splits[:b])
@@ -275,11 +296,11 @@ class Tree:
         return np.asarray([self.leaf_map[int(i)] for i in internal], dtype=np.int64)
 
 
-def build_tree(top_labels: np.ndarray, space: np.ndarray | None, n_splits: int) -> Tree:
+def build_tree(top_labels: np.ndarray, space: np.ndarray | None, n_splits: int, behaviour: np.ndarray | None = None) -> Tree:
     """Grow ``n_splits`` splits (none when ``space`` is None) and number the nodes (module docstring, Ids)."""
     top_labels = np.asarray(top_labels, dtype=np.int64)
     k_top = int(top_labels.max()) + 1
-    splits = [] if space is None or n_splits <= 0 else grow_splits(top_labels, space, n_splits, min_leaf_size(len(top_labels)))
+    splits = [] if space is None or n_splits <= 0 else grow_splits(top_labels, space, n_splits, min_leaf_size(len(top_labels)), behaviour)
     internal = apply_splits(top_labels, space, splits) if splits else top_labels.copy()
     parents: dict[int, int | None] = {t: None for t in range(k_top)}
     leaf_map: dict[int, int] = {}

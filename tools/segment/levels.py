@@ -134,6 +134,7 @@ def fit_levels(
         order = pd.Index(chosen).get_indexer(past.user_ids)
         active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
         scores = crossed[pick][order]
+    describe_by = None
     if past is not None and past.features is not None:
         past_model = make_model(k_top, VALIDATION_SEED).fit(past.fused)
         depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
@@ -145,7 +146,8 @@ def fit_levels(
         smoothed = model.smoothed(profiles.fused)
         depth = choose_depth_by_profile(top[rows], smoothed[rows], profiles.features.scaled[rows], max_splits, VALIDATION_SEED)
         space, outlook, top_useful, split = smoothed, None, {}, None
+        describe_by = profiles.features.scaled  # profile splits must be describable (hierarchy.grow_splits)
     report("choosing depth", 1, 2)
-    tree = build_tree(top, space, depth.splits)
+    tree = build_tree(top, space, depth.splits, describe_by)
     report("choosing depth", 2, 2)
     return Levels(tree, depth, None if split is None else split.as_dict(), outlook, top_useful)
