@@ -24,7 +24,7 @@ def _root(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None:
         from assistant.cli_assistant import tui
 
-        tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None)
+        tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None, chroma_url=None)
 
 
 def main() -> None:
