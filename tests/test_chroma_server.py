@@ -274,6 +274,11 @@ def test_a_server_that_went_away_is_one_line_for_searches_and_new_runs(data, tmp
     with pytest.raises(StoreError):  # a new run on the recorded server
         segment_dataset(load_dataset(data), ws, RunParams(k=3, seed=5, embedder="hashing-64"), embedder=HashingEmbedder())
     assert _files(ws) == before
+    # The way out the line names: the same run, its vectors rebuilt into the workspace; the lost server is said.
+    moved = segment_dataset(load_dataset(data), ws, PARAMS, embedder=HashingEmbedder(), store=choose_store(ws, "local"))
+    assert moved.cached and len(moved.notices) == 1 and server.url in moved.notices[0] and "stay on" in moved.notices[0]
+    found = _toolbox(ws).find_users("users who love gardening").artifact
+    assert found["notice"] is None and len(found["users"]) == 10
 
 
 def test_a_server_that_accepts_but_never_answers_fails_within_the_timeouts(monkeypatch):

@@ -147,7 +147,7 @@ class VectorStore:
     def _server_settings(self):
         from chromadb.config import Settings
 
-        # Exactly the settings chromadb.HttpClient builds, so it and the admin client share one system.
+        # What chromadb.HttpClient sets for this server; the admin client (databases) needs them spelled out.
         return Settings(
             anonymized_telemetry=False,
             chroma_api_impl="chromadb.api.fastapi.FastAPI",
@@ -180,6 +180,8 @@ class VectorStore:
         except httpx.TransportError as exc:
             raise _gone(self.spec, exc) from None
         except (ChromaError, ValueError) as exc:
+            if "could not connect" in str(exc).lower():  # it went away right after answering the heartbeat
+                raise unreachable(self.spec, "the connection failed") from None
             raise StoreError(f"{self.describe()} refused to open: {exc}", "check the server's log; `chroma run` 1.x is what segscope speaks to") from exc
         _bound_requests(client)
         self._max_batch = min(MAX_BATCH, int(client.get_max_batch_size()))
@@ -212,7 +214,7 @@ class VectorStore:
         import chromadb
         from chromadb.errors import NotFoundError
 
-        self.client  # opens (and so checks) the server
+        check_reachable(self.spec)
         admin = chromadb.AdminClient(self._server_settings())
         _bound_requests(admin)
         try:
