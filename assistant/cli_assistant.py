@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 
 DEFAULT_DATA = Path("sample-data")
 
@@ -49,7 +49,7 @@ def ask(
     try:
         _ = session.conversation_id  # an unknown --conversation is one line and exit 2, before any work
     except SegscopeError as exc:
-        err.print(f"[bold red]segscope: error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        error_line(exc.one_line())
         raise typer.Exit(2) from None
     events: list = []
 
@@ -94,7 +94,7 @@ def ask(
     else:
         sys.stdout.write("\n")
     if isinstance(final, TurnFailed):
-        err.print(f"[bold red]segscope: error:[/] {final.error}", highlight=False, soft_wrap=True)
+        error_line(final.error)
         raise typer.Exit(2)
     if isinstance(final, TurnCancelled):
         raise typer.Exit(130)

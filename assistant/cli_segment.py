@@ -46,6 +46,8 @@ def segment(
     chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Write the vectors to this Chroma server (http://HOST:PORT, started with `chroma run --path DIR --port PORT`) instead of the workspace's folder; 'local' moves them back. Default: the store the workspace already uses, else its folder.")] = None,
 ) -> None:
     """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
+    from rich.markup import escape
+
     from assistant.config import load_settings
     from assistant.llm import make_backend
     from assistant.progress import stage_progress
@@ -63,12 +65,12 @@ def segment(
     VectorStore(store).check_reachable()  # an unreachable server fails before the data is read or the workspace touched
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)
     with stage_progress(err, show_progress(json_output)) as progress:
         run = segment_dataset(dataset, workspace, params, progress=progress, store=store)
     for notice in run.notices:
-        err.print(f"[yellow]warning:[/] {notice}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(notice)}", highlight=False)
     if backend.info.generative and (run.summary.get("labels") or {}).get("source") == "extractive":
         from assistant.labelling import polish_labels
         from tools.embed.embedding import make_embedder

@@ -238,6 +238,7 @@ def test_an_unreachable_chroma_url_is_one_line_exit_2_and_writes_nothing(data, e
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
     assert "\n" not in line and url in line and "chroma run --path" in line and f"--port {url.rsplit(':', 1)[1]}" in line, line
+    assert "pip install -e '.[cluster]'" in line, "the hint is printed as written, not eaten as console markup"
     assert not fresh.exists()
 
     before = _files(embedded_ws)
