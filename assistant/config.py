@@ -9,6 +9,7 @@ $SEGSCOPE_HOME/config.toml, else $XDG_CONFIG_HOME/segscope/config.toml
     llm_turn_seconds = 60
     local_only = false
     min_segment_size = 10
+    chroma_url = "http://127.0.0.1:8000"   # a Chroma server for new runs' vectors ("local": the workspace's folder)
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ class Settings(BaseSettings):
     local_only: bool = Field(False, description="refuse every remote call")
     embedder: str = "minilm"
     min_segment_size: int = Field(10, ge=1, description="segments smaller than this are never described member by member")
+    chroma_url: str | None = Field(
+        None,
+        description="where new runs write their vectors: a Chroma server, http://HOST:PORT, or 'local' (the workspace's "
+        "embedded store); unset: the store the workspace already uses, else the embedded one. Searches always read the "
+        "store the live run was written to.",
+    )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        from tools.search.locator import LOCAL, parse_chroma_url
+
+        if value is None or not value.strip():
+            return None
+        return LOCAL if value.strip().lower() == LOCAL else parse_chroma_url(value)
 
     @field_validator("llm")
     @classmethod

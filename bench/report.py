@@ -67,6 +67,15 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if sc and "growth" in sc:
         g = sc["growth"]
         rows.append((f"Growth 10k → 100k users (×{g['users_factor']})", f"time ×{g['time_factor']}, memory ×{g['memory_factor']}", "reported"))
+    vs = _load("store")  # python -m bench.store
+    if vs:
+        e, c = vs["embedded"], vs["server"]
+        rows.append((f"Vector store, sample ({vs['users']:,} users): writing a run's vectors, embedded / Chroma server (median of {len(e['runs'])} runs)",
+                     f"{e['store_s_median']:.1f} s / {c['store_s_median']:.1f} s", "reported"))
+        rows.append((f"Vector store, embedded / server: one users query (median of {e['queries']}); recall@10 against exact search; "
+                     "same ten users in both (two embedded builds of the same vectors)",
+                     f"{e['query_ms_median']:.1f} / {c['query_ms_median']:.1f} ms; {e['recall_at_10']:.3f} / {c['recall_at_10']:.3f}; "
+                     f"{vs['same_top10_share']:.1%} ({vs['same_top10_share_two_embedded_builds']:.1%})", "reported"))
     tl = _load("tui_load")
     if tl:
         b = tl["B"]
@@ -153,7 +162,7 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "segments", "usefulness", "scale", "tui_load", "routing"):
+    for name in ("recommend", "explain", "assistant", "embedding", "segments", "usefulness", "scale", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -191,5 +200,7 @@ if __name__ == "__main__":
 
     if len(sys.argv) > 1 and sys.argv[1] == "routing":
         update_readme_rows(("Request understanding", "Resolver on"))
+    elif len(sys.argv) > 1 and sys.argv[1] == "store":
+        update_readme_rows(("Vector store",))
     else:
         write_reports()

@@ -39,3 +39,31 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data folder not found at {path} (set SEGSCOPE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory):
+    """A Chroma server on loopback: CI's (``SEGSCOPE_TEST_CHROMA_URL``, from .ci/run), else one started here and killed after.
+
+    A given URL that does not answer is a failure. Without the `chroma` CLI the tests
+    skip, except under ``CI=true``, where that is a failure too.
+    """
+    from tests.chroma_server import ChromaServer, answers, chroma_binary
+
+    given = os.environ.get("SEGSCOPE_TEST_CHROMA_URL")
+    if given:
+        if not answers(given, timeout=10):
+            pytest.fail(f"SEGSCOPE_TEST_CHROMA_URL={given} does not answer a Chroma heartbeat")
+        yield given
+        return
+    binary = chroma_binary()
+    if binary is None:
+        reason = "no `chroma` CLI beside this Python or on PATH (it comes with the chromadb package)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Chroma server tests: {reason}")
+        pytest.skip(reason)
+    server = ChromaServer(binary, tmp_path_factory.mktemp("chroma-server"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -27,11 +27,13 @@ from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
 from tools.explain.labels import label_segments
 from tools.explain.quality import label_distinctiveness
+from tools.search.locator import StoreSpec, choose_store, recorded_store
 from tools.search.store import VectorStore
 from tools.search.vectors import (
     RunVectors,
     has_vectors,
     keep_only,
+    leave_store,
     rebuild_vectors,
     write_vectors,
 )
@@ -64,6 +66,7 @@ class SegmentationRun:
     summary: dict  # the content of segments.json
     cached: bool
     timings: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # e.g. an earlier store that could not be emptied
 
 
 # Neighbours averaged into each profile before clustering (tools/segment/clustering.py).
@@ -93,33 +96,58 @@ def segment_dataset(
     embedder: Embedder | None = None,
     progress: StageProgress | None = None,
     write_store: bool = True,
+    store: StoreSpec | None = None,
 ) -> SegmentationRun:
-    """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed)."""
+    """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed).
+
+    ``store`` is where the run's vectors go (default: the store the workspace
+    records, else its embedded folder); a server that does not answer fails
+    here, before anything is written.
+    """
     report = progress or (lambda stage, done, total: None)
     ws = Workspace(workspace)
+    spec = store or choose_store(ws.root, None)
+    if write_store:
+        VectorStore(spec).check_reachable()
     if embedder is not None and embedder.name != params.embedder:
         # The run key must name the embedder actually used, or a later run with
         # another model would wrongly reuse these results.
         params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
     key = run_key(data, params)
     if ws.has_run(key):
+        notices: list[str] = []
         with ws.lock():
-            ws.publish(key)
+            previous = recorded_store(ws.root)
+            ws.publish(key, spec.record() if write_store else None)
             if write_store:
-                store = VectorStore(ws.chroma_dir)
-                if not has_vectors(store, key):  # another run was live since: its collections replaced these
-                    rebuild_vectors(store, ws.root, report)
-                    keep_only(store, key, data.fingerprint)
+                vstore = VectorStore(spec)
+                if not has_vectors(vstore, key):  # another run was live since (or in another store): its collections replaced these
+                    rebuild_vectors(vstore, ws.root, report)
+                    keep_only(vstore, key, data.fingerprint)
+                notices += filter(None, [leave_store(previous, spec)])
         summary = json.loads((ws.run_dir(key) / "segments.json").read_text())
-        return SegmentationRun(ws.root, key, summary, cached=True)
+        return SegmentationRun(ws.root, key, summary, cached=True, notices=tuple(notices))
 
     created = not ws.root.exists()
+    previous = recorded_store(ws.root)
     try:
-        return _segment_new(data, ws, key, params, embedder, report, write_store)
+        return _segment_new(data, ws, key, params, embedder, report, spec if write_store else None)
     except BaseException:
+        if write_store and spec != previous:
+            _forget_store(spec, ws)
         if created:  # a failed first run leaves no workspace behind
             shutil.rmtree(ws.root, ignore_errors=True)
         raise
+
+
+def _forget_store(spec: StoreSpec, ws: Workspace) -> None:
+    """Empty a store this workspace did not use before a run that failed: it holds only that run's partial collections."""
+    try:
+        if ws.root.exists() and recorded_store(ws.root) == spec:
+            return  # the run was published there before it failed: those collections are live
+        VectorStore(spec).discard()
+    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+        pass
 
 
 def _segment_new(
@@ -129,9 +157,10 @@ def _segment_new(
     params: RunParams,
     embedder: Embedder | None,
     report: StageProgress,
-    write_store: bool,
+    store: StoreSpec | None,
 ) -> SegmentationRun:
     ws.prepare()
+    notices: list[str] = []
     with ws.lock():
         ws.clean_leftovers()
         timings: dict[str, float] = {}
@@ -182,21 +211,23 @@ def _segment_new(
         with ws.new_run(key) as run_dir:
             save_run(run_dir, summary, profiles, model, levels)
             save_data(run_dir, data)
-            if write_store:
+            if store is not None:
                 t3 = time.perf_counter()
                 feats = profiles.features
                 vectors = RunVectors.from_summary(
                     summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
                     () if feats is None else feats.names, None if feats is None else feats.raw,
                 )
-                write_vectors(VectorStore(ws.chroma_dir), vectors, report)
+                write_vectors(VectorStore(store), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
             atomic_write_json(run_dir / "timings.json", timings)
-        ws.publish(key)
-        if write_store:
-            keep_only(VectorStore(ws.chroma_dir), key, data.fingerprint)
-    return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
+        previous = recorded_store(ws.root)
+        ws.publish(key, None if store is None else store.record())
+        if store is not None:
+            keep_only(VectorStore(store), key, data.fingerprint)
+            notices += filter(None, [leave_store(previous, store)])
+    return SegmentationRun(ws.root, key, summary, cached=False, timings=timings, notices=tuple(notices))
 
 
 def is_hierarchical(data: Dataset, params: RunParams) -> bool:
