@@ -94,7 +94,8 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
-    "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", " into ", "re-run", "rerun",
+    "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", "into groups", "into segments",
+                      "into clusters", "into cohorts", "into buckets", "re-run", "rerun",
                       "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "natural", "clusters in", "groups in", "segments in", "user base", "customer base", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
     "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group",
                       "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups",

@@ -158,6 +158,8 @@ def test_a_long_title_word_may_be_two_letters_off():
     assert resolver.item("the quantix ultralite laptop") == "i00474"
     with pytest.raises(Unresolved):
         resolver.item("the quantix ultra laptop")  # a missing word part is not a typo
+    films = Resolver(WorkspaceIndex(["1"], ["858", "4127"], ["Godfather, The (1972)", "Like Father, Like Son (1987)"], SEGMENTS))
+    assert films.title_in("why would 18 like the godfather")[0] == ("858",)  # "godfather" is not "father" three letters short
 
 
 def test_the_biggest_two_is_two_segments_and_the_biggest_five_spenders_none(shop):

@@ -109,6 +109,7 @@ def test_the_segments_there_are_against_a_new_segmentation(router_harness):
         assert _route(router_harness, text) == [("list_segments", {})], text
     for text in ("discover groups in my customers", "let's find some user segments", "segment again"):
         assert _route(router_harness, text) == [("segment_users", {})], text
+    assert _route(router_harness, "find users who are into running")[0][0] == "find_users"  # "into" is a run's only before a count or groups
 
 
 def test_what_analysts_call_a_report(router_harness):

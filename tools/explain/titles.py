@@ -76,8 +76,9 @@ class TitleIndex:
             from rapidfuzz import fuzz, process
 
             cutoff = FUZZY_CUTOFF_LONG if len(word) >= 8 else FUZZY_CUTOFF
-            for match, _score, _ in process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=5):
-                out.add(match)
+            for match, score, _ in process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=5):
+                if score >= FUZZY_CUTOFF or abs(len(match) - len(word)) <= 1:  # a typo keeps the length: "godfather" is not "father"
+                    out.add(match)
         # A plural in the text finds the singular in a title ("serums" -> "serum") and back.
         for variant in (word[:-1] if word.endswith("s") else word + "s",):
             if variant in self.postings:
