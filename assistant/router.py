@@ -161,7 +161,8 @@ class Router:
         for clause in split_clauses(text):
             if _SMALL_TALK.match(clause):
                 continue  # "hi, what is this tool for": the greeting is not a request
-            result = self.clauses.route(clause, local, first=not calls)
+            said = tuple(str(c.args["user_id"]) for c in calls if c.args.get("user_id") is not None)
+            result = self.clauses.route(clause, local, first=not calls, said_users=said)
             if isinstance(result, Question):
                 return Route(question=result.text, score=result.score)
             tool, args, s = result

@@ -67,3 +67,32 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory):
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def router_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample workspace (3,000 users, seed 7, like `make run`; the fast hashing embedder for the run), built once for the router tests."""
+    from tools.data.ingest import load_dataset
+    from tools.data.sample import generate_sample
+    from tools.embed.embedding import HashingEmbedder
+    from tools.pipeline import RunParams, segment_dataset
+
+    root = tmp_path_factory.mktemp("router-shop")
+    generate_sample(root / "data", seed=7)
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=7, embedder="hashing-64"), embedder=HashingEmbedder())
+    return root / "ws"
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder():
+    from tools.embed.embedding import make_embedder
+
+    return make_embedder("minilm")
+
+
+@pytest.fixture(scope="session")
+def router_harness(router_shop: Path, minilm_embedder):
+    """The routing benchmark's harness (the router of a session, with MiniLM intents) over the sample workspace."""
+    from bench.routing import Harness
+
+    return Harness(router_shop, minilm_embedder)

@@ -82,30 +82,18 @@ def test_clauses_split_only_where_a_new_request_starts():
 
 # -- on the sample workspace (3,000 users, seed 7, like `make run`; the fast hashing embedder for the run) ------------
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    from tools.data.ingest import load_dataset
-    from tools.data.sample import generate_sample
-    from tools.embed.embedding import HashingEmbedder
-    from tools.pipeline import RunParams, segment_dataset
-
-    root = tmp_path_factory.mktemp("router-shop")
-    generate_sample(root / "data", seed=7)
-    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=7, embedder="hashing-64"), embedder=HashingEmbedder())
-    return root / "ws"
+def shop(router_shop):
+    return router_shop
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    from tools.embed.embedding import make_embedder
-
-    return make_embedder("minilm")
+def minilm(minilm_embedder):
+    return minilm_embedder
 
 
 @pytest.fixture(scope="module")
-def harness(shop, minilm):
-    from bench.routing import Harness
-
-    return Harness(shop, minilm)
+def harness(router_harness):
+    return router_harness
 
 
 def test_the_corpus_tuning_half_routes_with_the_right_arguments(harness):

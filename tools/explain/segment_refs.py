@@ -30,6 +30,8 @@ _NOT_A_SEGMENT_AFTER = frozenset(
     "spender spenders customer customers user users buyer buyers shopper shoppers client clients fan fans order orders "
     "purchase purchases basket baskets item items product products spend spending reviewer reviewers rater raters".split()
 )
+# What may follow "the biggest two" when no noun does: the request goes on, the count was of segments.
+_AFTER_A_COUNT = frozenset("and or then with vs versus side please pls in of by for to".split())
 _WORD = re.compile(r"[a-z0-9]+")
 FUZZY_CUTOFF = 88
 
@@ -252,16 +254,19 @@ def find_segment_mentions(text: str, names: SegmentNames, lenient: bool = False)
             taken.update(range(start, i + 3))
             i += 3
             continue
-        if sup is not None and i + 2 < n and (c := _number(words[i + 1][0])) is not None and c >= 2 and words[i + 2][0] in SEGMENT_NOUNS:
-            ids = [sid for p in range(c) if (sid := names.rank(p, sup in SMALL)) is not None]  # "the largest two groups"
+        if sup is not None and i + 1 < n and (c := _number(words[i + 1][0])) is not None and c >= 2 and (
+                (noun := i + 2 < n and words[i + 2][0] in SEGMENT_NOUNS) or i + 2 >= n or words[i + 2][0] in _AFTER_A_COUNT):
+            ids = [sid for p in range(c) if (sid := names.rank(p, sup in SMALL)) is not None]  # "the largest two groups", "the biggest two and …"
             start = i - 1 if i and words[i - 1][0] == "the" else i
-            out.append(SegmentMention(words[start][1], words[i + 2][2], tuple(ids), "rank"))
-            taken.update(range(start, i + 3))
-            i += 3
+            end = i + 2 if noun else i + 1
+            out.append(SegmentMention(words[start][1], words[end][2], tuple(ids), "rank"))
+            taken.update(range(start, end + 1))
+            i = end + 1
             continue
         if sup is not None:
             nxt = words[i + 1][0] if i + 1 < n else ""
-            if nxt not in _NOT_A_SEGMENT_AFTER:
+            noun_after = words[i + 2][0] if _number(nxt) is not None and i + 2 < n else nxt  # "the biggest 5 spenders"
+            if nxt not in _NOT_A_SEGMENT_AFTER and noun_after not in _NOT_A_SEGMENT_AFTER:
                 smallest = sup in SMALL
                 start = i
                 positions = [0]
