@@ -24,7 +24,9 @@ SEGMENT_NOUNS = frozenset("segment segments seg segs group groups cluster cluste
 GROUP_NOUNS = SEGMENT_NOUNS | frozenset("crowd folks people bunch ones one lot".split())
 BIG = ("biggest", "largest")
 SMALL = ("smallest", "tiniest")
-_CONNECT = frozenset("and the of".split())
+# Words that join or grade a name's words ("Very-recent", "Mildly-long", "-leaning"): never a name's
+# distinctive word, so "show me every cluster" is not read as "Very-recent Sessions".
+_CONNECT = frozenset("and the of very mildly most leaning".split())
 # A superlative before one of these describes people or money, not a segment ("the biggest spenders").
 _NOT_A_SEGMENT_AFTER = frozenset(
     "spender spenders customer customers user users buyer buyers shopper shoppers client clients fan fans order orders "
