@@ -13,6 +13,7 @@ from typing import Any
 from assistant.arguments import (
     RankQuery,
     active_within_days,
+    audit_params,
     min_spend,
     rank_query,
     result_count,
@@ -196,6 +197,8 @@ class ClauseRouter(References):
                 seg, _ = self._filter_segment(clause, m, focus, loose=True)
                 if seg is not None:
                     args["segment_id"] = seg
+            elif tool == "audit_segments":
+                args = audit_params(clause)
             elif tool == "write_report":
                 if re.search(r"\bmarkdown\b|\bmd\b|\.md\b", low):
                     args["fmt"] = "md"
