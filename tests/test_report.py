@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tools.core.workspace as workspace
+from helpers import HOSTILE_GROUP, canned_audit
 from tools.core.errors import ParameterError
 from tools.report.charts import (
     MAX_MAP_POINTS,
@@ -358,30 +359,8 @@ def test_focusing_a_small_segment_of_many_still_colours_it():
 
 
 # ---------------------------------------------------------------- the fairness audit section
-HOSTILE_GROUP = "<b>x|y</b>"
-
-
-def make_audit(recommendations: bool = True) -> dict:
-    from tools.explain.audit_model import AttributeAudit, AuditReport, Carrier, FeatureEffect, GroupShare, ProxyFlag, SegmentComposition
-    from tools.explain.audit_recs import GroupQuality
-    from tools.explain.audit_stats import Association
-
-    cells = [GroupShare("F", 60, 0.75, 0.5, 1.5, 0.0001, "over"), GroupShare(HOSTILE_GROUP, 20, 0.25, 0.5, 0.5, 0.0001, "under")]
-    comps = (SegmentComposition(0, 'Gardeners "green" <b>thumbs</b>', 80, tuple(cells), False),
-             SegmentComposition(2, "Tiny", 4, (GroupShare("F", 2, 0.5, 0.5, 1.0, 1.0), GroupShare(HOSTILE_GROUP, 2, 0.5, 0.5, 1.0, 1.0)), True))
-    proxy = ProxyFlag(0, 'Gardeners "green" <b>thumbs</b>', tuple(cells), (Carrier("category_Garden", "share of activity in Garden", 1.5, 0.4),))
-    quality = (GroupQuality("F", 70, 0.2, 0.1, 0.05, 0.01, 70, 0.6, 0.02, 0.5, 0.4, False, ("worse recommendations",)),
-               GroupQuality(HOSTILE_GROUP, 12, 0.1, 0.05, -0.05, None, 12, 0.58, None, None, 0.41, True))
-    attribute = AttributeAudit("gender", None, None, 124, 0, (("F", 62), (HOSTILE_GROUP, 62)), Association(0.41, 0.43, 22.0, 2, 0.001, 999),
-                               "moderate", comps, (proxy,), (FeatureEffect("category_Garden", "share of activity in Garden", "share", 0.08, 0.6, ("F", 0.3), (HOSTILE_GROUP, 0.1)),),
-                               (), quality if recommendations else None)
-    overall = {"k": 10, "hr": 0.18, "ndcg": 0.09, "n_test_users": 82, "exposure": 0.6, "head_items": 4, "n_items": 40, "seconds": 1.0}
-    return AuditReport("leaf", 124, 3, (attribute,), (("zip_code", "795 distinct values"),), overall if recommendations else None, (),
-                       {"min_users": 30, "proxy_ratio": 1.5, "proxy_points": 0.1, "alpha": 0.05, "permutations": 999, "seed": 0}).as_dict()
-
-
 def test_the_audit_section_in_markdown_flags_the_proxy_and_escapes_data():
-    md = render_markdown(make_input(audit=make_audit()))
+    md = render_markdown(make_input(audit=canned_audit()))
     section = md[md.index("## Fairness audit"): md.index("### 0.")]
     assert "Cramér's V 0.410 (bias-corrected; 0.430 uncorrected), permutation p = 0.001" in section
     assert "| Everyone | 124 | 50.0% | 50.0% |" in section.replace(md_escape(HOSTILE_GROUP), "H")
@@ -389,11 +368,11 @@ def test_the_audit_section_in_markdown_flags_the_proxy_and_escapes_data():
     assert "is in effect a proxy for gender" in section and "share of activity in Garden (segment +1.50 sd, F +0.40 sd)" in section
     assert "worse recommendations" in section and "too few users (\\< 30)" in section and "not audited: zip\\_code" in section
     assert HOSTILE_GROUP not in section and md_escape(HOSTILE_GROUP) in section
-    assert "## Fairness audit" not in render_markdown(make_input(audit=make_audit()), segment_id=0)  # a one-segment report has none
+    assert "## Fairness audit" not in render_markdown(make_input(audit=canned_audit()), segment_id=0)  # a one-segment report has none
 
 
 def test_the_audit_section_in_html_is_escaped_and_says_when_recommendations_are_missing():
-    html = render_html(make_input(audit=make_audit(recommendations=False)))
+    html = render_html(make_input(audit=canned_audit(recommendations=False)))
     section = html[html.index("<section id='fairness'>"): html.index("</section>", html.index("<section id='fairness'>"))]
     assert "<b>x|y</b>" not in section and "&lt;b&gt;x|y&lt;/b&gt;" in section
     assert "Recommendations by group" not in section and "`segscope audit` adds it" in section
