@@ -81,6 +81,18 @@ def test_holm_adjusts_in_the_input_order():
     np.testing.assert_allclose(holm(np.array([0.5, 0.9])), [1.0, 1.0])
 
 
+def test_cell_p_values_are_exact_hypergeometric_tails_doubled():
+    from scipy.stats import fisher_exact, hypergeom
+
+    from tools.explain.audit_stats import cell_p_values
+
+    p = cell_p_values(np.array([[5, 0], [0, 5]]))
+    np.testing.assert_allclose(p, fisher_exact([[5, 0], [0, 5]])[1])  # symmetric: doubling is Fisher's two-sided p
+    table = np.array([[30, 10, 5], [12, 40, 9]])
+    expected = 2 * hypergeom.sf(40 - 1, table.sum(), 50, 61)  # segment 1 (61 users) holds 40 of group 1's 50
+    assert cell_p_values(table)[1, 1] == pytest.approx(min(1.0, expected))
+
+
 def test_group_differences_by_permutation():
     values = np.r_[np.full(50, 1.0), np.full(50, 0.0)]
     codes = np.r_[np.zeros(50, dtype=int), np.ones(50, dtype=int)]

@@ -102,17 +102,12 @@ def cell_p_values(table: np.ndarray) -> np.ndarray:
 
     table = np.asarray(table, dtype=np.int64)
     n = int(table.sum())
-    rows, cols = table.sum(axis=1), table.sum(axis=0)
-    out = np.ones(table.shape)
-    for i in range(table.shape[0]):
-        for j in range(table.shape[1]):
-            if rows[i] == 0 or cols[j] == 0:
-                continue
-            x = table[i, j]
-            above = hypergeom.sf(x - 1, n, cols[j], rows[i])  # P(X >= x)
-            below = hypergeom.cdf(x, n, cols[j], rows[i])  # P(X <= x)
-            out[i, j] = min(1.0, 2.0 * min(above, below))
-    return out
+    rows = np.broadcast_to(table.sum(axis=1)[:, None], table.shape)  # the segment's size: the draws
+    cols = np.broadcast_to(table.sum(axis=0)[None, :], table.shape)  # the group's size in the population
+    above = hypergeom.sf(table - 1, n, cols, rows)  # P(X >= x)
+    below = hypergeom.cdf(table, n, cols, rows)  # P(X <= x)
+    out = np.minimum(1.0, 2.0 * np.minimum(above, below))
+    return np.where((rows == 0) | (cols == 0), 1.0, out)
 
 
 def group_means(x: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
