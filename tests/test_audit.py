@@ -111,6 +111,16 @@ def test_the_proxy_rule_needs_ratio_points_significance_and_enough_users():
     assert proxy_direction(0.70, 0.55, 0.001, 200, 400) is None  # 15 points but ×1.27
 
 
+def test_carriers_of_an_under_represented_group_go_against_it_and_report_plain_effects():
+    from tools.explain.audit import _carriers
+
+    specs = [("category_Action", "share of activity in Action", "share"), ("category_Romance", "share of activity in Romance", "share")]
+    under = _carriers(np.array([2.0, 0.5]), np.array([-0.3, 0.4]), -1.0, specs, None)
+    assert [(c.feature, c.segment_effect, c.group_effect) for c in under] == [("category_Action", 2.0, -0.3)]
+    over = _carriers(np.array([2.0, 0.5]), np.array([-0.3, 0.4]), 1.0, specs, None)
+    assert [c.feature for c in over] == ["category_Romance"]
+
+
 # ---------------------------------------------------------------- attributes
 def test_ages_are_banded_and_other_columns_grouped_or_skipped():
     assert [label for _, _, label in AGE_BANDS] == ["under 18", "18–24", "25–34", "35–44", "45–54", "55–64", "65+"]

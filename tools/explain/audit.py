@@ -68,6 +68,7 @@ LEVELS = ("leaf", "top")
 TEXT_FEATURE = "text profile"
 TEXT_LABEL = "text profile (what they touched and wrote)"
 AUDIT_FILE = "audit.json"
+AUDIT_VERSION = 1  # a saved audit of another version is never reused
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -107,7 +108,7 @@ def audit_parameters(run: RunState, sensitive: Sequence[str] | None, level: str,
                      permutations: int, seed: int, k: int) -> dict:
     """What an audit was made with: its thresholds, the request, and the run audited (saved with it, to reuse it)."""
     asked = None if sensitive is None else [str(name).strip() for name in sensitive]
-    return {**thresholds(), "sensitive": asked, "level": level, "recommendations": recommendations,
+    return {**thresholds(), "audit_version": AUDIT_VERSION, "sensitive": asked, "level": level, "recommendations": recommendations,
             "permutations": permutations, "seed": seed, "k": k, "run_key": run.summary.get("run_key")}  # fmt: skip
 
 
@@ -234,9 +235,9 @@ def _audit_attribute(attr: SensitiveAttribute, codes: np.ndarray, seg_ids: list[
         if hits:
             lead = max(hits, key=lambda sh: (sh.direction == "over", abs(sh.share - sh.population_share)))
             g = g_index[lead.value]
-            sign = 1.0 if lead.direction == "over" else -1.0
-            text = None if z is None else (seg_text[s], sign * grp_text[g])
-            carried = _carriers(seg_effect[s], sign * grp_effect[g], specs, text)
+            sign = 1.0 if lead.direction == "over" else -1.0  # under-represented: the segment goes against the group
+            text = None if z is None else (seg_text[s], grp_text[g])
+            carried = _carriers(seg_effect[s], grp_effect[g], sign, specs, text)
             proxies.append(ProxyFlag(int(sid), name, tuple(hits), carried))
     features = _features(x, raw, specs, z, codes, n_seg, known, groups, order)
     small = tuple(str(order[g]) for g in range(n_grp) if pop_counts[g] < MIN_USERS)
@@ -252,19 +253,21 @@ def _audit_attribute(attr: SensitiveAttribute, codes: np.ndarray, seg_ids: list[
     )  # fmt: skip
 
 
-def _carriers(seg_effect: np.ndarray, grp_effect: np.ndarray, specs, text: tuple[np.ndarray, np.ndarray] | None) -> tuple[Carrier, ...]:
-    """Features where the segment and the group (signed: against it when under-represented) depart from everyone alike.
+def _carriers(seg_effect: np.ndarray, grp_effect: np.ndarray, sign: float, specs,
+              text: tuple[np.ndarray, np.ndarray] | None) -> tuple[Carrier, ...]:  # fmt: skip
+    """Features on which the segment departs from everyone the way the group does (``sign`` +1: over-represented),
+    or the opposite way (``sign`` −1: the group is under-represented).
 
-    A feature's score is the product of the two departures (in sd); the text profile,
-    scaled to unit total variance like one feature, scores the dot product of its two
-    mean offsets and reports their lengths as its effects.
+    A feature's score is ``sign`` × the product of the two departures (in sd); the effects
+    reported are the plain departures. The text profile, scaled to unit total variance
+    like one feature, scores the dot product of its two mean offsets and reports their lengths.
     """
-    scored = [(float(seg_effect[j] * grp_effect[j]), Carrier(name, label, float(seg_effect[j]), float(grp_effect[j])))
+    scored = [(sign * float(seg_effect[j] * grp_effect[j]), Carrier(name, label, float(seg_effect[j]), float(grp_effect[j])))
               for j, (name, label, _) in enumerate(specs)]  # fmt: skip
     if text is not None:
         seg_text, grp_text = text
         carrier = Carrier(TEXT_FEATURE, TEXT_LABEL, float(np.sqrt(seg_text @ seg_text)), float(np.sqrt(grp_text @ grp_text)))
-        scored.append((float(seg_text @ grp_text), carrier))
+        scored.append((sign * float(seg_text @ grp_text), carrier))
     scored = [(s, c) for s, c in scored if s > 0]
     scored.sort(key=lambda sc: (-sc[0], sc[1].feature))
     return tuple(c for _, c in scored[:N_CARRIERS])

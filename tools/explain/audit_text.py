@@ -76,15 +76,23 @@ def proxy_lines(a: dict, quote: Quote = _same) -> list[str]:
             f"({fmt_ratio(c['ratio'])}, {fmt_p(c['p_value'])})" for c in p["groups"])  # fmt: skip
         line = f"Segment {p['segment_id']} “{quote(p['segment_name'])}” is in effect a proxy for {a['attribute']}: {cells}."
         if p.get("carried_by"):
-            lead = p["groups"][0]["value"]
-            line += " Carried by: " + "; ".join(_carrier(c, quote(lead)) for c in p["carried_by"]) + "."
+            lead = _lead(p)
+            way = "the way" if lead["direction"] == "over" else "against the way"
+            group = quote(lead["value"])
+            line += (f" Carried by the features where the segment departs from everyone {way} {group} does: "
+                     + "; ".join(_carrier(c, group) for c in p["carried_by"]) + ".")
         out.append(line)
     return out
 
 
+def _lead(p: dict) -> dict:
+    """The cell a proxy flag is explained by (as tools/explain/audit.py picks it): an over-represented group first, the largest gap."""
+    return max(p["groups"], key=lambda c: (c["direction"] == "over", abs(c["share"] - c["population_share"])))
+
+
 def _carrier(c: dict, group: str) -> str:
     if c["feature"] == "text profile":
-        return f"{c['label']} (the segment's and {group}'s departures point the same way)"
+        return f"{c['label']} (what the segment and {group} touched and wrote)"
     return f"{c['label']} (segment {c['segment_effect']:+.2f} sd, {group} {c['group_effect']:+.2f} sd)"
 
 
