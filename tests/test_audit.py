@@ -194,6 +194,14 @@ def test_the_planted_gender_skewed_segment_is_flagged_and_carried_by_its_categor
     assert "Not audited: signup_date" not in text  # only what was asked for
 
 
+def test_an_attributes_p_values_do_not_depend_on_the_others_audited(planted):
+    run = load_run(planted[1])
+    alone = audit_run(run, ["country"], recommendations=False, permutations=99).as_dict()["attributes"][0]
+    second = audit_run(run, ["age_band", "country"], recommendations=False, permutations=99).as_dict()["attributes"][1]
+    assert alone["attribute"] == second["attribute"] == "country" and 0.05 < alone["association"]["p_value"] < 1  # a p that shuffles move
+    assert alone == second
+
+
 def test_recommendation_quality_per_group_follows_the_evaluation_protocol(planted):
     from tools.explain.audit_recs import consumption_events
     from tools.recommend.evaluate import HYBRID_METHOD, evaluate

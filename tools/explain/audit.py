@@ -29,6 +29,7 @@ when there is none.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -157,10 +158,11 @@ def audit_run(
         fit, note = _fit(run, k, report)
         if note:
             notes.append(note)
-    rng = np.random.default_rng(seed)
     out = []
     for i, attr in enumerate(attributes):
         report("auditing attributes", i, len(attributes))
+        # Each attribute's own stream: its p-values do not depend on which other attributes are audited.
+        rng = np.random.default_rng([seed, zlib.crc32(attr.name.encode("utf-8"))])
         out.append(_audit_attribute(attr, codes, seg_ids, names, (x, run.feature_raw, specs, z), permutations, rng, fit, run.user_ids))
     report("auditing attributes", len(attributes), len(attributes))
     overall = None
