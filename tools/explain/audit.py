@@ -69,7 +69,7 @@ LEVELS = ("leaf", "top")
 TEXT_FEATURE = "text profile"
 TEXT_LABEL = "text profile (what they touched and wrote)"
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 1  # a saved audit of another version is never reused
+AUDIT_VERSION = 2  # a saved audit of another version is never reused
 ProgressFn = Callable[[str, int, int], None]
 
 

@@ -144,12 +144,14 @@ def group_quality(
     history = fit.history_head[user_keep]
     n_test = np.bincount(test_codes, minlength=n_groups)
     n_users = np.bincount(user_codes[finite], minlength=n_groups)
+    # Two groups make one comparison (each against the other), so only three or more are a family to adjust.
+    adjust = holm if n_groups > 2 else (lambda p: p)
     testable = np.flatnonzero((n_test >= min_users) & (n_test < n_test.sum()))
     ndcg_adj = np.full(n_groups, np.nan)
-    ndcg_adj[testable] = holm(ndcg_p[testable])
+    ndcg_adj[testable] = adjust(ndcg_p[testable])
     shown = np.flatnonzero((n_users >= min_users) & (n_users < n_users.sum()))
     exp_adj = np.full(n_groups, np.nan)
-    exp_adj[shown] = holm(exp_p[shown])
+    exp_adj[shown] = adjust(exp_p[shown])
 
     out = []
     for g, value in enumerate(order):
