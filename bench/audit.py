@@ -20,25 +20,43 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import save, shared_data
+from bench.common import ROOT, save, shared_data
+
+MARK_START, MARK_END = "<!-- AUDIT:START -->", "<!-- AUDIT:END -->"
 
 
-def _segment(data_dir: Path, workspace: Path, embedder_name: str, seed: int = 0):
+def _segment(data_dir: Path, workspace: Path, embedder_name: str, seed: int = 0, k: int | str = "auto"):
     from tools.core.run_state import load_run
     from tools.data.ingest import load_dataset
     from tools.embed.embedding import make_embedder
     from tools.pipeline import RunParams, segment_dataset
 
     embedder = make_embedder(embedder_name)
-    segment_dataset(load_dataset(data_dir), workspace, RunParams(seed=seed, embedder=embedder.name), embedder=embedder, write_store=False)
+    params = RunParams(k=k, seed=seed, embedder=embedder.name)
+    segment_dataset(load_dataset(data_dir), workspace, params, embedder=embedder, write_store=False)
     return load_run(workspace)
 
 
-def _audit(run, sensitive=None) -> tuple[dict, float]:
+def _p(p: float | None) -> str:
+    return "—" if p is None else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _cells(flag: dict) -> str:
+    return ", ".join(f"{c['value']} {c['share']:.1%} vs {c['population_share']:.1%}" for c in flag["groups"])
+
+
+def _quality(label: str, groups: list[dict]) -> list[tuple[str, str]]:
+    return [(f"{label}: recommendations for {g['value']} ({g['n_test_users']:,} test users)",
+             f"NDCG@10 {g['ndcg']:.4f} (gap {g['ndcg_gap']:+.4f}, p {_p(g['ndcg_p'])}), HR@10 {g['hr']:.3f}, "
+             f"{g['exposure']:.1%} of top-10 slots on the most popular 10% (own history {g['history_head_share']:.1%}, "
+             f"p {_p(g['exposure_p'])}); flags: {', '.join(g['flags']) or 'none'}") for g in groups]  # fmt: skip
+
+
+def _audit(run, sensitive=None, recommendations: bool = True) -> tuple[dict, float]:
     from tools.explain.audit import audit_run
 
     start = time.perf_counter()
-    result = audit_run(run, sensitive).as_dict()
+    result = audit_run(run, sensitive, recommendations=recommendations).as_dict()
     return result, time.perf_counter() - start
 
 
@@ -49,7 +67,7 @@ def _attribute(audit: dict, name: str) -> dict:
 def _v(a: dict) -> str:
     s = a["association"]
     p = "< 0.001" if s["p_value"] < 0.001 else f"{s['p_value']:.3f}"
-    return f"V {s['cramers_v']:.3f} (uncorrected {s['cramers_v_uncorrected']:.3f}), p {p}"
+    return f"V {s['cramers_v']:.3f} (uncorrected {s['cramers_v_uncorrected']:.3f}), permutation p {p}"
 
 
 def sample_figures(root: Path, embedder: str) -> dict:
@@ -71,20 +89,26 @@ def sample_figures(root: Path, embedder: str) -> dict:
                 ("Sample (3,000 users, planted gender skew): gender", _v(gender)),
                 ("Sample: planted segment flagged as a proxy for gender", f"flagged {flagged}, planted {planted}"),
                 ("Sample: country (independent of the segments)", _v(country) + f"; flagged {[p['segment_id'] for p in country['proxies']]}"),
+                *_quality("Sample", gender["recommendations"]),
             ]}  # fmt: skip
 
 
 def ml100k_figures(folder: Path, root: Path, embedder: str) -> dict:
-    run = _segment(folder, root / "ws-ml100k", embedder)
-    audit, seconds = _audit(run, ["gender", "age", "occupation"])
-    rows = [(f"ml-100k (k={run.k}): {name}", _v(_attribute(audit, name))) for name in ("gender", "age", "occupation")]
-    for g in _attribute(audit, "gender")["recommendations"]:
-        rows.append((f"ml-100k: recommendations for {g['value']} ({g['n_test_users']} test users)",
-                     f"NDCG@10 {g['ndcg']:.4f}, HR@10 {g['hr']:.3f}, {g['exposure']:.1%} of top-10 slots on the most popular 10% "
-                     f"(own history {g['history_head_share']:.1%}); flags {g['flags'] or 'none'}"))  # fmt: skip
-    flags = [(a["attribute"], p["segment_id"]) for a in audit["attributes"] for p in a["proxies"]]
-    rows.append(("ml-100k: proxy flags", str(flags or "none")))
-    return {"k": run.k, "seconds": seconds, "audit": audit, "rows": rows}
+    """k chosen automatically, then k = 8 (more, smaller segments) on the same embeddings."""
+    out: dict = {"rows": []}
+    for k in ("auto", 8):
+        run = _segment(folder, root / "ws-ml100k", embedder, k=k)
+        audit, seconds = _audit(run, ["gender", "age", "occupation"], recommendations=k == "auto")
+        label = f"ml-100k (k={run.k}{', auto' if k == 'auto' else ''})"
+        rows = [(f"{label}: {name}", _v(_attribute(audit, name))) for name in ("gender", "age", "occupation")]
+        flags = [f"segment {p['segment_id']} for {a['attribute']} ({_cells(p)})" for a in audit["attributes"] for p in a["proxies"]]
+        rows.append((f"{label}: proxy flags", "; ".join(flags) or "none"))
+        if k == "auto":
+            rows += _quality(label, _attribute(audit, "gender")["recommendations"])
+            out["overall"] = audit["recommendations"]
+        out["rows"] += rows
+        out[f"k_{k}"] = {"k": run.k, "seconds": seconds, "attributes": [{key: a[key] for key in ("attribute", "association", "proxies", "recommendations")} for a in audit["attributes"]]}
+    return out
 
 
 def ml_latest_small_figures(folder: Path, root: Path, embedder: str) -> dict:
@@ -110,9 +134,14 @@ def main() -> None:
             result["ml_latest_small"] = ml_latest_small_figures(shared / "ml-latest-small", root, args.embedder)
     rows = [row for part in ("sample", "ml100k", "ml_latest_small") if part in result for row in result[part]["rows"]]
     save("audit", result)
-    print("\n| audit | measured |\n|---|---|")
-    for what, value in rows:
-        print(f"| {what} | {value} |")
+    table = "\n".join(["| audit | measured |", "|---|---|", *(f"| {what} | {value} |" for what, value in rows)])
+    print("\n" + table)
+    if args.ml100k is not None and "ml_latest_small" in result:  # every part measured: the figures docs/fairness.md shows
+        doc = ROOT / "docs" / "fairness.md"
+        text = doc.read_text()
+        start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
+        doc.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        print(f"wrote the table into {doc}")
 
 
 if __name__ == "__main__":
