@@ -8,7 +8,9 @@
   with p-values, and NDCG@10 and popular-item exposure by gender.
 - ml-latest-small (../shared/data): no user attributes, so the audit must say so and report nothing.
 
-    python -m bench.audit [--ml100k /path/to/ml-100k] [--embedder minilm|hashing]
+- Any other folder with user attributes, ``--data NAME=PATH`` (the segment part only).
+
+    python -m bench.audit [--ml100k /path/to/ml-100k] [--data NAME=PATH …] [--embedder minilm|hashing]
 """
 
 from __future__ import annotations
@@ -118,9 +120,20 @@ def ml_latest_small_figures(folder: Path, root: Path, embedder: str) -> dict:
             "rows": [("ml-latest-small: user attributes", f"{len(audit['attributes'])}; says: {audit['notes'][0]}")]}
 
 
+def other_figures(name: str, folder: Path, root: Path, embedder: str) -> dict:
+    """Any other folder with user attributes (``--data NAME=PATH``): the segment part, k chosen automatically."""
+    run = _segment(folder, root / f"ws-{name}", embedder)
+    audit, seconds = _audit(run, recommendations=False)
+    rows = [(f"{name} (k={run.k}): {a['attribute']} ({a['n_users']:,} users with a value)", _v(a)) for a in audit["attributes"]]
+    flags = [f"segment {p['segment_id']} for {a['attribute']} ({_cells(p)})" for a in audit["attributes"] for p in a["proxies"]]
+    rows.append((f"{name}: proxy flags", "; ".join(flags) or "none"))
+    return {"k": run.k, "seconds": seconds, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ml100k", type=Path, help="a MovieLens 100k folder (u.data, u.item, u.user)")
+    parser.add_argument("--data", action="append", default=[], metavar="NAME=PATH", help="another folder with user attributes (repeatable)")
     parser.add_argument("--embedder", default="minilm")
     args = parser.parse_args()
     result: dict = {"embedder": args.embedder}
@@ -129,10 +142,14 @@ def main() -> None:
         result["sample"] = sample_figures(root, args.embedder)
         if args.ml100k is not None:
             result["ml100k"] = ml100k_figures(args.ml100k, root, args.embedder)
+        for spec in args.data:
+            name, _, path = spec.partition("=")
+            result[name] = other_figures(name, Path(path), root, args.embedder)
         shared = shared_data()
         if shared is not None and (shared / "ml-latest-small").is_dir():
             result["ml_latest_small"] = ml_latest_small_figures(shared / "ml-latest-small", root, args.embedder)
-    rows = [row for part in ("sample", "ml100k", "ml_latest_small") if part in result for row in result[part]["rows"]]
+    parts = ["sample", "ml100k", *(spec.partition("=")[0] for spec in args.data), "ml_latest_small"]
+    rows = [row for part in parts if part in result for row in result[part]["rows"]]
     save("audit", result)
     table = "\n".join(["| audit | measured |", "|---|---|", *(f"| {what} | {value} |" for what, value in rows)])
     print("\n" + table)

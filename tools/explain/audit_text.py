@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.explain.wording import fmt_compact, fmt_pct
+from tools.explain.wording import fmt_pct, fmt_value
 
 Quote = Callable[[str], str]
 
@@ -63,7 +63,7 @@ def association_line(a: dict) -> str:
 
 
 def _groups(a: dict, quote: Quote) -> str:
-    return ", ".join(f"{quote(g)} {n:,}" for g, n in a["groups"])
+    return ", ".join(f"{quote(g)}: {n:,}" for g, n in a["groups"])
 
 
 def proxy_lines(a: dict, quote: Quote = _same) -> list[str]:
@@ -106,8 +106,8 @@ def feature_lines(a: dict, quote: Quote = _same) -> list[str]:
             parts.append(f"{f['label']} eta² {f['eta_squared']:.3f} (between segments {f['segment_eta_squared']:.3f})")
             continue
         (hi, v_hi), (lo, v_lo) = f["highest"], f["lowest"]
-        parts.append(f"{f['label']} eta² {f['eta_squared']:.3f} ({quote(hi)} {fmt_compact(v_hi, f['unit'])} vs "
-                     f"{quote(lo)} {fmt_compact(v_lo, f['unit'])}; between segments {f['segment_eta_squared']:.3f})")  # fmt: skip
+        parts.append(f"{f['label']} eta² {f['eta_squared']:.3f} ({quote(hi)} {fmt_value(v_hi, f['unit'])} vs "
+                     f"{quote(lo)} {fmt_value(v_lo, f['unit'])}; between segments {f['segment_eta_squared']:.3f})")  # fmt: skip
     return ["Features that best separate the groups: " + "; ".join(parts) + "."]
 
 
