@@ -263,6 +263,8 @@ class ClauseRouter(References):
     def _repeat(self, focus: Focus, body: str):
         """The last call again with what ``body`` names put in place ("and segment 3?", "what about u01235?")."""
         tool, args = focus.tool, dict(focus.args)
+        if tool == "audit_segments" and (named := audit_params(body).get("sensitive")):
+            return tool, {**args, "sensitive": named}, 1.0  # "and for occupation?", "what about age?"
         m = self.mentions(body)
         segs = [s for s, _ in m.segments]
         if not segs and m.numbers and tool in SEGMENT_TOOLS:

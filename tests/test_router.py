@@ -153,6 +153,15 @@ def test_fairness_questions_go_to_the_audit(harness, text, args):
     assert route.args == args
 
 
+def test_an_audit_follow_up_names_another_attribute(harness):
+    from assistant.followup import Focus
+
+    focus = Focus().after("audit_segments", {"sensitive": ["gender"], "recommendations": False})
+    for text in ("and for occupation?", "what about age?"):
+        route = harness.router.route(text, focus)
+        assert route.tool == "audit_segments" and route.args == {"sensitive": [text.split()[-1].rstrip("?")], "recommendations": False}, route
+
+
 def test_a_vaguer_fairness_question_asks_whether_an_audit_is_meant(harness):
     route = harness.router.route("does one of the segments basically mean young people?")
     assert route.calls == () and "audit the segments for fairness" in route.question
