@@ -258,3 +258,42 @@ def search_description(text: str, remove: list[tuple[int, int]]) -> str:
     out = re.sub(r"\b(?:who|that)\s+(?:and\s+)?", "", out, flags=re.I) if re.match(r"^(?:and|who|that)\b", out, re.I) else out
     out = re.sub(r"^(?:and|,)\s+", "", out)
     return " ".join(out.split()) or text.strip()
+
+
+# -- fairness audit ------------------------------------------------------------------------------
+# Words for an attribute, and the name the audit looks for (it also matches synonyms and prefixes:
+# "gender" finds a column called sex, "age" one called age_band; tools/explain/audit_attributes.py).
+_ATTRIBUTE_WORDS = (
+    (r"genders?|sex(?:es)?|wom[ae]n|m[ae]n|females?|males?|girls?|boys?", "gender"),
+    (r"ages?|aged|older|younger|old|young|seniors?|teen(?:ager)?s?|age[ -]?(?:bands?|groups?|brackets?)", "age"),
+    (r"occupations?|jobs?|professions?|careers?", "occupation"),
+    (r"countr(?:y|ies)|nationalit(?:y|ies)", "country"),
+    (r"race|races|ethnicit(?:y|ies)", "race"),
+    (r"religions?", "religion"),
+    (r"incomes?", "income"),
+)
+_AUDIT_FLAGS = {"top", "top-level", "leaf", "--top", "--level", "--no-recommendations", "segments-only", "--sensitive"}
+
+
+def audit_params(text: str) -> dict[str, Any]:
+    """What a fairness-audit request names: the attributes ("a proxy for gender", "worse for older users"),
+    the level ("top-level segments") and whether to leave recommendations out ("segments only")."""
+    low = _low(text)
+    args: dict[str, Any] = {}
+    hits = sorted((m.start(), name) for pattern, name in _ATTRIBUTE_WORDS if (m := re.search(rf"\b(?:{pattern})\b", low)))
+    if hits:
+        args["sensitive"] = list(dict.fromkeys(name for _, name in hits))  # in the order they are named
+    if re.search(r"\btop[- ]level\b|\btop segments\b|--level top\b|\btop\s*$", low):
+        args["level"] = "top"
+    if re.search(r"\b(?:segments? only|only (?:the )?segments|without (?:the )?recommendations|no recommendations|not the recommendations)\b|--no-recommendations|segments-only", low):
+        args["recommendations"] = False
+    return args
+
+
+def slash_audit_params(rest: list[str]) -> dict[str, Any]:
+    """`/audit gender,age top --no-recommendations`: names as given (any attribute of the data), then the flags."""
+    args = audit_params(" ".join(rest))
+    names = [n for part in rest if part.lower() not in _AUDIT_FLAGS for n in part.split(",") if n.strip()]
+    if names:
+        args["sensitive"] = names
+    return args

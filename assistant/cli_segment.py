@@ -17,15 +17,18 @@ def sample(
     users: Annotated[int, typer.Option("--users", min=10, help="Number of users.")] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same files.")] = 0,
     items: Annotated[Optional[int], typer.Option("--items", help="Catalogue size (default scales with users).")] = None,
+    plant_gender: Annotated[bool, typer.Option("--plant-gender", help="Add a gender column to users.csv, with one planted segment mostly F (for trying `segscope audit`).")] = False,
 ) -> None:
     """Write a realistic e-commerce dataset with planted segments (and truth.csv)."""
-    from tools.data.sample import generate_sample
+    from tools.data.sample import GENDER_SKEW, generate_sample
 
-    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items)
+    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, plant_gender=plant_gender)
     out.print(
         f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events "
         f"({len(result.segments)} planted segments) to {result.out_dir}"
     )
+    if plant_gender:
+        out.print(f"users.csv has a gender column; planted segment {GENDER_SKEW[0]} is {GENDER_SKEW[1]:.0%} F, the others near even")
 
 
 @app.command()

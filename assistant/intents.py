@@ -80,6 +80,13 @@ EXAMPLES: dict[str, list[str]] = {
         "who has not come back in a long time", "least active customers", "who rates the highest", "dormant users",
         "customers with at least 5 purchases", "who signed up recently", "heaviest users", "who is slipping away",
     ],
+    "audit_segments": [
+        "is any segment a proxy for gender", "audit the segments for fairness", "check the segments for bias", "are the segments fair",
+        "run a fairness audit", "do the segments discriminate by age", "does any segment skew towards women", "are some groups over-represented in a segment",
+        "are recommendations worse for women", "do older users get worse recommendations", "is the recommender biased by occupation",
+        "check for demographic bias", "are the segments just gender in disguise", "bias audit of the clusters", "do the segments track age or occupation",
+        "is the segmentation fair to every group", "does a segment stand in for a protected attribute", "who gets more popular items recommended",
+    ],
     "write_report": [
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
@@ -104,6 +111,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next",
                         "might want", "would want", "likely to buy", "likely to want", "want next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
+    "audit_segments": ("fair", "bias", "proxy", "proxies", "discriminat", "audit", "demographic", "over-represent", "under-represent",
+                       "gender", "protected", "sensitive attribute", "skew", "disguise", "stand in for", "stand-in"),
     "write_report": ("report", "export", "shareable", "document", " doc ", " docs ", "write up", "write-up", "send to my", "stakeholder", "summary file",
                      " deck ", "slides", "one-pager", "one pager", " pdf ", "i can share", "to share", "leadership", "executive summary", "for my boss"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),
@@ -120,6 +129,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 MARGIN = 0.03  # two intents closer than this are ambiguous
+_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|prox(?:y|ies)|skew\w*|discriminat\w*|(?:over|under)-?represent\w*|stand-?in|disguise|demographic\w*)\b")
+_ATTRIBUTE = re.compile(r"\b(?:genders?|sex|wom[ae]n|m[ae]n|females?|males?|ages?|older|younger|old|young|occupations?|jobs?|countr(?:y|ies)|race|ethnicit\w*|religions?|incomes?)\b")
 
 
 @contextmanager
@@ -212,6 +223,8 @@ class IntentScorer:
             best["recommend_items"] -= 0.08  # recommendations are for someone
         if signals.get("taste") and not signals.get("behaviour"):
             best["find_users"] += 0.05
+        if _FAIRNESS.search(low):  # "skews by age", "over-represents young shoppers": about who is in a group, not a search
+            best["audit_segments"] += 0.1 + (0.05 if _ATTRIBUTE.search(low) else 0.0)
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who|anyone|viewers?)\b", low)
         things = re.search(r"\b(items?|products?|movies?|films?|books?|articles?|things?|skus?|catalog(ue)?)\b", low)
         if people and not user and not things:

@@ -13,6 +13,7 @@ from typing import Any
 from assistant.arguments import (
     RankQuery,
     active_within_days,
+    audit_params,
     min_spend,
     rank_query,
     result_count,
@@ -216,6 +217,8 @@ class ClauseRouter(References):
                 seg, _ = self._filter_segment(clause, m, focus, loose=True)
                 if seg is not None:
                     args["segment_id"] = seg
+            elif tool == "audit_segments":
+                args = audit_params(clause)
             elif tool == "write_report":
                 if re.search(r"\bmarkdown\b|\bmd\b|\.md\b", low):
                     args["fmt"] = "md"
@@ -284,6 +287,8 @@ class ClauseRouter(References):
     def _repeat(self, focus: Focus, body: str):
         """The last call again with what ``body`` names put in place ("and segment 3?", "what about u01235?")."""
         tool, args = focus.tool, dict(focus.args)
+        if tool == "audit_segments" and (named := audit_params(body).get("sensitive")):
+            return tool, {**args, "sensitive": named}, 1.0  # "and for occupation?", "what about age?"
         m = self.mentions(body)
         segs = [s for s, _ in m.segments]
         if not segs and tool in ("describe_segment", "compare_segments", "list_segments") and self.resolver is not None and (o := _BARE_ORDINAL.match(body)) is not None:

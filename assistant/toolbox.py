@@ -350,6 +350,18 @@ class Toolbox:
         summary = f"Why {item_id} {data_text(result['title'], 80)} for user {user_id} ({status}): {data_text(result['explanation'], 500)}"
         return ToolResult(summary, result)
 
+    # -- fairness -------------------------------------------------------------------
+    def audit_segments(self, sensitive: list[str] | None = None, level: str = "leaf", recommendations: bool = True) -> ToolResult:
+        """Fairness audit of the current run (reused when this run was audited the same way before)."""
+        from tools.explain.audit import saved_or_new_audit
+        from tools.explain.audit_text import audit_lines
+
+        result, reused = saved_or_new_audit(self.service.run, sensitive or None, level=level, recommendations=recommendations,
+                                            progress=self.progress)  # fmt: skip
+        # Segment names and attribute values come from the data: fenced like any data text.
+        lines = audit_lines(result, quote=lambda text: data_text(text, 80), detail=False)
+        return ToolResult("\n".join(lines), {"audit": result, "reused": reused})
+
     # -- reports ------------------------------------------------------------------
     def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:
         from assistant.reporting import build_report

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tools.core.workspace as workspace
+from helpers import HOSTILE_GROUP, canned_audit
 from tools.core.errors import ParameterError
 from tools.report.charts import (
     MAX_MAP_POINTS,
@@ -355,3 +356,24 @@ def test_focusing_a_small_segment_of_many_still_colours_it():
     legend = re.search(r'<ul class="legend">.*?</ul>', focused, flags=re.S).group(0)
     assert "S11" in legend and "other segments" in legend
     assert f"--c:{PALETTE[0]}" in cards(focused)[11]
+
+
+# ---------------------------------------------------------------- the fairness audit section
+def test_the_audit_section_in_markdown_flags_the_proxy_and_escapes_data():
+    md = render_markdown(make_input(audit=canned_audit()))
+    section = md[md.index("## Fairness audit"): md.index("### 0.")]
+    assert "Cramér's V 0.410 (bias-corrected; 0.430 uncorrected), permutation p = 0.001" in section
+    assert "| Everyone | 124 | 50.0% | 50.0% |" in section.replace(md_escape(HOSTILE_GROUP), "H")
+    assert "75.0% ×1.50 ▲" in section and "25.0% ×0.50 ▼" in section and "(fewer than 30: no verdict)" in section
+    assert "is in effect a proxy for gender" in section and "share of activity in Garden (segment +1.50 sd, F +0.40 sd)" in section
+    assert "worse recommendations" in section and "too few users (\\< 30)" in section and "not audited: zip\\_code" in section
+    assert HOSTILE_GROUP not in section and md_escape(HOSTILE_GROUP) in section
+    assert "## Fairness audit" not in render_markdown(make_input(audit=canned_audit()), segment_id=0)  # a one-segment report has none
+
+
+def test_the_audit_section_in_html_is_escaped_and_says_when_recommendations_are_missing():
+    html = render_html(make_input(audit=canned_audit(recommendations=False)))
+    section = html[html.index("<section id='fairness'>"): html.index("</section>", html.index("<section id='fairness'>"))]
+    assert "<b>x|y</b>" not in section and "&lt;b&gt;x|y&lt;/b&gt;" in section
+    assert "Recommendations by group" not in section and "`segscope audit` adds it" in section
+    assert "<section id='fairness'>" not in render_html(make_input())  # no audit, no section

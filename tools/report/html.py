@@ -12,6 +12,7 @@ from importlib.resources import files
 import numpy as np
 
 from tools.explain.wording import count_noun, fmt_pct
+from tools.report.audit_section import render_audit_html
 from tools.report.charts import (
     MAX_MAP_POINTS,
     MUTED,
@@ -180,6 +181,7 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
         f"<header class='top'><h1>{_e(heading)}</h1><p class='sub'>{_e(sub)}</p></header>",
         _html_overview(inp),
         _html_map(inp, segment_id),
+        render_audit_html(inp.audit) if segment_id is None else "",
         f"<section><h2>{'Segments' if segment_id is None else 'Segment'}</h2>"
         f"<div class='grid{'' if segment_id is None else ' single'}'>",
         *(_html_card(c, inp, domain, noun) for c in cards),
