@@ -37,7 +37,9 @@ def planted(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("audit")
     generate_sample(root / "data", n_users=400, seed=3, plant_gender=True)
-    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=3, embedder="hashing-64"), embedder=HashingEmbedder())
+    # Flat k=6, the planted count: at 400 users and a 64-d hashing embedder the automatic top level
+    # is two (taste tells apart less than buying does), and the audit needs the planted segment as one.
+    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(k=6, seed=3, embedder="hashing-64"), embedder=HashingEmbedder())
     return root / "data", root / "ws"
 
 

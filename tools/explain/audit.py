@@ -83,9 +83,10 @@ def read_assignments(run_dir: Path, level: str = "leaf") -> pd.Series:
     except (OSError, ValueError) as exc:
         raise WorkspaceError(f"{path}: cannot be read ({exc})", "run `segscope segment` again") from None
     column = "segment_id" if level == "leaf" else "top_segment_id"
-    if "user_id" not in frame or column not in frame:
+    flat = level == "top" and column in frame and "segment_id" in frame and (frame[column] == frame["segment_id"]).all()
+    if "user_id" not in frame or column not in frame or flat:  # a flat run writes top_segment_id = segment_id
         if level == "top":
-            raise ParameterError("this run has one level of segments (assignments.csv has no top_segment_id)", "audit the segments as they are: --level leaf")
+            raise ParameterError("this run has one level of segments (no sub-segments)", "audit the segments as they are: --level leaf")
         raise WorkspaceError(f"{path}: no user_id/segment_id columns", "run `segscope segment` again")
     return pd.Series(pd.to_numeric(frame[column]).astype(int).to_numpy(), index=pd.Index(frame["user_id"]))
 
