@@ -178,3 +178,29 @@ def test_sub_segments_cite_only_what_sets_them_apart_significantly(planted):
     np.testing.assert_allclose(got, q)
     for lab in label_segments(_summary(summaries)):
         assert "spend" not in f"{lab.name} {lab.description}".lower(), lab
+
+
+def _t(feature: str, effect: float, significant: bool, value: float = 1.0) -> dict:
+    return {"feature": feature, "label": feature.replace("_", " "), "unit": "days" if "days" in feature else "orders",
+            "segment_value": value, "population_value": 1.0, "lift": value, "effect": effect, "n": 50, "ci_low": value,
+            "ci_high": value, "p": 1e-6 if significant else 0.5, "q": 1e-5 if significant else 0.6,
+            "significant": significant, "test": "welch"}
+
+
+def test_a_sub_segment_keeps_the_noun_its_significant_traits_against_everyone_earn():
+    # Both halves of a busy parent order more than everyone (significantly); against the parent only recency
+    # tells them apart. They buy, so they are Buyers, even though orders do not set either apart within the parent.
+    def sub(sid: int, recency: float) -> dict:
+        return {"id": sid, "parent": 0, "level": 1, "size": 100, "share": 0.25, "keywords": [], "children": [],
+                "profile": [_t("orders", 1.2, True, 3.0), _t("recency_days", recency, True, 1 + recency)],
+                "profile_vs_parent": [_t("recency_days", 2 * recency, True, 1 + recency), _t("orders", 0.05, False, 3.0)],
+                "traits_vs_parent": [_t("recency_days", 2 * recency, True, 1 + recency)],
+                "traits": [_t("orders", 1.2, True, 3.0)]}
+
+    parent = {"id": 0, "parent": None, "level": 0, "size": 200, "share": 0.5, "keywords": [], "children": [1, 2],
+              "profile": [_t("orders", 1.2, True, 3.0), _t("recency_days", 0.0, False)], "traits": [_t("orders", 1.2, True, 3.0)]}
+    other = {"id": 3, "parent": None, "level": 0, "size": 200, "share": 0.5, "keywords": [], "children": [],
+             "profile": [_t("orders", -1.2, True, 0.5), _t("recency_days", 0.0, False)], "traits": [_t("orders", -1.2, True, 0.5)]}
+    labels = {lab.segment_id: lab.name for lab in label_segments({"data": {"kind": "behaviour"},
+                                                                    "segments": [parent, sub(1, 0.6), sub(2, -0.6), other]})}
+    assert labels[1].endswith("Buyers") and labels[2].endswith("Buyers"), labels

@@ -100,6 +100,11 @@ def citable_features(segment: dict) -> set[str] | None:
     return {t["feature"] for t in rows if is_cited(t)}
 
 
+def cited_effects(segment: dict) -> dict[str, float]:
+    """feature -> the segment's effect against everyone, for the features whose gap to everyone passed its test."""
+    return {f: float(t["effect"]) for f, t in _profile(segment).items() if is_cited(t)}
+
+
 def relative_traits(segment: dict, all_segments: Sequence[dict]) -> list[RelativeTrait]:
     """The segment's features against its parent group that passed their test, largest |contrast| first.
 

@@ -20,6 +20,7 @@ import numpy as np
 from tools.explain.contrast import (
     RelativeTrait,
     agreeing,
+    cited_effects,
     is_broad_middle,
     parent_effects,
     parent_of,
@@ -226,7 +227,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     if not adjectives and not cats:
         adjectives = avoided
     by = {r.feature: r.contrast for r in usable}
-    effects = {r.feature: r.effect for r in relative}
+    effects = cited_effects(segment)  # against everyone: whether they buy, and which words hold against a rival
     if broad:  # named by its strongest relative trait that has a word, and said to be the middle
         # Its traits are leanings, not traits: "Mainstream Recent-leaning Buyers" (one token each, so a
         # truly recent segment's "Recent Buyers" is not all inside it).
