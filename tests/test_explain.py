@@ -145,3 +145,21 @@ def test_a_popularity_figure_below_the_minimum_is_never_quoted(ctx):
     assert "5 of the 300 people in your segment “Budget Browsers” (2%) chose it" in text
     assert verify_explanation(text, ev, ctx).ok
     assert _evidence(6, 1000).popularity_quotable and not _evidence(5, 1000).popularity_quotable  # "1%" vs "0%"
+
+
+def test_a_title_inside_an_evidence_title_is_not_a_claim():
+    # MovieLens has "9 (2009)" and "District 9 (2009)", "O (2001)" and "Donnie Darko (2001)".
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from tools.explain.evidence import HistoryMatch
+
+    titles = pd.Series(["District 9 (2009)", "9 (2009)", "Donnie Darko (2001)", "O (2001)", "Moon (2009)"],
+                       index=["m1", "m2", "m3", "m4", "m5"])
+    ctx = SimpleNamespace(titles=titles, item_pos={i: n for n, i in enumerate(titles.index)}, all_categories=set())
+    ev = Evidence("u1", "m3", "Donnie Darko (2001)", (), 2, "Sci-Fi Fans", 66, 24,
+                  (HistoryMatch("m1", "District 9 (2009)", 0.5, 7),), ())
+    text = phrase_extractive(ev)
+    assert "District 9 (2009)" in text and verify_explanation(text, ev, ctx).ok
+    assert not verify_explanation(text + " You liked “Moon (2009)” too.", ev, ctx).ok

@@ -237,8 +237,8 @@ def verify_explanation(text: str, ev: Evidence, ctx: ExplanationContext) -> Veri
             problems.append(f"popularity figure {ev.segment_item_count} of {ev.segment_size} is below the minimum to quote "
                             f"({MIN_POPULARITY_COUNT} people and {MIN_POPULARITY_PCT}%)")
     allowed_titles = ev.allowed_titles()
-    lowered = text.lower()
-    for title in _mentioned_titles(lowered, ctx):
+    # Searched with the evidence's own titles taken out: "9 (2009)" inside "District 9 (2009)" is no claim.
+    for title in _mentioned_titles(stripped.lower(), ctx):
         if title not in allowed_titles:
             problems.append(f"item “{title}” is not in the evidence")
     for quoted in re.findall(r"[“\"]([^”\"]{3,})[”\"]", text):
