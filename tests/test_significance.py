@@ -204,3 +204,24 @@ def test_a_sub_segment_keeps_the_noun_its_significant_traits_against_everyone_ea
     labels = {lab.segment_id: lab.name for lab in label_segments({"data": {"kind": "behaviour"},
                                                                     "segments": [parent, sub(1, 0.6), sub(2, -0.6), other]})}
     assert labels[1].endswith("Buyers") and labels[2].endswith("Buyers"), labels
+
+
+def test_compare_cites_only_differences_that_pass_their_test(planted):
+    # Groups 1 and 2 differ in nothing but the whales' spend (and noise): compare must not say they spend differently.
+    from types import SimpleNamespace
+
+    from tools.explain.describe import compare_segments
+
+    data, profiles, labels = planted
+    summary = _summary(summarise_segments(data, profiles, labels))
+    for s in summary["segments"]:
+        s["name"] = f"Group {'ABC'[s['id']]}"
+    run = SimpleNamespace(summary=summary, feature_raw=profiles.features.raw, feature_names=profiles.features.names,
+                          members=lambda sid: labels == sid, segment=lambda sid: summary["segments"][sid])
+    raw = profiles.features.raw
+    gap = (raw[labels == 2, 1].mean() - raw[labels == 1, 1].mean()) / raw[:, 1].std()
+    assert gap > 0.5, "the whales make spend the largest gap between groups 2 and 1"
+    c = compare_segments(run, 2, 1)
+    assert all(d.feature != "monetary" for d in c.differences) and "spend" not in c.narrative
+    busy = compare_segments(run, 0, 1)
+    assert busy.differences[0].feature == "frequency" and busy.differences[0].q < 0.05 and "events" in busy.narrative
