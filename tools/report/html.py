@@ -12,7 +12,6 @@ from importlib.resources import files
 import numpy as np
 
 from tools.explain.wording import count_noun, fmt_pct
-from tools.segment.significance import cited
 from tools.report.charts import (
     MAX_MAP_POINTS,
     MUTED,
@@ -36,6 +35,7 @@ from tools.report.model import (
     segment_name,
     top_of,
 )
+from tools.segment.significance import cited
 
 
 @cache

@@ -199,9 +199,9 @@ def trait_test_fact(inp: ReportInput) -> tuple[str, str, str] | None:
     if not tests or not tests.get("tests"):
         return None
     alpha = float(tests.get("alpha", 0.05))
-    return ("Traits tested", f"{tests['significant']:,} of {tests['tests']:,} significant",
-            f"every segment × feature tested (Welch's t, or Mann–Whitney U for heavy tails), Benjamini–Hochberg "
-            f"q < {alpha:g} over the run; only significant traits are named, described or shown, with 95% intervals")
+    how = (f"every segment × feature tested (Welch's t, or Mann–Whitney U for heavy tails), Benjamini–Hochberg "
+           f"q < {alpha:g} over the run; only significant traits are named, described or shown, with 95% intervals")
+    return ("Traits tested", f"{tests['significant']:,} of {tests['tests']:,} significant", how)
 
 
 def hidden_note(inp: ReportInput) -> str:
