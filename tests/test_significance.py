@@ -171,6 +171,9 @@ def test_sub_segments_cite_only_what_sets_them_apart_significantly(planted):
     vs_parent = {t.feature: t for t in sub.profile_vs_parent}
     assert set(vs_parent) == {"frequency", "monetary", "recency_days"} and not vs_parent["monetary"].significant
     assert sub.traits_vs_parent == () and all(t.feature != "monetary" for t in sub.traits)
+    # The same members have one interval of their mean, whatever they are compared with.
+    for t in sub.profile:
+        assert (vs_parent[t.feature].ci_low, vs_parent[t.feature].ci_high) == (t.ci_low, t.ci_high) != (None, None)
     # One family: the q-values count every test of the run, against everyone and against the parent.
     tested = [t.p for s in summaries for t in (*s.profile, *s.profile_vs_parent)]
     q = benjamini_hochberg(tested)

@@ -15,7 +15,8 @@ everyone else, or, for a sub-segment against its parent, the rest of the parent 
 
 The 95% interval is of the segment's mean: Student's t interval, or, for members too skewed for it
 by the same rule and no more than ``BOOTSTRAP_MAX_N`` of them, a percentile bootstrap interval
-(``BOOTSTRAP_DRAWS`` resamples from a fixed seed, so a run repeats exactly).
+(``BOOTSTRAP_DRAWS`` resamples, seeded by the values themselves, so a run repeats exactly and the same
+members get the same interval whichever pool they are compared within).
 
 The p-values of every test of a run (every segment, every feature, against everyone and against
 the parent) are adjusted together by Benjamini–Hochberg (:func:`benjamini_hochberg`); a trait is
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,7 +39,7 @@ ALPHA = 0.05  # false discovery rate over all the traits of a run
 MIN_TEST_N = 5  # values needed on each side before a difference is tested at all
 COCHRAN_FACTOR = 25.0  # Welch when the smaller group has at least this x skewness² values (Cochran's rule)
 BOOTSTRAP_DRAWS = 999
-BOOTSTRAP_MAX_N = 2000  # larger skewed groups get the t interval: resampling them costs much and adds little
+BOOTSTRAP_MAX_N = 1000  # larger skewed groups get the t interval: resampling them costs much and adds little
 SEED = 0
 
 WELCH, MANN_WHITNEY, UNTESTED = "welch", "mann-whitney", "untested"
@@ -76,11 +78,10 @@ def _skewness(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 class Pool:
     """The rows segments are compared within (everyone, or a parent's members); column ranks are made once, when needed."""
 
-    def __init__(self, values: np.ndarray, seed: int = SEED) -> None:
+    def __init__(self, values: np.ndarray) -> None:
         self.values = np.asarray(values, dtype=np.float64)
         self.finite = np.isfinite(self.values)
         self.skew = _skewness(self.values, self.finite)
-        self.rng = np.random.default_rng(seed)
         self._ranks: np.ndarray | None = None
         self._ties: np.ndarray | None = None
 
@@ -97,8 +98,9 @@ class Pool:
         assert self._ties is not None
         return self._ranks, self._ties
 
-    def compare(self, members: np.ndarray) -> GroupTests:
-        """Members (a boolean mask over the pool's rows) against the pool's other rows, column by column."""
+    def compare(self, members: np.ndarray, intervals: bool = True) -> GroupTests:
+        """Members (a boolean mask over the pool's rows) against the pool's other rows, column by column
+        (``intervals=False``: NaN intervals, for a caller that has the members' intervals already)."""
         from scipy import stats
 
         x, finite = self.values, self.finite
@@ -136,7 +138,7 @@ class Pool:
             consistent[rank_cols] = np.sign(u - mu) == np.sign(diff)
         p = np.where(testable, p, np.nan)
         method = tuple(UNTESTED if not testable[j] else (WELCH if welch[j] else MANN_WHITNEY) for j in range(x.shape[1]))
-        low, high = self._intervals(in_m, n1, m1, v1)
+        low, high = self._intervals(in_m, n1, m1, v1) if intervals else (np.full_like(m1, np.nan), np.full_like(m1, np.nan))
         return GroupTests(n1.astype(int), n2.astype(int), m1, low, high, p, method, consistent)
 
     def _intervals(self, in_m: np.ndarray, n1: np.ndarray, m1: np.ndarray, v1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +152,8 @@ class Pool:
         boot = (n1 >= 2) & (n1 <= BOOTSTRAP_MAX_N) & (n1 < COCHRAN_FACTOR * skew**2)
         for j in np.flatnonzero(boot):
             vals = self.values[in_m[:, j], j]
-            means = vals[self.rng.integers(0, len(vals), size=(BOOTSTRAP_DRAWS, len(vals)))].mean(axis=1)
+            rng = np.random.default_rng([SEED, zlib.crc32(vals.tobytes())])
+            means = vals[rng.integers(0, len(vals), size=(BOOTSTRAP_DRAWS, len(vals)))].mean(axis=1)
             low[j], high[j] = np.quantile(means, [0.025, 0.975])
         bad = n1 < 2  # one value: no interval to speak of
         return np.where(bad, np.nan, low), np.where(bad, np.nan, high)

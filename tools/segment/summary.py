@@ -198,14 +198,14 @@ def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int)
 
 def segment_traits(
     features: BehaviourFeatures | None, labels: np.ndarray, k: int, within: np.ndarray | None = None,
-    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT,
+    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT, intervals: bool = True,
 ) -> list[tuple[Trait, ...]]:
     """The behaviour features where each segment differs most from everyone (or from the rows ``within``), with lift.
 
     Each trait carries its test of members vs the rest of the reference (everyone else, or the rest
     of ``within``) and the 95% interval of the members' mean; q-values come later, over the whole
     run (:func:`top_traits`). ``limit=None, min_effect=0`` gives every feature a segment has a value
-    for (its profile).
+    for (its profile); ``intervals=False`` leaves the intervals to the caller.
     """
     if features is None or features.raw.shape[1] == 0:
         return [() for _ in range(k)]
@@ -230,7 +230,7 @@ def segment_traits(
         ok = np.isfinite(pop_std) & (pop_std > 1e-12)
         effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
-        tests = pool.compare(is_member if within is None else is_member[within]) if len(members) else None
+        tests = pool.compare(is_member if within is None else is_member[within], intervals) if len(members) else None
         traits = []
         for j in np.argsort(-np.abs(effect), kind="stable"):
             if abs(effect[j]) < min_effect or len(traits) == limit:
@@ -250,6 +250,13 @@ def segment_traits(
 def top_traits(profile: tuple[Trait, ...], limit: int = N_TRAITS, min_effect: float = MIN_EFFECT) -> tuple[Trait, ...]:
     """The defining traits: the strongest significant entries of a (q-adjusted, strongest-first) profile."""
     return tuple(t for t in profile if t.significant and abs(t.effect) >= min_effect)[:limit]
+
+
+def _with_intervals(traits: tuple[Trait, ...], source: tuple[Trait, ...]) -> tuple[Trait, ...]:
+    """``traits`` with each feature's interval of the members' mean taken from ``source`` (the same members)."""
+    known = {t.feature: (t.ci_low, t.ci_high) for t in source}
+    return tuple(replace(t, ci_low=known.get(t.feature, (None, None))[0], ci_high=known.get(t.feature, (None, None))[1])
+                 for t in traits)
 
 
 def trait_tests(segments: list[SegmentSummary]) -> dict:
@@ -377,9 +384,11 @@ def summarise_segments(
             codes = np.full(n, -1, dtype=np.int64)
             for i, c in enumerate(children[t]):
                 codes[labels == c] = i
-            vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside, limit=None, min_effect=0.0)
+            vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside, limit=None, min_effect=0.0,
+                                       intervals=False)  # the same members' intervals as against everyone: copied below
             out += [node(c, t, labels == c, vs_parent[i]) for i, c in enumerate(children[t])]
     # One family for false discovery: every segment's every feature, against everyone and against its parent.
+    out = [replace(s, profile_vs_parent=_with_intervals(s.profile_vs_parent, s.profile)) for s in out]
     adjusted = fdr_adjust([x for s in out for x in (s.profile, s.profile_vs_parent)])
     return [replace(s, profile=adjusted[2 * i], profile_vs_parent=adjusted[2 * i + 1], traits=top_traits(adjusted[2 * i]),
                     traits_vs_parent=top_traits(adjusted[2 * i + 1])) for i, s in enumerate(out)]
