@@ -117,15 +117,18 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     assert spend.lift is not None and spend.lift > 2
     d = summaries[0].as_dict()
     assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids",
-                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent"}
-    assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"]) == (None, 0, [], [])
-    # The profile has every feature its members have a value for (names contrast siblings by it);
-    # the traits are its strongest.
+                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent",
+                      "profile_vs_parent"}
+    assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"], d["profile_vs_parent"]) == (None, 0, [], [], [])
+    # The profile has every feature its members have a value for (names contrast siblings by it),
+    # each with its test; the traits are its strongest significant entries.
     raw = profiles.features.raw
     for s in summaries:
         valued = {f for j, f in enumerate(profiles.features.names) if np.isfinite(raw[labels == s.segment_id, j]).any()}
         assert {t.feature for t in s.profile} == valued
-        assert [t.feature for t in s.profile[: len(s.traits)]] == [t.feature for t in s.traits]
+        assert [t.feature for t in s.profile if t.significant and abs(t.effect) >= MIN_EFFECT][: len(s.traits)] == [t.feature for t in s.traits]
+        assert all(t.significant and t.q < 0.05 and t.ci_low <= t.segment_value <= t.ci_high for t in s.traits)
+    assert {"n", "ci_low", "ci_high", "p", "q", "significant", "test"} <= set(d["traits"][0])
     json.dumps(d, allow_nan=False)
 
 

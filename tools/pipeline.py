@@ -40,10 +40,10 @@ from tools.search.vectors import (
 from tools.segment.clustering import SegmentModel
 from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
-from tools.segment.summary import SegmentSummary, summarise_segments
+from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "8"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree; 8: traits need half the members covered
+PIPELINE_VERSION = "9"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree; 8: traits need half the members covered; 9: traits tested, BH-adjusted, only significant ones cited
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -297,6 +297,7 @@ def build_summary(
         "hierarchy": {"levels": 1 if len(leaves) == len(tops) else 2, "top": tops, "leaves": leaves, "split_by": levels.space},
         "k_selection": k_selection(model, levels),
         "metrics": metrics,
+        "trait_tests": trait_tests(segments),
         "segments": [s.as_dict() for s in segments],
     }
 

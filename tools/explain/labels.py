@@ -20,6 +20,7 @@ import numpy as np
 from tools.explain.contrast import (
     RelativeTrait,
     agreeing,
+    cited_effects,
     is_broad_middle,
     parent_effects,
     parent_of,
@@ -169,7 +170,7 @@ def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: floa
             rule = adjective(r.feature, p > 0, voice)
             word = None if rule is None else (intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
         else:
-            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
+            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) and r.real_effect else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.contrast), r.feature, 1.0 if r.contrast > 0 else -1.0))
     return out
@@ -179,7 +180,7 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     """Words for the segment against everyone (what a sub-segment shares with its parent)."""
     out: list[_Word] = []
     for r in sorted(relative, key=lambda r: -abs(r.effect)):
-        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
+        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor and r.real_effect else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
     return out
@@ -226,7 +227,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     if not adjectives and not cats:
         adjectives = avoided
     by = {r.feature: r.contrast for r in usable}
-    effects = {r.feature: r.effect for r in relative}
+    effects = cited_effects(segment)  # against everyone: whether they buy, and which words hold against a rival
     if broad:  # named by its strongest relative trait that has a word, and said to be the middle
         # Its traits are leanings, not traits: "Mainstream Recent-leaning Buyers" (one token each, so a
         # truly recent segment's "Recent Buyers" is not all inside it).

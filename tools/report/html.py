@@ -36,6 +36,7 @@ from tools.report.model import (
     segment_name,
     top_of,
 )
+from tools.segment.significance import cited
 
 
 @cache
@@ -173,7 +174,7 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
     cards = build_cards(inp, segment_id)
     noun = count_noun(inp.summary.get("data", {}).get("kind", "behaviour"), 2)
     all_lifts = [t.get("lift") for s in inp.summary.get("segments", [])
-                 for t in [*(s.get("traits") or ()), *(s.get("traits_vs_parent") or ())]]
+                 for t in [*cited(s.get("traits")), *cited(s.get("traits_vs_parent"))]]
     domain = lift_domain(all_lifts)
     heading = inp.title if segment_id is None else f"{inp.title}: {cards[0].name}"
     sub = " · ".join(x for x in (str(inp.summary.get("data", {}).get("source", "")), inp.generated_by) if x)

@@ -46,9 +46,9 @@ def _md_card(card: Card, inp: ReportInput, noun: str) -> list[str]:
         out += ["**Sub-segments:** " + ", ".join(f"{c}. {md_escape(n)}" for c, n in card.children), ""]
     if card.traits_vs_parent and card.parent is not None:
         out += [f"What sets them apart within {md_escape(card.parent[1])}:", ""]
-        out += _md_table(("Trait", "Segment", "Parent", "Lift"), [trait_cells(t) for t in card.traits_vs_parent]) + [""]
+        out += _md_table(("Trait", "Segment (95% CI)", "Parent", "Lift"), [trait_cells(t) for t in card.traits_vs_parent]) + [""]
     if card.traits:
-        out += _md_table(("Trait", "Segment", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
+        out += _md_table(("Trait", "Segment (95% CI)", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
     elif noun != "messages":
         out += ["_No behaviour trait differs much from everyone else._", ""]
     if card.keywords:
