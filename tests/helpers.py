@@ -193,3 +193,24 @@ def tiered_frames(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tupl
 def tiered_dataset(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tuple[Dataset, dict[str, tuple[int, str]]]:
     events, items, truth = tiered_frames(sizes, seed)
     return dataset_from_frames(events, items), truth
+
+
+def continuum_dataset(n_users: int = 600, seed: int = 0) -> Dataset:
+    """One shop whose customers differ by degree only: a purchase rate and a churn day drawn from continuous laws.
+
+    No taste groups (every item is in one category) and no buying tiers: who buys in the last
+    quarter follows each customer's own rate and whether they have churned, on a continuum.
+    """
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"p{j}" for j in range(12)], "title": [f"Pantry item {j}" for j in range(12)],
+                          "category": "Pantry", "description": "everyday pantry goods", "price": 5.0})
+    events = []
+    for u in range(n_users):
+        rate = float(np.exp(rng.normal(np.log(0.04), 0.8)))  # purchases per day
+        stop = min(float(rng.exponential(60.0)), 270.0)  # days before the end they stopped buying
+        start = float(rng.uniform(stop + 60.0, 360.0))  # ... and started
+        ages = rng.uniform(stop, start, size=max(1, int(rng.poisson(rate * (start - stop)))))
+        for age in ages:
+            events.append({"user_id": f"c{u:04d}", "item_id": f"p{int(rng.integers(12))}", "event_type": "purchase",
+                           "timestamp": REFERENCE - float(age) * DAY, "value": float(rng.gamma(2.0, 10.0)), "text": None})
+    return dataset_from_frames(pd.DataFrame(events), items)
