@@ -138,17 +138,17 @@ def usefulness_rows(result: dict | None) -> list[tuple[str, str, str]]:
     for d in result.get("datasets", []):
         by = {r["method"]: r for r in d["rows"]}
         rfm = by["RFM named groups"]
-        for level in ("leaf", "top"):
+        for level in ("leaf", "one", "top"):
             ours = by.get(f"segscope ({level} level)")
             if ours is None:
                 continue
             km = by[f"KMeans log-RFM (k={ours['k']})"]
-            label = "segments" if level == "leaf" else "top-level segments"
+            label = {"leaf": "segments", "one": "segments (one level)", "top": "top-level segments"}[level]
             rows.append((
                 f"Usefulness, {d['dataset']} ({d['protocol']}): held-out AUC / R² of segscope's {label} (k={ours['k']}, "
                 f"stability {ours['stability_ari']:.2f}) vs RFM named groups (k={rfm['k']}) vs log-RFM KMeans (k={km['k']})",
                 f"{ours['auc']:.3f} / {ours['r2']:.3f} vs {rfm['auc']:.3f} / {rfm['r2']:.3f} vs {km['auc']:.3f} / {km['r2']:.3f}",
-                "segscope ≥ both on both" if level == "leaf" else "reported",
+                "reported" if level == "top" else "segscope ≥ both on both",
             ))
     return rows
 

@@ -216,3 +216,24 @@ def canned_audit(recommendations: bool = True) -> dict:
     overall = {"k": 10, "hr": 0.18, "ndcg": 0.09, "n_test_users": 82, "exposure": 0.6, "head_items": 4, "n_items": 40, "seconds": 1.0}
     return AuditReport("leaf", 124, 3, (attribute,), (("zip_code", "795 distinct values"),), overall if recommendations else None, (),
                        {"min_users": 30, "proxy_ratio": 1.5, "proxy_points": 0.1, "alpha": 0.05, "permutations": 999, "seed": 0}).as_dict()
+
+
+def continuum_dataset(n_users: int = 600, seed: int = 0) -> Dataset:
+    """One shop whose customers differ by degree only: a purchase rate and a churn day drawn from continuous laws.
+
+    No taste groups (every item is in one category) and no buying tiers: who buys in the last
+    quarter follows each customer's own rate and whether they have churned, on a continuum.
+    """
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"p{j}" for j in range(12)], "title": [f"Pantry item {j}" for j in range(12)],
+                          "category": "Pantry", "description": "everyday pantry goods", "price": 5.0})
+    events = []
+    for u in range(n_users):
+        rate = float(np.exp(rng.normal(np.log(0.04), 0.8)))  # purchases per day
+        stop = min(float(rng.exponential(60.0)), 270.0)  # days before the end they stopped buying
+        start = float(rng.uniform(stop + 60.0, 360.0))  # ... and started
+        ages = rng.uniform(stop, start, size=max(1, int(rng.poisson(rate * (start - stop)))))
+        for age in ages:
+            events.append({"user_id": f"c{u:04d}", "item_id": f"p{int(rng.integers(12))}", "event_type": "purchase",
+                           "timestamp": REFERENCE - float(age) * DAY, "value": float(rng.gamma(2.0, 10.0)), "text": None})
+    return dataset_from_frames(pd.DataFrame(events), items)

@@ -40,10 +40,13 @@ from tools.search.vectors import (
 from tools.segment.clustering import SegmentModel
 from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
+from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "9"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree; 8: traits need half the members covered; 9: traits tested, BH-adjusted, only significant ones cited
+PIPELINE_VERSION = "10"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
+# 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
+# level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -246,7 +249,15 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
     if levels.depth is not None:
         depth = levels.depth
         out["reason"] = f"{choice.reason}. Sub-segments: {depth.reason}"
+        if levels.root:
+            best = max((c for c in choice.candidates if c.prediction_strength is not None), key=lambda c: c.prediction_strength)
+            out["reason"] = (
+                f"no top level: no k in {choice.candidates[0].k}..{choice.candidates[-1].k} reaches prediction strength "
+                f"{REPRODUCIBLE} (best {best.prediction_strength:.3f} at k={best.k}), so the profiles hold no groups another "
+                f"sample would find again; the segments are cut from all users along their outlook. Segments: {depth.reason}"
+            )
         out["depth"] = {
+            "from_root": levels.root,
             "space": depth.space,
             "splits": depth.splits,
             "reason": depth.reason,
@@ -355,11 +366,19 @@ def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentMod
 
 
 def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
-    """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook."""
+    """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook.
+
+    A run cut from all users (``Levels.root``) has one centroid, everyone's: every user
+    starts at internal leaf 0 and the splits make the segments.
+    """
     tree = levels.tree
+    centroids = model.centroids_
+    if tree.root:  # the members' means, weighted by size: the mean of all smoothed profiles
+        centroids = np.average(centroids, axis=0, weights=np.bincount(model.labels_, minlength=len(centroids)))[None, :]
     np.savez(
         run_dir / "model.npz",
-        centroids=model.centroids_,
+        centroids=centroids,
+        root=tree.root,
         reference=model.reference_,
         smooth_neighbours=model.smooth_neighbours,
         metric=model.metric,

@@ -13,7 +13,11 @@ The method, in the order it runs:
    level of a hierarchy): the largest k in ``min_k..max_top_k`` whose
    prediction strength (tools/segment/stability.py) is within two standard
    errors (at least 0.05) of the most reproducible k's: the finest partition the data reproduces
-   as well as its best one. ``k_rule="silhouette"`` (text-only data): the
+   as well as its best one. When no k reaches prediction strength 0.8, the
+   chosen k is still fitted but ``k_choice_.reproducible`` is False: the
+   profiles hold no groups another sample would find again, and a hierarchy
+   (tools/segment/levels.py) cuts its segments from all users instead.
+   ``k_rule="silhouette"`` (text-only data): the
    smallest k whose silhouette, measured on the *unsmoothed* profiles
    (smoothing would flatter any k), is within ``k_tolerance`` (3%) of the best.
    Silhouette, Calinski–Harabasz and Davies–Bouldin are computed for every
@@ -67,6 +71,9 @@ class KChoice:
     k: int
     reason: str
     candidates: tuple[KCandidate, ...] = field(default=())
+    # k_rule="stability": whether any k reached prediction strength 0.8 (tools/segment/stability.py);
+    # when none did, a hierarchy cuts its segments from all users instead (tools/segment/levels.py).
+    reproducible: bool = True
 
 
 def quality_metrics(x: np.ndarray, labels: np.ndarray, metric: str, seed: int, sample: int = 5000) -> dict[str, float]:
@@ -329,6 +336,7 @@ class SegmentModel:
         from tools.segment.stability import (
             most_stable_k,
             partition_stability,
+            reproducible,
             tolerance,
         )
 
@@ -346,7 +354,7 @@ class SegmentModel:
             f"most reproducible k's ({chosen.prediction_strength:.3f} vs {best.prediction_strength:.3f} "
             f"± {best.prediction_strength_se:.3f} at k={best.k}); ARI between halves {chosen.ari:.3f}"
         )
-        return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates))
+        return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates), reproducible=reproducible(list(found.values())))
 
     @staticmethod
     def _nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
