@@ -57,7 +57,7 @@ def texts_to_time(n: int) -> dict[str, list[str]]:
     if root is not None:
         out["banking77"] = pd.read_csv(root / "banking77" / "test.csv")["text"].astype(str).tolist()[:n]
     tmp = Path(tempfile.mkdtemp(prefix="segscope-backends-"))
-    generate_sample(tmp / "data", n_users=3000, seed=11)
+    generate_sample(tmp / "data", n_users=6000, seed=11)
     texts = list(dict.fromkeys(distinct_texts(load_dataset(tmp / "data"))))
     pick = np.random.default_rng(0).choice(len(texts), min(n, len(texts)), replace=False)
     out["sample"] = [texts[i] for i in pick]

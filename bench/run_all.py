@@ -7,7 +7,7 @@ import sys
 
 from bench.report import write_reports
 
-BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.segments", "bench.scale", "bench.tui_load"]
+BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.embed_backends", "bench.segments", "bench.scale", "bench.tui_load"]
 
 
 def main() -> None:

@@ -216,3 +216,20 @@ def test_onnx_vectors_match_torch_fp32_vectors():
     np.fill_diagonal(sims_ref, -1)
     np.fill_diagonal(sims_int8, -1)
     assert (sims_ref.argmax(axis=1) == sims_int8.argmax(axis=1)).all()
+
+
+def test_the_config_file_chooses_the_backend_unless_the_environment_does(no_amx, monkeypatch, tmp_path):
+    from assistant.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('embed_backend = "torch"\n')
+    monkeypatch.setenv("SEGSCOPE_CONFIG", str(config))
+    assert load_settings().embed_backend == "torch"
+    assert isinstance(make_embedder(), SentenceTransformerEmbedder)
+    monkeypatch.setenv("SEGSCOPE_EMBED_BACKEND", "onnx")
+    load_settings()
+    assert isinstance(make_embedder(), OnnxEmbedder), "the environment wins over the file"
+    monkeypatch.delenv("SEGSCOPE_EMBED_BACKEND")
+    config.write_text('embed_backend = "cuda"\n')
+    with pytest.raises(SegscopeError, match="embed_backend"):
+        load_settings()
