@@ -33,7 +33,6 @@ from tools.search.vectors import (
     has_vectors,
     keep_only,
     rebuild_vectors,
-    write_items,
     write_vectors,
 )
 from tools.segment.clustering import SegmentModel
@@ -142,98 +141,50 @@ def _segment_new(
         cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
         profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report)
         timings["profiles_s"] = time.perf_counter() - t0
-        items = _start_items(ws, data, profiles, vectors_name(embedder)) if write_store else None
-        try:
-            return _cluster_and_save(data, ws, key, params, embedder, report, write_store, profiles, items, timings, t0)
-        finally:
-            if items is not None:
-                items.close()  # never leave a writer behind the workspace lock
 
+        t1 = time.perf_counter()
+        min_k, max_k = k_range_for(data, len(profiles.user_ids))
+        model: SegmentModel | TextSegmentModel
+        if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
+            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
+        else:
+            model = SegmentModel(
+                algorithm=params.algorithm,
+                k=params.k,
+                seed=params.seed,
+                metric="cosine" if data.kind == "text" else "euclidean",
+                min_k=min_k,
+                max_k=max_k,
+                smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
+            ).fit(profiles.fused, progress=report)
+        labels = model.labels_
+        timings["clustering_s"] = time.perf_counter() - t1
 
-class _ItemsWriter:
-    """The items collection written on a thread while clustering runs (items depend on the data, not the segments)."""
+        t2 = time.perf_counter()
+        report("describing segments", 0, 1)
+        segments = summarise_segments(data, profiles, labels)
+        summary = build_summary(data, params, key, model, segments, profiles, embedder)
+        name_segments(summary, profiles, labels, embedder)
+        report("describing segments", 1, 1)
+        timings["summary_s"] = time.perf_counter() - t2
 
-    def __init__(self, ws: Workspace, data: Dataset, profiles: Profiles, vectors: str) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="segscope-items")
-        self._future = self._pool.submit(self._write, ws, data, profiles, vectors)
-
-    @staticmethod
-    def _write(ws: Workspace, data: Dataset, profiles: Profiles, vectors: str) -> float:
-        start = time.perf_counter()
-        store = VectorStore(ws.chroma_dir)
-        write_items(store, data.fingerprint, vectors, profiles.item_ids, profiles.item_vectors, data.items, lambda *_: None)
-        return time.perf_counter() - start
-
-    def result(self) -> float:
-        """Seconds the write took; raises what the thread raised."""
-        return self._future.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-def _start_items(ws: Workspace, data: Dataset, profiles: Profiles, vectors: str) -> _ItemsWriter | None:
-    """The overlapped items write, or None when there are no items or SEGSCOPE_STORE_OVERLAP=0 (then they go with the users)."""
-    import os
-
-    if os.environ.get("SEGSCOPE_STORE_OVERLAP", "1") == "0" or not len(profiles.item_ids) or data.items is None:
-        return None
-    return _ItemsWriter(ws, data, profiles, vectors)
-
-
-def _cluster_and_save(
-    data: Dataset, ws: Workspace, key: str, params: RunParams, embedder: Embedder, report: StageProgress, write_store: bool,
-    profiles: Profiles, items: _ItemsWriter | None, timings: dict[str, float], t0: float,
-) -> SegmentationRun:
-    t1 = time.perf_counter()
-    min_k, max_k = k_range_for(data, len(profiles.user_ids))
-    model: SegmentModel | TextSegmentModel
-    if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
-        model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
-    else:
-        model = SegmentModel(
-            algorithm=params.algorithm,
-            k=params.k,
-            seed=params.seed,
-            metric="cosine" if data.kind == "text" else "euclidean",
-            min_k=min_k,
-            max_k=max_k,
-            smooth_neighbours=TEXT_SMOOTHING if data.kind == "text" else BEHAVIOUR_SMOOTHING,
-        ).fit(profiles.fused, progress=report)
-    labels = model.labels_
-    timings["clustering_s"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    report("describing segments", 0, 1)
-    segments = summarise_segments(data, profiles, labels)
-    summary = build_summary(data, params, key, model, segments, profiles, embedder)
-    name_segments(summary, profiles, labels, embedder)
-    report("describing segments", 1, 1)
-    timings["summary_s"] = time.perf_counter() - t2
-
-    with ws.new_run(key) as run_dir:
-        save_run(run_dir, summary, profiles, model)
-        save_data(run_dir, data)
+        with ws.new_run(key) as run_dir:
+            save_run(run_dir, summary, profiles, model)
+            save_data(run_dir, data)
+            if write_store:
+                t3 = time.perf_counter()
+                feats = profiles.features
+                vectors = RunVectors.from_summary(
+                    summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
+                    () if feats is None else feats.names, None if feats is None else feats.raw,
+                )
+                write_vectors(VectorStore(ws.chroma_dir), vectors, report)
+                timings["store_s"] = time.perf_counter() - t3
+            timings["total_s"] = time.perf_counter() - t0
+            atomic_write_json(run_dir / "timings.json", timings)
+        ws.publish(key)
         if write_store:
-            t3 = time.perf_counter()
-            feats = profiles.features
-            vectors = RunVectors.from_summary(
-                summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
-                () if feats is None else feats.names, None if feats is None else feats.raw,
-            )
-            if items is not None:
-                report("storing items", 0, 1)
-                timings["store_items_overlapped_s"] = items.result()
-                report("storing items", 1, 1)
-            write_vectors(VectorStore(ws.chroma_dir), vectors, report, items=items is None)
-            timings["store_s"] = time.perf_counter() - t3
-        timings["total_s"] = time.perf_counter() - t0
-        atomic_write_json(run_dir / "timings.json", timings)
-    ws.publish(key)
-    if write_store:
-        keep_only(VectorStore(ws.chroma_dir), key, data.fingerprint)
+            keep_only(VectorStore(ws.chroma_dir), key, data.fingerprint)
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
 
 

@@ -81,29 +81,20 @@ class RunVectors:
         )
 
 
-def write_items(
-    store: VectorStore, fingerprint: str, embedder: str, item_ids, item_vectors: np.ndarray, items: pd.DataFrame | None,
-    report: StageProgress,
-) -> None:
-    """The dataset's items into its ``items-DATA`` collection, skipping those whose text (and vectors' variant) is unchanged."""
-    if not len(item_ids) or items is None:
-        return
-    table = items.set_index("item_id").loc[item_ids]
-    texts = item_texts(table.reset_index())
-    hashes = [text_key(embedder, t) for t in texts]
-    metas = [
-        {"title": t, "category": c}
-        for t, c in zip(table["title"].fillna("").astype(str), table["category"].fillna("").astype(str))
-    ]
-    store.sync_items(
-        list(item_ids), item_vectors, hashes, metas, lambda d, t: report("storing items", d, t), name=items_collection(fingerprint),
-    )
-
-
-def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress, items: bool = True) -> None:
-    """Items (skipped when unchanged, or when ``items`` is False: written already), users with their segment, and segment centres."""
-    if items:
-        write_items(store, run.fingerprint, run.embedder, run.item_ids, run.item_vectors, run.items, report)
+def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress) -> None:
+    """Items (skipped when unchanged), users with their segment, and segment centres, into Chroma."""
+    if len(run.item_ids) and run.items is not None:
+        items = run.items.set_index("item_id").loc[run.item_ids]
+        texts = item_texts(items.reset_index())
+        hashes = [text_key(run.embedder, t) for t in texts]
+        metas = [
+            {"title": t, "category": c}
+            for t, c in zip(items["title"].fillna("").astype(str), items["category"].fillna("").astype(str))
+        ]
+        store.sync_items(
+            list(run.item_ids), run.item_vectors, hashes, metas, lambda d, t: report("storing items", d, t),
+            name=items_collection(run.fingerprint),
+        )
     traits = {s["id"]: ", ".join(t["label"] for t in s["traits"][:3]) for s in run.segments}
     # Users with no text at all (nothing they touched has a description) have no
     # direction to search by; they stay out of the users collection.
