@@ -52,15 +52,16 @@ def summary_rows() -> list[tuple[str, str, str]]:
                      f"{real['segment_llm_s']:.1f} s vs {real['segment_extractive_s']:.1f} s ({real['names_by_model']} of {real['segments']})", f"≤ {bound:.0f} s"))
         rows.append(("`ask --llm` with Gemma 3 270M: wall time / ungrounded statements printed",
                      f"{real['ask_s']:.1f} s / {len(real['ask_ungrounded'])}", f"model turn budget {real['turn_budget_s']:.0f} s / 0"))
-    sc = _load("scale")
     base = _load("scale-baseline")  # python -m bench.scale --sizes 10k --baseline --name scale-baseline
+    sc = _load("scale") or ({} if base else None)
     for size in ("10k", "100k"):
-        if sc and size not in sc and base and size in base:
+        if sc is not None and size not in sc and base and size in base:
             sc = {**sc, size: base[size]}  # a size measured only beside its baseline
         if sc and size in sc:
             r = sc[size]
             st = r["stages_s"]
-            where = f" ({sc['cpu_features']}; {r['embed_backend']}; load {r['load_avg_1min_before_after'][0]})" if "cpu_features" in sc else ""
+            cpu = (sc.get("cpu_features") or (base or {}).get("cpu_features", "")) + "; " if size == "100k" else ""
+            where = f" ({cpu}{r['embed_backend']}; load {r['load_avg_1min_before_after'][0]})" if "embed_backend" in r else ""
             rows.append(
                 (f"`segment` on {r['users']:,} users / {r['events']:,} events / {r['items']:,} items{where}",
                  f"{r['segment_wall_s']:.0f} s (profiles {st['profiles_s']:.0f}, clustering {st['clustering_s']:.0f}, store {st.get('store_s', 0):.0f}), {r['segment_peak_rss_mb']:,} MB peak",

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
-
-import os
 
 from bench.common import SEGSCOPE, run_command, save
 

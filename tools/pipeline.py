@@ -24,7 +24,12 @@ import numpy as np
 from tools.core.dataset import Dataset
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.cache import EmbeddingCache
-from tools.embed.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder, vectors_name
+from tools.embed.embedding import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    make_embedder,
+    vectors_name,
+)
 from tools.explain.labels import label_segments
 from tools.explain.quality import label_distinctiveness
 from tools.search.store import VectorStore

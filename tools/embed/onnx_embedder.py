@@ -15,7 +15,12 @@ import numpy as np
 
 from tools.core.errors import SegscopeError
 from tools.core.linalg import normalize_rows
-from tools.embed.embedding import DEFAULT_EMBEDDER, ProgressFn, cpu_cores, resolve_model_path
+from tools.embed.embedding import (
+    DEFAULT_EMBEDDER,
+    ProgressFn,
+    cpu_cores,
+    resolve_model_path,
+)
 from tools.embed.onnx_model import ModelSpec, ensure_onnx_model, read_spec
 
 
