@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     llm_answer_tokens: int = Field(320, ge=16, le=8192, description="max_tokens of each agent step: a short answer with its key figures, or a tool call")
     local_only: bool = Field(False, description="refuse every remote call")
     embedder: str = "minilm"
+    embed_backend: str = Field(
+        "auto", description="what runs the embedding model: auto (int8 ONNX without AMX, else torch), torch, onnx or onnx-int8"
+    )
     min_segment_size: int = Field(10, ge=1, description="segments smaller than this are never described member by member")
     chroma_url: str | None = Field(
         None,
@@ -80,6 +83,16 @@ class Settings(BaseSettings):
             raise ValueError("openai needs a model name, e.g. openai:gpt-4o-mini")
         return value
 
+    @field_validator("embed_backend")
+    @classmethod
+    def _known_embed_backend(cls, value: str) -> str:
+        from tools.embed.embedding import BACKENDS
+
+        value = value.strip().lower()
+        if value not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {value!r}: use one of {', '.join(BACKENDS)}")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -100,7 +113,12 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings with command-line overrides (None means 'not given')."""
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings(**given)
+        settings = Settings(**given)
+        # tools/embed reads the backend from the environment (so the segmentation child sees it too):
+        # a config-file choice is passed on unless the variable already says otherwise.
+        if settings.embed_backend != "auto":
+            os.environ.setdefault("SEGSCOPE_EMBED_BACKEND", settings.embed_backend)
+        return settings
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "settings"

@@ -152,13 +152,15 @@ class Toolbox:
         """
         from tools.core.workspace import Workspace
         from tools.data.ingest import load_dataset
+        from tools.embed.embedding import make_embedder, vectors_name
         from tools.pipeline import run_key, segment_dataset
 
         files = [p for p in (source.iterdir() if source.is_dir() else [source]) if p.is_file()] if source.exists() else []
         if not files or sum(p.stat().st_size for p in files) > CHECK_HERE_BYTES:
             return None
         data = load_dataset(source)
-        if not Workspace(self.service.workspace).has_run(run_key(data, params)):
+        vectors = vectors_name(make_embedder(params.embedder))  # lazy: loads no model
+        if not Workspace(self.service.workspace).has_run(run_key(data, params, vectors)):
             return None
         return segment_dataset(data, self.service.workspace, params, progress=self.progress, store=store)
 

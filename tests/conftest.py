@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the ONNX export of the bundled model, shared by the session's tests (built once, not per test)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Path:
     """Point all user state (config, data, caches, segscope's own home) at a temp dir."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("SEGSCOPE_MODEL_CACHE", str(model_cache))
     monkeypatch.setenv("HOME", str(home))
     for var, sub in (
         ("XDG_CONFIG_HOME", ".config"),

@@ -24,7 +24,12 @@ import numpy as np
 from tools.core.dataset import Dataset
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.cache import EmbeddingCache
-from tools.embed.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
+from tools.embed.embedding import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    make_embedder,
+    vectors_name,
+)
 from tools.explain.labels import label_segments
 from tools.explain.quality import label_distinctiveness
 from tools.search.locator import StoreSpec, choose_store, recorded_store
@@ -80,8 +85,10 @@ BEHAVIOUR_SMOOTHING = 10
 TEXT_SMOOTHING = 5
 
 
-def run_key(data: Dataset, params: RunParams) -> str:
-    payload = json.dumps({"v": PIPELINE_VERSION, "data": data.fingerprint, **params.as_dict()}, sort_keys=True)
+def run_key(data: Dataset, params: RunParams, vectors: str | None = None) -> str:
+    """The run's identity: data, parameters, and the vectors' variant when it is not the model's own (int8)."""
+    extra = {"vectors": vectors} if vectors is not None and vectors != params.embedder else {}
+    payload = json.dumps({"v": PIPELINE_VERSION, "data": data.fingerprint, **params.as_dict(), **extra}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -116,7 +123,8 @@ def segment_dataset(
         # The run key must name the embedder actually used, or a later run with
         # another model would wrongly reuse these results.
         params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
-    key = run_key(data, params)
+    embedder = embedder or make_embedder(params.embedder)  # lazy: nothing loads until a text needs encoding
+    key = run_key(data, params, vectors_name(embedder))
     if ws.has_run(key):
         notices: list[str] = []
         with ws.lock():
@@ -158,7 +166,7 @@ def _segment_new(
     ws: Workspace,
     key: str,
     params: RunParams,
-    embedder: Embedder | None,
+    embedder: Embedder,
     report: StageProgress,
     store: StoreSpec | None,
 ) -> SegmentationRun:
@@ -168,8 +176,7 @@ def _segment_new(
         ws.clean_leftovers()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        embedder = embedder or make_embedder(params.embedder)
-        cache = EmbeddingCache(ws.cache_dir, embedder.name)
+        cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
         profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report)
         timings["profiles_s"] = time.perf_counter() - t0
 
@@ -206,7 +213,7 @@ def _segment_new(
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
         segments = summarise_segments(data, profiles, labels, levels.tree.top_labels, levels.tree.parents)
-        summary = build_summary(data, params, key, model, segments, profiles, levels)
+        summary = build_summary(data, params, key, model, segments, profiles, levels, embedder)
         name_segments(summary, profiles, labels, embedder)
         report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
@@ -270,7 +277,7 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
 
 def build_summary(
     data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary],
-    profiles: Profiles, levels: Levels | None = None,
+    profiles: Profiles, levels: Levels | None = None, embedder: Embedder | None = None,
 ) -> dict:
     levels = levels or flat_levels(model.labels_)
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
@@ -302,6 +309,9 @@ def build_summary(
             "alpha": profiles.alpha,
             "behaviour_features": [] if profiles.features is None else profiles.features.names,
             "text_source": profiles.text_source,
+            # How the vectors were made (torch, onnx, onnx-int8) and the name they are cached under.
+            "embed_backend": getattr(embedder, "backend", None),
+            "embed_vectors": params.embedder if embedder is None else vectors_name(embedder),
         },
         "k": len(leaves),
         "k_top": len(tops),

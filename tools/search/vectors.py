@@ -76,7 +76,8 @@ class RunVectors:
             item_vectors=np.asarray(item_vectors),
             items=items,
             segments=summary["segments"],
-            embedder=summary["parameters"]["embedder"],
+            # Item hashes name the vectors' variant, so int8 items replace fp32 ones and back.
+            embedder=summary["parameters"].get("embed_vectors") or summary["parameters"]["embedder"],
             facts={f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
         )
 
