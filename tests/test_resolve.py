@@ -168,3 +168,12 @@ def test_the_biggest_two_is_two_segments_and_the_biggest_five_spenders_none(shop
 
     assert ids("compare the biggest two and write a report") == [0, 1] and ids("the largest 2") == [0, 1]
     assert ids("the biggest 5 spenders") == [] and ids("the biggest 3 spenders in segment 2") == [2]
+
+
+def test_a_whole_name_resolves_even_when_each_of_its_words_is_shared():
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames
+
+    names = SegmentNames([SegmentInfo(0, "Non-Beauty Buyers", 300), SegmentInfo(1, "Repeat Beauty Buyers", 100),
+                          SegmentInfo(2, "Repeat Budget Buyers", 80)])
+    assert names.by_whole_name("repeat beauty buyers") == 1 and names.by_whole_name("the Repeat Beauty Buyers") == 1
+    assert names.by_whole_name("beauty buyers") is None

@@ -108,6 +108,12 @@ class SegmentNames:
     def __len__(self) -> int:
         return len(self.by_id)
 
+    def by_whole_name(self, text: str) -> int | None:
+        """The one segment whose name's words are exactly the words of ``text`` (any case, "the" and plurals aside)."""
+        said = {singular(w) for w, _, _ in _words(text) if w not in _CONNECT and len(w) > 1}
+        hits = [sid for sid, words in self.name_words.items() if words and words == said]
+        return hits[0] if len(hits) == 1 else None
+
     def check(self, segment_id: int) -> int:
         if segment_id not in self.by_id:
             raise self.unknown(str(segment_id), numbered=True)
