@@ -186,7 +186,7 @@ def usefulness_rows(result: dict | None) -> list[tuple[str, str, str]]:
             if ours is None:
                 continue
             km = by[f"KMeans log-RFM (k={ours['k']})"]
-            label = {"leaf": "segments", "one": "segments (one level)", "top": "top-level segments"}[level]
+            label = {"leaf": "segments", "one": "one-level segments", "top": "top-level segments"}[level]
             rows.append((
                 f"Usefulness, {d['dataset']} ({d['protocol']}): held-out AUC / R² of segscope's {label} (k={ours['k']}, "
                 f"stability {ours['stability_ari']:.2f}) vs RFM named groups (k={rfm['k']}) vs log-RFM KMeans (k={km['k']})",

@@ -45,7 +45,8 @@ features explained.
 Ids: top-level segments are 0..T-1 (0 the largest). A top segment that is not
 split is its own leaf; the children of split ones are numbered from T on, in
 the order of their parent, largest first. ``leaf_labels`` holds each user's
-leaf: the segment they are assigned to.
+leaf: the segment they are assigned to. A tree grown from everyone
+(:func:`build_root_tree`) has its leaves as the top level, 0..L-1, largest first.
 """
 
 from __future__ import annotations
