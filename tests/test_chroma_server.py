@@ -60,14 +60,21 @@ def _databases(url: str) -> set[str]:
 
 
 def _same_answers(a: list[dict], b: list[dict], key: str = "user_id") -> None:
-    """The same similarities, rank by rank, and the same users, except that users tied on similarity may swap places
-    (the hashing embedder gives many users the very same vector)."""
-    assert [u["similarity"] for u in a] == [u["similarity"] for u in b]
-    last = a[-1]["similarity"]
-    assert {u[key] for u in a if u["similarity"] > last} == {u[key] for u in b if u["similarity"] > last}
-    for x, y in zip(a, b):
-        assert x[key] == y[key] or x["similarity"] == y["similarity"], (x, y)
-        assert x.get("segment_id") == y.get("segment_id") or x[key] != y[key]
+    """Both stores hold the same vectors and metadata, but Chroma's HNSW index is approximate and is not
+    built the same way twice (two builds of the embedded store also differ now and then): so most of the
+    answers are the same users, every user both return has the same similarity and segment in both,
+    and each list is ranked by similarity."""
+    assert len(a) == len(b)
+    ids_a, ids_b = {u[key] for u in a}, {u[key] for u in b}
+    assert len(ids_a & ids_b) >= 0.8 * len(a), (a, b)
+    by_b = {u[key]: u for u in b}
+    for x in a:
+        y = by_b.get(x[key])
+        if y is not None:
+            assert x["similarity"] == y["similarity"] and x.get("segment_id") == y.get("segment_id"), (x, y)
+    for answer in (a, b):
+        sims = [u["similarity"] for u in answer]
+        assert sims == sorted(sims, reverse=True)
 
 
 def _files(ws: Path) -> dict[str, bytes]:
