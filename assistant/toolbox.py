@@ -295,8 +295,8 @@ class Toolbox:
         wanted = {str(by or "").lower(), *(c.feature for c in conditions)}
         if wanted & {"churn_risk", "churn", "risk", "active_days"} and "active_days" not in names and "recency_days" in names:
             names, raw = names + ["active_days"], np.column_stack([raw, self._active_days(run)])
-        # A top-level segment with sub-segments ranks all of its sub-segments' members.
-        labels = run.top_labels if sid is not None and run.top_labels is not None and run.segment(sid).get("children") else run.labels
+        # The segment's members as RunState counts them (a top-level segment: all of its sub-segments').
+        labels = run.labels if sid is None else np.where(run.members(sid), sid, -1)
         r = rank_users(run.user_ids, labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
         scope = "users" if sid is None else f"users of segment {sid} “{run.segment(sid)['name']}”"
         where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {_amount(f.value, r.labels[f.feature][1])}" for f in r.filters)
