@@ -177,3 +177,12 @@ def test_a_whole_name_resolves_even_when_each_of_its_words_is_shared():
                           SegmentInfo(2, "Repeat Budget Buyers", 80)])
     assert names.by_whole_name("repeat beauty buyers") == 1 and names.by_whole_name("the Repeat Beauty Buyers") == 1
     assert names.by_whole_name("beauty buyers") is None
+
+
+def test_a_request_naming_a_segment_by_its_whole_name_of_shared_words_routes_to_it():
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(0, "Lapsed Drama Viewers", 300), SegmentInfo(1, "Lapsed Thriller Fans", 100),
+                          SegmentInfo(2, "Thriller & Crime Fans", 80)])
+    found = find_segment_mentions("describe the lapsed thriller fans", names)
+    assert [m.segment_ids for m in found] == [(1,)]

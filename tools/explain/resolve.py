@@ -223,9 +223,6 @@ class Resolver:
         """One segment id from an id, a rank ("biggest", "second smallest") or words of its name."""
         if isinstance(ref, (int, np.integer)) or (isinstance(ref, str) and ref.strip().lstrip("#").isdigit()):
             return self.segments.check(int(str(ref).strip().lstrip("#")))
-        whole = self.segments.by_whole_name(str(ref))  # "repeat beauty buyers": every word is shared, the name is not
-        if whole is not None:
-            return whole
         found = self.segments_in(str(ref), lenient=True)
         ids = [sid for m in found for sid in m.segment_ids]
         if len(ids) == 1:

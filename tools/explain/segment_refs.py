@@ -177,9 +177,12 @@ class SegmentNames:
                 g = sum(1 for p in window if matched[p] in self.shared and matched[p] in self.name_words[sid])
                 if d or k:
                     scores[sid] = (d, k, g)
+            first, last = window[0], window[-1]
+            whole = self.by_whole_name(" ".join(words[p][0] for p in range(first, last + 1)))
+            if whole is not None:  # "the repeat beauty buyers": every word is shared, the name is not
+                scores = {whole: (2, 0, 0)}  # as strong as two distinctive words
             if not scores:
                 continue
-            first, last = window[0], window[-1]
             nxt = words[last + 1][0] if last + 1 < len(words) else ""
             adjacent = nxt in GROUP_NOUNS
             best = max(scores.values(), key=lambda t: (2 * t[0] + t[1] + t[2]))
