@@ -14,7 +14,9 @@ import tools.embed.onnx_embedder as onnx_embedder
 import tools.embed.onnx_model as onnx_model
 from tools.core.errors import SegscopeError
 from tools.embed.embedding import (
+    HashingEmbedder,
     SentenceTransformerEmbedder,
+    full_precision,
     make_embedder,
     resolve_backend,
     resolve_model_path,
@@ -109,6 +111,21 @@ def test_int8_vectors_are_cached_and_keyed_apart_from_fp32_ones(no_amx):
     params = RunParams(seed=1)
     assert run_key(Data, params, vectors_name(torch_emb)) == run_key(Data, params)
     assert run_key(Data, params, vectors_name(int8)) != run_key(Data, params)
+
+
+def test_the_router_embeds_at_full_precision_whatever_the_run_used(no_amx, tmp_path):
+    """int8 intents routed fewer of the corpus's requests; the session's router takes the fp32 twin of its workspace's model."""
+    from assistant.config import load_settings
+    from assistant.session import Session
+
+    twin = full_precision(make_embedder(backend="onnx-int8"))
+    assert isinstance(twin, OnnxEmbedder) and twin.variant == "onnx" and twin.name == "minilm"
+    fp32, hashing = make_embedder(backend="onnx"), HashingEmbedder()
+    assert full_precision(fp32) is fp32 and full_precision(hashing) is hashing
+
+    session = Session(tmp_path / "ws", load_settings(llm="extractive"))
+    session.service._embedder = make_embedder(backend="onnx-int8")
+    assert session.router is not None and session.intent_embedder.variant == "onnx"
 
 
 # --- the cached export --------------------------------------------------------------------
