@@ -186,3 +186,24 @@ def test_a_request_naming_a_segment_by_its_whole_name_of_shared_words_routes_to_
                           SegmentInfo(2, "Thriller & Crime Fans", 80)])
     found = find_segment_mentions("describe the lapsed thriller fans", names)
     assert [m.segment_ids for m in found] == [(1,)]
+
+
+def test_a_word_a_parent_shares_only_with_its_own_sub_segments_names_the_parent():
+    """Two-level runs: "Home & Garden Buyers" over "Occasional Garden Buyers" is one family, not two garden segments."""
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(2, "Home & Garden Buyers", 548), SegmentInfo(3, "High-spend Electronics Buyers", 420),
+                          SegmentInfo(10, "Repeat High-spend Buyers", 290, parent=2, level=1),
+                          SegmentInfo(11, "Occasional Garden Buyers", 258, parent=2, level=1),
+                          SegmentInfo(12, "Repeat Top-spend Buyers", 239, parent=3, level=1),
+                          SegmentInfo(13, "Occasional Mid-spend Buyers", 181, parent=3, level=1)])
+
+    def ids(text, lenient=False):
+        return [sid for m in find_segment_mentions(text, names, lenient) for sid in m.segment_ids]
+
+    assert ids("explain the garden segment") == [2] and ids("garden", lenient=True) == [2]
+    assert ids("describe the occasional garden buyers") == [11]  # the sub-segment, named more closely
+    # "spenders" are people who spend: not the "-spend" segments, whose shared word "spend" it only resembles.
+    assert ids("top spenders") == [] and ids("who are the top spenders in segment 3") == [3]
+    # A word held by two families stays ambiguous.
+    assert ids("the occasional segment") == []

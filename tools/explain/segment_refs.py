@@ -100,10 +100,30 @@ class SegmentNames:
         for words in self.keyword_words.values():
             for w in words:
                 kdf[w] = kdf.get(w, 0) + 1
-        self.distinctive = {sid: {w for w in words if df[w] == 1} for sid, words in self.name_words.items()}
-        self.shared = {w for w, n in df.items() if n > 1}
+        # A word of a parent's name that its own sub-segments repeat ("Home & Garden Buyers" over
+        # "Occasional Garden Buyers") still names one family: distinctive to each, the parent preferred.
+        self.parent = {s.id: s.parent for s in segments}
+        family = {w for w in df if df[w] > 1 and self._one_family([sid for sid, ws in self.name_words.items() if w in ws])}
+        self.distinctive = {sid: {w for w in words if df[w] == 1 or w in family} for sid, words in self.name_words.items()}
+        self.shared = {w for w, n in df.items() if n > 1 and w not in family}
         self.keyword_only = {sid: {w for w in words if kdf[w] == 1 and w not in df} for sid, words in self.keyword_words.items()}
         self._vocabulary = sorted(set(df) | {w for ws in self.keyword_only.values() for w in ws})
+
+    def _root(self, sid: int) -> int:
+        while self.parent.get(sid) is not None:
+            sid = self.parent[sid]
+        return sid
+
+    def _one_family(self, holders: list[int]) -> bool:
+        """Whether ``holders`` are one top-level segment and sub-segments of it."""
+        roots = {self._root(h) for h in holders}
+        return len(roots) == 1 and roots.pop() in holders
+
+    def _ancestor_of_all(self, ids: list[int]) -> int | None:
+        for sid in ids:
+            if all(o == sid or self._root(o) == sid for o in ids):
+                return sid
+        return None
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -147,9 +167,11 @@ class SegmentNames:
 
     def _match_word(self, word: str) -> str | None:
         w = singular(word)
-        for variant in (w, w[:-2] if w.endswith("er") and len(w) > 5 else None):  # "gardeners" are of the garden segment
-            if variant and self._known(variant):
-                return variant
+        if self._known(w):
+            return w
+        # "gardeners" are of the garden segment; "spenders" are people who spend, not the "-spend" segments.
+        if w.endswith("er") and len(w) > 5 and self._known(stem := w[:-2]) and stem not in self.shared:
+            return stem
         if len(w) >= 5 and self._vocabulary:
             from rapidfuzz import fuzz, process
 
@@ -189,6 +211,8 @@ class SegmentNames:
             top = [sid for sid, t in scores.items() if (2 * t[0] + t[1] + t[2]) == (2 * best[0] + best[1] + best[2])]
             d, k, g = best
             strong = d >= 2 or (d >= 1 and (g >= 1 or adjacent)) or (k >= 1 and (adjacent or d >= 1 or g >= 1))
+            if len(top) > 1 and (parent := self._ancestor_of_all(top)) is not None:
+                top = [parent]  # "the garden segment": the family's top segment, not one of its parts
             if len(top) != 1 or not (strong or lenient):
                 continue
             end = words[last + 1][2] if adjacent else words[last][2]
