@@ -319,3 +319,32 @@ def test_size_words_never_stack():
     out = _by_size(dict(chosen), {0: 300, 1: 100, 2: 50})
     assert all(sum(w in ("Larger", "Smaller") for w in name.split()) <= 1 for name in out.values()), out
     assert not any(names_clash(a, b) for a, b in itertools.combinations(out.values(), 2)), out
+
+
+def test_a_clash_is_never_traded_for_a_name_with_exactly_another_names_words():
+    """Diginetica's sessions: a sub-segment of "Recent Sessions" as long as the top-level "Long Sessions" could drop
+    "Long" and become a second "Recent Sessions", which only a size word then told apart from its own parent."""
+    from dataclasses import dataclass
+
+    from tools.explain.names import NameParts, resolve_names
+
+    @dataclass(frozen=True)
+    class W:
+        word: str
+        feature: str
+        strength: float
+        sign: float
+
+    long_, recent = W("Long", "frequency", 1.0, 1.0), W("Recent", "recency_days", 1.6, -1.0)
+
+    def build(words):
+        return " ".join([w.word for w in words] + ["Sessions"])
+
+    parts = {
+        1: NameParts((long_,), (), build, effects={"frequency": 1.04}),
+        2: NameParts((recent,), (), build, effects={"recency_days": -1.6}),
+        6: NameParts((long_,), (recent,), build, effects={"recency_days": -1.6, "frequency": 0.38}),
+    }
+    names = {sid: name for sid, (name, _) in resolve_names(parts, {1: 892, 2: 340, 6: 164}).items()}
+    assert names[2] == "Recent Sessions", names  # the parent keeps its plain name
+    assert len({content_words(n) for n in names.values()}) == 3, names

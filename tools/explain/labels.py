@@ -11,7 +11,7 @@ tools/explain/quality.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -176,13 +176,16 @@ def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: floa
     return out
 
 
-def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float) -> list[_Word]:
-    """Words for the segment against everyone (what a sub-segment shares with its parent)."""
+def _effect_words(effects: Mapping[str, float], voice: Voice, floor: float) -> list[_Word]:
+    """Words for the segment against everyone (what a sub-segment shares with its parent), from the
+    features whose gap to everyone passed its test: a trait the whole family has is not among the
+    sub-segment's traits against its parent, and it is what tells it from a namesake elsewhere
+    ("Recent Long Sessions" under "Recent Sessions", beside the top-level "Long Sessions")."""
     out: list[_Word] = []
-    for r in sorted(relative, key=lambda r: -abs(r.effect)):
-        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor and r.real_effect else None
+    for feature, effect in sorted(effects.items(), key=lambda fe: -abs(fe[1])):
+        word = adjective(feature, effect > 0, voice) if abs(effect) >= floor else None
         if word is not None and word[1] not in {w.group for w in out}:
-            out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
+            out.append(_Word(word[0], word[1], abs(effect), feature, 1.0 if effect > 0 else -1.0))
     return out
 
 
@@ -251,7 +254,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     # a category they avoid, then keywords.
     pool = [*adjectives, *cats[:2]]
     if parent_of(segment) is not None:
-        pool += _effect_words(relative, voice, STRONG_EFFECT)
+        pool += _effect_words(effects, voice, STRONG_EFFECT)
     pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
     # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
     # A broad-middle sub-segment's leaning counts too: the most lapsed of its siblings is "Long-lapsed".

@@ -185,6 +185,9 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
         name = parts[sid].build(cand)
         if name is None or (rival is not None and names_clash(name, rival)):
             return False
+        # Never trade one clash for the worst kind: a name with exactly another's content words.
+        if any(content_words(name) == content_words(n) for other, n in names.items() if other != sid):
+            return False
         if strict and first_clash(name, [n for other, n in names.items() if other not in (sid, besides)]) is not None:
             return False
         words[sid], names[sid] = cand, name
