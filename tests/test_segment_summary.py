@@ -117,7 +117,7 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     assert spend.lift is not None and spend.lift > 2
     d = summaries[0].as_dict()
     assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids",
-                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent"}
+                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent", "outliers"}
     assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"]) == (None, 0, [], [])
     # The profile has every feature its members have a value for (names contrast siblings by it);
     # the traits are its strongest.
