@@ -297,3 +297,16 @@ def _duplicates(ev: pd.DataFrame, codes: np.ndarray, ts: np.ndarray, counts: np.
     figures["duplicates"] = duplicates
     flagged = (duplicates >= DUP_MIN_EVENTS) & (duplicates >= DUP_MIN_SHARE * counts)
     return "duplicate_bursts", _dup_rule(), flagged, None
+
+
+def outliers_line(block: dict | None, noun: str = "users") -> str | None:
+    """One sentence on a run's outliers from its ``data.outliers`` block; None when nothing was judged (text-only data)."""
+    if not block or not any(r.get("applied") for r in block.get("rules", [])):
+        return None
+    count = int(block.get("count", 0))
+    if not count:
+        return f"No {noun} flagged as outliers."
+    reasons = ", ".join(f"{n:,} {REASON_LABELS.get(code, code)}" for code, n in (block.get("by_reason") or {}).items())
+    fate = ("kept in the fit (--keep-outliers)" if block.get("kept_in_fit")
+            else "left out of the fit and assigned to the nearest segment afterwards")
+    return f"{count:,} {noun} ({float(block.get('share', 0)):.1%}) flagged as outliers ({reasons}): {fate}."
