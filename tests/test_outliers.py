@@ -136,7 +136,9 @@ def test_sample_bots_are_planted_among_the_same_people(tmp_path):
     ev = pd.read_csv(tmp_path / "b" / "events.csv")
     people_ev = ev[~ev["user_id"].isin(bots["user_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(people_ev, pd.read_csv(tmp_path / "p" / "events.csv"))
-    assert set(pd.read_csv(tmp_path / "b" / "users.csv")["user_id"]) == set(truth["user_id"])
+    users = pd.read_csv(tmp_path / "b" / "users.csv")
+    assert set(users["user_id"]) == set(truth["user_id"])
+    pd.testing.assert_frame_equal(users[~users["user_id"].isin(bots["user_id"])], pd.read_csv(tmp_path / "p" / "users.csv"))
 
     found = detect_outliers(load_dataset(tmp_path / "b"))
     reasons = pd.Series(found.reasons, index=found.user_ids)

@@ -39,6 +39,12 @@ def runs(tmp_path_factory):
     return out, set(truth.loc[truth["segment"] == "bot", "user_id"]), root
 
 
+def fitted_rows(run) -> int:
+    """How many users the top level was fitted on: its smoothing reference holds them all (under 10,000 users)."""
+    with np.load(run.run_dir / "model.npz") as m:
+        return len(m["reference"])
+
+
 def rows_of(run, ids) -> np.ndarray:
     return pd.Index(run.user_ids).get_indexer(pd.Index(list(ids)))
 
@@ -48,6 +54,7 @@ def test_flagged_users_do_not_shape_the_segments(runs):
     people, default = by["people"], by["default"]
     flagged = set(default.user_ids[default.flagged])
     assert flagged == bots, "every planted bot flagged, and no one else (this sample)"
+    assert fitted_rows(default) == len(default.user_ids) - len(bots) == fitted_rows(people)
     rows = rows_of(default, people.user_ids)
     # The people's profiles, segments and tree are exactly those of the run without bots.
     np.testing.assert_allclose(default.fused[rows], people.fused, atol=1e-6)
@@ -90,6 +97,7 @@ def test_keep_outliers_fits_them_with_everyone(runs):
     block = kept.summary["data"]["outliers"]
     assert block["kept_in_fit"] is True and block["count"] == len(bots)
     assert set(kept.user_ids[kept.flagged]) == bots  # still flagged and marked
+    assert fitted_rows(kept) == len(kept.user_ids)
     assert kept.summary["run_key"] != by["default"].summary["run_key"]
     rows = rows_of(kept, people.user_ids)
     # Kept in, the bots take part in the scaling: the people's profiles move.
@@ -137,3 +145,15 @@ def test_the_saved_tree_assigns_a_few_users_as_the_fit_placed_them(tmp_path):
     top, leaf = assign_levels(levels, model, profiles.rows(few))
     np.testing.assert_array_equal(top, levels.tree.top_labels[few])
     np.testing.assert_array_equal(leaf, levels.tree.leaf_labels[few])
+
+
+def test_the_report_overview_has_an_outliers_line(runs):
+    from tools.report.markdown import render_markdown
+    from tools.report.model import ReportInput
+
+    (by, bots, _) = runs
+    inp = ReportInput(by["default"].summary, np.zeros((0, 2)), np.zeros(0, dtype=int), {}, None)
+    line = next(row for row in render_markdown(inp).splitlines() if row.startswith("| Outliers |"))
+    assert f"{len(bots)} users" in line and "left out of the fit" in line
+    people = ReportInput(by["people"].summary, np.zeros((0, 2)), np.zeros(0, dtype=int), {}, None)
+    assert "| Outliers | No users flagged as outliers. |" in render_markdown(people)
