@@ -53,10 +53,18 @@ def test_event_volume_flags_the_far_tail_not_a_heavy_user():
 
 
 def test_event_volume_has_a_floor_when_everyone_has_the_same_count():
-    same = [row for u in range(100) for row in user(f"s{u}", spaced(10, DAY), [f"i{j}" for j in range(10)])]
-    few_more = user("few_more", spaced(30, DAY), [f"i{j}" for j in range(30)])  # 3x: below the floor's 4.5x
-    many_more = user("many_more", spaced(80, DAY), [f"i{j % 300}" for j in range(80)])
+    same = [row for u in range(100) for row in user(f"s{u}", spaced(40, DAY / 4), [f"i{j}" for j in range(40)])]
+    few_more = user("few_more", spaced(120, DAY / 4), [f"i{j}" for j in range(120)])  # 3x: below the floor's 4.5x
+    many_more = user("many_more", spaced(250, DAY / 4), [f"i{j}" for j in range(250)])
     assert flags(pd.DataFrame(same + few_more + many_more)) == {"many_more": "event_volume"}
+
+
+def test_event_volume_never_flags_fewer_than_a_hundred_events():
+    # Most sessions buy one line: statistically 20-60 lines are the far tail, but a person buys that much.
+    ones = [row for u in range(300) for row in user(f"o{u}", [REFERENCE - u * 3600.0], [f"i{u % 300}"], event_type="purchase")]
+    big = [row for u, n in enumerate((20, 35, 60)) for row in user(f"big{u}", spaced(n, 30.0), [f"i{j}" for j in range(n)], event_type="purchase")]
+    huge = user("huge", spaced(150, 30.0), [f"i{j}" for j in range(150)], event_type="purchase")
+    assert flags(pd.DataFrame(ones + big + huge)) == {"huge": "event_volume"}
 
 
 def test_single_item_flags_a_hammered_page_not_a_favourite():
