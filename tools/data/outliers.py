@@ -8,7 +8,10 @@ Four rules, each with a reason code; a user is flagged when any rule holds:
   deviation; the upper-quantile scale keeps it honest where most users have the
   same count (CDNOW: more than half bought once, so the MAD is 0); the floor
   stops data where nearly everyone has one count from flagging users with only
-  a few more. Needs at least ``VOLUME_MIN_USERS`` users.
+  a few more, and no one is flagged for volume with fewer than
+  ``VOLUME_MIN_EVENTS`` events (DIGINETICA's purchase log: most sessions buy
+  one line, so the statistics alone would call 15 lines in a session
+  implausible). Needs at least ``VOLUME_MIN_USERS`` users.
 - ``single_item``: at least ``ITEM_MIN_EVENTS`` events on one item, and at
   least ``ITEM_MIN_SHARE`` of all the user's events (a page reloaded by a
   price or stock watcher). Heavy users spread their events, even on a favourite.
@@ -44,6 +47,7 @@ from tools.core.dataset import Dataset
 VOLUME_K = 5.0
 SCALE_FLOOR = 0.3
 VOLUME_MIN_USERS = 50
+VOLUME_MIN_EVENTS = 100
 ITEM_MIN_EVENTS = 20
 ITEM_MIN_SHARE = 0.5
 TIMING_WINDOW_S = 60.0
@@ -154,6 +158,33 @@ def _empty_figures(n: int) -> pd.DataFrame:
                          "densest_window": np.zeros(n, dtype=np.int64), "duplicates": np.zeros(n, dtype=np.int64)})  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Events:
+    """The events as integer codes, factorised once (string columns are slow to factorise)."""
+
+    user: np.ndarray
+    item: np.ndarray  # -1 where missing
+    etype: np.ndarray
+    text: np.ndarray  # -1 where missing
+    order: np.ndarray  # -1 where missing
+    value: np.ndarray  # -inf where missing, so two missing values compare equal
+    ts: np.ndarray  # NaN where missing
+    item_ids: np.ndarray  # the item of each code
+
+    @classmethod
+    def of(cls, ev: pd.DataFrame, user: np.ndarray) -> _Events:
+        def codes(column: str) -> tuple[np.ndarray, np.ndarray]:
+            if column not in ev:
+                return np.full(len(ev), -1, dtype=np.int64), np.zeros(0, dtype=object)
+            found, uniques = pd.factorize(ev[column])
+            return found.astype(np.int64), np.asarray(uniques, dtype=object)
+
+        value = ev["value"].to_numpy(dtype=np.float64)
+        item, item_ids = codes("item_id")
+        return cls(user.astype(np.int64), item, codes("event_type")[0], codes("text")[0], codes("order_id")[0],
+                   np.where(np.isfinite(value), value, -np.inf), ev["timestamp"].to_numpy(dtype=np.float64), item_ids)  # fmt: skip
+
+
 def detect_outliers(data: Dataset) -> Outliers:
     """Flag the users of ``data`` whose behaviour no person produces (module docstring: the rules and thresholds)."""
     ev = data.events
@@ -165,15 +196,15 @@ def detect_outliers(data: Dataset) -> Outliers:
     figures = _empty_figures(n)
     counts = np.bincount(codes, minlength=n)
     figures["events"] = counts
-    ts = ev["timestamp"].to_numpy(dtype=np.float64)
-    timed = np.isfinite(ts)
-    to_second = bool(timed.any()) and float(np.mean(np.mod(ts[timed], 60.0) != 0)) >= SECOND_RESOLUTION_SHARE
+    e = _Events.of(ev, codes)
+    timed = np.isfinite(e.ts)
+    to_second = bool(timed.any()) and float(np.mean(np.mod(e.ts[timed], 60.0) != 0)) >= SECOND_RESOLUTION_SHARE
     coarse = "timestamps are not to the second (whole minutes or days): timing cannot be judged"
     results: list[tuple[str, str, np.ndarray | None, str | None]] = [_volume(counts)]
-    results.append(_single_item(ev, codes, counts, figures))
+    results.append(_single_item(e, counts, figures))
     if to_second:
-        results.append(_timing(ev, codes, ts, n, figures))
-        results.append(_duplicates(ev, codes, ts, counts, figures))
+        results.append(_timing(e, n, figures))
+        results.append(_duplicates(e, counts, figures))
     else:
         results += [("inhuman_timing", _timing_rule(), None, coarse), ("duplicate_bursts", _dup_rule(), None, coarse)]
 
@@ -198,7 +229,7 @@ def volume_limit(counts: np.ndarray) -> float:
     med = float(np.median(logc))
     mad = float(np.median(np.abs(logc - med)))
     scale = max(1.4826 * mad, (float(np.quantile(logc, 0.9)) - med) / 1.2816, SCALE_FLOOR)
-    return float(np.exp(med + VOLUME_K * scale))
+    return max(float(np.exp(med + VOLUME_K * scale)), float(VOLUME_MIN_EVENTS))
 
 
 def _volume(counts: np.ndarray) -> tuple[str, str, np.ndarray | None, str | None]:
@@ -206,26 +237,26 @@ def _volume(counts: np.ndarray) -> tuple[str, str, np.ndarray | None, str | None
         return "event_volume", "", None, f"fewer than {VOLUME_MIN_USERS} users: too few to say what the tail is"
     limit = volume_limit(counts)
     rule = (f"more than {limit:,.0f} events: median {np.median(counts):,.0f}, log count beyond median + "
-            f"{VOLUME_K:g} robust standard deviations")
+            f"{VOLUME_K:g} robust standard deviations, and at least {VOLUME_MIN_EVENTS}")
     return "event_volume", rule, counts > limit, None
 
 
-def _single_item(ev: pd.DataFrame, codes: np.ndarray, counts: np.ndarray, figures: pd.DataFrame) -> tuple:
+def _single_item(e: _Events, counts: np.ndarray, figures: pd.DataFrame) -> tuple:
     rule = f"at least {ITEM_MIN_EVENTS} events on one item and at least {ITEM_MIN_SHARE:.0%} of the user's events"
-    has = ev["item_id"].notna().to_numpy()
+    has = e.item >= 0
     if not has.any():
         return "single_item", rule, None, "the data has no items"
-    item_codes, items = pd.factorize(ev["item_id"][has])
-    pairs, pair_counts = np.unique(codes[has].astype(np.int64) * len(items) + item_codes, return_counts=True)
-    users = pairs // len(items)
-    # The pairs are sorted by user: each user's largest count is the last of its pairs after sorting by count.
+    n_items = int(e.item.max()) + 1
+    pairs, pair_counts = np.unique(e.user[has] * n_items + e.item[has], return_counts=True)
+    users = pairs // n_items
+    # Each user's largest count is the last of its pairs once they are sorted by user, then count.
     order = np.lexsort((pair_counts, users))
     last = np.r_[users[order][1:] != users[order][:-1], True]
     best_users, best = users[order][last], order[last]
     top_events = np.zeros(len(counts), dtype=np.int64)
     top_events[best_users] = pair_counts[best]
     top_item = np.full(len(counts), "", dtype=object)
-    top_item[best_users] = np.asarray(items, dtype=object)[pairs[best] % len(items)]
+    top_item[best_users] = e.item_ids[pairs[best] % n_items]
     share = top_events / np.maximum(counts, 1)
     figures["top_item"], figures["top_item_events"], figures["top_item_share"] = top_item, top_events, share
     return "single_item", rule, (top_events >= ITEM_MIN_EVENTS) & (share >= ITEM_MIN_SHARE), None
@@ -241,25 +272,41 @@ def _dup_rule() -> str:
             f"value and text within {DUP_WINDOW_S:.0f} seconds")
 
 
-def _order_codes(ev: pd.DataFrame) -> np.ndarray:
-    """Each row's order (-1 without one)."""
-    if "order_id" not in ev:
-        return np.full(len(ev), -1, dtype=np.int64)
-    return pd.factorize(ev["order_id"])[0].astype(np.int64)
+def _group(*keys: np.ndarray) -> np.ndarray:
+    """One int64 id per distinct combination of ``keys`` (codes from -1 up, or floats); hashing only when the ids would overflow."""
+    ids = np.zeros(len(keys[0]), dtype=np.int64)
+    width = 1
+    for key in keys:
+        codes = key + 1 if key.dtype.kind in "iu" else pd.factorize(key)[0].astype(np.int64)
+        span = int(codes.max(initial=0)) + 1
+        if width * span >= 2**62:  # compact the ids so far first
+            ids = pd.factorize(ids)[0].astype(np.int64)
+            width = int(ids.max(initial=0)) + 1
+        ids, width = ids * span + codes, width * span
+    return ids
 
 
-def _timing(ev: pd.DataFrame, codes: np.ndarray, ts: np.ndarray, n: int, figures: pd.DataFrame) -> tuple:
-    timed = np.isfinite(ts)
-    orders = _order_codes(ev)[timed]
-    item = pd.factorize(ev["item_id"])[0][timed]
-    frame = pd.DataFrame({"u": codes[timed], "t": ts[timed], "o": orders, "i": item})
+def _actions(e: _Events, rows: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(user, time) of each group of ``rows``: one action, at its earliest event."""
+    g = pd.factorize(group[rows])[0]
+    first = np.full(int(g.max(initial=-1)) + 1, np.inf)
+    np.minimum.at(first, g, e.ts[rows])
+    user = np.zeros(len(first), dtype=np.int64)
+    user[g] = e.user[rows]
+    return user, first
+
+
+def _timing(e: _Events, n: int, figures: pd.DataFrame) -> tuple:
+    timed = np.isfinite(e.ts)
     # One action per order, and per item and second: a page's events, or an order's lines, are one act.
-    in_order = frame["o"] >= 0
-    acts = pd.concat([
-        frame[in_order].sort_values("t", kind="stable").drop_duplicates(["u", "o"]),
-        frame[~in_order].assign(s=np.floor(frame["t"][~in_order])).drop_duplicates(["u", "s", "i"]).drop(columns="s"),
-    ]).sort_values(["u", "t"], kind="stable")  # fmt: skip
-    u, t = acts["u"].to_numpy(np.int64), acts["t"].to_numpy(np.float64)
+    in_order = np.flatnonzero(timed & (e.order >= 0))
+    loose = np.flatnonzero(timed & (e.order < 0))
+    second = np.floor(np.where(timed, e.ts, 0.0)).astype(np.int64)
+    u1, t1 = _actions(e, in_order, _group(e.user, e.order))
+    u2, t2 = _actions(e, loose, _group(e.user, second, e.item))
+    u, t = np.r_[u1, u2], np.r_[t1, t2]
+    order = np.lexsort((t, u))
+    u, t = u[order], t[order]
     densest = np.zeros(n, dtype=np.int64)
     flagged = np.zeros(n, dtype=bool)
     if len(t):
@@ -279,21 +326,17 @@ def _timing(ev: pd.DataFrame, codes: np.ndarray, ts: np.ndarray, n: int, figures
     return "inhuman_timing", _timing_rule(), flagged, None
 
 
-def _duplicates(ev: pd.DataFrame, codes: np.ndarray, ts: np.ndarray, counts: np.ndarray, figures: pd.DataFrame) -> tuple:
-    timed = np.isfinite(ts)
-    value = ev["value"].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame({
-        "u": codes[timed], "i": pd.factorize(ev["item_id"])[0][timed], "e": pd.factorize(ev["event_type"])[0][timed],
-        "v": np.where(np.isfinite(value), value, -np.inf)[timed], "x": pd.factorize(ev["text"])[0][timed],
-        "o": _order_codes(ev)[timed], "t": ts[timed],
-    }).sort_values(["u", "i", "e", "v", "x", "t"], kind="stable")  # fmt: skip
-    key = frame[["u", "i", "e", "v", "x"]].to_numpy()
-    same = np.r_[False, (key[1:] == key[:-1]).all(axis=1)]
-    t, o = frame["t"].to_numpy(), frame["o"].to_numpy()
+def _duplicates(e: _Events, counts: np.ndarray, figures: pd.DataFrame) -> tuple:
+    rows = np.flatnonzero(np.isfinite(e.ts))
+    group = _group(e.user, e.item, e.etype, e.value, e.text)  # identical events
+    order = rows[np.lexsort((e.ts[rows], group[rows]))]
+    g = group[order]
+    same = np.r_[False, g[1:] == g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    t, o = e.ts[order], e.order[order]
     close = np.r_[False, np.diff(t) <= DUP_WINDOW_S]
     one_order = np.r_[False, (o[1:] == o[:-1]) & (o[1:] >= 0)]
     dup = same & close & ~one_order
-    duplicates = np.bincount(frame["u"].to_numpy()[dup], minlength=len(counts))
+    duplicates = np.bincount(e.user[order][dup], minlength=len(counts))
     figures["duplicates"] = duplicates
     flagged = (duplicates >= DUP_MIN_EVENTS) & (duplicates >= DUP_MIN_SHARE * counts)
     return "duplicate_bursts", _dup_rule(), flagged, None
