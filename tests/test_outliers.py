@@ -185,3 +185,14 @@ def test_no_one_is_flagged_on_cdnow_where_timing_cannot_be_judged(shared_data):
     found = detect_outliers(load_dataset(shared_data / "cdnow" / "CDNOW_master.txt"))
     applied = {r.code for r in found.rules if r.applied}
     assert applied == {"event_volume"} and found.count == 0  # no items, dates only
+
+
+def test_event_groups_stay_distinct_when_the_combined_codes_would_overflow():
+    from tools.data.outliers import _group
+
+    # Spans of 2**40 and 2**24 after the first key: unchecked, its code would be multiplied by 2**64 and vanish.
+    first = np.array([0, 1, 0, 1])
+    second = np.array([0, 0, 2**40 - 2, 0])
+    third = np.array([0, 0, 2**24 - 2, 0])
+    ids = _group(first, second, third)
+    assert ids[0] != ids[1] and ids[1] == ids[3] and len(np.unique(ids)) == 3
