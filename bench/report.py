@@ -163,10 +163,13 @@ def outlier_rows(result: dict | None) -> list[tuple[str, str, str]]:
                      "recall / precision (worst recall per kind)",
                      f"{p['recall_median']:.3f} / {p['precision_median']:.3f} ({by_kind})", "≥ 0.95 / ≥ 0.90"))
         gaps = ", ".join(f"{r['ari_gap']:.3f}" for r in p["per_seed"])
+        own = [r["kept"]["bots_in_one_top_segment"] for r in p["per_seed"]]
+        purity = min(r["kept"]["that_segment_bot_share"] for r in p["per_seed"])
         rows.append((f"Planted-segment ARI of the people, at the planted level (median of {seeds} seeds): without bots / with bots, "
                      "flagged and left out of the fit / with bots kept in the fit (--keep-outliers)",
                      f"{p['ari_without_bots_median']:.3f} / {p['ari_with_bots_median']:.3f} / {p['ari_kept_median']:.3f} "
-                     f"(top level k {p['k_top_without_bots']} / {p['k_top_with_bots']} / {p['k_top_kept']}; gap per seed {gaps})",
+                     f"(top level k {p['k_top_without_bots']} / {p['k_top_with_bots']} / {p['k_top_kept']}; gap per seed {gaps}); "
+                     f"kept in, {min(own)}–{max(own)} of the {bots} bots make a top-level segment of their own ({purity:.0%} bots)",
                      "with bots within 0.01 of without"))
     real = result.get("real") or []
     if real:
