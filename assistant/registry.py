@@ -94,6 +94,12 @@ class RankUsersInput(BaseModel):
     n: int = Field(10, ge=1, le=200, description="How many users to list (the answer always gives how many match).")
 
 
+class AuditInput(BaseModel):
+    sensitive: list[str] | None = Field(None, description="User attributes to audit, e.g. ['gender', 'age']; omit for every attribute the data has.")
+    level: Literal["leaf", "top"] = Field("leaf", description="leaf: the segments users are in; top: the top level of a two-level run.")
+    recommendations: bool = Field(True, description="Also audit recommendation quality (HR@10, NDCG@10) and popular-item exposure per group.")
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -130,6 +136,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Rank or count users by behaviour: churn risk, lapsed (recency), most valuable (spend), most active, new customers, "
         "'how many users …', 'top 20 spenders in segment 2'. Cites the values ranked by. Use this, not find_users, for behaviour."),
              "/rank", "rank users by behaviour"),
+    ToolSpec("audit_segments", AuditInput, (
+        "Fairness audit against user attributes (gender, age, occupation…): Cramér's V of the segments with each attribute "
+        "and its p-value, each segment's composition, which segment is in effect a proxy for an attribute and which features "
+        "carry it, and recommendation quality (HR@10, NDCG@10) and popular-item exposure per group. Use for 'is any segment "
+        "a proxy for gender', 'audit the segments for fairness', 'are recommendations worse for women'."),
+             "/audit", "audit the segments for fairness"),
     ToolSpec("write_report", ReportInput, "Write a shareable report (HTML or Markdown) of the segments into the workspace's reports folder.",
              "/report", "write a report"),
     ToolSpec("help", NoInput, "What the assistant can do.", "/help", "show help", for_agent=False),

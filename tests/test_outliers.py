@@ -160,6 +160,15 @@ def test_sample_bots_are_planted_among_the_same_people(tmp_path):
     assert any("duplicate_bursts" in r for r in caught["duplicator"]) and any("event_volume" in r for r in caught["crawler"])
 
 
+def test_sample_bots_and_a_planted_gender_go_together(tmp_path):
+    generate_sample(tmp_path / "b", n_users=300, seed=3, bots=0.05, plant_gender=True)
+    generate_sample(tmp_path / "p", n_users=285, seed=3, n_items=100, plant_gender=True)
+    users = pd.read_csv(tmp_path / "b" / "users.csv")
+    assert users["gender"].isin(["F", "M"]).all() and len(users) == 300  # the bots have one too
+    # The people (ids before the bots') are exactly those of the sample without bots, genders included.
+    pd.testing.assert_frame_equal(users.iloc[:285], pd.read_csv(tmp_path / "p" / "users.csv"))
+
+
 def test_sample_without_bots_has_no_bot_column(tmp_path):
     generate_sample(tmp_path / "s", n_users=60, seed=1)
     assert list(pd.read_csv(tmp_path / "s" / "truth.csv").columns) == ["user_id", "segment"]

@@ -157,3 +157,61 @@ def test_the_report_overview_has_an_outliers_line(runs):
     assert f"{len(bots)} users" in line and "left out of the fit" in line
     people = ReportInput(by["people"].summary, np.zeros((0, 2)), np.zeros(0, dtype=int), {}, None)
     assert "| Outliers | No users flagged as outliers. |" in render_markdown(people)
+
+
+def test_a_fit_cut_from_everyone_assigns_a_few_users_as_it_placed_them(tmp_path):
+    """No reproducible top level (Levels.root): the leaves are the top level, and assigning starts at the root."""
+    from helpers import continuum_dataset
+
+    from tools.embed.cache import EmbeddingCache
+    from tools.segment.levels import assign_levels, fit_levels
+    from tools.segment.profiles import build_profiles
+
+    data = continuum_dataset(seed=1)
+    embedder = HashingEmbedder()
+    cache = EmbeddingCache(tmp_path, embedder.name)
+    profiles = build_profiles(data, embedder, cache)
+
+    def make_model(k, seed=0):
+        return SegmentModel(k=k, seed=seed, k_rule="stability", min_k=2, max_k=8)
+
+    model = make_model("auto").fit(profiles.fused)
+    levels = fit_levels(data, profiles, model, make_model, embedder, cache, 8)
+    assert levels.root and levels.tree.splits, "the case this test is about"
+    few = np.arange(0, len(profiles.user_ids), 29)
+    top, leaf = assign_levels(levels, model, profiles.rows(few))
+    np.testing.assert_array_equal(leaf, levels.tree.leaf_labels[few])
+    np.testing.assert_array_equal(top, leaf)  # one level: each user's top-level segment is its leaf
+
+
+def continuum_with_bots(n_bots: int = 4):
+    """The continuum shop (no reproducible groups) and ``n_bots`` users buying one item 300 times, 2 seconds apart."""
+    from helpers import DAY, REFERENCE, continuum_dataset, dataset_from_frames
+
+    people = continuum_dataset(seed=1)
+    bots = pd.DataFrame([{"user_id": f"bot{b}", "item_id": f"p{b}", "event_type": "purchase",
+                          "timestamp": REFERENCE - (b + 1) * DAY + 2.0 * i, "value": 5.0, "text": None}
+                         for b in range(n_bots) for i in range(300)])  # fmt: skip
+    return people, dataset_from_frames(pd.concat([people.events, bots], ignore_index=True), people.items)
+
+
+def test_a_run_cut_from_everyone_leaves_its_bots_out_and_assigns_them_to_its_segments(tmp_path):
+    people, data = continuum_with_bots()
+    params = RunParams(embedder="hashing-64")
+    for name, d in (("people", people), ("bots", data)):
+        segment_dataset(d, tmp_path / name, params, embedder=HashingEmbedder(), write_store=False)
+    alone, run = load_run(tmp_path / "people"), load_run(tmp_path / "bots")
+    assert run.summary["k_selection"]["depth"]["from_root"], "the case this test is about"
+    bots = {f"bot{b}" for b in range(4)}
+    assert set(run.user_ids[run.flagged]) == bots
+    rows = rows_of(run, alone.user_ids)
+    np.testing.assert_array_equal(run.labels[rows], alone.labels)  # the people's segments as without the bots
+    assert [s["traits"] for s in run.summary["segments"]] == [s["traits"] for s in alone.summary["segments"]]
+    assigned = pd.read_csv(tmp_path / "bots" / "assignments.csv", dtype=str, keep_default_na=False)
+    assert (assigned["segment_id"] == assigned["top_segment_id"]).all()
+    segments = {s["id"]: s for s in run.summary["segments"]}
+    flagged = run.flagged
+    assert all(segments[int(i)]["parent"] is None and not segments[int(i)]["children"] for i in run.labels[flagged])
+    np.testing.assert_array_equal(run.top_labels[flagged], run.labels[flagged])
+    assert sum(s["outliers"] for s in segments.values()) == len(bots) == run.summary["data"]["outliers"]["count"]
+    assert sum(s["size"] for s in segments.values()) == len(run.user_ids)

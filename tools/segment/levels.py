@@ -13,6 +13,16 @@ the figures behind the choice for ``segments.json``:
   beside its stability);
 - without one, the depth is chosen by the held-out share of behaviour explained.
 
+When the top level is not reproducible (no k reaches prediction strength 0.8,
+``KChoice.reproducible``) and the outlook is usable, the splits are grown from
+all users as one group instead, tried on the past the same way, and their
+leaves are the run's segments (a one-level run, ``Tree.root``): sub-segments
+nested in groups another sample would cut elsewhere must each re-split the
+same range of outlook, so at equal count they predict less (Complete Journey,
+best prediction strength 0.73: with 8 segments, held-out AUC 0.788 nested in
+its k=5 against 0.835 cut from all users). A split of everyone that predicts no
+better than no split keeps the top level as it is.
+
 Every random draw of these checks uses ``VALIDATION_SEED``, not the run's
 seed: the seed changes how the segments are fitted, never how deep they go.
 """
@@ -33,6 +43,7 @@ from tools.segment.features import BehaviourFeatures, compute_features
 from tools.segment.hierarchy import (
     DepthChoice,
     Tree,
+    build_root_tree,
     build_tree,
     choose_depth_by_outlook,
     choose_depth_by_profile,
@@ -63,6 +74,11 @@ class Levels:
     @property
     def space(self) -> str | None:
         return None if self.depth is None else self.depth.space
+
+    @property
+    def root(self) -> bool:
+        """The segments were cut from all users (no reproducible top level): a one-level run."""
+        return self.tree.root
 
 
 def flat_levels(labels: np.ndarray) -> Levels:
@@ -123,6 +139,7 @@ def fit_levels(
     max_splits = max(0, max_leaves - k_top)
     if max_splits == 0 or profiles.features is None:
         return flat_levels(top)
+    reproducible = model.k_choice_ is None or model.k_choice_.reproducible
     report("choosing depth", 0, 2)
     split = time_split(data)
     past = None
@@ -137,9 +154,16 @@ def fit_levels(
         order = pd.Index(chosen).get_indexer(past.user_ids)
         active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
         scores = crossed[pick][order]
+    describe_by = None
+    from_root = False
     if past is not None and past.features is not None:
         past_model = make_model(k_top, VALIDATION_SEED).fit(past.fused)
-        depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
+        if not reproducible:  # no top level worth nesting in: try cutting everyone along the outlook
+            everyone = np.zeros(len(past_model.labels_), dtype=np.int64)
+            depth = choose_depth_by_outlook(everyone, scores, active, value, max_leaves - 1, VALIDATION_SEED, base="no segments")
+            from_root = depth.splits > 0
+        if not from_root:
+            depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
         ks = [c.k for c in model.k_choice_.candidates] if model.k_choice_ is not None else [k_top]
         top_useful = _top_usefulness(past_model, past, active, value, ks)
         pred = outlook.predict(profiles.features)
@@ -152,8 +176,10 @@ def fit_levels(
         smoothed = model.smoothed(profiles.fused)
         depth = choose_depth_by_profile(top[rows], smoothed[rows], profiles.features.scaled[rows], max_splits, VALIDATION_SEED)
         space, outlook, top_useful, split = smoothed, None, {}, None
+        describe_by = profiles.features.scaled  # profile splits must be describable (hierarchy.grow_splits)
     report("choosing depth", 1, 2)
-    tree = build_tree(top, space, depth.splits)
+    gain = "usefulness" if depth.space == "outlook" else "variance"
+    tree = build_root_tree(space, depth.splits, gain) if from_root else build_tree(top, space, depth.splits, gain, describe_by)
     report("choosing depth", 2, 2)
     return Levels(tree, depth, None if split is None else split.as_dict(), outlook, top_useful, centre, scale)
 
@@ -163,14 +189,18 @@ def assign_levels(levels: Levels, model: SegmentModel, profiles: Profiles) -> tu
 
     The top level is the nearest centroid after the fit's smoothing (``model.predict``);
     the sub-segments follow the tree's splits in the space they were made in: the outlook
-    scores standardised by the fitted users' figures, or the smoothed profiles.
+    scores standardised by the fitted users' figures, or the smoothed profiles. In a run
+    cut from all users (``Levels.root``) there is no top level to nest in: everyone starts
+    at the root, the splits alone make the segments, and each user's top is its leaf.
     """
-    top = model.predict(profiles.fused)
     tree = levels.tree
+    n = len(profiles.user_ids)
+    top = np.zeros(n, dtype=np.int64) if tree.root else model.predict(profiles.fused)
     if not tree.splits:
-        return top, tree.predict(top, np.zeros((len(top), 0), dtype=np.float32))
-    if levels.space == "outlook" and levels.outlook is not None and profiles.features is not None:
+        leaf = tree.predict(top, np.zeros((n, 0), dtype=np.float32))
+    elif levels.space == "outlook" and levels.outlook is not None and profiles.features is not None:
         space = ((levels.outlook.predict(profiles.features) - levels.space_centre) / levels.space_scale).astype(np.float32)
+        leaf = tree.predict(top, space)
     else:
-        space = model.smoothed(profiles.fused)
-    return top, tree.predict(top, space)
+        leaf = tree.predict(top, model.smoothed(profiles.fused))
+    return (leaf if tree.root else top), leaf
