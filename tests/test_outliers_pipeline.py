@@ -66,6 +66,20 @@ def test_flagged_users_do_not_shape_the_segments(runs):
         assert not set(seg["representative_user_ids"]) & bots
 
 
+def test_comparing_segments_tests_the_fitted_members_only(runs):
+    from tools.explain.describe import compare_segments
+
+    (by, _, _) = runs
+    people, default = by["people"], by["default"]
+    leaves = [s["id"] for s in default.summary["segments"] if not s["children"]]
+    with_bots = [s["id"] for s in default.summary["segments"] if s["outliers"]]
+    pairs = [(a, b) for a in with_bots for b in leaves if b != a][:3]
+    assert pairs, "some segment holds a flagged user"
+    for a, b in pairs:
+        # The bots are in the sizes, not in the differences: those are the run's without them.
+        assert compare_segments(default, a, b).differences == compare_segments(people, a, b).differences
+
+
 def test_flagged_users_are_assigned_with_the_saved_model(runs):
     (by, bots, _) = runs
     run = by["default"]

@@ -51,6 +51,13 @@ class RunState:
             return np.zeros(len(self.user_ids), dtype=bool)
         return self.outliers != ""
 
+    @property
+    def fitted(self) -> np.ndarray:
+        """Boolean mask of the users the run was fitted on, whom its traits describe: everyone but the
+        flagged outliers, unless the run kept them in the fit (--keep-outliers)."""
+        block = (self.summary.get("data") or {}).get("outliers") or {}
+        return np.ones(len(self.user_ids), dtype=bool) if block.get("kept_in_fit") else ~self.flagged
+
     @cached_property
     def user_index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.user_ids.tolist())}
