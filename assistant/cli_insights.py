@@ -43,12 +43,17 @@ def describe(
     if segment is None:
         summary = service.summary()
         if json_output:
-            tree = [{k: s.get(k) for k in ("id", "name", "parent", "level", "children", "size", "share")} for s in summary["segments"]]
-            print(json.dumps({"k": summary["k"], "k_top": summary.get("k_top", summary["k"]), "segments": tree}, ensure_ascii=False))
+            tree = [{k: s.get(k) for k in ("id", "name", "parent", "level", "children", "size", "share", "outliers")}
+                    for s in summary["segments"]]
+            print(json.dumps({"k": summary["k"], "k_top": summary.get("k_top", summary["k"]), "segments": tree,
+                              "outliers": (summary.get("data") or {}).get("outliers")}, ensure_ascii=False))  # fmt: skip
             return
-        from assistant.render import segments_table
+        from assistant.render import outliers_note, segments_table
 
         out.print(segments_table(summary))
+        note = outliers_note(summary)
+        if note:
+            out.print(note, highlight=False)
         return
     if compare is not None:
         result = compare_segments(service.run, segment, compare)

@@ -17,16 +17,15 @@ def sample(
     users: Annotated[int, typer.Option("--users", min=10, help="Number of users.")] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same files.")] = 0,
     items: Annotated[Optional[int], typer.Option("--items", help="Catalogue size (default scales with users).")] = None,
+    bots: Annotated[float, typer.Option("--bots", help="Share of the users that are bots (crawlers, item hammers, rapid-fire, duplicate bursts); truth.csv calls them 'bot'.")] = 0.0,
     plant_gender: Annotated[bool, typer.Option("--plant-gender", help="Add a gender column to users.csv, with one planted segment mostly F (for trying `segscope audit`).")] = False,
 ) -> None:
     """Write a realistic e-commerce dataset with planted segments (and truth.csv)."""
     from tools.data.sample import GENDER_SKEW, generate_sample
 
-    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, plant_gender=plant_gender)
-    out.print(
-        f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events "
-        f"({len(result.segments)} planted segments) to {result.out_dir}"
-    )
+    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, bots=bots, plant_gender=plant_gender)
+    planted = f"{len(result.segments)} planted segments" + (f" and {result.n_bots} bots" if result.n_bots else "")
+    out.print(f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events ({planted}) to {result.out_dir}")
     if plant_gender:
         out.print(f"users.csv has a gender column; planted segment {GENDER_SKEW[0]} is {GENDER_SKEW[1]:.0%} F, the others near even")
 
@@ -43,6 +42,7 @@ def segment(
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
     entity: Annotated[str, typer.Option("--entity", help="What to segment: user | session | auto (sessions when user ids are mostly missing).")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Refuse rows without the user (or session) id instead of skipping and counting them.")] = False,
+    keep_outliers: Annotated[bool, typer.Option("--keep-outliers", help="Fit flagged outliers (bots, implausible behaviour) with everyone instead of leaving them out and assigning them afterwards.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
@@ -69,7 +69,7 @@ def segment(
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)
+    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder, keep_outliers=keep_outliers)
     with stage_progress(err, show_progress(json_output)) as progress:
         run = segment_dataset(dataset, workspace, params, progress=progress, store=store)
     for notice in run.notices:
@@ -85,10 +85,13 @@ def segment(
     if json_output:
         print(json.dumps(run.summary, ensure_ascii=False))
         return
-    from assistant.render import segments_table
+    from assistant.render import outliers_note, segments_table
 
     out.print(segments_table(run.summary))
     summary = run.summary
+    note = outliers_note(summary)
+    if note:
+        out.print(note, highlight=False)
     if summary.get("k_selection"):
         out.print(f"[dim]{summary['k_selection']['reason']}[/]", highlight=False)
     m = summary["metrics"]

@@ -29,6 +29,13 @@ def segments_title(summary: dict) -> str:
     return f"{count} of {data['n_users']:,} {Voice.of(summary).member(2)} — {data['source']}"
 
 
+def outliers_note(summary: dict) -> str | None:
+    """The run's outliers in one line (how many, why, and whether they were fitted), or None when none were judged."""
+    from tools.data.outliers import outliers_line
+
+    return outliers_line((summary.get("data") or {}).get("outliers"), Voice.of(summary).member(2))
+
+
 def segments_table(summary: dict, max_traits: int = 2) -> Table:
     """The run's segments as a tree: each top-level segment, then its sub-segments (with what sets them apart within it)."""
     data = summary["data"]

@@ -120,6 +120,7 @@ class Toolbox:
             alpha=alpha if alpha is not None else current.get("alpha", 0.5),
             seed=seed if seed is not None else current.get("seed", 0),
             embedder=current.get("embedder", self.service.settings.embedder),
+            keep_outliers=bool(current.get("keep_outliers", False)),
         )
         algorithm, alpha = params.algorithm, params.alpha
         from assistant.jobs import run_segment_job
@@ -142,6 +143,11 @@ class Toolbox:
             lines.append(f"Silhouette {m['silhouette']:.3f}, Calinski–Harabasz {m['calinski_harabasz']:.1f}, Davies–Bouldin {m['davies_bouldin']:.3f}.")
         lines += [f"{'  ' * depth}- segment {s['id']} {data_text(s['name'], 80)}: {s['size']:,} users ({fmt_pct(s['share'], 1)})"
                   for s, depth, _ in tree_order(summary["segments"])]
+        from tools.data.outliers import outliers_line
+
+        note = outliers_line(summary["data"].get("outliers"))
+        if note:
+            lines.append(note)
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
     def _finished_run(self, source: Path, params, store):

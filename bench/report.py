@@ -37,6 +37,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
         rows.append(("Planted-segment ARI by α (" + " / ".join(sweep) + ")", " / ".join(f"{v['ari_median']:.3f}" for v in sweep.values()), "chooses the α default"))
         rows += text_rows(seg.get("text", {}))
     rows += usefulness_rows(_load("usefulness"))
+    rows += outlier_rows(_load("outliers"))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -196,6 +197,40 @@ def usefulness_rows(result: dict | None) -> list[tuple[str, str, str]]:
     return rows
 
 
+OUTLIER_PREFIXES = ("Bots flagged", "Planted-segment ARI of the people", "Users flagged on real logs")
+
+
+def outlier_rows(result: dict | None) -> list[tuple[str, str, str]]:
+    """Planted bots flagged, the people's segments with and without them, and flags on real logs (bench/outliers.py)."""
+    if not result:
+        return []
+    rows = []
+    p = result.get("planted")
+    if p:
+        seeds = len(p["seeds"])
+        bots = p["per_seed"][0]["bots"]
+        kinds = sorted(p["per_seed"][0]["recall_by_kind"])
+        by_kind = ", ".join(f"{k} {min(r['recall_by_kind'][k] for r in p['per_seed']):.2f}" for k in kinds)
+        rows.append((f"Bots flagged, sample with {p['bot_share']:.0%} bots ({bots} of {p['users']:,}; {p['embedder']}, median of {seeds} seeds): "
+                     "recall / precision (worst recall per kind)",
+                     f"{p['recall_median']:.3f} / {p['precision_median']:.3f} ({by_kind})", "≥ 0.95 / ≥ 0.90"))
+        gaps = ", ".join(f"{r['ari_gap']:.3f}" for r in p["per_seed"])
+        own = [r["kept"]["bots_in_one_top_segment"] for r in p["per_seed"]]
+        purity = min(r["kept"]["that_segment_bot_share"] for r in p["per_seed"])
+        rows.append((f"Planted-segment ARI of the people, at the planted level (median of {seeds} seeds): without bots / with bots, "
+                     "flagged and left out of the fit / with bots kept in the fit (--keep-outliers)",
+                     f"{p['ari_without_bots_median']:.3f} / {p['ari_with_bots_median']:.3f} / {p['ari_kept_median']:.3f} "
+                     f"(top level k {p['k_top_without_bots']} / {p['k_top_with_bots']} / {p['k_top_kept']}; gap per seed {gaps}); "
+                     f"kept in, {min(own)}–{max(own)} of the {bots} bots make a top-level segment of their own ({purity:.0%} bots)",
+                     "with bots within 0.01 of without"))
+    real = result.get("real") or []
+    if real:
+        names = " / ".join(r["dataset"] for r in real)
+        figures = " / ".join(f"{r['flagged']:,} of {r['users']:,}" for r in real)
+        rows.append((f"Users flagged on real logs, no bots planted ({names})", figures, "few: heavy users are not bots"))
+    return rows
+
+
 def markdown_table(rows: list[tuple[str, str, str]]) -> str:
     lines = ["| benchmark | measured | target |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -205,8 +240,8 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "scale", "scale-baseline", "store",
-                 "tui_load", "routing"):
+    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "scale",
+                 "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -239,11 +274,33 @@ def update_readme_rows(prefixes: tuple[str, ...]) -> None:
     readme.write_text(text[: match.start(1)] + markdown_table(rows) + text[match.end(1):])
 
 
+def update_docs_section(prefixes: tuple[str, ...], name: str) -> None:
+    """docs/benchmarks.md: replace (or add) the table rows that start with ``prefixes`` and the ``## name`` section."""
+    docs = ROOT / "docs" / "benchmarks.md"
+    data = _load(name)
+    if data is None or not docs.exists():
+        return
+    lines = docs.read_text().split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("|---|"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("|"))
+    kept = [line for line in lines[start + 1 : end] if not line.strip("| ").startswith(prefixes)]
+    new = [f"| {a} | {b} | {c} |" for a, b, c in summary_rows() if a.startswith(prefixes)]
+    lines = lines[: start + 1] + kept + new + lines[end:]
+    text = "\n".join(lines)
+    section = f"## {name}\n\n```json\n{json.dumps(data, indent=2)}\n```\n"
+    found = re.search(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    text = text[: found.start()] + section + "\n" + text[found.end():] if found else text.rstrip("\n") + "\n\n" + section
+    docs.write_text(text)
+
+
 if __name__ == "__main__":
     import sys
 
     if len(sys.argv) > 1 and sys.argv[1] == "routing":
         update_readme_rows(("Request understanding", "Resolver on"))
+    elif len(sys.argv) > 1 and sys.argv[1] == "outliers":
+        update_readme_rows(OUTLIER_PREFIXES)
+        update_docs_section(OUTLIER_PREFIXES, "outliers")
     elif len(sys.argv) > 1 and sys.argv[1] == "store":
         update_readme_rows(("Vector store",))
     elif len(sys.argv) > 1 and sys.argv[1] == "backends":  # bench.embed_backends and bench.scale run on their own

@@ -98,8 +98,9 @@ def test_sample_then_segment_recovers_planted_segments(tmp_path):
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     truth = pd.read_csv(data / "truth.csv", dtype=str)
-    assigned = pd.read_csv(ws / "assignments.csv", dtype=str)
-    assert list(assigned.columns) == ["user_id", "segment_id", "top_segment_id"]
+    assigned = pd.read_csv(ws / "assignments.csv", dtype=str, keep_default_na=False)
+    assert list(assigned.columns) == ["user_id", "segment_id", "top_segment_id", "outlier"]
+    assert (assigned["outlier"] == "").all(), "the sample's people are not bots"
     merged = truth.merge(assigned, on="user_id")
     assert len(merged) == len(truth)
     # The top level recovers the planted segments; the sub-segments below it split them by what members do next.

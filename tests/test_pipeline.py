@@ -46,7 +46,7 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert summary == run.summary
     assert summary["run_key"] == run.key
     params = summary["parameters"]
-    assert {k: params[k] for k in ("algorithm", "k", "alpha", "seed", "embedder")} == PARAMS.as_dict()
+    assert {k: params[k] for k in ("algorithm", "k", "alpha", "seed", "embedder", "keep_outliers")} == PARAMS.as_dict()
     assert "monetary" in params["behaviour_features"]
     assert summary["k"] == 3 == len(summary["segments"])
     assert "prediction strength" in summary["k_selection"]["reason"]  # behaviour data: the top level by stability
@@ -65,7 +65,7 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert "tulip" in segments[0]["keywords"] and "chronograph" in segments[1]["keywords"]
 
     header, assigned, n_rows = read_assignments(ws / "assignments.csv")
-    assert header == ["user_id", "segment_id", "top_segment_id"]
+    assert header == ["user_id", "segment_id", "top_segment_id", "outlier"]
     assert n_rows == len(truth) and set(assigned) == set(truth), "every user exactly once"
     users = sorted(truth)
     assert adjusted_rand_score([truth[u] for u in users], [assigned[u] for u in users]) == 1.0

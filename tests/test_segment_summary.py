@@ -118,7 +118,7 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     d = summaries[0].as_dict()
     assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids",
                       "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent",
-                      "profile_vs_parent"}
+                      "profile_vs_parent", "outliers"}
     assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"], d["profile_vs_parent"]) == (None, 0, [], [], [])
     # The profile has every feature its members have a value for (names contrast siblings by it),
     # each with its test; the traits are its strongest significant entries.

@@ -220,7 +220,8 @@ def test_compare_cites_only_differences_that_pass_their_test(planted):
     for s in summary["segments"]:
         s["name"] = f"Group {'ABC'[s['id']]}"
     run = SimpleNamespace(summary=summary, feature_raw=profiles.features.raw, feature_names=profiles.features.names,
-                          members=lambda sid: labels == sid, segment=lambda sid: summary["segments"][sid])
+                          members=lambda sid: labels == sid, segment=lambda sid: summary["segments"][sid],
+                          fitted=np.ones(len(labels), dtype=bool))
     raw = profiles.features.raw
     gap = (raw[labels == 2, 1].mean() - raw[labels == 1, 1].mean()) / raw[:, 1].std()
     assert gap > 0.5, "the whales make spend the largest gap between groups 2 and 1"

@@ -15,7 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from tools.core.dataset import Dataset
 from tools.core.workspace import Workspace, atomic_write_json
+from tools.data.outliers import Outliers, detect_outliers
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import (
     DEFAULT_EMBEDDER,
@@ -43,7 +44,7 @@ from tools.search.vectors import (
     write_vectors,
 )
 from tools.segment.clustering import SegmentModel
-from tools.segment.levels import Levels, fit_levels, flat_levels
+from tools.segment.levels import Levels, assign_levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
@@ -52,6 +53,7 @@ from tools.segment.text_clusters import TextSegmentModel
 PIPELINE_VERSION = "10"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
 # 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
 # level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged
+# bots: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards)
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -62,9 +64,11 @@ class RunParams:
     alpha: float = DEFAULT_ALPHA
     seed: int = 0
     embedder: str = DEFAULT_EMBEDDER
+    keep_outliers: bool = False  # fit flagged outliers with everyone (they are still flagged and reported)
 
     def as_dict(self) -> dict:
-        return {"algorithm": self.algorithm, "k": self.k, "alpha": self.alpha, "seed": self.seed, "embedder": self.embedder}
+        return {"algorithm": self.algorithm, "k": self.k, "alpha": self.alpha, "seed": self.seed, "embedder": self.embedder,
+                "keep_outliers": self.keep_outliers}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def segment_dataset(
     if embedder is not None and embedder.name != params.embedder:
         # The run key must name the embedder actually used, or a later run with
         # another model would wrongly reuse these results.
-        params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
+        params = replace(params, embedder=embedder.name)
     embedder = embedder or make_embedder(params.embedder)  # lazy: nothing loads until a text needs encoding
     key = run_key(data, params, vectors_name(embedder))
     if ws.has_run(key):
@@ -177,11 +181,21 @@ def _segment_new(
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
-        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report)
+        report("finding outliers", 0, 1)
+        outliers = detect_outliers(data)
+        report("finding outliers", 1, 1)
+        # Flagged users get profiles, but take no part in their scaling unless kept in the fit.
+        exclude = None if params.keep_outliers else outliers.user_ids[outliers.flagged]
+        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report, exclude=exclude)
+        reasons = outliers.aligned(profiles.user_ids)
+        flagged = reasons != ""
+        fitted = np.ones(len(flagged), dtype=bool) if params.keep_outliers else ~flagged
+        fit_profiles = profiles if fitted.all() else profiles.rows(fitted)
+        fit_data = data if fitted.all() else data.for_users(fit_profiles.user_ids)
         timings["profiles_s"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        min_k, max_k = k_range_for(data, len(profiles.user_ids))
+        min_k, max_k = k_range_for(data, len(fit_profiles.user_ids))
         model: SegmentModel | TextSegmentModel
 
         def make_model(k: int | str, seed: int = params.seed) -> SegmentModel:
@@ -199,27 +213,27 @@ def _segment_new(
             )
 
         if data.kind == "text" and params.algorithm == "kmeans":  # one message per user: tools/segment/text_clusters.py
-            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(profiles.fused, progress=report)
+            model = TextSegmentModel(k=params.k, seed=params.seed, min_k=min_k, max_k=max_k).fit(fit_profiles.fused, progress=report)
             levels = flat_levels(model.labels_)
         else:
-            model = make_model(params.k).fit(profiles.fused, progress=report)
+            model = make_model(params.k).fit(fit_profiles.fused, progress=report)
             if is_hierarchical(data, params):
-                levels = fit_levels(data, profiles, model, make_model, embedder, cache, max_k, report)
+                levels = fit_levels(fit_data, fit_profiles, model, make_model, embedder, cache, max_k, report)
             else:
                 levels = flat_levels(model.labels_)
-        labels = levels.tree.leaf_labels
+        top, labels = assign_everyone(levels, model, profiles, fitted)
         timings["clustering_s"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
-        segments = summarise_segments(data, profiles, labels, levels.tree.top_labels, levels.tree.parents)
-        summary = build_summary(data, params, key, model, segments, profiles, levels, embedder)
-        name_segments(summary, profiles, labels, embedder)
+        segments = summarise_segments(data, profiles, labels, top, levels.tree.parents, fitted=fitted, flagged=flagged)
+        summary = build_summary(data, params, key, model, segments, profiles, levels, embedder, outliers)
+        name_segments(summary, fit_profiles, labels[fitted], embedder)
         report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
 
         with ws.new_run(key) as run_dir:
-            save_run(run_dir, summary, profiles, model, levels)
+            save_run(run_dir, summary, profiles, model, levels, top, labels, reasons)
             save_data(run_dir, data)
             if store is not None:
                 t3 = time.perf_counter()
@@ -238,6 +252,16 @@ def _segment_new(
             keep_only(VectorStore(store), key, data.fingerprint)
             notices += filter(None, [leave_store(previous, store)])
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings, notices=tuple(notices))
+
+
+def assign_everyone(levels: Levels, model: SegmentModel | TextSegmentModel, profiles: Profiles, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(top-level, leaf) segment of every user: the fit's own for the ``fitted`` rows, the saved model's for the rest."""
+    top = np.zeros(len(fitted), dtype=np.int64)
+    leaf = np.zeros(len(fitted), dtype=np.int64)
+    top[fitted], leaf[fitted] = levels.tree.top_labels, levels.tree.leaf_labels
+    if not fitted.all():
+        top[~fitted], leaf[~fitted] = assign_levels(levels, model, profiles.rows(~fitted))
+    return top, leaf
 
 
 def is_hierarchical(data: Dataset, params: RunParams) -> bool:
@@ -277,7 +301,7 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
 
 def build_summary(
     data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary],
-    profiles: Profiles, levels: Levels | None = None, embedder: Embedder | None = None,
+    profiles: Profiles, levels: Levels | None = None, embedder: Embedder | None = None, outliers: Outliers | None = None,
 ) -> dict:
     levels = levels or flat_levels(model.labels_)
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
@@ -303,6 +327,7 @@ def build_summary(
             "spend": data.spend,
             "returns": int((data.events["event_type"] == "return").sum()),
             "user_attributes": list(data.user_attributes),
+            "outliers": None if outliers is None else outliers.as_dict(kept_in_fit=params.keep_outliers),
         },
         "parameters": {
             **params.as_dict(),
@@ -341,30 +366,44 @@ def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedde
     }
 
 
-def assignments_csv(user_ids: np.ndarray, labels: np.ndarray, top_labels: np.ndarray | None = None) -> str:
-    """``user_id,segment_id,top_segment_id``: the leaf segment each user is in, and its top-level segment."""
+def assignments_csv(
+    user_ids: np.ndarray, labels: np.ndarray, top_labels: np.ndarray | None = None, outliers: np.ndarray | None = None
+) -> str:
+    """``user_id,segment_id,top_segment_id,outlier``: each user's leaf segment, its top-level segment, and why the
+    user was flagged as an outlier (reason codes joined by "+"; empty for everyone else)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["user_id", "segment_id", "top_segment_id"])
+    writer.writerow(["user_id", "segment_id", "top_segment_id", "outlier"])
     tops = labels if top_labels is None else top_labels
-    writer.writerows(zip(user_ids.tolist(), labels.tolist(), tops.tolist()))
+    flags = np.full(len(labels), "", dtype=object) if outliers is None else outliers
+    writer.writerows(zip(user_ids.tolist(), labels.tolist(), tops.tolist(), flags.tolist()))
     return buf.getvalue()
 
 
-def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel, levels: Levels | None = None) -> None:
-    """Everything later commands need, in plain numpy/JSON (no pickles)."""
+def save_run(
+    run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel, levels: Levels | None = None,
+    top: np.ndarray | None = None, labels: np.ndarray | None = None, outliers: np.ndarray | None = None,
+) -> None:
+    """Everything later commands need, in plain numpy/JSON (no pickles).
+
+    ``top``/``labels`` are every user's segments (the fitted tree's when None); ``outliers`` their reason codes.
+    """
     levels = levels or flat_levels(model.labels_)
     tree = levels.tree
+    top = tree.top_labels if top is None else top
+    labels = tree.leaf_labels if labels is None else labels
+    outliers = np.full(len(labels), "", dtype=object) if outliers is None else outliers
     (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, tree.leaf_labels, tree.top_labels))
+    (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, labels, top, outliers))
     feats = profiles.features
     np.savez(
         run_dir / "profiles.npz",
         user_ids=profiles.user_ids.astype(str),
         text=profiles.text,
         fused=profiles.fused,
-        labels=tree.leaf_labels,
-        top_labels=tree.top_labels,
+        labels=labels,
+        top_labels=top,
+        outliers=np.asarray(outliers, dtype=str),
         feature_names=np.asarray([] if feats is None else feats.names, dtype=str),
         feature_raw=np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw,
         item_ids=profiles.item_ids.astype(str),
@@ -405,6 +444,9 @@ def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
         outlook_intercept=np.zeros(2) if levels.outlook is None else levels.outlook.intercept,
         outlook_basis="" if levels.outlook is None else levels.outlook.basis,
         outlook_knots=_spline_knots(levels),
+        # The outlook space is (prediction - outlook_centre) / outlook_scale, the fitted users' figures.
+        outlook_centre=np.zeros(0) if levels.space_centre is None else levels.space_centre,
+        outlook_scale=np.zeros(0) if levels.space_scale is None else levels.space_scale,
     )
 
 

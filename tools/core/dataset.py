@@ -7,7 +7,7 @@ segscope prints can be looked up in the user's own files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pandas as pd
@@ -78,6 +78,11 @@ class Dataset:
         if self.kind == "text":
             return 0
         return int(self.events["item_id"].nunique())
+
+    def for_users(self, user_ids) -> Dataset:
+        """This data with only the events of ``user_ids`` (the catalogue and users table as they are)."""
+        kept = self.events["user_id"].isin(pd.Index(user_ids)).to_numpy()
+        return replace(self, events=self.events[kept].reset_index(drop=True), fingerprint=f"{self.fingerprint}:subset")
 
     @property
     def user_attributes(self) -> tuple[str, ...]:

@@ -25,6 +25,9 @@ class RunState:
         top-level segment (the same as ``labels`` in a flat run).
     feature_names / feature_raw: behaviour features in their own units (may be empty).
     item_ids / item_vectors: the catalogue's text embeddings.
+    outliers: per user, why they were flagged as an outlier (reason codes joined by "+",
+        "" for everyone else; tools/data/outliers.py). Flagged users have segments like
+        everyone, assigned after the fit unless the run kept them in it.
     """
 
     workspace: Path
@@ -39,6 +42,21 @@ class RunState:
     item_ids: np.ndarray
     item_vectors: np.ndarray
     top_labels: np.ndarray | None = None
+    outliers: np.ndarray | None = None
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Boolean mask of the users flagged as outliers (none for a run made before flagging)."""
+        if self.outliers is None:
+            return np.zeros(len(self.user_ids), dtype=bool)
+        return self.outliers != ""
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Boolean mask of the users the run was fitted on, whom its traits describe: everyone but the
+        flagged outliers, unless the run kept them in the fit (--keep-outliers)."""
+        block = (self.summary.get("data") or {}).get("outliers") or {}
+        return np.ones(len(self.user_ids), dtype=bool) if block.get("kept_in_fit") else ~self.flagged
 
     @cached_property
     def user_index(self) -> dict[str, int]:
@@ -117,4 +135,5 @@ def load_run(workspace: str | Path) -> RunState:
         item_ids=arrays["item_ids"].astype(object),
         item_vectors=arrays["item_vectors"],
         top_labels=arrays.get("top_labels"),
+        outliers=arrays["outliers"].astype(object) if "outliers" in arrays else None,
     )

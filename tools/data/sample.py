@@ -21,6 +21,7 @@ import pandas as pd
 
 from tools.core.errors import ParameterError
 from tools.core.workspace import atomic_folder
+from tools.data.sample_bots import BOT_SEGMENT, add_bots, bot_count
 from tools.data.sample_vocab import (
     ASPECTS,
     CATEGORIES,
@@ -47,6 +48,7 @@ class SampleSummary:
     n_events: int
     segments: tuple[str, ...]
     files: tuple[str, ...]
+    n_bots: int = 0  # of n_users; truth.csv calls their segment "bot"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def generate_sample(
     seed: int = 0,
     n_items: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    bots: float = 0.0,
     plant_gender: bool = False,
 ) -> SampleSummary:
     """Write a synthetic e-commerce dataset with planted segments into ``out_dir``.
@@ -137,8 +140,15 @@ def generate_sample(
     written to a temporary directory beside ``out_dir`` and moved into place, so a
     reader never sees half a dataset. ``n_items`` defaults to one per five users
     (at least 100). ``progress(done, total)`` is called after each stage.
+
+    ``bots`` is the share of the ``n_users`` that are bots (tools/data/sample_bots.py):
+    ``round(bots · n_users)`` of them, with the ids after the others', ``bot`` as their
+    segment in truth.csv and their kind in its ``bot_type`` column. The other users are
+    exactly those of ``n_users − n_bots`` users without bots (same seed and ``n_items``).
     """
     n_users, seed, n_items = _validate(n_users, seed, n_items)
+    n_bots = bot_count(bots, n_users, MIN_USERS)
+    n_people = n_users - n_bots
     total = 5
     report = progress or (lambda done, total: None)
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -146,7 +156,7 @@ def generate_sample(
 
     items, item_cat, item_price, item_sale = _catalogue(rng, n_items)
     report(1, total)
-    seg = _assign_segments(rng, n_users)
+    seg = _assign_segments(rng, n_people)
     report(2, total)
     ev = _events(rng, seg, item_cat, item_price, item_sale, ref)
     report(3, total)
@@ -154,6 +164,7 @@ def generate_sample(
     report(4, total)
 
     user_ids = _ids("u", n_users)
+    ev, kinds = add_bots(ev, seed, n_people, n_bots, item_price, ref)
     first_ts = np.full(n_users, ref, dtype=np.int64)
     np.minimum.at(first_ts, ev["user"], ev["ts"])
     events = pd.DataFrame({
@@ -164,15 +175,20 @@ def generate_sample(
         "value": ev["value"],
         "text": ev["text"],
     })
-    tables = {
-        "items.csv": items,
-        "events.csv": events,
-        "users.csv": _users(rng, user_ids, seg, first_ts, _genders(seed, seg) if plant_gender else None),
-        "truth.csv": pd.DataFrame({"user_id": user_ids, "segment": np.asarray(SEGMENT_NAMES, dtype=object)[seg]}),
-    }
+    people = _users(rng, user_ids[:n_people], seg, first_ts[:n_people], _genders(seed, seg) if plant_gender else None)
+    truth = pd.DataFrame({"user_id": user_ids[:n_people], "segment": np.asarray(SEGMENT_NAMES, dtype=object)[seg]})
+    if n_bots:
+        # Bots sign up like anyone (segment 0 has no age tilt, nor a gender skew; their genders have a stream of their own).
+        no_segment = np.zeros(n_bots, np.int64)
+        bot_users = _users(np.random.Generator(np.random.PCG64([seed, 2])), user_ids[n_people:], no_segment,
+                           first_ts[n_people:], _genders(seed, no_segment, stream=2) if plant_gender else None)  # fmt: skip
+        people = pd.concat([people, bot_users], ignore_index=True)
+        bot_truth = pd.DataFrame({"user_id": user_ids[n_people:], "segment": BOT_SEGMENT, "bot_type": kinds})
+        truth = pd.concat([truth.assign(bot_type=""), bot_truth], ignore_index=True)
+    tables = {"items.csv": items, "events.csv": events, "users.csv": people, "truth.csv": truth}
     out = _write_atomically(out_dir, tables)
     report(5, total)
-    return SampleSummary(out, n_users, n_items, len(events), SEGMENT_NAMES, FILES)
+    return SampleSummary(out, n_users, n_items, len(events), SEGMENT_NAMES, FILES, n_bots)
 
 
 def _validate(n_users: int, seed: int, n_items: int | None) -> tuple[int, int, int]:
@@ -362,9 +378,10 @@ def _review_texts(rng: np.random.Generator, ev: dict[str, np.ndarray], seg: np.n
     return text
 
 
-def _genders(seed: int, seg: np.ndarray) -> np.ndarray:
-    """F or M per user: ``GENDER_SKEW``'s segment mostly F, the rest near even, from a stream of its own."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _GENDER_STREAM])))
+def _genders(seed: int, seg: np.ndarray, stream: int = 0) -> np.ndarray:
+    """F or M per user: ``GENDER_SKEW``'s segment mostly F, the rest near even, from a stream of its own
+    (``stream`` > 0: another one, for the sample's bots)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _GENDER_STREAM, *([stream] if stream else [])])))
     planted = SEGMENT_NAMES.index(GENDER_SKEW[0])
     p_female = np.where(seg == planted, GENDER_SKEW[1], GENDER_ELSEWHERE)
     return np.where(rng.random(len(seg)) < p_female, "F", "M").astype(object)

@@ -232,7 +232,8 @@ def _item_name(item: TypicalItem) -> str:
 
 def compare_segments(run: RunState, a: int, b: int, n: int = 6) -> SegmentComparison:
     """How segments ``a`` and ``b`` differ: the behaviour features with the largest standardised gap that
-    are significant (a's members against b's, Benjamini–Hochberg over the features compared), and their own keywords."""
+    are significant (a's members against b's, Benjamini–Hochberg over the features compared; flagged outliers left out
+    of the fit are left out here too), and their own keywords."""
     if a == b:
         raise ParameterError(f"cannot compare segment {a} with itself", "name two different segments")
     seg_a, seg_b = run.segment(a), run.segment(b)
@@ -261,10 +262,14 @@ def _differences(run: RunState, a: int, b: int) -> list[TraitDifference]:
     raw = run.feature_raw
     if raw.size == 0:
         return []
-    in_a, in_b = run.members(a), run.members(b)
+    # Like the segments' traits, differences describe the users the run was fitted on (not flagged outliers).
+    fitted = run.fitted
+    in_a, in_b = run.members(a) & fitted, run.members(b) & fitted
+    if not (in_a.any() and in_b.any()):
+        return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is skipped below as "not comparable"
-        pop_std = np.nanstd(raw, axis=0)
+        pop_std = np.nanstd(raw[fitted], axis=0)
         mean_a = np.nanmean(raw[in_a], axis=0)
         mean_b = np.nanmean(raw[in_b], axis=0)
     tests = Pool(np.vstack([raw[in_a], raw[in_b]])).compare(np.arange(int(in_a.sum() + in_b.sum())) < in_a.sum())

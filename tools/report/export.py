@@ -1,8 +1,9 @@
 """Hand a segment's members to the systems that act on them: a CSV, Parquet or JSON-lines file, written atomically.
 
-Each row is one member: ``user_id``, ``segment_id``, ``segment_key`` and the
-member's behaviour features in their own units (days, orders, money), as the run
-saved them. With ``changed_since`` only the users who entered or left a segment
+Each row is one member: ``user_id``, ``segment_id``, ``segment_key`` (in a
+two-level run also the top-level segment's), ``outlier`` when the run flagged any
+(why the member was flagged, "" for everyone else), and the member's behaviour
+features in their own units (days, orders, money), as the run saved them. With ``changed_since`` only the users who entered or left a segment
 since an earlier run of the same workspace are written, with a ``change`` column
 (``entered``, ``left`` or ``moved``) and their ``previous_segment_id``, for syncing.
 
@@ -153,6 +154,8 @@ def _current_table(run: RunState) -> pd.DataFrame:
     if run.top_labels is not None and (run.top_labels != labels).any():  # a two-level run: the parent too
         table["top_segment_id"] = run.top_labels.astype(int)
         table["top_segment_key"] = [segment_key(key, int(s)) for s in run.top_labels]
+    if run.flagged.any():  # why a member was flagged as an outlier ("" for everyone else)
+        table["outlier"] = run.outliers.astype(str)
     for j, name in enumerate(run.feature_names):
         column = name if name not in table.columns else f"feature_{name}"
         table[column] = run.feature_raw[:, j].astype(float)

@@ -14,7 +14,8 @@ import numpy as np
 
 from tools.core.errors import ParameterError
 from tools.core.privacy import mask_identifiers
-from tools.explain.wording import fmt_interval, fmt_lift, fmt_pct, fmt_value
+from tools.data.outliers import outliers_line
+from tools.explain.wording import Voice, fmt_interval, fmt_lift, fmt_pct, fmt_value
 from tools.report.charts import OTHER, PALETTE, tree_colours
 from tools.segment.significance import cited
 from tools.segment.tree import tree_order
@@ -158,6 +159,9 @@ def run_facts(inp: ReportInput) -> list[tuple[str, str]]:
     mix = f"text weight alpha {alpha:g}, behaviour {1 - alpha:g}" if isinstance(alpha, (int, float)) else "—"
     rows.append(("Profiles", f"{mix}; embedder {params.get('embedder', '—')}"))
     rows.append(("Seed", str(params.get("seed", "—"))))
+    outliers = outliers_line(data.get("outliers"), Voice.of(s).member(2))
+    if outliers:
+        rows.append(("Outliers", outliers))
     choice = s.get("k_selection")
     if choice and choice.get("reason"):
         rows.append(("Why this k", str(choice["reason"])))

@@ -99,8 +99,15 @@ def _log_columns(specs: list[FeatureSpec]) -> list[int]:
     return [i for i, s in enumerate(specs) if s.unit in ("days", "orders", "count", "money")]
 
 
-def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
-    """Behaviour features for ``user_ids`` (in that order) from ``data.events``."""
+def compute_features(data: Dataset, user_ids: np.ndarray, population: np.ndarray | None = None) -> BehaviourFeatures:
+    """Behaviour features for ``user_ids`` (in that order) from ``data.events``.
+
+    ``population`` (a boolean mask over ``user_ids``; None: everyone) names the users whose
+    events decide what the data is (which event types are common, the leading categories,
+    whether it is a transaction log, when it ends) and whose values set the scaling.
+    Flagged outliers are left out of it, so everyone else's features are what they would
+    be without them.
+    """
     ev = data.events
     uid_index = pd.Index(user_ids)
     codes = uid_index.get_indexer(ev["user_id"])
@@ -116,10 +123,12 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
     etype = ev["event_type"].astype(str)
     values = ev["value"].to_numpy(dtype=np.float64)
     ts = ev["timestamp"].to_numpy(dtype=np.float64)
+    # The population's events: what the data is like is decided by them.
+    pop = np.ones(len(ev), dtype=bool) if population is None else np.asarray(population, dtype=bool)[codes] & (codes >= 0)
     purchases = etype.isin(PURCHASE_TYPES).to_numpy()
     returns = (etype == RETURN_TYPE).to_numpy()
-    pure = bool(purchases.any() and (purchases | returns).all())  # a transaction log: orders are the unit
-    has_orders = "order_id" in ev and bool(ev["order_id"].notna().any())
+    pure = bool(purchases[pop].any() and (purchases | returns)[pop].all())  # a transaction log: orders are the unit
+    has_orders = "order_id" in ev and bool(ev["order_id"][pop].notna().any())
     orders = _orders(ev, codes, purchases, ts) if purchases.any() else None
     if pure and orders is not None:
         add("frequency", orders.count(n), "orders")
@@ -130,7 +139,7 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         add("distinct_items", np.bincount(distinct["_u"], minlength=n))
 
     if np.isfinite(ts).any():
-        reference = np.nanmax(ts)
+        reference = _end(ts, pop)
         if pure and orders is not None:
             add("recency_days", (reference - orders.last(n)) / DAY_SECONDS, "purchase")
         else:
@@ -148,13 +157,13 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         if orders is not None and not pure:
             add("purchases", orders.count(n))
         if orders is not None and (pure or has_orders):
-            _add_order_features(orders, n, ts, add)
+            _add_order_features(orders, n, _end(ts, pop), add)
         if returns.any():
             returned = _orders(ev, codes, returns, ts)
             add("returns", returned.count(n))
 
-    type_counts = etype[etype != RETURN_TYPE].value_counts()  # returns have their own feature
-    common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * len(ev)]
+    type_counts = etype[(etype != RETURN_TYPE).to_numpy() & pop].value_counts()  # returns have their own feature
+    common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * pop.sum()]
     if len(common) > 1 and not pure:
         for t in common:
             mask = (etype == t).to_numpy()
@@ -179,10 +188,16 @@ def compute_features(data: Dataset, user_ids: np.ndarray) -> BehaviourFeatures:
         add("text_share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
 
     if data.items is not None and data.items["category"].notna().any():
-        _add_category_shares(ev, codes, n, data.items, add)
+        _add_category_shares(ev, codes, n, data.items, add, pop)
 
     raw = np.column_stack([cols[s.name] for s in specs]) if specs else np.zeros((n, 0))
-    return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs), data.currency)
+    return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs, population), data.currency)
+
+
+def _end(ts: np.ndarray, pop: np.ndarray) -> float:
+    """When the data ends: the population's last event (everyone's when it has no timestamps)."""
+    known = ts[pop & np.isfinite(ts)]
+    return float(known.max()) if len(known) else float(np.nanmax(ts))
 
 
 @dataclass(frozen=True)
@@ -222,7 +237,7 @@ def _orders(ev: pd.DataFrame, codes: np.ndarray, lines: np.ndarray, ts: np.ndarr
     return _Orders(table.reset_index().drop(columns="k").sort_values(["u", "t"], kind="stable"))
 
 
-def _add_order_features(orders: _Orders, n: int, ts: np.ndarray, add) -> None:
+def _add_order_features(orders: _Orders, n: int, end: float, add) -> None:
     """Average order value, basket size, tenure and median days between orders."""
     table = orders.table
     if table["v"].notna().any():
@@ -233,23 +248,23 @@ def _add_order_features(orders: _Orders, n: int, ts: np.ndarray, add) -> None:
         add("basket_size", orders.per_user("lines", "mean", n), "lines")
     if np.isfinite(table["t"].to_numpy(dtype=np.float64)).any():
         first = orders.per_user("t", "min", n)
-        add("tenure_days", (np.nanmax(ts) - first) / DAY_SECONDS)
+        add("tenure_days", (end - first) / DAY_SECONDS)
         gaps = table.assign(gap=table.groupby("u")["t"].diff() / DAY_SECONDS).dropna(subset=["gap"])
         median = gaps.groupby("u")["gap"].median().reindex(range(n)).to_numpy(dtype=np.float64)
         add("median_gap_days", median)
 
 
-def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add) -> None:
+def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add, pop: np.ndarray) -> None:
     cats = split_categories(items["category"])
     exploded = pd.DataFrame({"item_id": items["item_id"].to_numpy(), "cat": cats.to_numpy()}).explode("cat").dropna()
     if exploded.empty:
         return
     # An item in k categories counts 1/k towards each, so shares sum to 1 per user.
     exploded["w"] = 1.0 / exploded.groupby("item_id")["cat"].transform("size")
-    joined = pd.DataFrame({"u": codes, "item_id": ev["item_id"].to_numpy()}).merge(exploded, on="item_id", how="inner")
+    joined = pd.DataFrame({"u": codes, "item_id": ev["item_id"].to_numpy(), "p": pop}).merge(exploded, on="item_id", how="inner")
     if joined.empty:
         return
-    totals = joined.groupby("cat")["w"].sum().sort_values(ascending=False)
+    totals = joined[joined["p"]].groupby("cat")["w"].sum().sort_values(ascending=False)
     top = list(totals.index[:MAX_CATEGORIES])
     table = joined[joined["cat"].isin(top)].pivot_table(index="u", columns="cat", values="w", aggfunc="sum", fill_value=0.0)
     per_user = joined.groupby("u")["w"].sum()
@@ -264,16 +279,23 @@ def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.
     add("diversity", entropy / np.log(max(len(top), 2)))
 
 
-def scale_features(raw: np.ndarray, specs: list[FeatureSpec] | tuple[FeatureSpec, ...]) -> np.ndarray:
-    """Log heavy tails, fill gaps with the median, standardise; constant columns become 0."""
+def scale_features(
+    raw: np.ndarray, specs: list[FeatureSpec] | tuple[FeatureSpec, ...], reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Log heavy tails, fill gaps with the median, standardise; constant columns become 0.
+
+    The median, mean and standard deviation are those of the ``reference`` rows (all rows when None).
+    """
     x = raw.astype(np.float64, copy=True)
+    ref = np.ones(len(x), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
     for j in _log_columns(list(specs)):
         x[:, j] = np.log1p(np.clip(x[:, j], 0, None))
     for j in range(x.shape[1]):
         col = x[:, j]
         finite = np.isfinite(col)
-        fill = np.median(col[finite]) if finite.any() else 0.0
+        known = col[finite & ref]
+        fill = np.median(known) if len(known) else 0.0
         col[~finite] = fill
-        std = col.std()
-        x[:, j] = (col - col.mean()) / std if std > 1e-12 else 0.0
+        std = col[ref].std()
+        x[:, j] = (col - col[ref].mean()) / std if std > 1e-12 else 0.0
     return x.astype(np.float32)

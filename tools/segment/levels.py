@@ -67,6 +67,9 @@ class Levels:
     split: dict | None  # the time split used (TimeSplit.as_dict)
     outlook: Outlook | None
     top_usefulness: dict[int, dict]  # top-level k -> held-out AUC / R² on the time split
+    # The outlook space is the outlook's two predictions, centred and scaled by the fitted users' own.
+    space_centre: np.ndarray | None = None
+    space_scale: np.ndarray | None = None
 
     @property
     def space(self) -> str | None:
@@ -163,8 +166,12 @@ def fit_levels(
             depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
         ks = [c.k for c in model.k_choice_.candidates] if model.k_choice_ is not None else [k_top]
         top_useful = _top_usefulness(past_model, past, active, value, ks)
-        space = outlook.scores(profiles.features)
+        pred = outlook.predict(profiles.features)
+        centre, std = pred.mean(axis=0), pred.std(axis=0)
+        scale = np.where(std > 1e-12, std, 1.0)
+        space = ((pred - centre) / scale).astype(np.float32)  # outlook.scores(), with the figures kept
     else:
+        centre = scale = None
         rows = _sample(len(profiles.user_ids))
         smoothed = model.smoothed(profiles.fused)
         depth = choose_depth_by_profile(top[rows], smoothed[rows], profiles.features.scaled[rows], max_splits, VALIDATION_SEED)
@@ -174,4 +181,26 @@ def fit_levels(
     gain = "usefulness" if depth.space == "outlook" else "variance"
     tree = build_root_tree(space, depth.splits, gain) if from_root else build_tree(top, space, depth.splits, gain, describe_by)
     report("choosing depth", 2, 2)
-    return Levels(tree, depth, None if split is None else split.as_dict(), outlook, top_useful)
+    return Levels(tree, depth, None if split is None else split.as_dict(), outlook, top_useful, centre, scale)
+
+
+def assign_levels(levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
+    """(top-level, leaf) segments of users the run was not fitted on (flagged outliers), from the fitted model alone.
+
+    The top level is the nearest centroid after the fit's smoothing (``model.predict``);
+    the sub-segments follow the tree's splits in the space they were made in: the outlook
+    scores standardised by the fitted users' figures, or the smoothed profiles. In a run
+    cut from all users (``Levels.root``) there is no top level to nest in: everyone starts
+    at the root, the splits alone make the segments, and each user's top is its leaf.
+    """
+    tree = levels.tree
+    n = len(profiles.user_ids)
+    top = np.zeros(n, dtype=np.int64) if tree.root else model.predict(profiles.fused)
+    if not tree.splits:
+        leaf = tree.predict(top, np.zeros((n, 0), dtype=np.float32))
+    elif levels.space == "outlook" and levels.outlook is not None and profiles.features is not None:
+        space = ((levels.outlook.predict(profiles.features) - levels.space_centre) / levels.space_scale).astype(np.float32)
+        leaf = tree.predict(top, space)
+    else:
+        leaf = tree.predict(top, model.smoothed(profiles.fused))
+    return (leaf if tree.root else top), leaf

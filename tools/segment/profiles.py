@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -52,31 +52,41 @@ class Profiles:
     n_texts_total: int  # distinct texts the profiles needed
     text_source: str = "embedder"  # "collaborative" when the data has no text, "none" when it has no items either
 
+    def rows(self, rows: np.ndarray) -> Profiles:
+        """These profiles for the users in ``rows`` only (indices or a boolean mask), scaled as they are."""
+        feats = self.features
+        if feats is not None:
+            feats = replace(feats, user_ids=feats.user_ids[rows], raw=feats.raw[rows], scaled=feats.scaled[rows])
+        return replace(self, user_ids=self.user_ids[rows], text=self.text[rows], features=feats, fused=self.fused[rows])
 
-def _unit_variance(block: np.ndarray) -> np.ndarray:
-    centred = block - block.mean(axis=0, keepdims=True)
-    total = float((centred.astype(np.float64) ** 2).sum(axis=1).mean())
+
+def _unit_variance(block: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    ref = slice(None) if reference is None else np.asarray(reference, dtype=bool)
+    centred = block - block[ref].mean(axis=0, keepdims=True)
+    total = float((centred[ref].astype(np.float64) ** 2).sum(axis=1).mean())
     return (centred / np.sqrt(total)).astype(np.float32) if total > 1e-12 else centred.astype(np.float32)
 
 
-def fuse(text: np.ndarray, behaviour: np.ndarray | None, alpha: float) -> np.ndarray:
-    """C = √α·ẑ ⊕ √(1−α)·x̂, each block at unit total variance (see module docstring)."""
+def fuse(text: np.ndarray, behaviour: np.ndarray | None, alpha: float, reference: np.ndarray | None = None) -> np.ndarray:
+    """C = √α·ẑ ⊕ √(1−α)·x̂, each block at unit total variance (see module docstring) over the ``reference`` rows."""
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError(f"alpha must be between 0 and 1, got {alpha}", "use e.g. --alpha 0.5")
     if behaviour is None or behaviour.shape[1] == 0:
         return text.astype(np.float32)
-    z = _unit_variance(text)
-    x = _unit_variance(behaviour)
+    z = _unit_variance(text, reference)
+    x = _unit_variance(behaviour, reference)
     return np.hstack([np.sqrt(alpha) * z, np.sqrt(1.0 - alpha) * x]).astype(np.float32)
 
 
-def _event_weights(ev: pd.DataFrame) -> np.ndarray:
+def _event_weights(ev: pd.DataFrame, population: np.ndarray | None = None) -> np.ndarray:
+    """Each event's weight in its user's text vector; the rating scale is the ``population`` events' (a mask; None: all)."""
     etype = ev["event_type"].astype(str)
     w = etype.map(EVENT_WEIGHTS).fillna(1.0).to_numpy(dtype=np.float64, copy=True)
     value = ev["value"].to_numpy(dtype=np.float64)
     rated = etype.isin(["rating", "review"]).to_numpy() & np.isfinite(value)
     if rated.any():
-        vmax = max(float(np.nanmax(value[rated])), 1e-9)
+        scale = rated if population is None or not (rated & population).any() else rated & population
+        vmax = max(float(np.nanmax(value[scale])), 1e-9)
         # A 5-star rating weighs about 4x a 1-star one: liked items define taste.
         w[rated] *= 0.25 + (np.clip(value[rated], 0, None) / vmax) ** 2
     ts = ev["timestamp"].to_numpy(dtype=np.float64)
@@ -93,12 +103,18 @@ def build_profiles(
     cache: EmbeddingCache,
     alpha: float = DEFAULT_ALPHA,
     progress: StageProgress | None = None,
+    exclude: np.ndarray | None = None,
 ) -> Profiles:
-    """Embed every distinct text once (through the cache) and build fused user profiles."""
+    """Embed every distinct text once (through the cache) and build fused user profiles.
+
+    Users in ``exclude`` (flagged outliers) get profiles too, but their values take no part
+    in the scaling: profiles of everyone else are what they would be without them.
+    """
     report = progress or (lambda stage, done, total: None)
     ev = data.events
     user_ids = np.asarray(pd.unique(ev["user_id"]), dtype=object)
     uidx = pd.Index(user_ids)
+    population = None if exclude is None or not len(exclude) else ~uidx.isin(pd.Index(exclude))
     n_users = len(user_ids)
     misses_before = cache.misses
 
@@ -128,8 +144,8 @@ def build_profiles(
     dim = vectors.shape[1] if len(vectors) else embedder.dim
 
     report("building profiles", 0, 1)
-    weights = _event_weights(ev) if data.kind == "behaviour" else np.ones(len(ev))
     rows = uidx.get_indexer(ev["user_id"])
+    weights = _event_weights(ev, None if population is None else population[rows]) if data.kind == "behaviour" else np.ones(len(ev))
     text_matrix = np.zeros((n_users, dim), dtype=np.float32)
     if len(item_ids):
         cols = pd.Index(item_ids).get_indexer(ev["item_id"])
@@ -146,18 +162,18 @@ def build_profiles(
         text_matrix += (w_text @ written_vectors).astype(np.float32)
     text_matrix = normalize_rows(text_matrix).astype(np.float32, copy=False)
     text_source = "embedder"
-    features = compute_features(data, user_ids) if data.kind == "behaviour" else None
+    features = compute_features(data, user_ids, population) if data.kind == "behaviour" else None
     if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
         if ev["item_id"].notna().any():
             # No titles, descriptions or reviews: what users consumed is still telling.
-            text_matrix = collaborative_vectors(ev, user_ids)
+            text_matrix = collaborative_vectors(ev, user_ids, reference=population)
             text_source = "collaborative"
         else:
             # Transactions without items (CDNOW): behaviour is all there is to segment on.
             text_source = "none"
             alpha = 0.0
             text_matrix = np.zeros((n_users, 1), dtype=np.float32)  # one empty column, not 384
-    fused = fuse(text_matrix, None if features is None else features.scaled, alpha)
+    fused = fuse(text_matrix, None if features is None else features.scaled, alpha, population)
     report("building profiles", 1, 1)
     return Profiles(
         user_ids=user_ids,
@@ -173,21 +189,29 @@ def build_profiles(
     )
 
 
-def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32) -> np.ndarray:
-    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised."""
+def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32, reference: np.ndarray | None = None) -> np.ndarray:
+    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised.
+
+    The weights and the axes are learned from the ``reference`` rows (all when None), then applied to everyone.
+    """
     from sklearn.decomposition import TruncatedSVD
 
     from tools.data.interactions import InteractionMatrix, interaction_pairs
 
     items = pd.unique(ev["item_id"].dropna().astype(str))
     matrix = InteractionMatrix.from_pairs(interaction_pairs(ev), user_ids=user_ids, item_ids=items).csr
-    n_users, n_items = matrix.shape
-    idf = np.log((1 + n_users) / (1 + np.asarray((matrix > 0).sum(axis=0)).ravel())) + 1
-    matrix = matrix @ sp.diags(idf)
+    rows = np.arange(matrix.shape[0]) if reference is None else np.flatnonzero(reference)
+    n_users, n_items = len(rows), matrix.shape[1]
+    idf = np.log((1 + n_users) / (1 + np.asarray((matrix[rows] > 0).sum(axis=0)).ravel())) + 1
+    matrix = (matrix @ sp.diags(idf)).tocsr()
     k = min(dim, n_items - 1, n_users - 1)
     if k < 1:
-        return np.zeros((n_users, 1), dtype=np.float32)
+        return np.zeros((matrix.shape[0], 1), dtype=np.float32)
     with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
         warnings.simplefilter("ignore", RuntimeWarning)
-        vectors = TruncatedSVD(n_components=k, random_state=0).fit_transform(matrix)
+        svd = TruncatedSVD(n_components=k, random_state=0)
+        if reference is None:
+            vectors = svd.fit_transform(matrix)
+        else:
+            vectors = svd.fit(matrix[rows]).transform(matrix)
     return normalize_rows(np.nan_to_num(vectors).astype(np.float32))

@@ -102,6 +102,7 @@ class SegmentSummary:
     children: tuple[int, ...] = field(default=())
     traits_vs_parent: tuple[Trait, ...] = field(default=())
     profile_vs_parent: tuple[Trait, ...] = field(default=())  # every feature against the rest of the parent
+    outliers: int = 0  # flagged users (tools/data/outliers.py) among the members
 
     def as_dict(self) -> dict:
         return {
@@ -113,6 +114,7 @@ class SegmentSummary:
             "children": list(self.children),
             "size": self.size,
             "share": _round(self.share),
+            "outliers": self.outliers,
             "keywords": list(self.keywords),
             "traits": [t.as_dict() for t in self.traits],
             "traits_vs_parent": [t.as_dict() for t in self.traits_vs_parent],
@@ -336,17 +338,31 @@ def summarise_segments(
     labels: np.ndarray,
     top_labels: np.ndarray | None = None,
     parents: dict[int, int | None] | None = None,
+    fitted: np.ndarray | None = None,
+    flagged: np.ndarray | None = None,
 ) -> list[SegmentSummary]:
     """One summary per node of the segment tree, in tree order (each top-level segment, then its sub-segments).
 
     ``labels`` are the leaf segments users are assigned to. Without
     ``top_labels``/``parents`` the run is flat: ids 0..k-1, 0 the largest.
+    Sizes and shares count every user assigned; keywords, traits, profiles,
+    attributes and representatives describe the ``fitted`` users only (a mask:
+    flagged outliers left out of the fit do not describe the segments either).
+    ``flagged`` (a mask) is counted per segment as its ``outliers``.
     """
     labels = np.asarray(labels)
     n = len(labels)
     if top_labels is None or parents is None:
         top_labels = labels
         parents = {int(c): None for c in np.unique(labels)}
+    top_labels = np.asarray(top_labels)
+    all_labels, all_tops = labels, top_labels
+    flagged = np.zeros(n, dtype=bool) if flagged is None else np.asarray(flagged, dtype=bool)
+    if fitted is not None and not np.all(fitted):
+        fitted = np.asarray(fitted, dtype=bool)
+        kept = data.events["user_id"].isin(pd.Index(profiles.user_ids[fitted]))
+        data = replace(data, events=data.events[kept.to_numpy()].reset_index(drop=True))
+        profiles, labels, top_labels = profiles.rows(fitted), labels[fitted], top_labels[fitted]
     tops = sorted(node for node, parent in parents.items() if parent is None)
     children = {t: sorted(node for node, parent in parents.items() if parent == t) for t in tops}
     leaves = [c for t in tops for c in (children[t] or [t])]
@@ -374,19 +390,20 @@ def summarise_segments(
             representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
             attributes=attributes, profile=profile,
             parent=parent, level=0 if parent is None else 1, children=tuple(children.get(sid, ())), profile_vs_parent=vs_parent,
+            outliers=int((members & flagged).sum()),
         )
 
     out = []
     for t in tops:
-        out.append(node(t, None, top_labels == t, ()))
+        out.append(node(t, None, all_tops == t, ()))
         if children[t]:
             inside = top_labels == t
-            codes = np.full(n, -1, dtype=np.int64)
+            codes = np.full(len(labels), -1, dtype=np.int64)
             for i, c in enumerate(children[t]):
                 codes[labels == c] = i
             vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside, limit=None, min_effect=0.0,
                                        intervals=False)  # the same members' intervals as against everyone: copied below
-            out += [node(c, t, labels == c, vs_parent[i]) for i, c in enumerate(children[t])]
+            out += [node(c, t, all_labels == c, vs_parent[i]) for i, c in enumerate(children[t])]
     # One family for false discovery: every segment's every feature, against everyone and against its parent.
     out = [replace(s, profile_vs_parent=_with_intervals(s.profile_vs_parent, s.profile)) for s in out]
     adjusted = fdr_adjust([x for s in out for x in (s.profile, s.profile_vs_parent)])
