@@ -50,10 +50,10 @@ from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "10"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
+PIPELINE_VERSION = "11"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
 # 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
 # level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged
-# bots: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards)
+# 11: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards)
 StageProgress = Callable[[str, int, int], None]
 
 
