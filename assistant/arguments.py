@@ -297,3 +297,24 @@ def slash_audit_params(rest: list[str]) -> dict[str, Any]:
     if names:
         args["sensitive"] = names
     return args
+
+
+_SINCE = re.compile(r"\b(?:entered|joined|left|moved|changed|new members?|churned out)\b.*\bsince\b|\bsince (?:the )?(?:last|previous) (?:run|time|segmentation)\b|"
+                    r"\b(?:entered|joined) or left\b|--changed-since|\bchanges? only\b|\bonly (?:the )?changes\b", re.I)
+_RUN_KEY = re.compile(r"--changed-since[= ](\S+)|\bsince run ([0-9a-f]{6,})\b", re.I)
+
+
+def export_params(text: str) -> dict[str, Any]:
+    """What an export request names besides the segment: the format ("as parquet", "a jsonl file") and whether
+    only who entered or left since an earlier run is wanted ("who joined or left since last time")."""
+    low = _low(text)
+    args: dict[str, Any] = {}
+    if re.search(r"\bparquet\b|\.parquet\b", low):
+        args["fmt"] = "parquet"
+    elif re.search(r"\bjsonl\b|\bjson[- ]?lines\b|\bndjson\b|\.jsonl\b|\bjson\b", low):
+        args["fmt"] = "jsonl"
+    if (key := _RUN_KEY.search(low)) is not None:
+        args["changed_since"] = key.group(1) or key.group(2)
+    elif _SINCE.search(low):
+        args["changed_since"] = "previous"
+    return args

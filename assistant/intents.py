@@ -87,6 +87,13 @@ EXAMPLES: dict[str, list[str]] = {
         "check for demographic bias", "are the segments just gender in disguise", "bias audit of the clusters", "do the segments track age or occupation",
         "is the segmentation fair to every group", "does a segment stand in for a protected attribute", "who gets more popular items recommended",
     ],
+    "export_segment": [
+        "export the members of segment 3 as csv", "export this segment to a csv file", "give me a csv of the user ids in that segment",
+        "download the list of users in the biggest segment", "save segment 2's members as parquet", "export all users with their segment",
+        "I need the lapsed buyers as a list for our email tool", "send the loyal segment to the CRM", "sync this cohort to braze",
+        "export who entered or left the segment since the last run", "a jsonl file of the book reviewers", "dump the cohort to a file",
+        "push the high spenders audience to facebook ads", "who joined or left this segment since last time, as a csv",
+    ],
     "write_report": [
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
@@ -113,6 +120,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
     "audit_segments": ("fair", "bias", "proxy", "proxies", "discriminat", "audit", "demographic", "over-represent", "under-represent",
                        "gender", "protected", "sensitive attribute", "skew", "disguise", "stand in for", "stand-in"),
+    "export_segment": (".csv", " csv", "parquet", "jsonl", "json lines", "user ids", "list of users", "member list", "list of members",
+                       "the members", "cohort", "audience", " crm", "mailchimp", "braze", "klaviyo", "hubspot", "salesforce", "ads ",
+                       "email tool", "e-mail tool", "sync", "entered or left", "joined or left"),
     "write_report": ("report", "export", "shareable", "document", " doc ", " docs ", "write up", "write-up", "send to my", "stakeholder", "summary file",
                      " deck ", "slides", "one-pager", "one pager", " pdf ", "i can share", "to share", "leadership", "executive summary", "for my boss"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),
@@ -182,6 +192,8 @@ class IntentScorer:
         for intent, words in KEYWORDS.items():
             if any(w in low for w in words):
                 best[intent] += 0.1
+        if re.search(r"\b(?:csv|parquet|jsonl|json lines)\b", low) and not re.search(r"\b(?:html|markdown|md|report)\b", low):
+            best["export_segment"] += 0.2  # a file of members, not a document about them
         user, item, n_seg = signals.get("user"), signals.get("item"), int(signals.get("segments", 0))
         if user and item:
             best["explain_recommendation"] += 0.2

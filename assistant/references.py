@@ -16,7 +16,7 @@ from assistant.registry import BY_NAME
 from tools.explain.segment_refs import ORDINALS
 
 USER_TOOLS = ("recommend_items", "explain_user_segment", "explain_recommendation")
-SEGMENT_TOOLS = ("describe_segment", "compare_segments", "write_report", "rank_users", "find_users")
+SEGMENT_TOOLS = ("describe_segment", "compare_segments", "write_report", "export_segment", "rank_users", "find_users")
 _USER_PRONOUN = re.compile(r"\b(?:that|this|the same|same)\s+(?:user|customer|person|shopper|client|one|buyer|viewer)\b|\b(?:them|they|him|her)\b", re.I)
 _PEOPLE = re.compile(r"\b(?:users|customers|people|shoppers|buyers|clients|members|viewers|everyone|everybody)\b", re.I)
 _TOP_RESULT = re.compile(r"\b(?:the\s+)?(?:top|first)\s+(?:one|user|customer|person|result|shopper|spender|buyer|viewer)\b(?!s)|"

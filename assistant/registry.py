@@ -100,6 +100,14 @@ class AuditInput(BaseModel):
     recommendations: bool = Field(True, description="Also audit recommendation quality (HR@10, NDCG@10) and popular-item exposure per group.")
 
 
+class ExportInput(BaseModel):
+    segment_id: SegmentRefValue | None = Field(None, description="The segment whose members to export; omit for every user. " + SEGMENT_REF)
+    fmt: Literal["csv", "parquet", "jsonl"] = Field("csv", description="File format of the member list.")
+    changed_since: str | None = Field(None, description=(
+        "Only users who entered, left or moved since an earlier run of this workspace, for syncing: 'previous' "
+        "(the run before this one) or a run key."))
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -142,6 +150,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         "carry it, and recommendation quality (HR@10, NDCG@10) and popular-item exposure per group. Use for 'is any segment "
         "a proxy for gender', 'audit the segments for fairness', 'are recommendations worse for women'."),
              "/audit", "audit the segments for fairness"),
+    ToolSpec("export_segment", ExportInput, (
+        "Export a segment's members (user_id, segment_id, stable segment key, their behaviour features) as a CSV, Parquet or "
+        "JSON-lines file in the workspace's exports folder, for a CRM, ad or e-mail tool; changed_since='previous' writes "
+        "only who entered or left since the last run. Use for 'export the lapsed buyers to csv', 'a list of segment 3's user ids'."),
+             "/export", "export a segment's members"),
     ToolSpec("write_report", ReportInput, "Write a shareable report (HTML or Markdown) of the segments into the workspace's reports folder.",
              "/report", "write a report"),
     ToolSpec("help", NoInput, "What the assistant can do.", "/help", "show help", for_agent=False),

@@ -74,7 +74,7 @@ def split_clauses(text: str) -> list[str]:
 
 def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
     """`/describe 3`, `/compare 1 4`, `/recommend 42 --k 5`, `/explain 42 1197`, `/find gardening`, `/segment k=5`, `/rank churn`."""
-    from assistant.arguments import rank_query, segment_params, slash_audit_params
+    from assistant.arguments import export_params, rank_query, segment_params, slash_audit_params
 
     try:
         parts = shlex.split(text)
@@ -105,6 +105,12 @@ def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
         args = rank_query(joined).args() or {"by": rest[0]}
     elif tool == "audit_segments":
         args = slash_audit_params(rest)
+    elif tool == "export_segment":  # `/export 3 parquet`, `/export all`, `/export lapsed buyers --changed-since previous`
+        args = export_params(joined)
+        named = [r for r in rest if r.lower() not in ("csv", "parquet", "jsonl", "all") and not r.startswith("--")
+                 and r != args.get("changed_since")]
+        if named:
+            args["segment_id"] = int(named[0]) if len(named) == 1 and named[0].isdigit() else " ".join(named)
     elif tool in ("segment_users", "write_report", "load_data"):
         data = re.search(r"--data[= ](\S+)", joined)
         if data:  # `/segment --data PATH k=5`: another dataset into this workspace
@@ -173,6 +179,8 @@ class Router:
                 continue  # "which cluster is u00060 in and why": the why is the same call
             if calls and tool == calls[-1].tool and tool == "recommend_items" and args.get("user_id") == calls[-1].args.get("user_id"):
                 calls[-1] = Call(tool, {**calls[-1].args, **args})  # "recommend … and tell me why": one call, explained
+            elif calls and tool == calls[-1].tool == "export_segment" and "segment_id" not in args:
+                calls[-1] = Call(tool, {**calls[-1].args, **args})  # "… since the last run? csv please": how, not what
             else:
                 calls.append(Call(tool, args))
             local = local.after(tool, args)

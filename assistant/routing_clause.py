@@ -14,6 +14,7 @@ from assistant.arguments import (
     RankQuery,
     active_within_days,
     audit_params,
+    export_params,
     min_spend,
     rank_query,
     result_count,
@@ -57,6 +58,9 @@ from tools.explain.segment_refs import NUMBER_WORDS, ORDINALS
 __all__ = ["ClauseRouter", "Question"]
 
 _NUMBER_WORDS = "|".join(NUMBER_WORDS)
+# "export it", "send them to the CRM", "this cohort": the segment in focus.
+_SEG_POINTER = re.compile(r"\b(?:export|download|save|send|sync|push|dump|upload)\s+(?:it|them|that|this|those)\b|"
+                          r"\b(?:that|this|the same)\s+(?:segment|group|cluster|cohort|audience|one|list)\b|\b(?:of|for|from|in)\s+(?:it|that|this|them)\b", re.I)
 _BARE_ORDINAL = re.compile(r"^(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d{1,2}(?:st|nd|rd|th))"
                            r"(?:\s+(?:one|segment|group|cluster|largest|biggest))?$", re.I)
 
@@ -219,6 +223,11 @@ class ClauseRouter(References):
                     args["segment_id"] = seg
             elif tool == "audit_segments":
                 args = audit_params(clause)
+            elif tool == "export_segment":
+                args = export_params(low)
+                segs = self._segments(clause, m, focus, want=1, pronouns=bool(_SEG_POINTER.search(low)))
+                if segs:
+                    args["segment_id"] = segs[0]
             elif tool == "write_report":
                 if re.search(r"\bmarkdown\b|\bmd\b|\.md\b", low):
                     args["fmt"] = "md"

@@ -370,6 +370,36 @@ class Toolbox:
         lines = audit_lines(result, quote=lambda text: data_text(text, 80), detail=False)
         return ToolResult("\n".join(lines), {"audit": result, "reused": reused})
 
+    # -- cohorts out ------------------------------------------------------------------
+    def export_segment(self, segment_id: int | str | None = None, fmt: str = "csv", changed_since: str | None = None) -> ToolResult:
+        """A segment's members (every user when no segment) as a file in the workspace's exports folder.
+
+        The model never chooses where the file goes: tools/report/export.py names it in WORKSPACE/exports/.
+        """
+        from tools.core.workspace import Workspace
+        from tools.report.export import check_format, export_members, run_keys
+
+        check_format(fmt)
+        run = self.service.run
+        sid = None if segment_id is None or str(segment_id).strip().lower() == "all" else self._segment_id(segment_id)
+        since = changed_since
+        if since is not None and since.strip().lower() in ("previous", "last", "last run", "the previous run"):
+            earlier = [k for k in run_keys(Workspace(self.service.workspace)) if k != run.summary["run_key"]]
+            if not earlier:
+                raise ParameterError("this workspace has no earlier run to compare with",
+                                     "segment again (new data or parameters) to have one, or export all members")
+            since = earlier[-1]
+        result = export_members(run, segment="all" if sid is None else str(sid), fmt=fmt, changed_since=since)
+        where = f"to {result.path} ({fmt})"
+        if sid is None:
+            what = (f"{result.rows:,} users who entered, left or moved segment since run {result.since_run[:12]}" if result.since_run
+                    else f"{result.rows:,} users with their segments")
+        else:
+            name = f"segment {sid} “{data_text(run.segment(sid)['name'], 60)}”"
+            what = (f"{result.rows:,} users who entered or left {name} since run {result.since_run[:12]}" if result.since_run
+                    else f"{result.rows:,} members of {name}")
+        return ToolResult(f"Wrote {what} {where}.", result.as_dict())
+
     # -- reports ------------------------------------------------------------------
     def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:
         from assistant.reporting import build_report

@@ -141,6 +141,28 @@ def test_fairness_questions_go_to_the_audit(harness, text, args):
     assert route.args == args
 
 
+@pytest.mark.parametrize("text,args", [
+    ("export the book reviewers to a csv", {"segment_id": 4}),
+    ("I need segment 2 as parquet for the data team", {"segment_id": 2, "fmt": "parquet"}),
+    ("send the shoe & clothing buyers to our crm", {"segment_id": 1}),
+    ("give me a jsonl with everyone and their segment", {"fmt": "jsonl"}),
+    ("who joined or left the garden segment since the last run? csv please", {"segment_id": 2, "changed_since": "previous"}),
+    ("/export 3 parquet", {"segment_id": 3, "fmt": "parquet"}),
+])
+def test_a_request_for_a_member_file_goes_to_the_export(harness, text, args):
+    route = harness.router.route(text)
+    assert [c.tool for c in route.calls] == ["export_segment"], (route.calls, route.question)
+    assert {k: v for k, v in route.args.items() if v != "csv"} == args
+
+
+def test_an_export_of_the_segment_in_focus_and_a_report_stays_a_report(harness):
+    from assistant.followup import Focus
+
+    route = harness.router.route("export it as csv", Focus().after("describe_segment", {"segment_id": 5}))
+    assert route.tool == "export_segment" and route.args.get("segment_id") == 5, route
+    assert harness.router.route("export the segments as an html report").tool == "write_report"
+
+
 def test_an_audit_follow_up_names_another_attribute(harness):
     from assistant.followup import Focus
 

@@ -118,3 +118,38 @@ def test_audit_segments_reads_the_run_fences_data_words_and_reuses_a_saved_audit
     assert again.artifact["reused"] and again.artifact["audit"] == audit
     with pytest.raises(SegscopeError, match="no user attribute 'gender'"):
         run_tool(toolbox, "audit_segments", {"sensitive": ["gender"]})
+
+
+# ---------------------------------------------------------------- cohorts out (export_segment)
+
+def test_export_segment_writes_the_members_inside_the_workspace_and_they_round_trip(toolbox):
+    import pandas as pd
+
+    from assistant.toolbox import run_tool
+
+    run = toolbox.service.run
+    sid = int(run.summary["segments"][0]["id"])
+    result = run_tool(toolbox, "export_segment", {"segment_id": sid, "fmt": "parquet"})
+    path = result.artifact["path"]
+    assert path.startswith(str(toolbox.service.workspace / "exports")) and path.endswith(".parquet")
+    back = pd.read_parquet(path)
+    expected = sorted(str(u) for u in run.user_ids[run.members(sid)])
+    assert sorted(back["user_id"].astype(str)) == expected and result.artifact["rows"] == len(expected)
+    assert f"Wrote {len(expected):,} members of segment {sid} " in result.summary and "<data>" in result.summary
+    # By name, and every user when no segment is given: the same rows as assignments.csv.
+    everyone = run_tool(toolbox, "export_segment", {})
+    table = pd.read_csv(everyone.artifact["path"], dtype={"user_id": str})
+    saved = pd.read_csv(toolbox.service.workspace / "assignments.csv", dtype={"user_id": str})
+    assert dict(zip(table["user_id"], table["segment_id"])) == dict(zip(saved["user_id"], saved["segment_id"]))
+    assert f"Wrote {len(saved):,} users with their segments" in everyone.summary
+
+
+def test_export_segment_since_the_previous_run_needs_one_and_bad_formats_are_refused(toolbox):
+    from assistant.toolbox import run_tool
+
+    with pytest.raises(SegscopeError, match="no earlier run"):
+        run_tool(toolbox, "export_segment", {"changed_since": "previous"})
+    with pytest.raises(SegscopeError):
+        run_tool(toolbox, "export_segment", {"fmt": "xlsx"})
+    with pytest.raises(SegscopeError):
+        run_tool(toolbox, "export_segment", {"segment_id": "the vampire hunters"})

@@ -377,6 +377,24 @@ async def test_an_audit_tool_result_fills_the_audit_tab_and_a_new_run_clears_it(
 
 
 @pytest.mark.asyncio
+async def test_the_palette_exports_the_selected_segment_through_the_session(workspace, settings, service):
+    """The TUI writes nothing itself: it asks the session for `/export ID csv`, which writes inside the workspace."""
+    from textual.command import CommandList, CommandPalette
+
+    session = ScriptedSession(service, [answer(["Wrote it."], tool="export_segment", summary="wrote")])
+    app = build(workspace, settings, session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one(SegmentsTable).focus()
+        await pilot.press("down")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.query_one(CommandList).option_count > 0)
+        await pilot.press(*"export selected", "enter")
+        await settle(pilot)
+        assert session.prompts == [f"/export {top_level(service)[1]['id']} csv"]
+
+
+@pytest.mark.asyncio
 async def test_the_map_tab_draws_every_segment(workspace, settings, service):
     app = build(workspace, settings, ScriptedSession(service))
     async with app.run_test(size=SIZE) as pilot:

@@ -36,6 +36,7 @@ from assistant.events import (
 from tui.chat import AnswerMessage, ChatView, PromptInput
 from tui.commands import SegscopeCommands
 from tui.messages import SegmentsLoaded, SessionEvent, SessionOpened
+from tui.segments import SegmentsTable
 from tui.side import NO_RUN, SidePanel, data_label
 from tui.status import StatusBar
 from tui.trace import ToolTrace
@@ -355,6 +356,11 @@ class SegscopeApp(App[None]):
 
     async def action_audit(self) -> None:
         await self._ask_about_run(AUDIT_PROMPT)
+
+    async def action_export_segment(self) -> None:
+        """The selected segment's members (every user when none is selected) as a CSV in the workspace's exports folder."""
+        sid = self.query_one(SegmentsTable).selected_segment()
+        await self._ask_about_run(f"/export {sid} csv" if sid is not None else "/export all csv")
 
     async def _ask_about_run(self, prompt: str) -> None:
         """A turn on the current run (report, audit): refused while busy or before there is a run."""

@@ -22,6 +22,8 @@ class SegscopeCommands(Provider):
         items: list[tuple[str, Callable[[], object], str]] = [
             ("segment: Re-run", app.action_rerun, "Segment the workspace's data again and refresh the table and map (ctrl+r)"),
             ("report: Write HTML report", app.action_write_report, "Ask the assistant for a shareable HTML report: segments, map, verified examples (f2)"),
+            ("segments: Export selected (CSV)", app.action_export_segment,
+             "The selected segment's members, with their segment key and features, as a CSV in the workspace's exports folder"),
             ("audit: Run fairness audit", app.action_audit, "Is any segment a proxy for a user attribute; recommendation quality and exposure per group"),
             ("segments: Show map", app.action_show_map, "Users on a 2-D map, coloured by segment (f3)"),
             ("segments: Show table", partial(app.show_tab, "segments"), "The segments of the current run and the selected one's detail"),
