@@ -41,7 +41,9 @@ from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.summary import SegmentSummary, summarise_segments
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "7"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree
+# 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
+# 8: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users)
+PIPELINE_VERSION = "8"
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -254,6 +256,7 @@ def build_summary(
             "spend": data.spend,
             "returns": int((data.events["event_type"] == "return").sum()),
             "user_attributes": list(data.user_attributes),
+            "columns": dict(data.columns),
         },
         "parameters": {
             **params.as_dict(),
@@ -322,15 +325,22 @@ def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentMod
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
 
 
-def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
-    """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook."""
+def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels) -> None:
+    """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook.
+
+    tools/segment/fitted.py loads it back to assign new users (``segscope assign``).
+    """
     tree = levels.tree
+    text = isinstance(model, TextSegmentModel)
     np.savez(
         run_dir / "model.npz",
+        model_kind="text" if text else "centroid",
         centroids=model.centroids_,
         reference=model.reference_,
         smooth_neighbours=model.smooth_neighbours,
         metric=model.metric,
+        # TextSegmentModel's diffusion (restored from the reference by TextSegmentModel.restore)
+        text_diffusion=np.asarray([model.self_weight, model.rounds, model.dims] if text else [], dtype=np.float64),
         # The sub-segment tree: split j sends members of leaf split_leaf[j] to the nearest of
         # split_centres[j] (in the space split_by names), becoming split_children[j]; leaf_map
         # turns the internal leaf ids into segment ids. Outlook: ridge from the named features.

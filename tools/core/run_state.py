@@ -56,7 +56,7 @@ class RunState:
         return Dataset(
             events=events, items=items, users=users, kind=d["kind"], source=d["source"], fingerprint=d["fingerprint"],
             entity=d.get("entity", "user"), entity_reason=d.get("entity_reason"), currency=d.get("currency"),
-            skipped=d.get("skipped") or {}, spend=d.get("spend"),
+            skipped=d.get("skipped") or {}, spend=d.get("spend"), columns=d.get("columns") or {},
         )  # fmt: skip
 
     @property
