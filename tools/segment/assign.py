@@ -13,6 +13,11 @@ exactly; segment ids are the run's.
 Recency-like features are measured to the end of the data given (the new data's
 last event), as the fit measured them to the end of its own.
 
+With ``append``, the new data continues the run's: each of its users is profiled
+over their events in the run's data plus the new ones (a later slice of the same
+log, new items added to the run's catalogue), which is where a run on the whole log
+would profile them. Without it, the new data is all there is to know about its users.
+
 Each row of the result: ``user_id``, ``segment_id`` (the leaf), ``top_segment_id``,
 ``distance`` (to the user's top-level centroid, in the space the top level assigns
 in), ``next_segment_id`` and ``next_distance`` (the nearest other top-level
@@ -200,11 +205,29 @@ def profile_like_run(fitted: FittedRun, data: Dataset, embedder: Embedder | None
     return profiles, [*warnings, *notes]
 
 
+def continued(run: RunState, later: Dataset) -> Dataset:
+    """``later``'s users with their events in the run's data too, and the run's catalogue plus ``later``'s new items."""
+    from tools.data.ingest import fingerprint
+
+    fit = run.data
+    users = pd.Index(pd.unique(later.events["user_id"]))
+    events = pd.concat([fit.events[fit.events["user_id"].isin(users)], later.events], ignore_index=True)
+    items = fit.items
+    if later.items is not None:
+        fresh = later.items[~later.items["item_id"].isin(pd.Index([] if items is None else items["item_id"]))]
+        items = fresh.reset_index(drop=True) if items is None else pd.concat([items, fresh], ignore_index=True)
+    return replace(later, events=events, items=items, source=f"{fit.source} + {later.source}",
+                   fingerprint=fingerprint(events, items, None, later.kind, later.entity, later.currency))
+
+
 def assign_dataset(fitted: FittedRun, data: Dataset, embedder: Embedder | None = None,
-                   progress: ProgressFn | None = None) -> Assignment:
-    """Every user of ``data`` placed in the run's segments (nothing written)."""
+                   progress: ProgressFn | None = None, append: bool = False) -> Assignment:
+    """Every user of ``data`` placed in the run's segments (nothing written); ``append``: module docstring."""
     if data.events.empty:
         raise DataError(f"{data.source}: no events to assign", "give data with at least one event")
+    if append:
+        check_columns(fitted.run, data)  # before the tables are joined, so the message names the new data
+        data = continued(fitted.run, data)
     profiles, warnings = profile_like_run(fitted, data, embedder, progress)
     report = progress or (lambda stage, done, total: None)
     report("assigning", 0, 1)
