@@ -17,6 +17,7 @@ def assign(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder of a `segment` run.")] = DEFAULT_WORKSPACE,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="CSV file to write (default: WORKSPACE/exports/assign-RUN-DATA.csv).")] = None,
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
+    append: Annotated[bool, typer.Option("--append", help="NEW continues the run's data (a later slice): profile each of its users over their run events too.")] = False,
     entity: Annotated[Optional[str], typer.Option("--entity", help="user | session (default: what the run segmented).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print what was written as JSON on stdout.")] = False,
 ) -> None:
@@ -30,10 +31,10 @@ def assign(
     fitted = load_fitted_run(workspace)
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity or fitted.run.summary["data"].get("entity", "user"))
     with stage_progress(err, show_progress(json_output)) as progress:
-        result = assign_dataset(fitted, dataset, progress=progress)
+        result = assign_dataset(fitted, dataset, progress=progress, append=append)
     for warning in (*dataset.warnings, *result.warnings):
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    path = write_assignment(result, out_path or default_out(workspace, result, dataset.fingerprint))
+    path = write_assignment(result, out_path or default_out(workspace, result, dataset.fingerprint, append))
     unusual = int((result.percentile > 0.99).sum())
     summary = {
         "path": str(path), "run_key": result.run_key, "users": len(result.user_ids), "new_users": result.n_new_users,

@@ -239,8 +239,9 @@ def assign_dataset(fitted: FittedRun, data: Dataset, embedder: Embedder | None =
                       run_segment, profiles, tuple(warnings))
 
 
-def default_out(workspace: Path, assignment: Assignment, fingerprint: str) -> Path:
-    return Path(workspace) / EXPORTS_DIR / f"assign-{assignment.run_key[:12]}-{fingerprint[:12]}.csv"
+def default_out(workspace: Path, assignment: Assignment, fingerprint: str, append: bool = False) -> Path:
+    """WORKSPACE/exports/assign-RUN-DATA.csv (``-appended`` when the data continued the run's)."""
+    return Path(workspace) / EXPORTS_DIR / f"assign-{assignment.run_key[:12]}-{fingerprint[:12]}{'-appended' if append else ''}.csv"
 
 
 def check_out(out: Path) -> Path:
