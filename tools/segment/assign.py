@@ -64,6 +64,7 @@ class FittedRun:
     fit_features: BehaviourFeatures | None
     fit_distances: np.ndarray  # sorted: each fitted user's distance to their top-level centroid
     fit_agreement: float  # share of the run's users the loaded model places in their saved segment (1.0 expected)
+    own: Placement  # the run's users placed by the loaded model
 
     @property
     def key(self) -> str:
@@ -84,14 +85,16 @@ def fit_features_of(run: RunState) -> BehaviourFeatures | None:
         return None
     from tools.segment.features import fit_scale
 
-    specs = tuple(FeatureSpec(name, *feature_label(name)) for name in run.feature_names)
+    # The labels the run itself printed (a transaction log reads "days since last purchase"), else the plain ones.
+    printed = {t["feature"]: (t["label"], t["unit"]) for seg in run.summary["segments"] for t in seg.get("profile", [])}
+    specs = tuple(FeatureSpec(name, *printed.get(name, feature_label(name))) for name in run.feature_names)
     scaled = fit_scale(run.feature_raw, specs).apply(run.feature_raw)
     return BehaviourFeatures(run.user_ids, specs, run.feature_raw, scaled, run.summary["data"].get("currency"))
 
 
-def load_fitted_run(workspace: str | Path) -> FittedRun:
-    """The current run of ``workspace`` with its recipe and model; WorkspaceError when it cannot assign."""
-    run = load_run(workspace)
+def load_fitted_run(workspace: str | Path, key: str | None = None) -> FittedRun:
+    """The current run of ``workspace`` (or run ``key``) with its recipe and model; WorkspaceError when it cannot assign."""
+    run = load_run(workspace, key)
     params, kind = run.summary["parameters"], run.summary["data"]["kind"]
     if not (run.run_dir / "model.npz").exists():
         raise WorkspaceError(f"{run.run_dir}: the run has no saved model", "run `segscope segment` again")
@@ -104,7 +107,7 @@ def load_fitted_run(workspace: str | Path) -> FittedRun:
     own = segments.place(run.fused, features)
     top = run.labels if run.top_labels is None else run.top_labels
     agreement = float(np.mean((own.leaf == run.labels) & (own.top == top))) if len(top) else 1.0
-    return FittedRun(run, recipe, segments, features, np.sort(own.own_distance), agreement)
+    return FittedRun(run, recipe, segments, features, np.sort(own.own_distance), agreement, own)
 
 
 def _role(role: str, column: str | None = None) -> str:

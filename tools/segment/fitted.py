@@ -37,6 +37,7 @@ class Placement:
     leaf: np.ndarray  # int64, the segment a user is assigned to
     top: np.ndarray  # int64, its top-level segment
     distances: np.ndarray  # (n, k_top) float64
+    space: np.ndarray  # (n, d) the users in the space the top level assigns in
 
     @property
     def own_distance(self) -> np.ndarray:
@@ -89,7 +90,7 @@ class FittedSegments:
             leaf = np.asarray([self.leaf_map[int(i)] for i in internal], dtype=np.int64)
         else:
             leaf = np.asarray([self.leaf_map.get(int(t), int(t)) for t in top], dtype=np.int64)
-        return Placement(leaf, top, distances)
+        return Placement(leaf, top, distances, space)
 
     def _split_space(self, smoothed: np.ndarray, features: BehaviourFeatures | None) -> np.ndarray:
         if self.split_by == "profile":
