@@ -144,3 +144,34 @@ def test_welch_interval_and_window_parsing():
     se = np.sqrt(np.var(x, ddof=1) / 4 + np.var([3, 5, 7, 9], ddof=1) / 4)
     assert change == pytest.approx(3.5) and lo == pytest.approx(3.5 - 1.959964 * se) and hi == pytest.approx(3.5 + 1.959964 * se)
     assert parse_window("90d") == 90 and parse_window("12w") == 84 and parse_window("3m") == 90
+
+
+def test_report_shows_the_migration_table_and_hides_examples_of_small_segments(halves):
+    from tools.report.html import render_html
+    from tools.report.markdown import render_markdown
+    from tools.report.model import ReportInput
+    from tools.segment.drift_runs import read_drift, write_drift
+
+    fitted = load_fitted_run(halves["ws"])
+    report = drift_data(fitted, load_dataset(halves["root"] / "second"), HashingEmbedder())
+    write_drift(fitted, report)
+    drift = read_drift(fitted.run.run_dir)
+    assert drift == json.loads(json.dumps(report.as_dict()))
+    summary = fitted.run.summary
+    n = len(fitted.run.labels)
+
+    def page(min_size: int) -> tuple[str, str]:
+        inp = ReportInput(summary, np.zeros((n, 2)), fitted.run.labels, {}, None, min_segment_size=min_size, drift=drift)
+        return render_html(inp), render_markdown(inp)
+
+    html, md = page(1)
+    assert "<h2>Drift</h2>" in html and "## Drift" in md
+    m = drift["migration"]
+    for label, row, total in zip(m["row_labels"], m["counts"], m["row_totals"]):
+        line = next(x for x in md.splitlines() if x.startswith(f"| {label} |"))
+        assert line.endswith(f"| {total:,} |") and all(f"{c:,}" in line for c in row if c)
+    example = next(iter(m["examples"].values()))[0]
+    assert example in html and example in md
+    html, md = page(10**6)  # every segment "too small": no member is named
+    assert example not in html and example not in md
+    assert read_drift(halves["root"]) is None  # no drift.json there

@@ -47,6 +47,7 @@ N_EXAMPLES = 3
 N_SHIFTS = 5
 MIN_CANDIDATE = 20
 Z95 = 1.959964
+DRIFT_VERSION = 1  # drift.json's layout: readers skip a file of another version
 CI_METHOD = "95% normal approximation to the difference of means (Welch): change ± 1.96·√(s₁²/n₁ + s₂²/n₂)"
 
 
@@ -81,7 +82,7 @@ class DriftReport:
     notes: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict:
-        return {"mode": self.mode, "before": self.before, "after": self.after, "run_key": self.run_key,
+        return {"version": DRIFT_VERSION, "mode": self.mode, "before": self.before, "after": self.after, "run_key": self.run_key,
                 "previous_run_key": self.previous_run_key, "users": self.users, "segments": list(self.segments),
                 "migration": self.migration, "matching": self.matching, "trait_shifts": list(self.trait_shifts),
                 "unusual": self.unusual, "notes": list(self.notes), "method": {"trait_ci": CI_METHOD}}  # fmt: skip
@@ -254,6 +255,12 @@ def compare(before: Side, after: Side, mode: str, run_key: str, thresholds: tupl
     segments += [{"id": b, "current_id": None, "previous_id": b, "kept": False, "name": before.names.get(b, ""),
                   "before": int(b_sizes.get(b, 0)), "after": 0, "before_share": _r(b_sizes.get(b, 0) / len(before.leaf)),
                   "after_share": 0.0, "centroid_shift": None, "overlap": None} for b in gone]  # fmt: skip
+    # Labels as people read them: before segments by their own id and name, after ones by the id they keep ("3*": new).
+    shown = {s["current_id"]: (str(s["id"]) if s["kept"] else f"{s['current_id']}*", s["name"]) for s in segments if s["current_id"] is not None}
+    migration["row_labels"] = [f"{b} {before.names.get(b, '')}".strip() for b in migration["rows"]]
+    migration["column_labels"] = [f"{shown[a][0]} {shown[a][1]}".strip() for a in migration["columns"]]
+    migration["row_sizes"] = [int(b_sizes.get(b, 0)) for b in migration["rows"]]  # all users before, not only those in both
+    migration["column_sizes"] = [int(a_sizes.get(a, 0)) for a in migration["columns"]]
     pairs = [(int(m.before), m.after) for m in matches if m.kept and m.before is not None]
     new = ~pd.Index(after.user_ids).isin(pd.Index(before.user_ids))
     pool = np.ones(len(after.user_ids), dtype=bool) if mode == "data" else new

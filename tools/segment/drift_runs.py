@@ -21,7 +21,7 @@ from tools.core.run_state import RunState
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.embedding import Embedder
 from tools.segment.assign import Assignment, FittedRun, assign_dataset, fit_features_of, profile_like_run
-from tools.segment.drift import DriftReport, Side, compare, parse_window, split_at_window
+from tools.segment.drift import DRIFT_VERSION, DriftReport, Side, compare, parse_window, split_at_window
 
 ProgressFn = Callable[[str, int, int], None]
 DRIFT_FILE = "drift.json"
@@ -116,9 +116,10 @@ def write_drift(fitted: FittedRun, report: DriftReport) -> Path:
 
 
 def read_drift(run_dir: Path) -> dict | None:
-    """The run's latest drift, or None when drift has not been run (or its file cannot be read)."""
+    """The run's latest drift, or None when drift has not been run (or its file cannot be read, or is of another layout)."""
     path = Path(run_dir) / DRIFT_FILE
     try:
-        return json.loads(path.read_text()) if path.exists() else None
+        found = json.loads(path.read_text()) if path.exists() else None
     except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) and found.get("version") == DRIFT_VERSION else None
