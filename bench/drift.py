@@ -9,7 +9,9 @@ For each log the published rows are cut at the middle of their time span:
 - **--since**: the whole log is then segmented in the same workspace and
   compared with the first half's run: segments paired by Hungarian matching,
   how many kept their id and name, the centroid shifts and member overlaps;
-- **--window**: the whole-log run's last 90 days against before.
+- **--window**: the whole-log run's last 90 days against before;
+- **--since, nothing changed**: the whole log segmented again with another
+  seed and compared with its first run: how many segments keep id and name.
 
     python -m bench.drift                                       # CDNOW (../shared/data)
     python -m bench.drift --online-retail PATH --embedder minilm
@@ -80,6 +82,12 @@ def measure(log: TransactionLog, embedder, seed: int = 0) -> dict:
         out["since"] = summary(drift_since(whole, "previous", embedder).as_dict(), time.perf_counter() - t0)
         t0 = time.perf_counter()
         out["window_90d"] = summary(drift_window(whole, "90d", embedder).as_dict(), time.perf_counter() - t0)
+        # The same whole log again with another seed: nothing changed but the fit's draws.
+        segment_dataset(load_dataset(write_whole(log, tmp / "whole")), ws, replace(params, seed=seed + 1), embedder=embedder,
+                        write_store=False)  # fmt: skip
+        t0 = time.perf_counter()
+        out["since_same_data_other_seed"] = summary(drift_since(load_fitted_run(ws), "previous", embedder).as_dict(),
+                                                    time.perf_counter() - t0)
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

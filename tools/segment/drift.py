@@ -59,7 +59,7 @@ class Side:
     user_ids: np.ndarray  # str
     leaf: np.ndarray  # int64
     features: BehaviourFeatures | None
-    space: np.ndarray  # rows in the current run's top-level space (for centroids)
+    space: np.ndarray  # profiles in the current run's space, before smoothing (centroids, spreads, typical movers)
     names: dict[int, str]
     percentile: np.ndarray | None = None  # the after side: distance percentile among the run's own users
 

@@ -39,12 +39,12 @@ def thresholds(fitted: FittedRun) -> tuple[float, float]:
 def run_side(fitted: FittedRun, label: str) -> Side:
     """The run itself: its users where it put them."""
     own = fitted.own
-    return Side(label, fitted.run.user_ids.astype(str), fitted.run.labels.astype(np.int64), fitted.fit_features, own.space,
-                names_of(fitted.run.summary), fitted.percentile(own.own_distance))
+    return Side(label, fitted.run.user_ids.astype(str), fitted.run.labels.astype(np.int64), fitted.fit_features,
+                fitted.run.fused, names_of(fitted.run.summary), fitted.percentile(own.own_distance))
 
 
 def assigned_side(fitted: FittedRun, result: Assignment, label: str) -> Side:
-    return Side(label, result.user_ids.astype(str), result.placement.leaf, result.profiles.features, result.placement.space,
+    return Side(label, result.user_ids.astype(str), result.placement.leaf, result.profiles.features, result.profiles.fused,
                 names_of(fitted.run.summary), result.percentile)
 
 
@@ -70,11 +70,11 @@ def drift_window(fitted: FittedRun, window: str, embedder: Embedder | None = Non
 
 
 def run_keys(ws: Workspace) -> list[str]:
-    """Complete runs of the workspace, oldest first."""
+    """Complete runs of the workspace, oldest first (by when run.json, written once as a run completes, appeared)."""
     if not ws.runs_dir.is_dir():
         return []
     runs = [p for p in ws.runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.json").exists()]
-    return [p.name for p in sorted(runs, key=lambda p: (p.stat().st_mtime, p.name))]
+    return [p.name for p in sorted(runs, key=lambda p: ((p / "run.json").stat().st_mtime, p.name))]
 
 
 def resolve_previous(ws: Workspace, ref: str, current: str) -> str:
@@ -101,7 +101,7 @@ def drift_since(fitted: FittedRun, previous: str, embedder: Embedder | None = No
     earlier: RunState = load_run(ws.root, key)
     profiles, notes = profile_like_run(fitted, earlier.data, embedder, progress)
     rows = pd.Index(profiles.user_ids.astype(str)).get_indexer(earlier.user_ids.astype(str))
-    space = fitted.segments.space(profiles.fused)[rows]
+    space = profiles.fused[rows]
     before = Side(f"run {key[:12]}", earlier.user_ids.astype(str), earlier.labels.astype(np.int64), fit_features_of(earlier),
                   space, names_of(earlier.summary))
     after = run_side(fitted, f"run {fitted.key[:12]} (current)")

@@ -7,9 +7,10 @@ its members' mean there, and ``scipy.optimize.linear_sum_assignment`` pairs the
 segments so that the total centroid distance is the smallest. A pair is
 **kept** (the later segment keeps the earlier one's id and name) when its
 centroid moved less than ``KEEP_SHIFT`` (0.5) of the segment's spread (the
-median distance of its members to their centroid) and, when the runs share
-users, at least ``KEEP_OVERLAP`` (50%) of the earlier segment's shared users are
-in it: a segment that barely changed, by both what it is and who is in it.
+median distance of its members to their centroid): the segment barely changed
+in what it is. Who is in it is the migration's business; the share of the
+earlier segment's users (among those in both runs) found in the later one is
+reported beside each pair as its overlap, as is the shift.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 KEEP_SHIFT = 0.5
-KEEP_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,7 @@ def match_segments(
         b, dist = paired[a]
         shift = dist / spread[a] if spread.get(a, 0) > 1e-12 else (0.0 if dist <= 1e-12 else float("inf"))
         share = None if overlap is None else overlap.get((b, a), 0.0)
-        kept = shift < KEEP_SHIFT and (share is None or share >= KEEP_OVERLAP)
-        out.append(Match(a, b, shift, share, kept))
+        out.append(Match(a, b, shift, share, shift < KEEP_SHIFT))
     return out
 
 
