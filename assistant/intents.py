@@ -77,6 +77,13 @@ EXAMPLES: dict[str, list[str]] = {
         "who has not come back in a long time", "least active customers", "who rates the highest", "dormant users",
         "customers with at least 5 purchases", "who signed up recently", "heaviest users", "who is slipping away",
     ],
+    "segment_drift": [
+        "who moved from this segment to this segment", "who moved from this segment to this segment since last month",
+        "how did the segments change since last month", "which users switched segments", "show the migration between segments",
+        "segment drift over the last 90 days", "how have the segments changed", "what changed since the last run",
+        "who left this segment this quarter", "did a new segment appear", "how many customers moved into this segment",
+        "compare with the previous segmentation", "who went from this segment to this segment", "churn between segments over time",
+    ],
     "write_report": [
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
@@ -98,6 +105,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "compare_segments": ("compare", " vs ", " versus ", "differ", "difference", "contrast", "side by side", "separates", "compared"),
     "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
+    "segment_drift": ("moved from", "move from", "moved to", "moved into", "migrat", "drift", "switched", "changed since", "since last",
+                      "since the last", "went from", "over time", "previous run", "previous segmentation"),
     "write_report": ("report", "export", "shareable", "document", "write up", "send to my", "stakeholder", "summary file"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),
     "find_items": ("find items", "find products", "search products", "similar to", "catalog", "do we sell", "do we have", "do we carry", "do we stock",

@@ -175,3 +175,39 @@ def test_report_shows_the_migration_table_and_hides_examples_of_small_segments(h
     html, md = page(10**6)  # every segment "too small": no member is named
     assert example not in html and example not in md
     assert read_drift(halves["root"]) is None  # no drift.json there
+
+
+def test_router_and_tool_answer_who_moved_from_the_loyal_segment_to_lapsed_since_last_month(halves, tmp_path):
+    from assistant.config import load_settings
+    from assistant.router import Router, parse_slash
+    from assistant.service import WorkspaceService
+    from assistant.toolbox import Toolbox
+    from tools.explain.resolve import Resolver, WorkspaceIndex
+
+    ws = tmp_path / "ws"
+    shutil.copytree(halves["ws"], ws)
+    fitted = load_fitted_run(ws)
+    # Which segments lose and gain users over the last 30 days; call them what an analyst would.
+    probe = drift_window(fitted, "30d", HashingEmbedder())
+    m = probe.migration
+    b, a = max(((b, a) for b in m["rows"] for a in m["columns"] if b != a), key=lambda ba: probe.moved(*ba))
+    assert probe.moved(b, a) > 0
+    for path in (fitted.run.run_dir / "segments.json", ws / "segments.json"):
+        summary = json.loads(path.read_text())
+        for seg in summary["segments"]:
+            seg["name"] = {b: "Loyal Regulars", a: "Lapsed Buyers"}.get(seg["id"], f"Group {seg['id']}")
+        path.write_text(json.dumps(summary))
+    embed = HashingEmbedder()
+    router = Router(lambda texts: embed.encode(list(texts)), Resolver(WorkspaceIndex.load(fitted.run.run_dir)))
+    route = router.route("who moved from the loyal segment to lapsed since last month?")
+    assert route.tool == "segment_drift", route
+    assert route.args == {"window_days": 30.0, "from_segment": b, "to_segment": a}
+    assert router.route("how did the segments change since the previous run?").args == {"since_run": "previous"}
+    assert parse_slash("/drift 90d").args == {"window_days": 90.0}
+    toolbox = Toolbox(WorkspaceService(ws, load_settings(), embedder=HashingEmbedder()))
+    result = toolbox.segment_drift(**route.args)
+    art = result.artifact
+    assert art["n_movers"] == probe.moved(b, a) and art["movers"] == probe.movers(b, a)[:10]
+    before = pd.read_csv(ws / "assignments.csv", dtype={"user_id": str}).set_index("user_id")["segment_id"]
+    assert all(before[u] == a for u in art["movers"])  # in the lapsed segment now (the run is "now")
+    assert f"{probe.moved(b, a):,} users moved from segment {b} <data>Loyal Regulars</data> to segment {a} <data>Lapsed Buyers</data>" in result.summary

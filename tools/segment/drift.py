@@ -80,6 +80,20 @@ class DriftReport:
     unusual: dict
     previous_run_key: str | None = None
     notes: tuple[str, ...] = field(default=())
+    moves: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # user_id, before, after (users in both)
+
+    def movers(self, from_id: int | None, to_id: int | None) -> list[str]:
+        """Users in both who were in ``from_id`` and are in ``to_id`` (either None: any), most typical of where they went first."""
+        if self.moves is None:
+            return []
+        rows = self.moves
+        if from_id is not None:
+            rows = rows[rows["before"] == from_id]
+        if to_id is not None:
+            rows = rows[rows["after"] == to_id]
+        if from_id is None or to_id is None:
+            rows = rows[~rows["same"]]  # "who left segment 3": those who moved, not those who stayed
+        return rows["user_id"].tolist()
 
     def as_dict(self) -> dict:
         return {"version": DRIFT_VERSION, "mode": self.mode, "before": self.before, "after": self.after, "run_key": self.run_key,
@@ -120,7 +134,7 @@ def split_at_window(data: Dataset, days: float) -> tuple[Dataset, float]:
     return replace(data, events=before, fingerprint=f"{data.fingerprint}:before:{int(cut)}"), cut
 
 
-def _migration(before: Side, after: Side, same: dict[tuple[int, int], bool]) -> tuple[dict, np.ndarray]:
+def _migration(before: Side, after: Side, same: dict[tuple[int, int], bool]) -> tuple[dict, np.ndarray, pd.DataFrame]:
     rows = pd.Index(before.user_ids).get_indexer(after.user_ids)
     both = rows >= 0
     b_lab, a_lab = before.leaf[rows[both]], after.leaf[both]
@@ -142,7 +156,9 @@ def _migration(before: Side, after: Side, same: dict[tuple[int, int], bool]) -> 
     moved = int(sum(counts[i, j] for i, b in enumerate(row_ids) for j, a in enumerate(col_ids) if not same.get((b, a))))
     out = {"rows": row_ids, "columns": col_ids, "counts": counts.astype(int).tolist(),
            "row_totals": counts.sum(axis=1).astype(int).tolist(), "moved": moved, "examples": examples}  # fmt: skip
-    return out, both
+    moves = pd.DataFrame({"user_id": after.user_ids[where].astype(str), "before": b_lab.astype(int), "after": a_lab.astype(int),
+                          "same": [bool(same.get((int(b), int(a)))) for b, a in zip(b_lab, a_lab)], "distance": dist})
+    return out, both, moves.sort_values("distance", kind="stable").reset_index(drop=True)
 
 
 def _overlap(before: Side, after: Side) -> dict[tuple[int, int], float]:
@@ -237,7 +253,7 @@ def compare(before: Side, after: Side, mode: str, run_key: str, thresholds: tupl
         method = "same run on both sides: every segment is itself"
     by_after: dict[int, Match] = {m.after: m for m in matches}
     same = {(m.before, m.after): True for m in matches if m.kept and m.before is not None}
-    migration, both = _migration(before, after, same)  # type: ignore[arg-type]
+    migration, both, moves = _migration(before, after, same)  # type: ignore[arg-type]
     b_sizes = pd.Series(before.leaf).value_counts().to_dict()
     a_sizes = pd.Series(after.leaf).value_counts().to_dict()
     segments = []
@@ -270,4 +286,5 @@ def compare(before: Side, after: Side, mode: str, run_key: str, thresholds: tupl
     users = {"before": len(before.user_ids), "after": len(after.user_ids), "in_both": int(both.sum()),
              "left": int(len(before.user_ids) - both.sum()), "new": int(new.sum()), "moved": migration["moved"]}  # fmt: skip
     return DriftReport(mode, before.label, after.label, run_key, users, tuple(segments), migration, matching,
-                       tuple(_trait_shifts(before, after, pairs)), _unusual(after, pool, thresholds), previous_run_key, notes)
+                       tuple(_trait_shifts(before, after, pairs)), _unusual(after, pool, thresholds), previous_run_key, notes,
+                       moves)
