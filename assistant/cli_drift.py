@@ -7,39 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
-
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, fail, out, show_progress
-from tools.explain.wording import fmt_compact, fmt_pct
-
-
-def migration_table(report: dict) -> Table:
-    """Rows: segments before; columns: segments after; a cell counts the users who went from one to the other."""
-    m = report["migration"]
-    names = {s["current_id"]: s for s in report["segments"] if s["current_id"] is not None}
-    shown = {c: str(names[c]["id"]) + ("" if names[c]["kept"] else "*") for c in m["columns"]}
-    table = Table(title=f"migration: {report['users']['in_both']:,} users in both, {report['users']['moved']:,} moved")
-    table.add_column("before \\ after", justify="right")
-    for c in m["columns"]:
-        table.add_column(shown[c], justify="right")
-    table.add_column("total", justify="right")
-    for b, row, total in zip(m["rows"], m["counts"], m["row_totals"]):
-        table.add_row(str(b), *[f"{n:,}" if n else "·" for n in row], f"{total:,}")
-    return table
-
-
-def sizes_table(report: dict) -> Table:
-    table = Table(title="segments before and after")
-    for col, justify in (("id", "right"), ("name", "left"), ("before", "right"), ("after", "right"), ("change", "right"),
-                         ("centroid moved", "right")):  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for s in report["segments"]:
-        change = s["after_share"] - s["before_share"]
-        shift = "—" if s["centroid_shift"] is None else f"{s['centroid_shift']:.2f}×spread"
-        ident = str(s["id"]) if s["kept"] or s["current_id"] is None else f"{s['current_id']}*"
-        table.add_row(ident, s["name"] or "—", f"{s['before']:,} ({fmt_pct(s['before_share'], 1)})",
-                      f"{s['after']:,} ({fmt_pct(s['after_share'], 1)})", f"{100 * change:+.1f} pts", shift)
-    return table
+from assistant.render_drift import migration_table, sizes_table, top_moves, unusual_line
+from tools.explain.wording import fmt_compact
 
 
 def render(report: dict) -> None:
@@ -50,21 +20,15 @@ def render(report: dict) -> None:
               f"{report['matching']['segments']} segments kept)", highlight=False)
     out.print(sizes_table(report))
     out.print(migration_table(report))
-    moves = sorted(((n, b, c) for b, row in zip(report["migration"]["rows"], report["migration"]["counts"])
-                    for c, n in zip(report["migration"]["columns"], row) if f"{b}->{c}" in report["migration"]["examples"]),
-                   reverse=True)[:5]  # fmt: skip
-    for n, b, c in moves:
+    for n, b, c in top_moves(report):
         out.print(f"  {n:,} moved {b} → {c}, e.g. {', '.join(report['migration']['examples'][f'{b}->{c}'])}", highlight=False)
     for t in report["trait_shifts"][:10]:
         out.print(f"  segment {t['segment']}: {t['label']} {fmt_compact(t['before'], t['unit'])} → "
                   f"{fmt_compact(t['after'], t['unit'])} (change {t['change']:+.3g}, 95% CI {t['ci_low']:+.3g} to "
                   f"{t['ci_high']:+.3g})", highlight=False)
-    un = report["unusual"]
-    verdict = "a candidate new segment" if un["candidate"] else "no new segment"
-    out.print(f"{un['beyond_p99']:,} of {un['pool']:,} users ({fmt_pct(un['share_beyond_p99'] or 0, 1)}, 1% expected) are "
-              f"farther from their segment than 99% of the run's users: {verdict}", highlight=False)
-    if un["candidate"]:
-        for t in un["traits"]:
+    out.print(unusual_line(report), highlight=False)
+    if report["unusual"]["candidate"]:
+        for t in report["unusual"]["traits"]:
             out.print(f"  {t['label']}: {fmt_compact(t['segment_value'], t['unit'])} vs "
                       f"{fmt_compact(t['population_value'], t['unit'])} overall", highlight=False)
 
