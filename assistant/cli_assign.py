@@ -24,7 +24,13 @@ def assign(
     """Assign each user of NEW data to the run's segments with the saved model: segment, top segment, distances, next segment."""
     from assistant.progress import stage_progress
     from tools.data.ingest import load_dataset, parse_mapping
-    from tools.segment.assign import assign_dataset, check_out, default_out, load_fitted_run, write_assignment
+    from tools.segment.assign import (
+        assign_dataset,
+        check_out,
+        default_out,
+        load_fitted_run,
+        write_assignment,
+    )
 
     if out_path is not None:
         check_out(out_path)  # before any work: a bad --out should not cost a profile run
@@ -32,6 +38,9 @@ def assign(
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity or fitted.run.summary["data"].get("entity", "user"))
     with stage_progress(err, show_progress(json_output)) as progress:
         result = assign_dataset(fitted, dataset, progress=progress, append=append)
+    if fitted.fit_agreement < 1:  # the saved model no longer reproduces its own run: say so rather than hide it
+        err.print(f"[yellow]warning:[/] the saved model places {fitted.fit_agreement:.1%} of the run's own users where the run did; "
+                  "segment the data again for exact assignments", highlight=False)
     for warning in (*dataset.warnings, *result.warnings):
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     path = write_assignment(result, out_path or default_out(workspace, result, dataset.fingerprint, append))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, fail, out, show_progress
 from assistant.render_drift import migration_table, sizes_table, top_moves, unusual_line
 from tools.explain.wording import fmt_compact
@@ -47,7 +48,12 @@ def drift(
     from assistant.progress import stage_progress
     from tools.segment.assign import load_fitted_run
     from tools.segment.drift import parse_window
-    from tools.segment.drift_runs import drift_data, drift_since, drift_window, write_drift
+    from tools.segment.drift_runs import (
+        drift_data,
+        drift_since,
+        drift_window,
+        write_drift,
+    )
 
     chosen = [name for name, value in (("--data", data), ("--since", since), ("--window", window)) if value is not None]
     if len(chosen) != 1:

@@ -8,7 +8,7 @@ import sys
 from bench.report import write_reports
 
 BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.segments",
-           "bench.usefulness", "bench.scale", "bench.tui_load"]
+           "bench.usefulness", "bench.assign", "bench.drift", "bench.scale", "bench.tui_load"]
 
 
 def main() -> None:

@@ -267,7 +267,7 @@ def compare(before: Side, after: Side, mode: str, run_key: str, thresholds: tupl
             "before_share": _r(b_sizes.get(m.before, 0) / len(before.leaf)) if kept else 0.0,
             "after_share": _r(a_sizes.get(a, 0) / len(after.leaf)), "centroid_shift": _r(m.shift), "overlap": _r(m.overlap),
         })  # fmt: skip
-    gone = sorted(set(int(b) for b in b_means) - {m.before for m in matches if m.kept})
+    gone = sorted({int(b) for b in b_means} - {m.before for m in matches if m.kept})
     segments += [{"id": b, "current_id": None, "previous_id": b, "kept": False, "name": before.names.get(b, ""),
                   "before": int(b_sizes.get(b, 0)), "after": 0, "before_share": _r(b_sizes.get(b, 0) / len(before.leaf)),
                   "after_share": 0.0, "centroid_shift": None, "overlap": None} for b in gone]  # fmt: skip

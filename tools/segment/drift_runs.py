@@ -20,8 +20,21 @@ from tools.core.errors import WorkspaceError
 from tools.core.run_state import RunState
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.embedding import Embedder
-from tools.segment.assign import Assignment, FittedRun, assign_dataset, fit_features_of, profile_like_run
-from tools.segment.drift import DRIFT_VERSION, DriftReport, Side, compare, parse_window, split_at_window
+from tools.segment.assign import (
+    Assignment,
+    FittedRun,
+    assign_dataset,
+    fit_features_of,
+    profile_like_run,
+)
+from tools.segment.drift import (
+    DRIFT_VERSION,
+    DriftReport,
+    Side,
+    compare,
+    parse_window,
+    split_at_window,
+)
 
 ProgressFn = Callable[[str, int, int], None]
 DRIFT_FILE = "drift.json"
