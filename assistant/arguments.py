@@ -34,12 +34,18 @@ def _low(text: str) -> str:
 _COUNT_NOUNS = r"(?:recommendations?|recs|items?|products?|things?|picks?|ideas?|suggestions?|movies?|films?|books?|options?|titles?)"
 
 
+_PEOPLE_NOUNS = r"(?:users|customers|people|shoppers|buyers|clients|members|viewers|accounts)"
+
+
 def result_count(text: str) -> int | None:
     """How many results are asked for: "top 5", "5 recommendations", "give them five", "the 15 least …"."""
     low = _low(text)
-    for pattern in (rf"\btop\s+(?!one\b){_NUM}\b", rf"\b{_NUM}\s+(?:more\s+)?{_COUNT_NOUNS}\b", rf"\b(?:the|our|my)\s+{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest|top)\b",
+    for pattern in (rf"\btop\s+(?!one\b){_NUM}\b",
+                    rf"^\s*(?:please\s+)?(?:recommend|suggest|pick)\s+(?:me\s+)?(?!one\b){_NUM}\s+(?=for|to)\b",  # "recommend 3 for u00042"
+                    rf"\b{_NUM}\s+(?:more\s+)?{_COUNT_NOUNS}\b", rf"\b(?:the|our|my)\s+{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest|top)\b",
                     rf"\b{_NUM}\s+(?:most|least|best|biggest|highest|lowest|newest)\b", rf"\b(?:first|show|list|give me)\s+(?!one\b){_NUM}\b(?!\s*(?:days?|weeks?|months?))",
-                    rf"\bn\s*=\s*{_NUM}\b"):
+                    rf"\bn\s*=\s*{_NUM}\b",
+                    rf"^\s*(?:(?:show|list|give|get|find)\s+(?:me\s+)?)?(?:the\s+)?{_NUM}\s+{_PEOPLE_NOUNS}\b(?!\s+(?:and|or)\b)"):  # "20 users most at risk"
         if (m := re.search(pattern, low)) is not None:
             value = number(m.group(1))
             if value is not None and 1 <= value <= 500 and value == int(value):
@@ -120,7 +126,9 @@ _DESC = r"(?:most|highest|top|biggest|best|largest|greatest|heaviest)"
 _ASC = r"(?:least|lowest|fewest|smallest|bottom|worst)"
 # (pattern, by, order): order None = the measure's natural order; the first match wins.
 _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
-    (r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\b(?:are|they're|they are|is|be|been)\s+leaving\b|\b(?:likely|about|going|set|starting) to stop\b|\blikely to (leave|lapse|drop)|\babout to (leave|lapse|go|drop)|\bslipping away|\bgoing to leave|\bretention risk", "churn_risk", None),
+    ((r"\bchurn\w*|\bat[- ]risk\b|\blapsing\b|\b(?:are|they're|they are|is|be|been)\s+leaving\b|\bslipping away|\bretention risk|"
+      r"\b(?:likely|about|going|set|starting|ready|liable) to (?:soon )?(?:stop|leave|lapse|drop|go|quit)\b|"
+      r"\b(?:might|may|could|will|would) (?:soon )?(?:stop|quit|leave|lapse|drop off|drop out|churn)\b"), "churn_risk", None),
     (rf"\b{_ASC} recently active|\blongest inactive|\blapsed|\bdormant|\binactive (users|customers|people|shoppers)|\bgone quiet|\bstopped (coming|buying|visiting|shopping|rating)|"
      r"\bin (a long time|ages|a while)\b|\bnot been back|\bhaven'?t been back|\bwent quiet|\bno longer active|\blost customers|"
      r"\binactive (?:the )?longest|\b(?:been )?away (?:the )?longest|\bgone (?:the )?longest", "recency_days", "desc"),
@@ -136,15 +144,16 @@ _RANKINGS: tuple[tuple[str, str, str | None], ...] = (
     (rf"\b(?:{_DESC}) (?:purchases|orders)|\b(?:bought|ordered|purchased|buys|orders) (?:the )?most(?: often)?\b|\bmade the most purchases|\bmost orders", "purchases", "desc"),
     (r"\bmost (?:often|frequently)\b|\bmost frequent (?:users|customers|visitors|shoppers)|\b(?:top|most active|heaviest)\s+(?:\d+\s+)?(?:raters|reviewers|viewers|watchers)\b",
      "frequency", "desc"),
-    (rf"\b(?:{_ASC}) rat(?:ings?|es|ed)\b|\bharshest|\brates? \w+ the lowest|\bmost critical", "rating_mean", "asc"),
-    (rf"\b(?:{_DESC}) rat(?:ings?|es|ed)\b|\bmost generous|\brates? \w+ the highest|\bgives? the highest", "rating_mean", "desc"),
+    (rf"\b(?:{_ASC}) (?:average |mean )?rat(?:ings?|es|ed)\b|\bharshest|\brates? \w+ the lowest|\bmost critical", "rating_mean", "asc"),
+    (rf"\b(?:{_DESC}) (?:average |mean )?rat(?:ings?|es|ed)\b|\bmost generous|\brates? \w+ the highest|\bgives? the highest", "rating_mean", "desc"),
 )
 _CMP = (
     (r"more than|over|above|greater than|>", ">"), (r"at least|>=|or more", ">="), (r"less than|under|below|fewer than|<", "<"),
     (r"at most|<=|or less|or fewer|no more than", "<="),
 )
 _INACTIVE = (r"(?:have ?n[o']t|has ?n[o']t|have not|has not|haven'?t|hasn'?t|not|weren'?t|didn'?t|never)\s+(?:been\s+)?(?:active|back|visited|visit|shown up|come back|bought|purchased|"
-             r"rated|reviewed|logged in|returned|shopped|ordered)(?:\s+anything)?")
+             r"rated|reviewed|logged in|returned|shopped|ordered|watched|viewed|used|engaged|played|listened|streamed|clicked|browsed|read|interacted|"
+             r"signed in|opened)(?:\s+(?:anything|any\w*|a thing|with us))?")
 
 
 def _op(words: str) -> str:
@@ -249,3 +258,42 @@ def search_description(text: str, remove: list[tuple[int, int]]) -> str:
     out = re.sub(r"\b(?:who|that)\s+(?:and\s+)?", "", out, flags=re.I) if re.match(r"^(?:and|who|that)\b", out, re.I) else out
     out = re.sub(r"^(?:and|,)\s+", "", out)
     return " ".join(out.split()) or text.strip()
+
+
+# -- fairness audit ------------------------------------------------------------------------------
+# Words for an attribute, and the name the audit looks for (it also matches synonyms and prefixes:
+# "gender" finds a column called sex, "age" one called age_band; tools/explain/audit_attributes.py).
+_ATTRIBUTE_WORDS = (
+    (r"genders?|sex(?:es)?|wom[ae]n|m[ae]n|females?|males?|girls?|boys?", "gender"),
+    (r"ages?|aged|older|younger|old|young|seniors?|teen(?:ager)?s?|age[ -]?(?:bands?|groups?|brackets?)", "age"),
+    (r"occupations?|jobs?|professions?|careers?", "occupation"),
+    (r"countr(?:y|ies)|nationalit(?:y|ies)", "country"),
+    (r"race|races|ethnicit(?:y|ies)", "race"),
+    (r"religions?", "religion"),
+    (r"incomes?", "income"),
+)
+_AUDIT_FLAGS = {"top", "top-level", "leaf", "--top", "--level", "--no-recommendations", "segments-only", "--sensitive"}
+
+
+def audit_params(text: str) -> dict[str, Any]:
+    """What a fairness-audit request names: the attributes ("a proxy for gender", "worse for older users"),
+    the level ("top-level segments") and whether to leave recommendations out ("segments only")."""
+    low = _low(text)
+    args: dict[str, Any] = {}
+    hits = sorted((m.start(), name) for pattern, name in _ATTRIBUTE_WORDS if (m := re.search(rf"\b(?:{pattern})\b", low)))
+    if hits:
+        args["sensitive"] = list(dict.fromkeys(name for _, name in hits))  # in the order they are named
+    if re.search(r"\btop[- ]level\b|\btop segments\b|--level top\b|\btop\s*$", low):
+        args["level"] = "top"
+    if re.search(r"\b(?:segments? only|only (?:the )?segments|without (?:the )?recommendations|no recommendations|not the recommendations)\b|--no-recommendations|segments-only", low):
+        args["recommendations"] = False
+    return args
+
+
+def slash_audit_params(rest: list[str]) -> dict[str, Any]:
+    """`/audit gender,age top --no-recommendations`: names as given (any attribute of the data), then the flags."""
+    args = audit_params(" ".join(rest))
+    names = [n for part in rest if part.lower() not in _AUDIT_FLAGS for n in part.split(",") if n.strip()]
+    if names:
+        args["sensitive"] = names
+    return args

@@ -17,7 +17,8 @@ from assistant import cli_insights  # noqa: F401  isort: skip
 from assistant import cli_export  # noqa: F401  isort: skip
 from assistant import cli_assign  # noqa: F401  isort: skip
 from assistant import cli_drift  # noqa: F401  isort: skip
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err
+from assistant import cli_audit  # noqa: F401  isort: skip
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 
 
 @app.callback()
@@ -26,7 +27,7 @@ def _root(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None:
         from assistant.cli_assistant import tui
 
-        tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None)
+        tui(workspace=DEFAULT_WORKSPACE, data=None, llm=None, local_only=None, chroma_url=None)
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
     try:
         app()
     except SegscopeError as exc:
-        err.print(f"[bold red]segscope: error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        error_line(exc.one_line())
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("segscope: interrupted")

@@ -20,8 +20,15 @@ out = Console()
 DEFAULT_WORKSPACE = Path("segscope-workspace")
 
 
+def error_line(message: str) -> None:
+    """``segscope: error: MESSAGE`` on stderr; the message is printed as written (a ``[cluster]`` in it is not markup)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]segscope: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str) -> None:
-    err.print(f"[bold red]segscope: error:[/] {message}", highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(2)
 
 

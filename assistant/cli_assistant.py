@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err
+from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 
 DEFAULT_DATA = Path("sample-data")
 
@@ -25,6 +25,7 @@ def ask(
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer, tool calls and their results as JSON.")] = False,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the workspace's last conversation (follow-ups such as 'and for segment 3?').")] = False,
     conversation: Annotated[Optional[str], typer.Option("--conversation", help="Continue this conversation (its id is in `ask --json` output).")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Chroma server (http://HOST:PORT) for the vectors of runs segmented here; 'local': the workspace's folder. Searches read the store the live run was written to.")] = None,
 ) -> None:
     """Ask once and print the answer (with --json: the tool calls and their results too).
 
@@ -43,12 +44,12 @@ def ask(
     from assistant.session import Session, event_to_dict
     from tools.core.errors import SegscopeError
 
-    settings = load_settings(llm=llm, local_only=local_only)
+    settings = load_settings(llm=llm, local_only=local_only, chroma_url=chroma_url)
     session = Session(workspace, settings, data_path=data, conversation=conversation or (None if continue_ else "new"))
     try:
         _ = session.conversation_id  # an unknown --conversation is one line and exit 2, before any work
     except SegscopeError as exc:
-        err.print(f"[bold red]segscope: error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        error_line(exc.one_line())
         raise typer.Exit(2) from None
     events: list = []
 
@@ -93,7 +94,7 @@ def ask(
     else:
         sys.stdout.write("\n")
     if isinstance(final, TurnFailed):
-        err.print(f"[bold red]segscope: error:[/] {final.error}", highlight=False, soft_wrap=True)
+        error_line(final.error)
         raise typer.Exit(2)
     if isinstance(final, TurnCancelled):
         raise typer.Exit(130)
@@ -106,11 +107,12 @@ def tui(
     data: Annotated[Optional[Path], typer.Option("--data", help="Data to segment (default: the bundled sample).")] = None,
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL'.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Chroma server (http://HOST:PORT) for the vectors of runs segmented here; 'local': the workspace's folder. Searches read the store the live run was written to.")] = None,
 ) -> None:
     """Open the terminal UI on a workspace (the sample data when given nothing)."""
     from assistant.config import load_settings
 
-    settings = load_settings(llm=llm, local_only=local_only)
+    settings = load_settings(llm=llm, local_only=local_only, chroma_url=chroma_url)
     from tui.app import run_tui
 
     run_tui(workspace, data or DEFAULT_DATA, settings)

@@ -17,15 +17,18 @@ def sample(
     users: Annotated[int, typer.Option("--users", min=10, help="Number of users.")] = 3000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the same files.")] = 0,
     items: Annotated[Optional[int], typer.Option("--items", help="Catalogue size (default scales with users).")] = None,
+    plant_gender: Annotated[bool, typer.Option("--plant-gender", help="Add a gender column to users.csv, with one planted segment mostly F (for trying `segscope audit`).")] = False,
 ) -> None:
     """Write a realistic e-commerce dataset with planted segments (and truth.csv)."""
-    from tools.data.sample import generate_sample
+    from tools.data.sample import GENDER_SKEW, generate_sample
 
-    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items)
+    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, plant_gender=plant_gender)
     out.print(
         f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events "
         f"({len(result.segments)} planted segments) to {result.out_dir}"
     )
+    if plant_gender:
+        out.print(f"users.csv has a gender column; planted segment {GENDER_SKEW[0]} is {GENDER_SKEW[1]:.0%} F, the others near even")
 
 
 @app.command()
@@ -43,26 +46,34 @@ def segment(
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Write the vectors to this Chroma server (http://HOST:PORT, started with `chroma run --path DIR --port PORT`) instead of the workspace's folder; 'local' moves them back. Default: the store the workspace already uses, else its folder.")] = None,
 ) -> None:
     """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
+    from rich.markup import escape
+
+    from assistant.config import load_settings
+    from assistant.llm import make_backend
     from assistant.progress import stage_progress
     from tools.data.ingest import load_dataset, parse_mapping
     from tools.embed.embedding import hashing_dim
     from tools.pipeline import RunParams, segment_dataset
+    from tools.search.locator import choose_store
+    from tools.search.store import VectorStore
 
     k_value: int | str = k if k == "auto" else _parse_k(k)
     hashing_dim(embedder)  # a malformed name fails here, before any data is read
+    settings = load_settings(llm=llm, local_only=local_only, chroma_url=chroma_url)
+    backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
+    store = choose_store(workspace, settings.chroma_url)
+    VectorStore(store).check_reachable()  # an unreachable server fails before the data is read or the workspace touched
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder)
-    from assistant.config import load_settings
-    from assistant.llm import make_backend
-
-    settings = load_settings(llm=llm, local_only=local_only)
-    backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
     with stage_progress(err, show_progress(json_output)) as progress:
-        run = segment_dataset(dataset, workspace, params, progress=progress)
+        run = segment_dataset(dataset, workspace, params, progress=progress, store=store)
+    for notice in run.notices:
+        err.print(f"[yellow]warning:[/] {escape(notice)}", highlight=False)
     if backend.info.generative and (run.summary.get("labels") or {}).get("source") == "extractive":
         from assistant.labelling import polish_labels
         from tools.embed.embedding import make_embedder
@@ -87,6 +98,8 @@ def segment(
         highlight=False,
     )
     out.print(f"wrote {run.workspace / 'segments.json'} and {run.workspace / 'assignments.csv'}")
+    if store.is_server:
+        out.print(f"[dim]vectors on {store.describe()}[/]", highlight=False)
 
 
 def _parse_k(k: str) -> int:

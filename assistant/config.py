@@ -9,6 +9,7 @@ $SEGSCOPE_HOME/config.toml, else $XDG_CONFIG_HOME/segscope/config.toml
     llm_turn_seconds = 60
     local_only = false
     min_segment_size = 10
+    chroma_url = "http://127.0.0.1:8000"   # a Chroma server for new runs' vectors ("local": the workspace's folder)
 """
 
 from __future__ import annotations
@@ -52,7 +53,25 @@ class Settings(BaseSettings):
     llm_answer_tokens: int = Field(320, ge=16, le=8192, description="max_tokens of each agent step: a short answer with its key figures, or a tool call")
     local_only: bool = Field(False, description="refuse every remote call")
     embedder: str = "minilm"
+    embed_backend: str = Field(
+        "auto", description="what runs the embedding model: auto (int8 ONNX without AMX, else torch), torch, onnx or onnx-int8"
+    )
     min_segment_size: int = Field(10, ge=1, description="segments smaller than this are never described member by member")
+    chroma_url: str | None = Field(
+        None,
+        description="where new runs write their vectors: a Chroma server, http://HOST:PORT, or 'local' (the workspace's "
+        "embedded store); unset: the store the workspace already uses, else the embedded one. Searches always read the "
+        "store the live run was written to.",
+    )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        from tools.search.locator import LOCAL, parse_chroma_url
+
+        if value is None or not value.strip():
+            return None
+        return LOCAL if value.strip().lower() == LOCAL else parse_chroma_url(value)
 
     @field_validator("llm")
     @classmethod
@@ -62,6 +81,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown LLM backend {value!r}: use 'extractive' or 'openai:MODEL'")
         if name == "openai" and not value.partition(":")[2]:
             raise ValueError("openai needs a model name, e.g. openai:gpt-4o-mini")
+        return value
+
+    @field_validator("embed_backend")
+    @classmethod
+    def _known_embed_backend(cls, value: str) -> str:
+        from tools.embed.embedding import BACKENDS
+
+        value = value.strip().lower()
+        if value not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {value!r}: use one of {', '.join(BACKENDS)}")
         return value
 
     @classmethod
@@ -84,7 +113,12 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings with command-line overrides (None means 'not given')."""
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings(**given)
+        settings = Settings(**given)
+        # tools/embed reads the backend from the environment (so the segmentation child sees it too):
+        # a config-file choice is passed on unless the variable already says otherwise.
+        if settings.embed_backend != "auto":
+            os.environ.setdefault("SEGSCOPE_EMBED_BACKEND", settings.embed_backend)
+        return settings
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "settings"

@@ -26,6 +26,7 @@ def segment_drift(toolbox: Toolbox, window_days: float | None, since_run: str | 
                   to_segment: int | str | None, n: int) -> ToolResult:
     """Compare the run with its data's last ``window_days`` (default 30) or with ``since_run``; name the movers asked about."""
     from assistant.toolbox import ToolResult
+    from tools.embed.embedding import vectors_name
     from tools.segment.assign import load_fitted_run
     from tools.segment.drift_runs import drift_since, drift_window, write_drift
 
@@ -36,7 +37,7 @@ def segment_drift(toolbox: Toolbox, window_days: float | None, since_run: str | 
     from_now = None if from_segment is None else toolbox._segment_id(from_segment)
     fitted = load_fitted_run(toolbox.service.workspace)
     embedder = toolbox.service.embedder
-    embedder = embedder if embedder.name == fitted.embedder_name else None
+    embedder = embedder if vectors_name(embedder) == fitted.vectors_name else None  # else the run's own (fitted.make_embedder)
     if since_run is not None:
         report = drift_since(fitted, since_run, embedder, toolbox.progress)
     else:

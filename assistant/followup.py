@@ -78,11 +78,21 @@ class Focus:
             return cls()  # a damaged entry is a fresh start, not a crash
 
 
-_FILLER = re.compile(r"^(?:(?:and|also|ok(?:ay)?|so|now|then|but|well|great|thanks|thank you|please|hmm|hi|hello|hey|cool)[,!.]?\s+)+", re.I)
+_FILLER = re.compile(r"^(?:(?:and|also|ok(?:ay)?|so|now|then|but|well|great|thanks|thank you|please|pls|plz|hmm|hi|hello|hey|cool)[,!.]?\s+)+", re.I)
+# Courtesy typed after a request ("explain pls", "list the segments, thanks!"): never part of what is asked.
+_COURTESY = re.compile(r"(?:[\s,;:-]+(?:pls|plz|please|thanks|thank you|thanx|thx|ty|cheers|asap|kthx))+(?=[\s!.?]*$)", re.I)
 _ABOUT = re.compile(r"^(?:what|how)\s+about\s+|^(?:(?:and|do|same|the same|same thing|do the same)\s+(?:for|with|in|on|among)\s+)|^(?:same|same thing|the same)\s+(?:for|with)\s+|^(?:for|in|among|with|on)\s+", re.I)
 WHY = re.compile(r"^(?:(?:tell me|say|explain|show me|give me|and)\s+)*(?:why|the reasons?|reasons|the reasoning|how come)\b[\s?!.]*(?:not\b.*)?$|"
                  r"^(?:explain|justify)(?:\s+(?:them|it|those|these|that|each(?: one)?|each of them|the recommendations?|why))?[\s?!.]*$|"
                  r"^(?:with|give)\s+(?:me\s+)?(?:the\s+)?reasons[\s?!.]*$", re.I)
+_WHY_LEAD = re.compile(r"^(?:(?:and|so|tell me|say|explain|show me|give me|ok)\s+)*(?:why|how come)\b", re.I)
+# What may follow "why" and still only point back at the last answer: "why it fits", "why they'd like them", "why these picks".
+_WHY_BACK = frozenset(
+    "it its it's they they'd they'll them these those that this he she him her their would will might could should do does did you we "
+    "like likes liked love fit fits suit suits work works worked make makes sense is are was were so good great right well chosen picked "
+    "pick picks item items one ones recommendation recommendations recs rec product products suggestion suggestions match matches for the a "
+    "user customer person them them? be been there here ones would've got get gets".split()
+)
 MORE = re.compile(r"^(?:show\s+|give\s+me\s+|list\s+)?(?:(?:some|a few|\d+)\s+)?more(?:\s+(?:please|of them|results|users|items|recommendations|of those))?[\s?!.]*$|^next(?:\s+page)?[\s?!.]*$|^keep going[\s?!.]*$", re.I)
 COUNT_ONLY = re.compile(r"^(?:(?:just|only|show|give me|list)\s+)?(?:the\s+)?(?:top|first)?\s*(\d+)(?:\s+(?:only|please|of them|results|users|items|customers))?[\s.!?]*$|"
                         r"^(?:the\s+)?top\s+(\d+)\s+only[\s.!?]*$", re.I)
@@ -91,6 +101,21 @@ NARROW = re.compile(r"^(?:only|just|but only|limit (?:it |that )?to|restrict (?:
 
 def strip_filler(clause: str) -> str:
     return _FILLER.sub("", clause.strip()).strip()
+
+
+def why_back(clause: str) -> bool:
+    """ "tell me why it fits", "why would they like them": a why that names nothing new, so it asks about the last answer."""
+    lead = _WHY_LEAD.match(clause.strip())
+    if lead is None:
+        return False
+    rest = re.findall(r"[a-z']+|\S", clause.strip()[lead.end():].lower().replace("’", "'"))
+    return all(w in _WHY_BACK or not w[0].isalnum() for w in rest)
+
+
+def strip_courtesy(clause: str) -> str:
+    """``clause`` without the "pls", "thanks!" or "asap" typed after it (its closing punctuation kept)."""
+    out = _COURTESY.sub("", clause.strip()).strip()
+    return out if out.strip(" ?!.,") else clause.strip()
 
 
 def elliptical_body(clause: str) -> str | None:

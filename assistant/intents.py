@@ -27,6 +27,7 @@ EXAMPLES: dict[str, list[str]] = {
         "list the segments", "show me the segments", "what segments do we have", "what groups are there",
         "give me an overview of the clusters", "how many segments are there", "show all groups with their sizes",
         "summarise the segments", "which customer groups exist", "the segment table", "what are the segments called", "list them", "show them all",
+        "which clusters did the segmentation find", "show every segment", "what came out of the clustering",
     ],
     "describe_segment": [
         "what is special about this segment", "describe this segment", "tell me about this segment", "what defines this segment",
@@ -45,6 +46,7 @@ EXAMPLES: dict[str, list[str]] = {
         "explain the segment of this user", "what group does this user belong to", "why does this user belong to this segment",
         "which cluster does this user fall into", "what kind of customer is this user", "tell me about this user",
         "why is this user where they are", "segment membership of this user", "what does this user look like",
+        "describe this user", "profile of this user", "who is this user",
     ],
     "find_users": [
         "find users who love gardening", "show me customers interested in electronics", "who buys running shoes",
@@ -64,6 +66,7 @@ EXAMPLES: dict[str, list[str]] = {
         "give this user some recommendations", "next best offer for this user", "what should we show this user",
         "what will this user buy next", "what else could we sell to this user", "personalised picks for this user",
         "what should this user watch next", "product ideas for this user", "cross-sell for this user",
+        "what might this user want", "what is this user likely to buy",
     ],
     "explain_recommendation": [
         "why recommend this item to this user", "explain why this user should get this item", "why is this item recommended for this user",
@@ -84,10 +87,18 @@ EXAMPLES: dict[str, list[str]] = {
         "who left this segment this quarter", "did a new segment appear", "how many customers moved into this segment",
         "compare with the previous segmentation", "who went from this segment to this segment", "churn between segments over time",
     ],
+    "audit_segments": [
+        "is any segment a proxy for gender", "audit the segments for fairness", "check the segments for bias", "are the segments fair",
+        "run a fairness audit", "do the segments discriminate by age", "does any segment skew towards women", "are some groups over-represented in a segment",
+        "are recommendations worse for women", "do older users get worse recommendations", "is the recommender biased by occupation",
+        "check for demographic bias", "are the segments just gender in disguise", "bias audit of the clusters", "do the segments track age or occupation",
+        "is the segmentation fair to every group", "does a segment stand in for a protected attribute", "who gets more popular items recommended",
+    ],
     "write_report": [
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
         "something I can send to my manager", "a document for stakeholders", "report on this segment", "a report about this segment",
+        "a slide deck for the execs", "a doc to share with the team",
     ],
     "load_data": [
         "what data is loaded", "summarise the data", "describe the dataset", "how many users and events are there",
@@ -97,21 +108,29 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
-    "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", " into ", "re-run", "rerun",
+    "segment_users": (" split ", " cluster ", "segment my", "segment the", "segmentation", "group my", "groups of", "into groups", "into segments",
+                      "into clusters", "into cohorts", "into buckets", "re-run", "rerun",
                       "redo", "recluster", "re-cluster", "resegment", "regroup", "re-group", "natural", "clusters in", "groups in", "segments in", "user base", "customer base", "k=", "hdbscan", "agglomerative", "kmeans", "k-means", "alpha", "groupings"),
     "list_segments": ("list the segment", "the segments", "all segments", "all the groups", "segments?", "each segment", "each cluster", "each group",
                       "show the clusters", "show the groups", "show segments", "show clusters", "show groups", "the clusters", "the groups",
-                      "list all", "with sizes", "with their sizes"),
+                      "list all", "with sizes", "with their sizes", "every segment", "every cluster", "every group", "came out of"),
     "compare_segments": ("compare", " vs ", " versus ", "differ", "difference", "contrast", "side by side", "separates", "compared"),
-    "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next"),
+    "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next",
+                        "might want", "would want", "likely to buy", "likely to want", "want next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
     "segment_drift": ("moved from", "move from", "moved to", "moved into", "migrat", "drift", "switched", "changed since", "since last",
                       "since the last", "went from", "over time", "previous run", "previous segmentation"),
-    "write_report": ("report", "export", "shareable", "document", "write up", "send to my", "stakeholder", "summary file"),
+    "audit_segments": ("fair", "bias", "proxy", "proxies", "discriminat", "audit", "demographic", "over-represent", "under-represent",
+                       "gender", "protected", "sensitive attribute", "skew", "disguise", "stand in for", "stand-in"),
+    "write_report": ("report", "export", "shareable", "document", " doc ", " docs ", "write up", "write-up", "send to my", "stakeholder", "summary file",
+                     " deck ", "slides", "one-pager", "one pager", " pdf ", "i can share", "to share", "leadership", "executive summary", "for my boss"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),
     "find_items": ("find items", "find products", "search products", "similar to", "catalog", "do we sell", "do we have", "do we carry", "do we stock",
                    "items about", "items like", "products like"),
-    "explain_user_segment": ("belong", "in their segment", "which segment is this user", "what segment is this user", "where does this user", "segment of this user", "this user's segment"),
+    "explain_user_segment": ("belong", "in their segment", "describe this user", "profile of this user", "this user's profile", "who is this user",
+                             "about this user", "is this user like", "kind of customer", "kind of shopper", "kind of user", "kind of buyer",
+                             "kind of viewer", "kind of person", "type of customer", "type of shopper", "type of user",
+                             "which segment is this user", "what segment is this user", "where does this user", "segment of this user", "this user's segment"),
     "describe_segment": ("describe", "characteri", "profile", "what defines", "what makes", "special about", "deep dive", "key traits",
                          "tell me about", "what are they like", "story with", "sum up"),
     "load_data": ("dataset", "the data", "my data", "loaded", "event types", ".csv", ".parquet", "which file", "catalogue?"),
@@ -119,6 +138,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 MARGIN = 0.03  # two intents closer than this are ambiguous
+_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|prox(?:y|ies)|skew\w*|discriminat\w*|(?:over|under)-?represent\w*|stand-?in|disguise|demographic\w*)\b")
+_ATTRIBUTE = re.compile(r"\b(?:genders?|sex|wom[ae]n|m[ae]n|females?|males?|ages?|older|younger|old|young|occupations?|jobs?|countr(?:y|ies)|race|ethnicit\w*|religions?|incomes?)\b")
 
 
 @contextmanager
@@ -177,6 +198,8 @@ class IntentScorer:
             best["explain_user_segment"] += 0.15
         elif user:
             best["recommend_items"] += 0.05
+            if not signals.get("item_words") and re.search(r"\b(recommend\w*|suggest\w*|recs|picks?|upsell|cross-sell|next best)\b", low):
+                best["recommend_items"] += 0.1  # "u00042 recs + why": the recommendations, however much "why" sounds like a segment question
         if user:
             for intent in ("list_segments", "describe_segment", "segment_users", "find_users", "find_items", "load_data", "rank_users"):
                 best[intent] -= 0.15
@@ -192,12 +215,25 @@ class IntentScorer:
             best["find_users"] -= 0.05
         else:
             best["rank_users"] -= 0.1  # a ranking needs a measure to rank by
+        if (n_seg == 0 and not user and not signals.get("run_params") and re.search(r"\b(segments?|clusters?|groups?)\b", low)
+                and re.match(r"^\s*(?:(?:can|could) (?:you|u)\s+|please\s+)?(?:show|list|display|view|see|give)\b", low)):
+            best["list_segments"] += 0.1  # "show me every cluster": the clusters there are; a new run is asked with a verb of splitting
+            best["segment_users"] -= 0.1
+        if (n_seg == 0 and not user and re.search(r"\b(?:find|discover|identify|detect|uncover|build|create|generate|derive|extract|define)\b(?:\s+\S+){0,3}?\s+"
+                                                   r"(?:segments|clusters|groups|groupings|cohorts|personas)\b", low)
+                and not re.search(r"\b(?:did|have|has|had|were|was|already|existing|current)\b", low)):
+            best["segment_users"] += 0.1  # "discover groups in my customers": a run to make; "what groups did you find" lists the last one
+            best["list_segments"] -= 0.05
+        if n_seg == 0 and not user and re.match(r"^\s*(?:please\s+)?(?:re-?)?(?:segment|cluster)(?![s\w])", low):
+            best["segment_users"] += 0.1  # "segment again", "cluster everyone": the verb, where "segments?" asks for the list
         if signals.get("run_params"):  # "into 5 groups", "with hdbscan", "alpha 0.3": a segmentation's parameters
             best["segment_users"] += 0.15
         if not user and not re.search(r"\b(recommend\w*|suggest\w*|recs|picks?|upsell|cross-sell|next best)\b", low):
             best["recommend_items"] -= 0.08  # recommendations are for someone
         if signals.get("taste") and not signals.get("behaviour"):
             best["find_users"] += 0.05
+        if _FAIRNESS.search(low):  # "skews by age", "over-represents young shoppers": about who is in a group, not a search
+            best["audit_segments"] += 0.1 + (0.05 if _ATTRIBUTE.search(low) else 0.0)
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who|anyone|viewers?)\b", low)
         things = re.search(r"\b(items?|products?|movies?|films?|books?|articles?|things?|skus?|catalog(ue)?)\b", low)
         if people and not user and not things:

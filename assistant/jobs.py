@@ -40,6 +40,7 @@ class JobResult:
     key: str
     summary: dict
     cached: bool
+    notices: tuple[str, ...] = ()
 
 
 # -- the parent side -----------------------------------------------------------------
@@ -51,15 +52,22 @@ def run_segment_job(
     params: dict,
     progress: ProgressFn,
     stop_requested: Callable[[], bool] = lambda: False,
+    store: dict | None = None,
 ) -> JobResult:
     """Segment ``data_path`` into ``workspace`` in a child process; blocks until done, failed or stopped.
 
-    ``progress`` gets the child's (stage, done, total) reports; if it raises
-    (a cancelled turn does), or ``stop_requested()`` turns true, the child is
-    killed, the workspace tidied, and :class:`Cancelled` (or that error) raised.
+    ``store`` is the record of the vector store to write to (``StoreSpec.record()``;
+    default: the one the workspace records). ``progress`` gets the child's
+    (stage, done, total) reports; if it raises (a cancelled turn does), or
+    ``stop_requested()`` turns true, the child is killed, the workspace tidied,
+    and :class:`Cancelled` (or that error) raised.
     """
+    from tools.core.workspace import Workspace
+
     workspace = Path(workspace)
-    spec = {"data": str(data_path), "workspace": str(workspace), "params": params, "existed": workspace.exists()}
+    existed = workspace.exists()
+    spec = {"data": str(data_path), "workspace": str(workspace), "params": params, "existed": existed,
+            "store": store, "previous_store": Workspace(workspace).store_record() if existed else None}
     proc, lines, stderr = _start("segment", spec)
     storing = False  # whether the child got as far as writing vectors
     try:
@@ -82,7 +90,7 @@ def run_segment_job(
             elif "result" in message:
                 proc.wait()
                 r = message["result"]
-                return JobResult(r["key"], r["summary"], bool(r["cached"]))
+                return JobResult(r["key"], r["summary"], bool(r["cached"]), tuple(r.get("notices") or ()))
             elif "error" in message:
                 proc.wait()
                 raise _rebuild(message["error"])
@@ -95,26 +103,32 @@ def run_segment_job(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-            discard_unfinished(workspace, spec["existed"], vectors=storing)
+            discard_unfinished(workspace, existed, vectors=storing, store=store, previous_store=spec["previous_store"])
         raise
     finally:
         stderr.close()
 
 
-def discard_unfinished(workspace: Path, existed: bool, vectors: bool) -> None:
-    """Undo what a killed job left: its temp folders, its vector collections, or the whole new workspace."""
+def discard_unfinished(workspace: Path, existed: bool, vectors: bool, store: dict | None = None, previous_store: dict | None = None) -> None:
+    """Undo what a killed job left: its temp folders, its vector collections, or the whole new workspace.
+
+    ``store`` is the record of the store the job wrote to (None: the workspace's own),
+    ``previous_store`` the workspace's record before the job started.
+    """
+    server = bool(store and store.get("store") == "chroma-server")
+    if existed or (vectors and server):  # a server's collections outlive the folder: a child drops them
+        spec = {"workspace": str(workspace), "vectors": vectors, "store": store, "previous_store": previous_store, "existed": existed}
+        proc, lines, stderr = _start("discard", spec)
+        try:
+            while lines.get() is not None:
+                pass
+            proc.wait()
+        finally:
+            stderr.close()
     if not existed:
         import shutil
 
         shutil.rmtree(workspace, ignore_errors=True)
-        return
-    proc, lines, stderr = _start("discard", {"workspace": str(workspace), "vectors": vectors})
-    try:
-        while lines.get() is not None:
-            pass
-        proc.wait()
-    finally:
-        stderr.close()
 
 
 def _start(command: str, spec: dict) -> tuple[subprocess.Popen, queue.Queue, object]:
@@ -199,31 +213,55 @@ def _child(command: str, spec: dict) -> int:
     try:
         from tools.data.ingest import load_dataset
         from tools.pipeline import RunParams, segment_dataset
+        from tools.search.locator import StoreSpec
 
         progress("loading data", 0, 1)
         data = load_dataset(spec["data"])
         progress("loading data", 1, 1)
-        run = segment_dataset(data, spec["workspace"], RunParams(**spec["params"]), progress=progress)
+        store = StoreSpec.from_record(spec["store"], spec["workspace"]) if spec.get("store") else None
+        run = segment_dataset(data, spec["workspace"], RunParams(**spec["params"]), progress=progress, store=store)
     except errors.SegscopeError as exc:
         send({"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}})
         return 2
-    send({"result": {"key": run.key, "summary": run.summary, "cached": run.cached}})
+    send({"result": {"key": run.key, "summary": run.summary, "cached": run.cached, "notices": list(run.notices)}})
     return 0
 
 
 def _discard(spec: dict) -> int:
     from tools.core.workspace import Workspace
 
-    ws = Workspace(spec["workspace"])
+    try:
+        return _discard_in(Workspace(spec["workspace"]), spec)
+    except errors.SegscopeError as exc:  # e.g. the server went away too: nothing more to tidy from here
+        print(f"segscope: {exc.one_line()}", file=sys.stderr)
+        return 2
+
+
+def _discard_in(ws, spec: dict) -> int:
+    from tools.search.locator import StoreSpec, recorded_store
+    from tools.search.store import VectorStore
+    from tools.search.vectors import keep_only, leave_store
+
+    if not spec.get("existed", True):  # a first run: the folder goes (the parent removes it), and the store it wrote to
+        if spec.get("vectors") and spec.get("store"):
+            VectorStore(StoreSpec.from_record(spec["store"], ws.root)).discard()
+        return 0
     with ws.lock():
         ws.clean_leftovers()
-        if spec.get("vectors") and ws.chroma_dir.exists():
-            from tools.search.store import VectorStore
-            from tools.search.vectors import keep_only
-
+        if not spec.get("vectors"):
+            return 0
+        live = recorded_store(ws.root)
+        target = StoreSpec.from_record(spec["store"], ws.root) if spec.get("store") else live
+        if target != live:  # a store the workspace does not use: everything in it is the killed run's
+            VectorStore(target).discard()
+            return 0
+        previous = StoreSpec.from_record(spec.get("previous_store"), ws.root)
+        if previous != live:  # killed after publishing into a new store, before it emptied the old one
+            leave_store(previous, live)
+        if live.is_server or ws.chroma_dir.exists():
             current = ws.current_run()
             fingerprint = json.loads(ws.segments_json.read_text())["data"]["fingerprint"] if current else None
-            keep_only(VectorStore(ws.chroma_dir), current, fingerprint)
+            keep_only(VectorStore(live), current, fingerprint)
     return 0
 
 

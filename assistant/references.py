@@ -35,7 +35,7 @@ _LEFTOVER_STOP = frozenset(
     "cluster clusters who in on with and or please show give deep dive into info details detail profile story going what's whats special defines define "
     "characterise characterize summarise summarize sum up key traits people folks crowd it its their they them my our we us compare compared versus "
     "vs against contrast difference differences between differ different first second third fourth last one ones same other both all two three "
-    "four five".split()
+    "four five recs rec something anything stuff thing things ideas id no number were these those your has have had been".split()
 )
 
 
@@ -105,15 +105,15 @@ class References:
             between = clause[stop:word.start()].lower()
             if stop <= word.start() and re.fullmatch(r"\s*(?:'s\s*)?(?:the\s+)?", between):  # "the biggest segment's most typical user"
                 return sid, (start, end)
-            if 0 <= start - end <= 12 and re.fullmatch(r"\s*(?:of|in|from|among)\s+(?:the\s+)?", clause[end:start].lower()):  # "typical user of segment 3"
+            if noun is not None and 0 <= start - end <= 12 and re.fullmatch(r"\s*(?:of|in|from|among)\s+(?:the\s+)?", clause[end:start].lower()):  # "typical user of segment 3"
                 return sid, (word.start(), stop)
-            if 0 <= start - word.end() <= 6:  # "a typical book reviewer"
+            if 0 <= start - word.end() <= 6 and not re.search(r"\b(?:of|in|among|for)\b", clause[word.end():start], re.I):  # "a typical book reviewer", not "typical of the book reviewers"
                 return sid, (word.start(), stop)
         if focus.segments and (noun or re.search(r"\b(?:its|their|that segment's|this segment's)\s+(?:most\s+)?(?:typical|representative)", clause, re.I)):
             return focus.segments[0], (word.start(), end)
         return None
 
-    def _user(self, clause: str, m: Mentions, focus: Focus) -> str | Question:
+    def _user(self, clause: str, m: Mentions, focus: Focus, said: tuple[str, ...] = ()) -> str | Question:
         if m.users:
             return m.users[0][0]
         if (typical := self._typical(clause, m, focus)) is not None and self.resolver is not None:
@@ -132,6 +132,8 @@ class References:
                 return focus.users[0]
             if focus.results:
                 return focus.results[0]
+        if said:
+            return said[-1]  # "why is u00123 in its segment and what should we recommend": the user this message named
         example = self.resolver.index.users.ids[0] if self.resolver is not None and len(self.resolver.index.users) else "u00042"
         if "recommend" in clause.lower() or "suggest" in clause.lower():
             return Question(f"For which user? Give their id, e.g. “recommend something for {example}”.")

@@ -102,6 +102,12 @@ class DriftInput(BaseModel):
     n: int = Field(10, ge=1, le=100, description="How many movers to name.")
 
 
+class AuditInput(BaseModel):
+    sensitive: list[str] | None = Field(None, description="User attributes to audit, e.g. ['gender', 'age']; omit for every attribute the data has.")
+    level: Literal["leaf", "top"] = Field("leaf", description="leaf: the segments users are in; top: the top level of a two-level run.")
+    recommendations: bool = Field(True, description="Also audit recommendation quality (HR@10, NDCG@10) and popular-item exposure per group.")
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -143,6 +149,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "confidence intervals, users who fit no segment. Use for 'who moved from the loyal segment to lapsed since last "
         "month', 'how did the segments change this quarter', 'what changed since the last run'."),
              "/drift", "show how segments changed"),
+    ToolSpec("audit_segments", AuditInput, (
+        "Fairness audit against user attributes (gender, age, occupation…): Cramér's V of the segments with each attribute "
+        "and its p-value, each segment's composition, which segment is in effect a proxy for an attribute and which features "
+        "carry it, and recommendation quality (HR@10, NDCG@10) and popular-item exposure per group. Use for 'is any segment "
+        "a proxy for gender', 'audit the segments for fairness', 'are recommendations worse for women'."),
+             "/audit", "audit the segments for fairness"),
     ToolSpec("write_report", ReportInput, "Write a shareable report (HTML or Markdown) of the segments into the workspace's reports folder.",
              "/report", "write a report"),
     ToolSpec("help", NoInput, "What the assistant can do.", "/help", "show help", for_agent=False),

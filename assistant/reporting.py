@@ -57,6 +57,16 @@ def example_recommendations(service, segment_ids: list[int], n_examples: int) ->
     return examples
 
 
+def report_audit(run) -> dict:
+    """The run's saved fairness audit (`segscope audit`), else its segment part computed now (it says so when there are no attributes)."""
+    from tools.explain.audit import audit_run, load_audit
+
+    saved = load_audit(run.run_dir)
+    if saved is not None:
+        return saved
+    return audit_run(run, recommendations=False).as_dict()  # the recommendation part needs a model fit: `segscope audit`
+
+
 def build_report(service, out: str | Path, fmt: str | None = None, segment_id: int | None = None, n_examples: int = 3) -> dict:
     """Write the report; returns its path, how many explanations it holds and the share verified."""
     run = service.run
@@ -72,6 +82,7 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
     # The map colours users by top-level segment (a flat run's top level is its segments).
     top = run.labels if run.top_labels is None else run.top_labels
     points, labels = map_coordinates(run.fused, top, seed=int(run.summary["parameters"].get("seed", 0)))
+    audit = report_audit(run) if segment_id is None else None
     inp = ReportInput(
         summary=run.summary,
         map_points=points,
@@ -81,6 +92,7 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
         min_segment_size=service.settings.min_segment_size,
         generated_by=f"segscope, LLM backend {service.backend.info.name}",
         drift=read_drift(run.run_dir),
+        audit=audit,
     )
     path = write_report(inp, out, fmt=fmt, segment_id=segment_id)
     return {"path": str(path), "n_explanations": len(flat), "pass_rate": pass_rate or 0.0, "format": fmt}

@@ -74,7 +74,7 @@ def split_clauses(text: str) -> list[str]:
 
 def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
     """`/describe 3`, `/compare 1 4`, `/recommend 42 --k 5`, `/explain 42 1197`, `/find gardening`, `/segment k=5`, `/rank churn`."""
-    from assistant.arguments import rank_query, segment_params
+    from assistant.arguments import rank_query, segment_params, slash_audit_params
 
     try:
         parts = shlex.split(text)
@@ -115,6 +115,8 @@ def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
                 args["window_days"] = parse_window(rest[0])
             except SegscopeError as exc:
                 return Route(question=exc.message)
+    elif tool == "audit_segments":
+        args = slash_audit_params(rest)
     elif tool in ("segment_users", "write_report", "load_data"):
         data = re.search(r"--data[= ](\S+)", joined)
         if data:  # `/segment --data PATH k=5`: another dataset into this workspace
@@ -173,7 +175,8 @@ class Router:
         for clause in split_clauses(text):
             if _SMALL_TALK.match(clause):
                 continue  # "hi, what is this tool for": the greeting is not a request
-            result = self.clauses.route(clause, local, first=not calls)
+            said = tuple(str(c.args["user_id"]) for c in calls if c.args.get("user_id") is not None)
+            result = self.clauses.route(clause, local, first=not calls, said_users=said)
             if isinstance(result, Question):
                 return Route(question=result.text, score=result.score)
             tool, args, s = result
@@ -203,6 +206,7 @@ HELP = """I can work on this workspace's data. Ask in your own words, or use a c
 - `/find users who …` · `/find-items wireless headphones`: search by taste
 - `/rank churn` · `/rank top 20 spenders`: rank or count users by behaviour
 - `/recommend u00042 [--k 5] [--explain]` · `/explain u00042 i00012` (an item id or title)
+- `/audit [gender,age,…] [top] [--no-recommendations]`: is any segment a proxy for an attribute; recommendations per group
 - `/report [md] [segment N]`: write a shareable report
 - `/data`: what data is loaded
 

@@ -13,6 +13,7 @@ from typing import Any
 from assistant.arguments import (
     RankQuery,
     active_within_days,
+    audit_params,
     min_spend,
     rank_query,
     result_count,
@@ -28,12 +29,15 @@ from assistant.followup import (
     bumped,
     elliptical_body,
     picked_item,
+    strip_courtesy,
     strip_filler,
+    why_back,
     with_count,
     with_why,
 )
 from assistant.intents import MARGIN
 from assistant.references import (
+    _ITEM_PRONOUN,
     _PEOPLE,
     _SEG_PRONOUN,
     _TOP_RESULT,
@@ -46,10 +50,15 @@ from assistant.references import (
     References,
 )
 from assistant.registry import BY_NAME, validate_args
-from assistant.spelling import correct
+from assistant.spelling import as_typed, correct, typed_words
 from tools.core.errors import SegscopeError
+from tools.explain.segment_refs import NUMBER_WORDS, ORDINALS
 
 __all__ = ["ClauseRouter", "Question"]
+
+_NUMBER_WORDS = "|".join(NUMBER_WORDS)
+_BARE_ORDINAL = re.compile(r"^(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|\d{1,2}(?:st|nd|rd|th))"
+                           r"(?:\s+(?:one|segment|group|cluster|largest|biggest))?$", re.I)
 
 
 _DRIFT = re.compile(
@@ -94,17 +103,20 @@ class ClauseRouter(References):
         super().__init__(resolver)
         self.scorer = scorer
         self.extra: list[tuple[str, dict]] = []  # further calls the last clause asked for ("for u00600 and u00601")
+        self._typed: dict[str, str] = {}
 
     # -- the clause -------------------------------------------------------------------------------
-    def route(self, clause: str, focus: Focus, first: bool = True) -> tuple[str, dict, float] | Question:
+    def route(self, clause: str, focus: Focus, first: bool = True, said_users: tuple[str, ...] = ()) -> tuple[str, dict, float] | Question:
+        """``said_users``: the users earlier clauses of the same message named ("why is u00123 there and what should we recommend")."""
         self.extra = []
-        clause = correct(clause)
+        self._typed = typed_words(clause)  # what the analyst typed, for free text (a search's description)
+        clause = strip_courtesy(correct(clause))
         plain = strip_filler(clause).strip()
         if focus.tool in ("rank_users", "find_users") and re.match(r"^how many(?: of (?:them|those|these))?(?: are there| are they| is that)?[\s?!.]*$", plain, re.I):
             return focus.tool, dict(focus.args), 1.0  # the answer leads with the count
         if focus.tool and (picked := picked_item(plain, focus)) is not None:
             return picked[0], picked[1], 1.0
-        if focus.tool and WHY.match(plain):
+        if focus.tool and (WHY.match(plain) or why_back(plain)):
             if (why := with_why(focus)) is not None:
                 return why[0], why[1], 1.0
         if focus.tool and MORE.match(plain):
@@ -116,14 +128,16 @@ class ClauseRouter(References):
         if focus.tool and (narrow := NARROW.match(plain)) is not None:
             if (merged := self._narrow(focus, plain[narrow.end():])) is not None:
                 return merged
-        if focus.tool and (body := elliptical_body(clause)) is not None and not re.match(r"^(?:describe|compare|recommend|suggest|find|show|list|write|segment|split|explain|rank)\b", body, re.I):
+        if focus.tool and (body := elliptical_body(clause)) is not None and not re.match(
+                r"^(?:describe|compare|recommend|suggest|find|show|list|write|segment(?!s?\s+(?:#|no\.?\s*|number\s+)?(?:\d|" + _NUMBER_WORDS + r")\b)|split|explain|rank)\b",
+                body, re.I):  # "and in segment 1?" names a segment; "and segment the users" is a new request
             if (repeat := self._repeat(focus, body)) is not None:
                 return repeat
         if not plain:
             return Question("What would you like to know? Try /help.")
-        return self._fresh(plain, focus)
+        return self._fresh(plain, focus, said_users)
 
-    def _fresh(self, clause: str, focus: Focus) -> tuple[str, dict, float] | Question:
+    def _fresh(self, clause: str, focus: Focus, said_users: tuple[str, ...] = ()) -> tuple[str, dict, float] | Question:
         m = self.mentions(clause)
         rq = rank_query(self._blank(clause, [(a, b) for a, b, how in m.segment_spans if how == "name"]))  # "the lapsed toy buyers" is a name
         low = " " + clause.lower() + " "
@@ -132,24 +146,26 @@ class ClauseRouter(References):
         pronoun_user = bool(_USER_PRONOUN.search(clause) and (focus.users or focus.results) and not m.segments and not _PEOPLE.search(clause))
         top_result = bool(_TOP_RESULT.search(clause) and focus.results)
         user_ref = bool(m.users) or typical or pronoun_user or top_result or any(u.unknown in ("user", "id") for u in m.unknown)
-        explainish = re.search(r"\b(why|explain|justif|reason|evidence|good (?:pick|recommendation|choice|fit|match|idea)|match for|fit|would \w+ like|relevant|how come|behind|care about)\w*", low)
+        explainish = re.search(r"\b(why|explain|justif|reason|evidence|good (?:pick|recommendation|choice|fit|match|idea)|match for|fit|would \w+ like|relevant|how come|behind|care about|(?:right|good|suitable|ideal|a fit) for|suit|worth|make sense|makes sense)\w*", low)
         title = self._title(clause, m) if (user_ref and explainish) else None
         if title is not None and any(pos < title[1][0] or pos > title[1][1] for i, pos in m.items if all(pos != upos for _, upos in m.users)):
             title = None  # an item id said outside the title span wins: "why i00012 for u00042", not a title found elsewhere
-        item_ref = bool(m.items) or title is not None or any(u.unknown == "item" for u in m.unknown)
+        # a bare number that is both a user and an item ("would 42 enjoy", where ids are numbers) is the user: an item is another mention
+        items = [pos for _, pos in m.items if not (m.users and pos == m.users[0][1])]
+        item_ref = bool(items) or title is not None or any(u.unknown == "item" for u in m.unknown)
         masked = self._mask(clause, m, title, focus if (pronoun_user or top_result or (focus.segments and not m.segments)) else None, typical_ref,
                             users_too=pronoun_user or top_result)
         n_seg = len([1 for _, pos in m.segments if not (typical_ref and typical_ref[1][0] <= pos < typical_ref[1][1])])
         taste = self._taste(clause, m, rq)
         count_question = bool(re.search(r"\b(?:how many|count(?: the)?|number of)\s+(?:users|customers|people|shoppers|buyers|clients|members|viewers)\b", low)) and (n_seg or rq.found)
         signals = {"user": user_ref, "item": item_ref, "segments": n_seg, "behaviour": rq.found or count_question, "taste": bool(taste),
-                   "run_params": bool(segment_params(clause))}
+                   "run_params": bool(segment_params(clause)), "item_words": bool(focus.items and _ITEM_PRONOUN.search(clause)) or bool(self._leftover(clause, m))}
         scores = self.scorer.scores(masked, signals)
         tool = self._decide(scores, signals, low, rq, count_question, taste)
         if isinstance(tool, Question):
             return tool
         top = scores.get(tool, 1.0)
-        return self._assemble(tool, clause, m, rq, focus, title, taste, top)
+        return self._assemble(tool, clause, m, rq, focus, title, taste, top, said_users)
 
     def _decide(self, scores: dict[str, float], signals: dict, low: str, rq: RankQuery, count_question: bool, taste: str) -> str | Question:
         if _DRIFT.search(low) and not signals["user"] and not signals["item"]:
@@ -163,6 +179,10 @@ class ClauseRouter(References):
         if (re.match(r"^\s*(?:please\s+)?(?:describe|characteri[sz]e|profile|deep dive into|tell me about)\b", low) and not signals["user"] and not signals["item"]
                 and not re.search(r"\b(data|dataset|file|catalog(?:ue)?|items|products|segments|groups|clusters|all)\b", low)):
             return "describe_segment"  # "describe the vampire hunters": a segment, named or not; an unknown name gets a question
+        if not signals["item"] and not signals["item_words"]:
+            # one recommendation explained needs an item (or words that may name one: "the flux capacitor" gets a question);
+            # "u00042 recs + why" names none, so it is the recommendations, explained
+            scores = {k: v for k, v in scores.items() if k != "explain_recommendation"}
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         (top, s1), (second, s2) = ranked[0], ranked[1]
         if s1 < 0.3:
@@ -172,7 +192,8 @@ class ClauseRouter(References):
         return top
 
     # -- arguments ----------------------------------------------------------------------------------
-    def _assemble(self, tool: str, clause: str, m: Mentions, rq: RankQuery, focus: Focus, title, taste: str, score: float):
+    def _assemble(self, tool: str, clause: str, m: Mentions, rq: RankQuery, focus: Focus, title, taste: str, score: float,
+                  said_users: tuple[str, ...] = ()):
         low = clause.lower()
         args: dict[str, Any] = {}
         try:
@@ -195,7 +216,7 @@ class ClauseRouter(References):
                     return self._missing_segment(tool, clause, m)
                 args["segment_a"], args["segment_b"] = segs[0], segs[1]
             elif tool in USER_TOOLS:
-                user = self._user(clause, m, focus)
+                user = self._user(clause, m, focus, said_users)
                 if isinstance(user, Question):
                     return user
                 args["user_id"] = user
@@ -205,7 +226,7 @@ class ClauseRouter(References):
                 if tool == "recommend_items":
                     if (k := result_count(clause)) is not None and k <= 50:
                         args["k"] = k
-                    if re.search(r"\bwhy\b|\bexplain|\bexplanations?\b|\breasons?\b|\bjustif|\breasoning\b", low):
+                    if re.search(r"\bwhy\b|\bexplain|\bexplanations?\b|\breasons?\b|\bjustif|\breasoning\b|\bevidence\b|\bbehind\b|\bhow come\b", low):
                         args["explain"] = True
                 elif tool == "explain_recommendation":
                     item = self._item(clause, m, focus, title)
@@ -235,12 +256,16 @@ class ClauseRouter(References):
                     args["segment_id"] = seg
             elif tool == "segment_drift":
                 args = drift_args(clause, m, self.resolver)
+            elif tool == "audit_segments":
+                args = audit_params(clause)
             elif tool == "write_report":
                 if re.search(r"\bmarkdown\b|\bmd\b|\.md\b", low):
                     args["fmt"] = "md"
                 segs = self._segments(clause, m, focus, want=1, pronouns=bool(re.search(r"\b(on|for|of|about) (it|that|this|them)\b", low)))
                 if segs:
                     args["segment_id"] = segs[0]
+            if isinstance(args.get("description"), str):
+                args["description"] = as_typed(args["description"], self._typed)  # "space exploration" stays exploration
             checked = validate_args(tool, args)
             self.extra = [(t, validate_args(t, {**{k: v for k, v in checked.items() if k not in a}, **a})) for t, a in self.extra]
             return tool, checked, score
@@ -260,7 +285,9 @@ class ClauseRouter(References):
                       r"show|me|list|find|give|rank|in|among|of|with|and|segment|group|cluster|only|just|most|least|all|do|we|have|there|ones?|that|"
                       r"have|has|been|by|for|to|please|get|tell|about|any|someone|anyone|at|over|more|than|days?|last|week|month|year|active|recently|"
                       r"spent|spend|spends|spending|purchases?|bought|items?|ever|never|gave|give|an|average|rating|below|above|whose|"
-                      r"haven'?t|hasn'?t|not|did|does|go|gone|us|it|its|there|their|they|them)\b", " ", text)
+                      r"haven'?t|hasn'?t|not|did|does|go|gone|us|it|its|there|their|they|them|"
+                      r"rated|rates?|rating|reviewed|reviews?|watched|watch(?:es)?|viewed|views?|ordered|orders?|purchased|shopped|visited|returned|"
+                      r"logged|used|engaged)\b", " ", text)
         text = re.sub(r"[^a-z\s-]", " ", text)
         return " ".join(text.split()) if rq.found else ""
 
@@ -299,8 +326,18 @@ class ClauseRouter(References):
     def _repeat(self, focus: Focus, body: str):
         """The last call again with what ``body`` names put in place ("and segment 3?", "what about u01235?")."""
         tool, args = focus.tool, dict(focus.args)
+        if tool == "audit_segments" and (named := audit_params(body).get("sensitive")):
+            return tool, {**args, "sensitive": named}, 1.0  # "and for occupation?", "what about age?"
         m = self.mentions(body)
         segs = [s for s, _ in m.segments]
+        if not segs and tool in ("describe_segment", "compare_segments", "list_segments") and self.resolver is not None and (o := _BARE_ORDINAL.match(body)) is not None:
+            # "and the third?": of the list just shown, else by size (after "the second largest")
+            position = ORDINALS[o.group(1).lower()]
+            order = list(focus.listed) or list(self.resolver.segments.ranked)
+            if position < len(order):
+                segs = [order[position]]
+                tool = "describe_segment" if tool == "list_segments" else tool
+                args = {} if tool != focus.tool else args
         if not segs and m.numbers and tool in SEGMENT_TOOLS:
             segs = [n for n, _ in m.numbers if self.resolver is None or n in self.resolver.segments.by_id]
         try:

@@ -38,6 +38,7 @@ class WorkspaceService:
         self._run = None
         self._ctx = None
         self._recommender = None
+        self._store = None
 
     # -- shared state ----------------------------------------------------------
     @property
@@ -64,7 +65,18 @@ class WorkspaceService:
 
     def reload(self) -> None:
         """Forget cached state after the workspace changed (a new segmentation)."""
-        self._run = self._ctx = self._recommender = None
+        self._run = self._ctx = self._recommender = self._store = None
+
+    @property
+    def store(self):
+        """The vector store the live run was written to (the workspace's folder, or the Chroma server it records)."""
+        from tools.search.locator import recorded_store
+        from tools.search.store import VectorStore
+
+        spec = recorded_store(self.workspace)
+        if self._store is None or self._store.spec != spec:  # another process may have re-segmented into another store
+            self._store = VectorStore(spec)
+        return self._store
 
     @property
     def explanations(self):

@@ -144,7 +144,9 @@ class Session:
     @property
     def router(self) -> Router:
         if self._router is None:
-            embedder = self.service.embedder
+            from tools.embed.embedding import full_precision
+
+            self.intent_embedder = embedder = full_precision(self.service.embedder)
             self._router = Router(lambda texts: embedder.encode(list(texts)))
         # Requests are grounded in the current run's ids and segments (none before the first run).
         self._router.use_resolver(self.toolbox.resolver if self.service.has_run() else None)

@@ -2,7 +2,10 @@
 
 Only a small vocabulary of command words is corrected, and only by one edit (a
 transposition counts as one; two for long words), so ordinary words, names and ids
-pass untouched. Ids and titles are resolved from the original text, not from this.
+pass untouched; a "y" standing for "why" ("tell me y") is read as one. The correction
+only decides the route: free text handed to a tool (a search's description) gets the
+words back as typed (``typed_words`` / ``as_typed``), so "space exploration" is never
+searched as "space explanation".
 """
 
 from __future__ import annotations
@@ -49,6 +52,27 @@ def _fix(word: str) -> str:
     return best
 
 
+# Chat shorthand for the one word that decides a follow-up: "tell me y", "y?", "and y is that"
+_Y_FOR_WHY = re.compile(r"(?:(?<=^)|(?<=\bme )|(?<=\band )|(?<=, ))y(?=\s*(?:$|[?!.]|is\b|was\b|does\b|did\b|would\b|not\b))", re.I)
+
+
+def typed_words(text: str) -> dict[str, str]:
+    """{corrected word: the word as typed} for every word ``correct`` would change."""
+    out: dict[str, str] = {}
+    for m in _WORD.finditer(text):
+        fixed = _fix(m.group(0))
+        if fixed != m.group(0) and fixed.lower() != m.group(0).lower():
+            out.setdefault(fixed, m.group(0))
+    return out
+
+
+def as_typed(text: str, typed: dict[str, str]) -> str:
+    """``text`` (taken from a corrected request) with corrected words put back as typed: a search embeds the analyst's words."""
+    for fixed, original in typed.items():
+        text = re.sub(rf"\b{re.escape(fixed)}\b", original, text)
+    return text
+
+
 def correct(text: str) -> str:
-    """``text`` with misspelt command words corrected; everything else as written."""
-    return _WORD.sub(lambda m: _fix(m.group(0)), text)
+    """``text`` with misspelt command words (and a "y" for "why") corrected; everything else as written."""
+    return _Y_FOR_WHY.sub("why", _WORD.sub(lambda m: _fix(m.group(0)), text))

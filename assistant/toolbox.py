@@ -123,16 +123,18 @@ class Toolbox:
         )
         algorithm, alpha = params.algorithm, params.alpha
         from assistant.jobs import run_segment_job
+        from tools.search.locator import choose_store
 
-        run = self._finished_run(source, params) or run_segment_job(
-            source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested
+        store = choose_store(self.service.workspace, self.service.settings.chroma_url)
+        run = self._finished_run(source, params, store) or run_segment_job(
+            source, self.service.workspace, params.as_dict(), self.progress, self.stop_requested, store=store.record()
         )
         self.data_path = source
         self.service.reload()
         summary = run.summary
         subs = sum(1 for s in summary["segments"] if s.get("parent") is not None)
         count = f"{summary.get('k_top', summary['k'])} segments and {subs} sub-segments" if subs else f"{summary['k']} segments"
-        lines = [f"Segmented {summary['data']['n_users']:,} users into {count} ({algorithm}, alpha {alpha})."]
+        lines = [*run.notices, f"Segmented {summary['data']['n_users']:,} users into {count} ({algorithm}, alpha {alpha})."]
         if summary.get("k_selection"):
             lines.append(summary["k_selection"]["reason"])
         m = summary["metrics"]
@@ -142,7 +144,7 @@ class Toolbox:
                   for s, depth, _ in tree_order(summary["segments"])]
         return ToolResult("\n".join(lines), {"summary": summary, "cached": run.cached})
 
-    def _finished_run(self, source: Path, params):
+    def _finished_run(self, source: Path, params, store):
         """The workspace's finished run for this data and these parameters, when the data is small enough to check here.
 
         Starting a child costs a second or two; a finished run is answered at once.
@@ -150,15 +152,17 @@ class Toolbox:
         """
         from tools.core.workspace import Workspace
         from tools.data.ingest import load_dataset
+        from tools.embed.embedding import make_embedder, vectors_name
         from tools.pipeline import run_key, segment_dataset
 
         files = [p for p in (source.iterdir() if source.is_dir() else [source]) if p.is_file()] if source.exists() else []
         if not files or sum(p.stat().st_size for p in files) > CHECK_HERE_BYTES:
             return None
         data = load_dataset(source)
-        if not Workspace(self.service.workspace).has_run(run_key(data, params)):
+        vectors = vectors_name(make_embedder(params.embedder))  # lazy: loads no model
+        if not Workspace(self.service.workspace).has_run(run_key(data, params, vectors)):
             return None
-        return segment_dataset(data, self.service.workspace, params, progress=self.progress)
+        return segment_dataset(data, self.service.workspace, params, progress=self.progress, store=store)
 
     # -- reading segments ---------------------------------------------------------
     def list_segments(self) -> ToolResult:
@@ -242,9 +246,6 @@ class Toolbox:
     # -- search ------------------------------------------------------------------
     def find_users(self, description: str, segment_id: int | None = None, active_within_days: float | None = None,
                    min_spend: float | None = None, n: int = 10) -> ToolResult:
-        from tools.core.workspace import Workspace
-        from tools.search.store import VectorStore
-
         if not description.strip():
             raise ParameterError("describe the users to find", "e.g. find users who love gardening")
         vector = self.service.embedder.encode([description])[0]
@@ -258,9 +259,8 @@ class Toolbox:
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         from tools.search.vectors import search_run, users_collection
 
-        store = VectorStore(Workspace(self.service.workspace).chroma_dir)
         summary = self.service.summary()
-        hits, notice = search_run(store, self.service.workspace, summary, users_collection(summary["run_key"]), vector, n=n, where=where)
+        hits, notice = search_run(self.service.store, self.service.workspace, summary, users_collection(summary["run_key"]), vector, n=n, where=where)
         rows = [{"user_id": uid, "similarity": round(1 - d, 3), **meta} for uid, d, meta in hits]
         lines = [notice] if notice else []
         lines.append(f"{len(rows)} users closest to {data_text(description, 120)}" + (f" with filters {where}" if where else "") + ":")
@@ -268,17 +268,13 @@ class Toolbox:
         return ToolResult("\n".join(lines), {"users": rows, "where": where, "notice": notice})
 
     def find_items(self, description: str, n: int = 10) -> ToolResult:
-        from tools.core.workspace import Workspace
-        from tools.search.store import VectorStore
-
         if not description.strip():
             raise ParameterError("describe the items to find", "e.g. find items like wireless headphones")
         vector = self.service.embedder.encode([description])[0]
         from tools.search.vectors import items_collection, search_run
 
-        store = VectorStore(Workspace(self.service.workspace).chroma_dir)
         summary = self.service.summary()
-        hits, notice = search_run(store, self.service.workspace, summary, items_collection(summary["data"]["fingerprint"]), vector, n=n)
+        hits, notice = search_run(self.service.store, self.service.workspace, summary, items_collection(summary["data"]["fingerprint"]), vector, n=n)
         rows = [{"item_id": iid, "similarity": round(1 - d, 3), "title": meta.get("title", ""), "category": meta.get("category", "")} for iid, d, meta in hits]
         lines = [notice] if notice else []
         lines.append(f"{len(rows)} items closest to {data_text(description, 120)}:")
@@ -299,8 +295,8 @@ class Toolbox:
         wanted = {str(by or "").lower(), *(c.feature for c in conditions)}
         if wanted & {"churn_risk", "churn", "risk", "active_days"} and "active_days" not in names and "recency_days" in names:
             names, raw = names + ["active_days"], np.column_stack([raw, self._active_days(run)])
-        # A top-level segment with sub-segments ranks all of its sub-segments' members.
-        labels = run.top_labels if sid is not None and run.top_labels is not None and run.segment(sid).get("children") else run.labels
+        # The segment's members as RunState counts them (a top-level segment: all of its sub-segments').
+        labels = run.labels if sid is None else np.where(run.members(sid), sid, -1)
         r = rank_users(run.user_ids, labels, names, raw, by, order, conditions, sid, n, meta=_feature_meta(run))
         scope = "users" if sid is None else f"users of segment {sid} “{run.segment(sid)['name']}”"
         where = "; ".join(f"{r.labels[f.feature][0]} {f.op} {_amount(f.value, r.labels[f.feature][1])}" for f in r.filters)
@@ -362,6 +358,18 @@ class Toolbox:
         from assistant.drift_tool import segment_drift
 
         return segment_drift(self, window_days, since_run, from_segment, to_segment, n)
+
+    # -- fairness -------------------------------------------------------------------
+    def audit_segments(self, sensitive: list[str] | None = None, level: str = "leaf", recommendations: bool = True) -> ToolResult:
+        """Fairness audit of the current run (reused when this run was audited the same way before)."""
+        from tools.explain.audit import saved_or_new_audit
+        from tools.explain.audit_text import audit_lines
+
+        result, reused = saved_or_new_audit(self.service.run, sensitive or None, level=level, recommendations=recommendations,
+                                            progress=self.progress)  # fmt: skip
+        # Segment names and attribute values come from the data: fenced like any data text.
+        lines = audit_lines(result, quote=lambda text: data_text(text, 80), detail=False)
+        return ToolResult("\n".join(lines), {"audit": result, "reused": reused})
 
     # -- reports ------------------------------------------------------------------
     def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:

@@ -61,6 +61,7 @@ def write_whole(log: TransactionLog, folder: Path) -> Path:
 def measure(log: TransactionLog, embedder, seed: int = 0) -> dict:
     from tools.data.ingest import load_dataset
     from tools.embed.cache import EmbeddingCache
+    from tools.embed.embedding import vectors_name
     from tools.pipeline import RunParams, segment_dataset
     from tools.segment.assign import assign_dataset, load_fitted_run
     from tools.segment.profiles import build_profiles
@@ -90,11 +91,11 @@ def measure(log: TransactionLog, embedder, seed: int = 0) -> dict:
             slice_ = assign_dataset(fitted, later, embedder, append=append)
             seconds = time.perf_counter() - t0
             # Profiles a full run builds (scaled on the data it is given), then the model's predict.
-            full = build_profiles(full_data, embedder, EmbeddingCache(ws / ".segscope" / "cache", embedder.name))
+            full = build_profiles(full_data, embedder, EmbeddingCache(ws / ".segscope" / "cache", vectors_name(embedder)))
             placed = fitted.segments.place(full.fused, full.features)
             order = pd.Index(full.user_ids).get_indexer(slice_.user_ids)
             # The whole data in the run's space (what assign does for everyone at once): must agree exactly.
-            same = build_profiles(full_data, embedder, EmbeddingCache(ws / ".segscope" / "cache", embedder.name), recipe=fitted.recipe)
+            same = build_profiles(full_data, embedder, EmbeddingCache(ws / ".segscope" / "cache", vectors_name(embedder)), recipe=fitted.recipe)
             in_run_space = fitted.segments.place(same.fused, same.features)
             known = slice_.run_segment >= 0
             slices[name] = {

@@ -33,12 +33,12 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def run_command(args: list[str]) -> dict:
-    """Run a command, returning wall seconds and the child's peak RSS in MB (GNU time)."""
+def run_command(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run a command (with ``env`` added to the environment), returning wall seconds and the child's peak RSS in MB (GNU time)."""
     gnu_time = Path("/usr/bin/time").exists()
     prefix = ["/usr/bin/time", "-f", "%M"] if gnu_time else []
     start = time.perf_counter()
-    proc = subprocess.run([*prefix, *args], capture_output=True, text=True)
+    proc = subprocess.run([*prefix, *args], capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr[-2000:]}")

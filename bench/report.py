@@ -25,6 +25,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
         if "bf16_speedup" in emb:
             rows.append(("bf16 autocast encode speed-up over fp32 / smallest cosine to the fp32 vector", f"×{emb['bf16_speedup']:.2f} / {emb['bf16_min_cosine_to_fp32']:.5f}", "reported"))
         rows.append(("Cached re-run ÷ cold run (median)", f"{emb['cache_ratio']:.4f}", "≤ 0.05"))
+    rows += backend_rows()
     seg = _load("segments")
     if seg:
         a = seg["planted"]["alpha"].get("0.5")
@@ -55,19 +56,43 @@ def summary_rows() -> list[tuple[str, str, str]]:
                      f"{real['segment_llm_s']:.1f} s vs {real['segment_extractive_s']:.1f} s ({real['names_by_model']} of {real['segments']})", f"≤ {bound:.0f} s"))
         rows.append(("`ask --llm` with Gemma 3 270M: wall time / ungrounded statements printed",
                      f"{real['ask_s']:.1f} s / {len(real['ask_ungrounded'])}", f"model turn budget {real['turn_budget_s']:.0f} s / 0"))
-    sc = _load("scale")
+    base = _load("scale-baseline")  # python -m bench.scale --sizes 10k --baseline --name scale-baseline
+    sc = _load("scale") or ({} if base else None)
     for size in ("10k", "100k"):
+        if sc is not None and size not in sc and base and size in base:
+            sc = {**sc, size: base[size]}  # a size measured only beside its baseline
         if sc and size in sc:
             r = sc[size]
             st = r["stages_s"]
+            cpu = (sc.get("cpu_features") or (base or {}).get("cpu_features", "")) + "; " if size == "100k" else ""
+            where = f" ({cpu}{r['embed_backend']}; load {r['load_avg_1min_before_after'][0]})" if "embed_backend" in r else ""
             rows.append(
-                (f"`segment` on {r['users']:,} users / {r['events']:,} events / {r['items']:,} items",
+                (f"`segment` on {r['users']:,} users / {r['events']:,} events / {r['items']:,} items{where}",
                  f"{r['segment_wall_s']:.0f} s (profiles {st['profiles_s']:.0f}, clustering {st['clustering_s']:.0f}, store {st.get('store_s', 0):.0f}), {r['segment_peak_rss_mb']:,} MB peak",
                  "≤ 300 s, ≤ 4096 MB" if size == "100k" else "reported")
             )
+    for size, r in (base or {}).items():
+        if isinstance(r, dict) and "wall_ratio_vs_baseline" in r:
+            b = r.get("baseline_torch") or r["baseline_torch_no_overlap"]
+            rows.append((f"`segment` on {r['users']:,} users, {r['embed_backend']} ÷ torch bf16 (the previous default), same command: wall / profiles / store",
+                         f"{r['wall_ratio_vs_baseline']:.2f} / {r['profiles_ratio_vs_baseline']:.2f} / {r['store_ratio_vs_baseline']:.2f} ({r['segment_wall_s']:.0f} s vs {b['segment_wall_s']:.0f} s)",
+                         "< 1"))
+    if sc and "growth" not in sc and "10k" in sc and "100k" in sc:
+        a, b = sc["10k"], sc["100k"]
+        sc["growth"] = {"users_factor": round(b["users"] / a["users"], 1), "time_factor": round(b["segment_wall_s"] / a["segment_wall_s"], 2),
+                        "memory_factor": round(b["segment_peak_rss_mb"] / a["segment_peak_rss_mb"], 2)}
     if sc and "growth" in sc:
         g = sc["growth"]
         rows.append((f"Growth 10k → 100k users (×{g['users_factor']})", f"time ×{g['time_factor']}, memory ×{g['memory_factor']}", "reported"))
+    vs = _load("store")  # python -m bench.store
+    if vs:
+        e, c = vs["embedded"], vs["server"]
+        rows.append((f"Vector store, sample ({vs['users']:,} users): writing a run's vectors, embedded / Chroma server (median of {len(e['runs'])} runs)",
+                     f"{e['store_s_median']:.1f} s / {c['store_s_median']:.1f} s", "reported"))
+        rows.append((f"Vector store, embedded / server: one users query (median of {e['queries']}); recall@10 against exact search; "
+                     "same ten users in both (two embedded builds of the same vectors)",
+                     f"{e['query_ms_median']:.1f} / {c['query_ms_median']:.1f} ms; {e['recall_at_10']:.3f} / {c['recall_at_10']:.3f}; "
+                     f"{vs['same_top10_share']:.1%} ({vs['same_top10_share_two_embedded_builds']:.1%})", "reported"))
     tl = _load("tui_load")
     if tl:
         b = tl["B"]
@@ -115,6 +140,33 @@ def assign_drift_rows(assign: dict | None, drift: dict | None) -> list[tuple[str
     return rows
 
 
+def backend_rows() -> list[tuple[str, str, str]]:
+    """Embedding backends side by side on this CPU (bench/embed_backends.py)."""
+    eb = _load("embed_backends")
+    if not eb or "speed" not in eb:
+        return []
+    rows = []
+    sp, q = eb["speed"], eb.get("quality", {})
+    where = f"{eb['cpu_features']}, {eb['cores']} cores, load {max(sp['load_avg_1min_per_round']):.0f}"
+    for name in ("banking77", "sample"):
+        s = sp.get(name)
+        if not s or "onnx-int8" not in s or "torch-bf16" not in s:
+            continue
+        a, b = s["onnx-int8"], s["torch-bf16"]
+        rows.append((f"Embedding backend, {s['n_texts']:,} {name} texts ({where}): onnx-int8 vs torch bf16, texts/s (CPU-time speed-up)",
+                     f"{a['texts_per_s']:.0f} vs {b['texts_per_s']:.0f} (×{a['speedup_cpu_vs_torch_bf16']:.2f})", "faster"))
+        if "cosine_min" in a:
+            rows.append((f"onnx-int8 vectors, {name}: smallest / median cosine to torch fp32", f"{a['cosine_min']:.4f} / {a['cosine_median']:.4f}", "reported"))
+    if "torch-bf16" in q and "onnx-int8" in q:
+        a, b = q["onnx-int8"], q["torch-bf16"]
+        if "banking77_k77" in a:
+            rows.append(("Banking77 k=77 NMI median (worst) over 3 seeds: onnx-int8 vs torch bf16",
+                         f"{a['banking77_k77']['nmi_median']:.3f} ({a['banking77_k77']['nmi_min']:.3f}) vs {b['banking77_k77']['nmi_median']:.3f} ({b['banking77_k77']['nmi_min']:.3f})", "unchanged within noise"))
+        rows.append(("Planted-segment ARI α=0.5, median (worst) of 3 seeds: onnx-int8 vs torch bf16",
+                     f"{a['sample_ari_alpha_0.5']['ari_median']:.3f} ({a['sample_ari_alpha_0.5']['ari_min']:.3f}) vs {b['sample_ari_alpha_0.5']['ari_median']:.3f} ({b['sample_ari_alpha_0.5']['ari_min']:.3f})", "unchanged within noise"))
+    return rows
+
+
 def text_rows(sets: dict) -> list[tuple[str, str, str]]:
     """Text-only sets: segscope beside BERTopic on the same vectors (bench/segments.py)."""
     rows = []
@@ -150,17 +202,17 @@ def usefulness_rows(result: dict | None) -> list[tuple[str, str, str]]:
     for d in result.get("datasets", []):
         by = {r["method"]: r for r in d["rows"]}
         rfm = by["RFM named groups"]
-        for level in ("leaf", "top"):
+        for level in ("leaf", "one", "top"):
             ours = by.get(f"segscope ({level} level)")
             if ours is None:
                 continue
             km = by[f"KMeans log-RFM (k={ours['k']})"]
-            label = "segments" if level == "leaf" else "top-level segments"
+            label = {"leaf": "segments", "one": "one-level segments", "top": "top-level segments"}[level]
             rows.append((
                 f"Usefulness, {d['dataset']} ({d['protocol']}): held-out AUC / R² of segscope's {label} (k={ours['k']}, "
                 f"stability {ours['stability_ari']:.2f}) vs RFM named groups (k={rfm['k']}) vs log-RFM KMeans (k={km['k']})",
                 f"{ours['auc']:.3f} / {ours['r2']:.3f} vs {rfm['auc']:.3f} / {rfm['r2']:.3f} vs {km['auc']:.3f} / {km['r2']:.3f}",
-                "segscope ≥ both on both" if level == "leaf" else "reported",
+                "reported" if level == "top" else "segscope ≥ both on both",
             ))
     return rows
 
@@ -174,7 +226,8 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "segments", "usefulness", "assign", "drift", "scale", "tui_load", "routing"):
+    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "assign", "drift", "scale",
+                 "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -214,5 +267,9 @@ if __name__ == "__main__":
         update_readme_rows(("Request understanding", "Resolver on"))
     elif len(sys.argv) > 1 and sys.argv[1] in ("assign", "drift"):
         update_readme_rows(("Assign", "Drift"))
+    elif len(sys.argv) > 1 and sys.argv[1] == "store":
+        update_readme_rows(("Vector store",))
+    elif len(sys.argv) > 1 and sys.argv[1] == "backends":  # bench.embed_backends and bench.scale run on their own
+        update_readme_rows(("Embedding backend", "onnx-int8 vectors", "Banking77 k=77 NMI median", "Planted-segment ARI α=0.5, median", "`segment` on", "Growth 10k"))
     else:
         write_reports()

@@ -106,7 +106,9 @@ class Harness:
 
         settings = load_settings(llm="extractive")
         self.service = WorkspaceService(workspace, settings)
-        intent_embedder = embedder or self.service.embedder
+        from tools.embed.embedding import full_precision
+
+        intent_embedder = full_precision(embedder or self.service.embedder)  # as the session's router does
         self.toolbox = Toolbox(self.service)
         self.router = Router(lambda texts: intent_embedder.encode(list(texts)))
         self.router.use_resolver(self.toolbox.resolver)

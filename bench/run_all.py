@@ -7,8 +7,8 @@ import sys
 
 from bench.report import write_reports
 
-BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.segments",
-           "bench.usefulness", "bench.assign", "bench.drift", "bench.scale", "bench.tui_load"]
+BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.embed_backends",
+           "bench.segments", "bench.usefulness", "bench.assign", "bench.drift", "bench.scale", "bench.store", "bench.tui_load"]
 
 
 def main() -> None:

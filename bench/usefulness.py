@@ -290,11 +290,13 @@ def evaluate(log: TransactionLog, embedder, seeds=(0, 1, 2), k="auto") -> dict:
     rows = out["rows"]
     rfm = rfm_groups(c.recency_days, c.frequency)
     rows.append(_row("RFM named groups", len(set(rfm)), [usefulness(rfm, c.bought, c.log_spend)], None))
-    for level in ("top", "leaf"):
-        sets = [r[level].reindex(c.user_ids).to_numpy() for r in runs]
+    # A one-level run (no sub-segments, or segments cut from everyone when no top level is reproducible):
+    # its only level is the default segmentation.
+    flat = all((r["top"] == r["leaf"]).all() for r in runs)
+    for level in ("one",) if flat else ("top", "leaf"):
+        column = "top" if level == "top" else "leaf"
+        sets = [r[column].reindex(c.user_ids).to_numpy() for r in runs]
         k_level = len(set(sets[0]))
-        if level == "leaf" and k_level == rows[1]["k"]:
-            continue  # flat run: the leaf level is the top level
         rows.append(_row(f"segscope ({level} level)", k_level, [usefulness(s, c.bought, c.log_spend) for s in sets], _stability(sets))
                     | {"k_per_seed": [len(set(s)) for s in sets]})
         km = [log_rfm_kmeans(c, k_level, s) for s in seeds]

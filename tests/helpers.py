@@ -193,3 +193,47 @@ def tiered_frames(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tupl
 def tiered_dataset(sizes: Sequence[int] = (240, 200, 160), seed: int = 0) -> tuple[Dataset, dict[str, tuple[int, str]]]:
     events, items, truth = tiered_frames(sizes, seed)
     return dataset_from_frames(events, items), truth
+
+
+HOSTILE_GROUP = "<b>x|y</b>"  # an attribute value that must reach every page escaped
+
+
+def canned_audit(recommendations: bool = True) -> dict:
+    """A fairness audit with fixed numbers (one proxy, one group too small, a hostile group value), as AuditReport.as_dict() gives it."""
+    from tools.explain.audit_model import AttributeAudit, AuditReport, Carrier, FeatureEffect, GroupShare, ProxyFlag, SegmentComposition
+    from tools.explain.audit_recs import GroupQuality
+    from tools.explain.audit_stats import Association
+
+    cells = [GroupShare("F", 60, 0.75, 0.5, 1.5, 0.0001, "over"), GroupShare(HOSTILE_GROUP, 20, 0.25, 0.5, 0.5, 0.0001, "under")]
+    comps = (SegmentComposition(0, 'Gardeners "green" <b>thumbs</b>', 80, tuple(cells), False),
+             SegmentComposition(2, "Tiny", 4, (GroupShare("F", 2, 0.5, 0.5, 1.0, 1.0), GroupShare(HOSTILE_GROUP, 2, 0.5, 0.5, 1.0, 1.0)), True))
+    proxy = ProxyFlag(0, 'Gardeners "green" <b>thumbs</b>', tuple(cells), (Carrier("category_Garden", "share of activity in Garden", 1.5, 0.4),))
+    quality = (GroupQuality("F", 70, 0.2, 0.1, 0.05, 0.01, 70, 0.6, 0.02, 0.5, 0.4, False, ("worse recommendations",)),
+               GroupQuality(HOSTILE_GROUP, 12, 0.1, 0.05, -0.05, None, 12, 0.58, None, None, 0.41, True))
+    attribute = AttributeAudit("gender", None, None, 124, 0, (("F", 62), (HOSTILE_GROUP, 62)), Association(0.41, 0.43, 22.0, 2, 0.001, 999),
+                               "moderate", comps, (proxy,), (FeatureEffect("category_Garden", "share of activity in Garden", "share", 0.08, 0.6, ("F", 0.3), (HOSTILE_GROUP, 0.1)),),
+                               (), quality if recommendations else None)
+    overall = {"k": 10, "hr": 0.18, "ndcg": 0.09, "n_test_users": 82, "exposure": 0.6, "head_items": 4, "n_items": 40, "seconds": 1.0}
+    return AuditReport("leaf", 124, 3, (attribute,), (("zip_code", "795 distinct values"),), overall if recommendations else None, (),
+                       {"min_users": 30, "proxy_ratio": 1.5, "proxy_points": 0.1, "alpha": 0.05, "permutations": 999, "seed": 0}).as_dict()
+
+
+def continuum_dataset(n_users: int = 600, seed: int = 0) -> Dataset:
+    """One shop whose customers differ by degree only: a purchase rate and a churn day drawn from continuous laws.
+
+    No taste groups (every item is in one category) and no buying tiers: who buys in the last
+    quarter follows each customer's own rate and whether they have churned, on a continuum.
+    """
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"p{j}" for j in range(12)], "title": [f"Pantry item {j}" for j in range(12)],
+                          "category": "Pantry", "description": "everyday pantry goods", "price": 5.0})
+    events = []
+    for u in range(n_users):
+        rate = float(np.exp(rng.normal(np.log(0.04), 0.8)))  # purchases per day
+        stop = min(float(rng.exponential(60.0)), 270.0)  # days before the end they stopped buying
+        start = float(rng.uniform(stop + 60.0, 360.0))  # ... and started
+        ages = rng.uniform(stop, start, size=max(1, int(rng.poisson(rate * (start - stop)))))
+        for age in ages:
+            events.append({"user_id": f"c{u:04d}", "item_id": f"p{int(rng.integers(12))}", "event_type": "purchase",
+                           "timestamp": REFERENCE - float(age) * DAY, "value": float(rng.gamma(2.0, 10.0)), "text": None})
+    return dataset_from_frames(pd.DataFrame(events), items)

@@ -217,6 +217,17 @@ def test_rank_users_through_the_agent_cites_what_it_ranked_by(workspace):
     assert second.ok and second.artifact["ranking"]["segment_id"] == 0 and all(u["recency_days"] > 30 for u in second.artifact["users"])
 
 
+def test_the_agent_audits_the_segments_and_the_audit_reaches_the_ui(workspace):
+    script = [call("audit_segments", "c1", sensitive=["country"], recommendations=False), call("audit_segments", "c2", sensitive=["religion"]),
+              AIMessage(content="The audit is above.")]
+    events = _run(_session(workspace, script), "is any segment a proxy for country?")
+    first, second = [e for e in events if isinstance(e, ToolFinished)]
+    assert first.ok and [a["attribute"] for a in first.artifact["audit"]["attributes"]] == ["country"]
+    assert "Cramér's V" in first.summary and first.artifact["audit"]["recommendations"] is None
+    assert not second.ok and "religion" in second.summary  # a tool error the model can read, not a crash
+    assert isinstance(events[-1], TurnDone)
+
+
 def test_what_the_agent_looked_at_is_the_focus_of_the_next_router_turn(workspace):
     session = _session(workspace, [call("describe_segment", "c1", segment_id=0), AIMessage(content="Segment 0.")])
     _run(session, "describe segment 0")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import CountingEmbedder, files_matching, tiered_dataset
+from helpers import CountingEmbedder, continuum_dataset, files_matching, tiered_dataset
 
 from tools.data.ingest import load_dataset
 from tools.data.sample import generate_sample
-from tools.embed.embedding import HashingEmbedder
+from tools.embed.embedding import HashingEmbedder, vectors_name
 from tools.pipeline import RunParams, segment_dataset
 from tools.segment.assign import assign_dataset, load_fitted_run
 
@@ -77,6 +77,27 @@ def test_two_level_run_reproduced_exactly_leaf_and_top(tiered_ws):
     assert (table["segment_id"] != table["top_segment_id"]).any()  # sub-segments really were assigned
 
 
+def test_run_cut_from_all_users_reproduced_exactly_with_distances_to_its_segments(tmp_path):
+    # No reproducible top level (tests/test_hierarchy.py): model.npz keeps one centroid, everyone's, and the
+    # splits from the root make the segments; assign must start everyone at the root too.
+    data = continuum_dataset(seed=1)
+    ws = tmp_path / "ws"
+    run = segment_dataset(data, ws, RunParams(embedder="hashing-64"), embedder=HashingEmbedder(), write_store=False)
+    assert run.summary["k_selection"]["depth"]["from_root"] and run.summary["k"] >= 3
+    fitted = load_fitted_run(ws)
+    assert fitted.segments.root and fitted.segments.k_top == run.summary["k"] and len(fitted.segments.top.centroids_) == 1
+    assert fitted.fit_agreement == 1.0
+    table = assign_dataset(fitted, data, HashingEmbedder()).table()
+    fit = saved(ws)
+    assert table["segment_id"].tolist() == fit["segment_id"].tolist()
+    assert table["top_segment_id"].tolist() == fit["top_segment_id"].tolist() == fit["segment_id"].tolist()
+    # Distances are to each segment's mean smoothed profile: the own segment's is the members' mean.
+    space, leaf = fitted.own.space.astype(np.float64), fitted.own.leaf
+    for seg in np.unique(leaf):
+        np.testing.assert_allclose(fitted.segments.centroids[seg], space[leaf == seg].mean(axis=0), atol=1e-5)
+    assert table["distance"].notna().all() and (table["next_segment_id"] != table["top_segment_id"]).all()
+
+
 def test_bad_input_missing_column_is_one_line_exit_2_and_writes_nothing(sample_ws, tmp_path):
     data, ws = sample_ws
     bad = tmp_path / "bad"
@@ -94,6 +115,17 @@ def test_bad_input_missing_column_is_one_line_exit_2_and_writes_nothing(sample_w
     assert not target.exists() and not (ws / "exports" / "bad.csv").exists()
     assert sorted(p.name for p in (ws / ".segscope" / "cache").iterdir()) == before
     assert not files_matching(tmp_path, "*.tmp")
+
+
+def test_an_embedder_whose_vectors_are_not_the_runs_is_refused(sample_ws):
+    # The cache is keyed by vectors_name (model and variant): another embedder's vectors would land in the run's space.
+    from tools.core.errors import ParameterError
+
+    data, ws = sample_ws
+    fitted = load_fitted_run(ws)
+    assert fitted.vectors_name == "hashing-64" and vectors_name(fitted.make_embedder()) == "hashing-64"
+    with pytest.raises(ParameterError, match="embedded as hashing-64, not hashing-32"):
+        assign_dataset(fitted, load_dataset(data), HashingEmbedder(32))
 
 
 def test_new_item_texts_are_embedded_once_and_cached(sample_ws, tmp_path):

@@ -74,7 +74,8 @@ def test_make_embedder_builds_hashing_embedders_by_name():
     assert isinstance(sized, HashingEmbedder) and sized.dim == 32 and sized.name == "hashing-32"
 
 
-def test_make_embedder_default_is_lazy():
+def test_make_embedder_default_is_lazy(monkeypatch):
+    monkeypatch.setenv("SEGSCOPE_EMBED_BACKEND", "torch")
     emb = make_embedder()
     assert isinstance(emb, SentenceTransformerEmbedder)
     # Building it, and asking its dimension, must not load torch or the model.
@@ -95,6 +96,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
 
 
 def test_precision_comes_from_the_environment_and_is_validated(monkeypatch):
+    monkeypatch.setenv("SEGSCOPE_EMBED_BACKEND", "torch")  # precision is torch's setting
     monkeypatch.setenv("SEGSCOPE_EMBED_PRECISION", "FP32")
     monkeypatch.setattr(embedding, "native_bf16", lambda: True)
     assert make_embedder().precision == "fp32"

@@ -9,6 +9,8 @@ from tools.data.ingest import load_dataset
 from tools.data.sample import generate_sample
 from tools.embed.embedding import HashingEmbedder
 from tools.explain.evidence import (
+    MIN_POPULARITY_COUNT,
+    Evidence,
     ExplanationContext,
     phrase_extractive,
     verify_explanation,
@@ -24,8 +26,9 @@ def ctx(tmp_path_factory):
     return ExplanationContext(load_run(root / "ws"))
 
 
-def _pair(ctx):
-    """A user and an item they have not consumed but their segment has."""
+def _pair(ctx, quotable: bool = True):
+    """A user and an item they have not consumed but their segment has: chosen by enough members to
+    quote the figure (``quotable``), or by too few."""
     run = ctx.run
     for row, user in enumerate(run.user_ids):
         seg = run.labels[row]
@@ -33,7 +36,7 @@ def _pair(ctx):
         peers = run.user_ids[run.labels == seg]
         for peer in peers:
             for item in ctx.user_items(peer):
-                if item not in mine:
+                if item not in mine and ctx.build_evidence(str(user), str(item)).popularity_quotable == quotable:
                     return str(user), str(item)
     raise AssertionError("no pair found")
 
@@ -109,3 +112,54 @@ def test_unknown_user_or_item_is_a_clear_error(ctx):
         ctx.build_evidence("no-such-user", str(ctx.item_ids[0]))
     with pytest.raises(WorkspaceError, match="item"):
         ctx.build_evidence(str(ctx.run.user_ids[0]), "no-such-item")
+
+
+def _evidence(count: int, size: int, segment_id: int = 1, co_count: int = 0) -> Evidence:
+    from tools.explain.evidence import HistoryMatch
+
+    history = (HistoryMatch("h1", "Terrafirm Raised Garden Hose", 0.1, co_count),) if co_count else ()
+    return Evidence("u1", "i1", "Corelink Ultralight Laptop", (), segment_id, "Budget Browsers", size, count, history, ())
+
+
+def test_a_popularity_figure_below_the_minimum_is_never_quoted(ctx):
+    # "1 of the 544 people in your segment (0%) chose it" says nothing: below 5 people or 1% it is not said.
+    for count, size in ((1, 544), (4, 40), (20, 5000)):
+        ev = _evidence(count, size)
+        assert not ev.popularity_quotable
+        text = phrase_extractive(ev)
+        assert f"{count} of the" not in text and "%" not in text, text
+        assert verify_explanation(text, ev, ctx).ok
+        assert "segment_share_who_consumed_item" not in ev.as_dict()
+        assert ev.as_dict()["segment_members_who_consumed_item"] == "too few to quote"
+        # Whoever writes it, the figure is rejected, even when the count is another allowed number (the segment id).
+        quoted = f"We recommend it: {count} of the {size} people in your segment chose it ({ev.segment_item_pct})."
+        result = verify_explanation(quoted, _evidence(count, size, segment_id=count), ctx)
+        assert not result.ok and any("popularity figure" in p for p in result.problems), result.problems
+    # Below the minimum, the co-occurrence reason is what is said.
+    co = phrase_extractive(_evidence(2, 544, co_count=3))
+    assert "3 people who chose “Terrafirm Raised Garden Hose” also chose it" in co and "of the 544" not in co
+    # At the minimum (5 people, a share that prints as at least 1%), the figure is quoted and verified.
+    ev = _evidence(MIN_POPULARITY_COUNT, 300)
+    assert ev.popularity_quotable and ev.segment_item_pct == "2%"
+    text = phrase_extractive(ev)
+    assert "5 of the 300 people in your segment “Budget Browsers” (2%) chose it" in text
+    assert verify_explanation(text, ev, ctx).ok
+    assert _evidence(6, 1000).popularity_quotable and not _evidence(5, 1000).popularity_quotable  # "1%" vs "0%"
+
+
+def test_a_title_inside_an_evidence_title_is_not_a_claim():
+    # MovieLens has "9 (2009)" and "District 9 (2009)", "O (2001)" and "Donnie Darko (2001)".
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from tools.explain.evidence import HistoryMatch
+
+    titles = pd.Series(["District 9 (2009)", "9 (2009)", "Donnie Darko (2001)", "O (2001)", "Moon (2009)"],
+                       index=["m1", "m2", "m3", "m4", "m5"])
+    ctx = SimpleNamespace(titles=titles, item_pos={i: n for n, i in enumerate(titles.index)}, all_categories=set())
+    ev = Evidence("u1", "m3", "Donnie Darko (2001)", (), 2, "Sci-Fi Fans", 66, 24,
+                  (HistoryMatch("m1", "District 9 (2009)", 0.5, 7),), ())
+    text = phrase_extractive(ev)
+    assert "District 9 (2009)" in text and verify_explanation(text, ev, ctx).ok
+    assert not verify_explanation(text + " You liked “Moon (2009)” too.", ev, ctx).ok

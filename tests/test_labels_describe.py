@@ -65,7 +65,7 @@ def allowed_numbers(seg: dict, extra: tuple[float, ...] = (), segments: Sequence
     Its own: size, share, id, every trait and profile value; with ``segments``, also its siblings'
     pooled values (a sub-segment is described against the rest of its parent).
     """
-    values = [seg["size"], seg["share"], seg["id"], *extra]
+    values = [seg["size"], seg["share"], seg["id"], len(seg.get("children") or ()), *extra]  # "in 6 sub-segments"
     for t in [*seg["traits"], *seg.get("profile", []), *seg.get("traits_vs_parent", [])]:
         values += [t["segment_value"], t["population_value"]] + ([t["lift"]] if t["lift"] is not None else [])
     values += [r.sibling_value for r in relative_traits(seg, segments) if r.sibling_value is not None] if segments else []
@@ -143,9 +143,10 @@ def test_rules_give_marketer_names():
 def test_clashing_names_get_a_distinguishing_word_never_a_number():
     books = trait("category_Books", 2.0)
     segments = [seg(0, [books, trait("recency_days", 0.9, unit="days")]), seg(1, [books, trait("frequency", 0.8, unit="count")]),
-                seg(2, [books]), seg(3, [trait("category_Books", -1.5, value=0.02)], keywords=())]
+                seg(2, [books], keywords=("delta", "alpha")), seg(3, [trait("category_Books", -1.5, value=0.02)], keywords=())]
     names = [lab.name for lab in label_segments({"data": {"kind": "behaviour"}, "segments": segments})]
-    assert names == ["Lapsed Book Users", "Frequent Book Users", "Alpha Book Users", "Non-Book Users"]
+    # "alpha" is a keyword of most segments, so it tells none apart; "delta" is segment 2's own.
+    assert names == ["Lapsed Book Users", "Frequent Book Users", "Delta Book Users", "Non-Book Users"]
     twins = [seg(0, [books], keywords=()), seg(1, [books], keywords=())]
     names = [lab.name for lab in label_segments({"data": {"kind": "behaviour"}, "segments": twins})]
     assert names == ["Larger Book Users", "Smaller Book Users"]

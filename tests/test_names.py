@@ -310,3 +310,12 @@ def test_the_cli_table_shows_money_in_the_currency_and_counts_sessions():
                "segments": [seg(0, 12, [trait("frequency", 1.0, 7, 4, "count", label="events")]) | {"name": "Long Sessions"}]}
     table = segments_table(summary)
     assert "12 sessions" in str(table.title) and table.columns[2].header == "sessions"
+
+
+def test_size_words_never_stack():
+    from tools.explain.names import _by_size
+
+    chosen = {0: "Recent Shoppers", 1: "Recent Small-ticket Shoppers", 2: "Smaller Recent Shoppers"}
+    out = _by_size(dict(chosen), {0: 300, 1: 100, 2: 50})
+    assert all(sum(w in ("Larger", "Smaller") for w in name.split()) <= 1 for name in out.values()), out
+    assert not any(names_clash(a, b) for a, b in itertools.combinations(out.values(), 2)), out

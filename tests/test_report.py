@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tools.core.workspace as workspace
+from helpers import HOSTILE_GROUP, canned_audit
 from tools.core.errors import ParameterError
 from tools.report.charts import (
     MAX_MAP_POINTS,
@@ -226,7 +227,7 @@ def test_colours_come_from_the_palette_largest_first():
 def test_markdown_has_trait_tables_with_escaped_cells():
     md = render_markdown(make_input())
     lines = md.splitlines()
-    start = lines.index("| Trait | Segment | Overall | Lift |")
+    start = lines.index("| Trait | Segment (95% CI) | Overall | Lift |")
     assert lines[start + 1] == "|---|---|---|---|"
     rows = lines[start + 2 : start + 5]
     assert all(len(re.findall(r"(?<!\\)\|", row)) == 5 for row in rows)  # 4 columns, no stray pipe
@@ -355,3 +356,58 @@ def test_focusing_a_small_segment_of_many_still_colours_it():
     legend = re.search(r'<ul class="legend">.*?</ul>', focused, flags=re.S).group(0)
     assert "S11" in legend and "other segments" in legend
     assert f"--c:{PALETTE[0]}" in cards(focused)[11]
+
+
+# ---------------------------------------------------------------- the fairness audit section
+def test_the_audit_section_in_markdown_flags_the_proxy_and_escapes_data():
+    md = render_markdown(make_input(audit=canned_audit()))
+    section = md[md.index("## Fairness audit"): md.index("### 0.")]
+    assert "Cramér's V 0.410 (bias-corrected; 0.430 uncorrected), permutation p = 0.001" in section
+    assert "| Everyone | 124 | 50.0% | 50.0% |" in section.replace(md_escape(HOSTILE_GROUP), "H")
+    assert "75.0% ×1.50 ▲" in section and "25.0% ×0.50 ▼" in section and "(fewer than 30: no verdict)" in section
+    assert "is in effect a proxy for gender" in section and "share of activity in Garden (segment +1.50 sd, F +0.40 sd)" in section
+    assert "worse recommendations" in section and "too few users (\\< 30)" in section and "not audited: zip\\_code" in section
+    assert HOSTILE_GROUP not in section and md_escape(HOSTILE_GROUP) in section
+    assert "## Fairness audit" not in render_markdown(make_input(audit=canned_audit()), segment_id=0)  # a one-segment report has none
+
+
+def test_the_audit_section_in_html_is_escaped_and_says_when_recommendations_are_missing():
+    html = render_html(make_input(audit=canned_audit(recommendations=False)))
+    section = html[html.index("<section id='fairness'>"): html.index("</section>", html.index("<section id='fairness'>"))]
+    assert "<b>x|y</b>" not in section and "&lt;b&gt;x|y&lt;/b&gt;" in section
+    assert "Recommendations by group" not in section and "`segscope audit` adds it" in section
+    assert "<section id='fairness'>" not in render_html(make_input())  # no audit, no section
+
+# ---------------------------------------------------------------- intervals and significance
+
+
+def _tested_input() -> ReportInput:
+    """Segment 0's traits with their tests: two significant with intervals, one not significant."""
+    summary = make_summary()
+    garden, recency, _ = summary["segments"][0]["traits"]
+    garden |= {"n": 80, "ci_low": 0.58, "ci_high": 0.66, "p": 1e-9, "q": 2e-8, "significant": True, "test": "welch"}
+    recency |= {"n": 80, "ci_low": 2.0, "ci_high": 4.5, "p": 1e-5, "q": 3e-5, "significant": True, "test": "mann-whitney"}
+    noise = trait("share_view", "share of events that are views", "share", 0.5, 0.3, 1.67, 0.9)
+    noise |= {"n": 80, "ci_low": 0.1, "ci_high": 0.9, "p": 0.2, "q": 0.4, "significant": False, "test": "welch"}
+    summary["segments"][0]["traits"] = [garden, recency, noise]
+    summary["trait_tests"] = {"tests": 12, "significant": 7, "untested": 0, "alpha": 0.05}
+    return make_input(summary=summary)
+
+
+def test_reports_show_intervals_and_never_a_non_significant_trait():
+    inp = _tested_input()
+    md = render_markdown(inp)
+    assert "| share of activity in Garden | 60% (58–66%) | 20% | 3.0× |" in md
+    assert "| days since last activity | 3 (2–4) | 30 | 0.1× |" in md
+    assert "views" not in md, "a trait that failed its test is not shown"
+    assert "| Traits tested | 7 of 12 significant |" in md
+    html = render_html(inp)
+    assert "views" not in html
+    assert "60% (58–66%) vs 20%" in html
+    # The interval is drawn as an error bar on the lift chart: one per trait with an interval and a lift.
+    card = html[html.index('id="segment-0"'):html.index('id="segment-1"')]
+    assert card.count('class="ci"') == 2
+    assert "95% interval of the segment mean: 60% (58–66%)" in card
+    # A run made before traits were tested has no intervals: values alone, nothing hidden, no error bars.
+    old = render_html(make_input())
+    assert 'class="ci"' not in old and "days since last activity" in old

@@ -102,3 +102,20 @@ def test_text_runs_are_reported_without_recommendations(tmp_path):
     assert example_recommendations(texts, [0, 1, 2], 3) == {}
     result = build_report(texts, tmp_path / "texts.html")
     assert result["n_explanations"] == 0 and "Map of messages" in (tmp_path / "texts.html").read_text()
+
+
+def test_the_report_carries_the_audit_saved_for_its_run_or_computes_its_segment_part(service, tmp_path):
+    from tools.explain.audit import AUDIT_FILE, saved_or_new_audit
+
+    saved = service.run.run_dir / AUDIT_FILE
+    saved.unlink(missing_ok=True)
+    md = (tmp_path / "r.md")
+    build_report(service, md, n_examples=0)
+    text = md.read_text()
+    assert "## Fairness audit" in text and "### country" in text and "Cramér's V" in text
+    assert "Recommendation quality by group is not in this report" in text and not saved.exists()  # the report writes no audit
+    saved_or_new_audit(service.run, ["country"], permutations=49)
+    build_report(service, md, n_examples=0)
+    text = md.read_text()
+    assert "### country" in text and "### age\\_band" not in text and "**Recommendations by group**" in text
+    saved.unlink()

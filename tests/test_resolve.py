@@ -138,3 +138,72 @@ def test_the_index_is_read_from_the_run_without_its_events(tmp_path):
     titles = list(index.title_of.values())
     item, title = next((i, t) for i, t in index.title_of.items() if titles.count(t) == 1)
     assert resolver.item(title) == item and resolver.item(title.lower()) == item
+
+
+def test_a_bare_number_where_a_user_goes(shop, movies):
+    """Where ids look like u00042, "for 42" / "does 42" is user 42 (or an unknown user), never a count or an amount."""
+    assert [(m.user, m.unknown) for m in shop.ids_in("recommend something for 42")] == [("u00042", None)]
+    assert [(m.user, m.unknown) for m in shop.ids_in("what segment does 42 belong to")] == [("u00042", None)]
+    assert [(m.token, m.unknown) for m in shop.ids_in("recommend something for 17850")] == [("17850", "user")]
+    assert shop.ids_in("customers who spent more than 500") == [] and shop.ids_in("customers who spent 500") == []
+    assert shop.ids_in("top 5 picks for segment 3 in the last 30 days") == []
+    # "customer id 42", "user no 42": the noun before the id word says which; a number said as a user's is never an item
+    assert [m.user for m in shop.ids_in("recs for customer id 42")] == ["u00042"]
+    assert [(m.user, m.item, m.unknown) for m in movies.ids_in("what should user 3114 watch")] == [(None, None, "user")]
+    assert [(m.token, m.unknown) for m in movies.ids_in("what should user 0 watch")] == [("0", "user")]
+
+
+def test_a_long_title_word_may_be_two_letters_off():
+    resolver = Resolver(WorkspaceIndex(["u00001"], ["i00474", "i00475"], ["Quantix Ultralight Laptop", "Quantix Ultralight SSD"], SEGMENTS))
+    assert resolver.item("the quantix ultralite laptop") == "i00474"
+    with pytest.raises(Unresolved):
+        resolver.item("the quantix ultra laptop")  # a missing word part is not a typo
+    films = Resolver(WorkspaceIndex(["1"], ["858", "4127"], ["Godfather, The (1972)", "Like Father, Like Son (1987)"], SEGMENTS))
+    assert films.title_in("why would 18 like the godfather")[0] == ("858",)  # "godfather" is not "father" three letters short
+
+
+def test_the_biggest_two_is_two_segments_and_the_biggest_five_spenders_none(shop):
+    def ids(text):
+        return [sid for m in shop.segments_in(text) for sid in m.segment_ids]
+
+    assert ids("compare the biggest two and write a report") == [0, 1] and ids("the largest 2") == [0, 1]
+    assert ids("the biggest 5 spenders") == [] and ids("the biggest 3 spenders in segment 2") == [2]
+
+
+def test_a_whole_name_resolves_even_when_each_of_its_words_is_shared():
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames
+
+    names = SegmentNames([SegmentInfo(0, "Non-Beauty Buyers", 300), SegmentInfo(1, "Repeat Beauty Buyers", 100),
+                          SegmentInfo(2, "Repeat Budget Buyers", 80)])
+    assert names.by_whole_name("repeat beauty buyers") == 1 and names.by_whole_name("the Repeat Beauty Buyers") == 1
+    assert names.by_whole_name("beauty buyers") is None
+
+
+def test_a_request_naming_a_segment_by_its_whole_name_of_shared_words_routes_to_it():
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(0, "Lapsed Drama Viewers", 300), SegmentInfo(1, "Lapsed Thriller Fans", 100),
+                          SegmentInfo(2, "Thriller & Crime Fans", 80)])
+    found = find_segment_mentions("describe the lapsed thriller fans", names)
+    assert [m.segment_ids for m in found] == [(1,)]
+
+
+def test_a_word_a_parent_shares_only_with_its_own_sub_segments_names_the_parent():
+    """Two-level runs: "Home & Garden Buyers" over "Occasional Garden Buyers" is one family, not two garden segments."""
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(2, "Home & Garden Buyers", 548), SegmentInfo(3, "High-spend Electronics Buyers", 420),
+                          SegmentInfo(10, "Repeat High-spend Buyers", 290, parent=2, level=1),
+                          SegmentInfo(11, "Occasional Garden Buyers", 258, parent=2, level=1),
+                          SegmentInfo(12, "Repeat Top-spend Buyers", 239, parent=3, level=1),
+                          SegmentInfo(13, "Occasional Mid-spend Buyers", 181, parent=3, level=1)])
+
+    def ids(text, lenient=False):
+        return [sid for m in find_segment_mentions(text, names, lenient) for sid in m.segment_ids]
+
+    assert ids("explain the garden segment") == [2] and ids("garden", lenient=True) == [2]
+    assert ids("describe the occasional garden buyers") == [11]  # the sub-segment, named more closely
+    # "spenders" are people who spend: not the "-spend" segments, whose shared word "spend" it only resembles.
+    assert ids("top spenders") == [] and ids("who are the top spenders in segment 3") == [3]
+    # A word held by two families stays ambiguous.
+    assert ids("the occasional segment") == []

@@ -15,6 +15,7 @@ import pytest
 
 from assistant.arguments import (
     active_within_days,
+    audit_params,
     rank_query,
     result_count,
     search_description,
@@ -36,6 +37,8 @@ SLASH_CASES = [
     ("/report md", "write_report", {"fmt": "md"}),
     ("/find users who love gardening", "find_users", {"description": "users who love gardening"}),
     ("/help", "help", {}),
+    ("/audit gender,age top", "audit_segments", {"sensitive": ["gender", "age"], "level": "top"}),
+    ("/audit zip_code --no-recommendations", "audit_segments", {"sensitive": ["zip_code"], "recommendations": False}),
 ]
 
 
@@ -71,6 +74,14 @@ def test_plain_word_arguments():
     assert search_description(text, [(text.index("in segment"), text.index(" who"))]) == "cooking"
 
 
+def test_audit_arguments_name_attributes_in_the_order_said():
+    assert audit_params("is any segment a proxy for gender?") == {"sensitive": ["gender"]}
+    assert audit_params("do older users or women get worse recommendations") == {"sensitive": ["age", "gender"]}
+    assert audit_params("audit the segments for fairness") == {}
+    assert audit_params("audit the top-level segments only for occupation") == {"sensitive": ["occupation"], "level": "top", "recommendations": False}
+    assert audit_params("are the recommendations fair to every segment") == {}  # "men" is not inside "recommendations"
+
+
 def test_clauses_split_only_where_a_new_request_starts():
     assert split_clauses("segment into 5 groups and write a report") == ["segment into 5 groups", "write a report"]
     assert split_clauses("list the segments, then describe the biggest one") == ["list the segments", "describe the biggest one"]
@@ -82,30 +93,18 @@ def test_clauses_split_only_where_a_new_request_starts():
 
 # -- on the sample workspace (3,000 users, seed 7, like `make run`; the fast hashing embedder for the run) ------------
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    from tools.data.ingest import load_dataset
-    from tools.data.sample import generate_sample
-    from tools.embed.embedding import HashingEmbedder
-    from tools.pipeline import RunParams, segment_dataset
-
-    root = tmp_path_factory.mktemp("router-shop")
-    generate_sample(root / "data", seed=7)
-    segment_dataset(load_dataset(root / "data"), root / "ws", RunParams(seed=7, embedder="hashing-64"), embedder=HashingEmbedder())
-    return root / "ws"
+def shop(router_shop):
+    return router_shop
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    from tools.embed.embedding import make_embedder
-
-    return make_embedder("minilm")
+def minilm(minilm_embedder):
+    return minilm_embedder
 
 
 @pytest.fixture(scope="module")
-def harness(shop, minilm):
-    from bench.routing import Harness
-
-    return Harness(shop, minilm)
+def harness(router_harness):
+    return router_harness
 
 
 def test_the_corpus_tuning_half_routes_with_the_right_arguments(harness):
@@ -127,6 +126,33 @@ def test_every_row_of_the_issue_table(harness):
     rows = [r for r in load_corpus() if r.get("table")]
     results = evaluate(rows, {"sample": harness})["results"]
     assert len(results) == 7 and all(r["exact"] for r in results), [(r["text"], r["routed"]) for r in results if not r["exact"]]
+
+
+@pytest.mark.parametrize("text,args", [
+    ("is any segment a proxy for gender?", {"sensitive": ["gender"]}),
+    ("audit the segments for fairness", {}),
+    ("are recommendations worse for women?", {"sensitive": ["gender"]}),
+    ("check if the clusters are biased by age or occupation", {"sensitive": ["age", "occupation"]}),
+    ("is one segment skewed towards young people?", {"sensitive": ["age"]}),
+])
+def test_fairness_questions_go_to_the_audit(harness, text, args):
+    route = harness.router.route(text)
+    assert [c.tool for c in route.calls] == ["audit_segments"], (route.calls, route.question)
+    assert route.args == args
+
+
+def test_an_audit_follow_up_names_another_attribute(harness):
+    from assistant.followup import Focus
+
+    focus = Focus().after("audit_segments", {"sensitive": ["gender"], "recommendations": False})
+    for text in ("and for occupation?", "what about age?"):
+        route = harness.router.route(text, focus)
+        assert route.tool == "audit_segments" and route.args == {"sensitive": [text.split()[-1].rstrip("?")], "recommendations": False}, route
+
+
+def test_a_vaguer_fairness_question_asks_whether_an_audit_is_meant(harness):
+    route = harness.router.route("does one of the segments basically mean young people?")
+    assert route.calls == () and "audit the segments for fairness" in route.question
 
 
 @pytest.mark.parametrize("text,named", [

@@ -167,6 +167,22 @@ def test_planted_segments_are_recoverable_without_embeddings(sample) -> None:
     assert adjusted_rand_score(truth, labels) >= 0.9
 
 
+def test_plant_gender_adds_a_skewed_gender_and_leaves_every_other_byte_as_it_was(tmp_path: Path) -> None:
+    from tools.data.sample import GENDER_ELSEWHERE, GENDER_SKEW
+
+    generate_sample(tmp_path / "plain", n_users=2000, seed=5)
+    generate_sample(tmp_path / "gender", n_users=2000, seed=5, plant_gender=True)
+    for name in ("items.csv", "events.csv", "truth.csv"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "gender" / name).read_bytes(), name
+    users = pd.read_csv(tmp_path / "gender" / "users.csv")
+    assert list(users.columns) == HEADERS["users.csv"].split(",") + ["gender"] and set(users["gender"]) == {"F", "M"}
+    pd.testing.assert_frame_equal(users.drop(columns="gender"), pd.read_csv(tmp_path / "plain" / "users.csv"))
+    truth = pd.read_csv(tmp_path / "gender" / "truth.csv").set_index("user_id")["segment"]
+    female = (users.set_index("user_id")["gender"] == "F").groupby(truth).mean()
+    assert female[GENDER_SKEW[0]] == pytest.approx(GENDER_SKEW[1], abs=0.05)
+    assert all(abs(female[s] - GENDER_ELSEWHERE) < 0.07 for s in SEGMENT_NAMES if s != GENDER_SKEW[0])
+
+
 def test_rejects_too_few_users_and_items(tmp_path: Path) -> None:
     with pytest.raises(ParameterError) as err:
         generate_sample(tmp_path / "x", n_users=9)

@@ -117,13 +117,34 @@ def test_summaries_carry_sizes_traits_and_members(planted):
     assert spend.lift is not None and spend.lift > 2
     d = summaries[0].as_dict()
     assert set(d) == {"id", "name", "description", "size", "share", "keywords", "traits", "representative_user_ids",
-                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent"}
-    assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"]) == (None, 0, [], [])
-    # The profile has every feature its members have a value for (names contrast siblings by it);
-    # the traits are its strongest.
+                      "representative_texts", "profile", "attributes", "parent", "level", "children", "traits_vs_parent",
+                      "profile_vs_parent"}
+    assert (d["parent"], d["level"], d["children"], d["traits_vs_parent"], d["profile_vs_parent"]) == (None, 0, [], [], [])
+    # The profile has every feature its members have a value for (names contrast siblings by it),
+    # each with its test; the traits are its strongest significant entries.
     raw = profiles.features.raw
     for s in summaries:
         valued = {f for j, f in enumerate(profiles.features.names) if np.isfinite(raw[labels == s.segment_id, j]).any()}
         assert {t.feature for t in s.profile} == valued
-        assert [t.feature for t in s.profile[: len(s.traits)]] == [t.feature for t in s.traits]
+        assert [t.feature for t in s.profile if t.significant and abs(t.effect) >= MIN_EFFECT][: len(s.traits)] == [t.feature for t in s.traits]
+        assert all(t.significant and t.q < 0.05 and t.ci_low <= t.segment_value <= t.ci_high for t in s.traits)
+    assert {"n", "ci_low", "ci_high", "p", "q", "significant", "test"} <= set(d["traits"][0])
     json.dumps(d, allow_nan=False)
+
+
+def test_a_feature_most_members_lack_is_never_a_trait():
+    # Days between orders exist only for customers with two orders or more: in a segment of
+    # one-order customers the few who have a gap must not make "they order again sooner" a trait.
+    n = 200
+    labels = np.repeat([0, 1], n // 2)
+    gap = np.full(n, np.nan)
+    gap[:10] = 1.0  # 10% of segment 0, all tiny gaps
+    gap[n // 2:] = np.linspace(60, 120, n // 2)  # every member of segment 1
+    orders = np.where(labels == 0, 1.0, 4.0)
+    raw = np.column_stack([gap, orders])
+    specs = (FeatureSpec("median_gap_days", "median days between orders", "days"), FeatureSpec("orders", "orders", "orders"))
+    feats = BehaviourFeatures(np.asarray([str(i) for i in range(n)]), specs, raw, np.nan_to_num(raw).astype(np.float32))
+    traits = segment_traits(feats, labels, 2)
+    profile = segment_traits(feats, labels, 2, limit=None, min_effect=0.0)
+    assert [t.feature for t in traits[0]] == ["orders"] and {t.feature for t in profile[0]} == {"orders"}
+    assert {t.feature for t in traits[1]} == {"median_gap_days", "orders"}

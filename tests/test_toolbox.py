@@ -97,3 +97,24 @@ def test_unknown_users_are_a_clear_error(toolbox):
         # one question naming the closest matches (the resolver), never a traceback or an empty answer
         with pytest.raises(SegscopeError, match="nobody.*Did you mean u\\d+"):
             call()
+
+
+def test_audit_segments_reads_the_run_fences_data_words_and_reuses_a_saved_audit(toolbox):
+    from assistant.toolbox import run_tool
+
+    result = run_tool(toolbox, "audit_segments", {"sensitive": ["age_band", "country"], "recommendations": False})
+    audit = result.artifact["audit"]
+    assert [a["attribute"] for a in audit["attributes"]] == ["age_band", "country"] and not result.artifact["reused"]
+    summary = result.summary
+    assert summary.splitlines()[0].startswith("Fairness audit of ") and "Cramér's V" in summary
+    # every segment name and group value the summary quotes is fenced as data
+    for a in audit["attributes"]:
+        for value, _ in a["groups"]:
+            assert f"<data>{value}</data>" in summary
+        for p in a["proxies"]:
+            assert f"<data>{p['segment_name']}</data>" in summary
+    assert "<data>" not in user_text(summary)
+    again = run_tool(toolbox, "audit_segments", {"sensitive": ["age_band", "country"], "recommendations": False})
+    assert again.artifact["reused"] and again.artifact["audit"] == audit
+    with pytest.raises(SegscopeError, match="no user attribute 'gender'"):
+        run_tool(toolbox, "audit_segments", {"sensitive": ["gender"]})

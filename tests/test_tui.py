@@ -338,6 +338,45 @@ async def test_a_segmentation_tool_result_refreshes_the_table_and_a_description_
         assert app.query_one(SegmentDetail).segment_id == 2
 
 
+def _plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=open(os.devnull, "w"))
+    console.print(renderable)
+    return console.export_text()
+
+
+@pytest.mark.asyncio
+async def test_an_audit_tool_result_fills_the_audit_tab_and_a_new_run_clears_it(workspace, settings, service):
+    from textual.command import CommandList, CommandPalette
+
+    from tools.explain.audit import audit_run
+    from tui.app import AUDIT_PROMPT
+    from tui.audit import AuditPanel
+    from tui.messages import SegmentsLoaded
+
+    audit = audit_run(service.run, ["age_band", "country"], recommendations=False, permutations=49).as_dict()
+    session = ScriptedSession(service, [answer(["Audited."], tool="audit_segments", summary="audited", artifact={"audit": audit, "reused": False})])
+    app = build(workspace, settings, session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.query_one(AuditPanel).audit is None
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.query_one(CommandList).option_count > 0)
+        await pilot.press(*"run fairness audit", "enter")
+        await settle(pilot)
+        assert session.prompts == [AUDIT_PROMPT]
+        side = app.query_one(SidePanel)
+        assert side.active == "audit" and app.query_one(AuditPanel).audit == audit
+        text = _plain(app.query_one("#audit-body").content)
+        age = audit["attributes"][0]
+        assert "Fairness audit" in text and f"Cramér's V {age['association']['cramers_v']:.3f}" in text
+        assert all(f"{c['segment_id']} {c['name'][:10]}" in text for c in age["compositions"])
+        side.post_message(SegmentsLoaded(service.segments(), {}, "hashing-64", side.colours, run_key="another-run"))
+        await settle(pilot)
+        assert app.query_one(AuditPanel).audit is None  # it audited a run that is no longer shown
+
+
 @pytest.mark.asyncio
 async def test_the_map_tab_draws_every_segment(workspace, settings, service):
     app = build(workspace, settings, ScriptedSession(service))
@@ -580,3 +619,16 @@ async def test_the_segments_table_opens_and_folds_sub_segments(tiered_workspace,
         assert table.row_count == len(tops)
         table.select_segment(first["children"][-1])  # selecting a folded sub-segment opens its parent
         assert table.row_count == len(tops) + len(first["children"]) and table.selected_segment() == first["children"][-1]
+
+
+def test_snapshot_audit_panel_from_a_tool_artifact(snap_compare, settings):
+    from helpers import canned_audit
+
+    app = canned(settings, [answer(["One segment is a proxy for gender."], tool="audit_segments", artifact={"audit": canned_audit(), "reused": False})])
+
+    async def run_before(pilot):
+        await _steady(pilot)
+        await send(pilot, "is any segment a proxy for gender?")
+        await _steady(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

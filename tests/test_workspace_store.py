@@ -10,6 +10,7 @@ from helpers import files_matching
 
 from tools.core.errors import WorkspaceError
 from tools.core.workspace import Workspace, atomic_write_bytes, atomic_write_json
+from tools.search.locator import StoreSpec, new_database_name
 from tools.search.store import VectorStore, _clean
 
 # --- atomic writes ------------------------------------------------------------------
@@ -122,9 +123,12 @@ def _unit(rng: np.random.Generator, n: int, d: int = 8) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return VectorStore(tmp_path_factory.mktemp("chroma") / "db")
+@pytest.fixture(scope="module", params=["embedded", "server"])
+def store(request, tmp_path_factory):
+    """The same tests against the embedded store and a Chroma server (a database of its own there)."""
+    if request.param == "embedded":
+        return VectorStore(tmp_path_factory.mktemp("chroma") / "db")
+    return VectorStore(StoreSpec.server(request.getfixturevalue("chroma_url"), new_database_name()))
 
 
 def test_sync_items_writes_only_what_changed(store, monkeypatch):
@@ -181,3 +185,29 @@ def test_replace_and_query_with_a_segment_filter(store):
     assert store.count("users") == 4
     assert store.query("users", vectors[4], n=10, where={"segment_id": 1}) == []
     assert store.query("empty-collection", vectors[0]) == []
+
+
+def test_writes_beyond_chromas_batch_limit_go_in_batches(store, monkeypatch):
+    """Chroma refuses more than 5,461 rows a request (a server says its own limit): 12,000 users still land whole."""
+    rng = np.random.default_rng(2)
+    n = 12_000
+    vectors = _unit(rng, n)
+    store.client  # opened: a server has told its limit by now
+    limit = store.client.get_max_batch_size()
+    sizes = []
+    col = store.collection("big-users")
+    for method in ("add", "upsert"):
+        real = getattr(type(col), method)
+
+        def spy(self, *args, real=real, **kwargs):
+            sizes.append(len(kwargs["ids"]))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(col), method, spy)
+    store.replace("big-users", [f"u{j}" for j in range(n)], vectors, [{"segment_id": j % 5} for j in range(n)])
+    assert store.count("big-users") == n
+    assert len(sizes) >= 3 and max(sizes) <= limit and sum(sizes) == n
+    hit = store.query("big-users", vectors[11_999], n=1)[0]
+    assert hit[0] == "u11999" and hit[1] == pytest.approx(0, abs=1e-4)
+    store.delete("big-users")
+    assert "big-users" not in store.collection_names()

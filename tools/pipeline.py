@@ -24,26 +24,37 @@ import numpy as np
 from tools.core.dataset import Dataset
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.cache import EmbeddingCache
-from tools.embed.embedding import DEFAULT_EMBEDDER, Embedder, make_embedder
+from tools.embed.embedding import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    make_embedder,
+    vectors_name,
+)
 from tools.explain.labels import label_segments
 from tools.explain.quality import label_distinctiveness
+from tools.search.locator import StoreSpec, choose_store, recorded_store
 from tools.search.store import VectorStore
 from tools.search.vectors import (
     RunVectors,
     has_vectors,
     keep_only,
+    leave_store,
     rebuild_vectors,
     write_vectors,
 )
 from tools.segment.clustering import SegmentModel
 from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
-from tools.segment.summary import SegmentSummary, summarise_segments
+from tools.segment.stability import REPRODUCIBLE
+from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
 # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
-# 8: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users)
-PIPELINE_VERSION = "8"
+# 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
+# level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged;
+# 11: on top of 10, the assign change: collaborative vectors are the projection on the SVD axes (what assign can
+# repeat for new users)
+PIPELINE_VERSION = "11"
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -66,6 +77,7 @@ class SegmentationRun:
     summary: dict  # the content of segments.json
     cached: bool
     timings: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # e.g. an earlier store that could not be emptied
 
 
 # Neighbours averaged into each profile before clustering (tools/segment/clustering.py).
@@ -76,8 +88,10 @@ BEHAVIOUR_SMOOTHING = 10
 TEXT_SMOOTHING = 5
 
 
-def run_key(data: Dataset, params: RunParams) -> str:
-    payload = json.dumps({"v": PIPELINE_VERSION, "data": data.fingerprint, **params.as_dict()}, sort_keys=True)
+def run_key(data: Dataset, params: RunParams, vectors: str | None = None) -> str:
+    """The run's identity: data, parameters, and the vectors' variant when it is not the model's own (int8)."""
+    extra = {"vectors": vectors} if vectors is not None and vectors != params.embedder else {}
+    payload = json.dumps({"v": PIPELINE_VERSION, "data": data.fingerprint, **params.as_dict(), **extra}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -95,33 +109,59 @@ def segment_dataset(
     embedder: Embedder | None = None,
     progress: StageProgress | None = None,
     write_store: bool = True,
+    store: StoreSpec | None = None,
 ) -> SegmentationRun:
-    """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed)."""
+    """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed).
+
+    ``store`` is where the run's vectors go (default: the store the workspace
+    records, else its embedded folder); a server that does not answer fails
+    here, before anything is written.
+    """
     report = progress or (lambda stage, done, total: None)
     ws = Workspace(workspace)
+    spec = store or choose_store(ws.root, None)
+    if write_store:
+        VectorStore(spec).check_reachable()
     if embedder is not None and embedder.name != params.embedder:
         # The run key must name the embedder actually used, or a later run with
         # another model would wrongly reuse these results.
         params = RunParams(params.algorithm, params.k, params.alpha, params.seed, embedder.name)
-    key = run_key(data, params)
+    embedder = embedder or make_embedder(params.embedder)  # lazy: nothing loads until a text needs encoding
+    key = run_key(data, params, vectors_name(embedder))
     if ws.has_run(key):
+        notices: list[str] = []
         with ws.lock():
-            ws.publish(key)
+            previous = recorded_store(ws.root)
+            ws.publish(key, spec.record() if write_store else None)
             if write_store:
-                store = VectorStore(ws.chroma_dir)
-                if not has_vectors(store, key):  # another run was live since: its collections replaced these
-                    rebuild_vectors(store, ws.root, report)
-                    keep_only(store, key, data.fingerprint)
+                vstore = VectorStore(spec)
+                if not has_vectors(vstore, key):  # another run was live since (or in another store): its collections replaced these
+                    rebuild_vectors(vstore, ws.root, report)
+                    keep_only(vstore, key, data.fingerprint)
+                notices += filter(None, [leave_store(previous, spec)])
         summary = json.loads((ws.run_dir(key) / "segments.json").read_text())
-        return SegmentationRun(ws.root, key, summary, cached=True)
+        return SegmentationRun(ws.root, key, summary, cached=True, notices=tuple(notices))
 
     created = not ws.root.exists()
+    previous = recorded_store(ws.root)
     try:
-        return _segment_new(data, ws, key, params, embedder, report, write_store)
+        return _segment_new(data, ws, key, params, embedder, report, spec if write_store else None)
     except BaseException:
+        if write_store and spec != previous:
+            _forget_store(spec, ws)
         if created:  # a failed first run leaves no workspace behind
             shutil.rmtree(ws.root, ignore_errors=True)
         raise
+
+
+def _forget_store(spec: StoreSpec, ws: Workspace) -> None:
+    """Empty a store this workspace did not use before a run that failed: it holds only that run's partial collections."""
+    try:
+        if ws.root.exists() and recorded_store(ws.root) == spec:
+            return  # the run was published there before it failed: those collections are live
+        VectorStore(spec).discard()
+    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+        pass
 
 
 def _segment_new(
@@ -129,17 +169,17 @@ def _segment_new(
     ws: Workspace,
     key: str,
     params: RunParams,
-    embedder: Embedder | None,
+    embedder: Embedder,
     report: StageProgress,
-    write_store: bool,
+    store: StoreSpec | None,
 ) -> SegmentationRun:
     ws.prepare()
+    notices: list[str] = []
     with ws.lock():
         ws.clean_leftovers()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        embedder = embedder or make_embedder(params.embedder)
-        cache = EmbeddingCache(ws.cache_dir, embedder.name)
+        cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
         profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report)
         timings["profiles_s"] = time.perf_counter() - t0
 
@@ -176,7 +216,7 @@ def _segment_new(
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
         segments = summarise_segments(data, profiles, labels, levels.tree.top_labels, levels.tree.parents)
-        summary = build_summary(data, params, key, model, segments, profiles, levels)
+        summary = build_summary(data, params, key, model, segments, profiles, levels, embedder)
         name_segments(summary, profiles, labels, embedder)
         report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
@@ -184,21 +224,23 @@ def _segment_new(
         with ws.new_run(key) as run_dir:
             save_run(run_dir, summary, profiles, model, levels)
             save_data(run_dir, data)
-            if write_store:
+            if store is not None:
                 t3 = time.perf_counter()
                 feats = profiles.features
                 vectors = RunVectors.from_summary(
                     summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
                     () if feats is None else feats.names, None if feats is None else feats.raw,
                 )
-                write_vectors(VectorStore(ws.chroma_dir), vectors, report)
+                write_vectors(VectorStore(store), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
             atomic_write_json(run_dir / "timings.json", timings)
-        ws.publish(key)
-        if write_store:
-            keep_only(VectorStore(ws.chroma_dir), key, data.fingerprint)
-    return SegmentationRun(ws.root, key, summary, cached=False, timings=timings)
+        previous = recorded_store(ws.root)
+        ws.publish(key, None if store is None else store.record())
+        if store is not None:
+            keep_only(VectorStore(store), key, data.fingerprint)
+            notices += filter(None, [leave_store(previous, store)])
+    return SegmentationRun(ws.root, key, summary, cached=False, timings=timings, notices=tuple(notices))
 
 
 def is_hierarchical(data: Dataset, params: RunParams) -> bool:
@@ -217,7 +259,15 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
     if levels.depth is not None:
         depth = levels.depth
         out["reason"] = f"{choice.reason}. Sub-segments: {depth.reason}"
+        if levels.root:
+            best = max((c for c in choice.candidates if c.prediction_strength is not None), key=lambda c: c.prediction_strength)
+            out["reason"] = (
+                f"no top level: no k in {choice.candidates[0].k}..{choice.candidates[-1].k} reaches prediction strength "
+                f"{REPRODUCIBLE} (best {best.prediction_strength:.3f} at k={best.k}), so the profiles hold no groups another "
+                f"sample would find again; the segments are cut from all users along their outlook. Segments: {depth.reason}"
+            )
         out["depth"] = {
+            "from_root": levels.root,
             "space": depth.space,
             "splits": depth.splits,
             "reason": depth.reason,
@@ -230,7 +280,7 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
 
 def build_summary(
     data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary],
-    profiles: Profiles, levels: Levels | None = None,
+    profiles: Profiles, levels: Levels | None = None, embedder: Embedder | None = None,
 ) -> dict:
     levels = levels or flat_levels(model.labels_)
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
@@ -263,12 +313,16 @@ def build_summary(
             "alpha": profiles.alpha,
             "behaviour_features": [] if profiles.features is None else profiles.features.names,
             "text_source": profiles.text_source,
+            # How the vectors were made (torch, onnx, onnx-int8) and the name they are cached under.
+            "embed_backend": getattr(embedder, "backend", None),
+            "embed_vectors": params.embedder if embedder is None else vectors_name(embedder),
         },
         "k": len(leaves),
         "k_top": len(tops),
         "hierarchy": {"levels": 1 if len(leaves) == len(tops) else 2, "top": tops, "leaves": leaves, "split_by": levels.space},
         "k_selection": k_selection(model, levels),
         "metrics": metrics,
+        "trait_tests": trait_tests(segments),
         "segments": [s.as_dict() for s in segments],
     }
 
@@ -320,22 +374,33 @@ def save_run(run_dir: Path, summary: dict, profiles: Profiles, model: SegmentMod
         item_ids=profiles.item_ids.astype(str),
         item_vectors=profiles.item_vectors,
     )
-    save_model(run_dir, model, levels)
+    save_model(run_dir, model, levels, profiles.fused)
     # Last: run.json is what marks the run folder complete.
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
 
 
-def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels) -> None:
+def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels, fused: np.ndarray) -> None:
     """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook.
 
     tools/segment/fitted.py loads it back to assign new users (``segscope assign``).
+    A run cut from all users (``Levels.root``) has one centroid, everyone's: every user
+    starts at internal leaf 0 and the splits make the segments. Its ``segment_centroids``
+    are then each segment's mean smoothed profile (from ``fused``, the run's profiles),
+    what assign measures a user's distance to; otherwise they are the centroids.
     """
     tree = levels.tree
     text = isinstance(model, TextSegmentModel)
+    centroids = model.centroids_
+    segment_centroids = centroids
+    if tree.root:  # the members' means, weighted by size: the mean of all smoothed profiles
+        centroids = np.average(centroids, axis=0, weights=np.bincount(model.labels_, minlength=len(centroids)))[None, :]
+        segment_centroids = _segment_means(model.smoothed(fused), tree.top_labels)
     np.savez(
         run_dir / "model.npz",
         model_kind="text" if text else "centroid",
-        centroids=model.centroids_,
+        centroids=centroids,
+        root=tree.root,
+        segment_centroids=np.asarray(segment_centroids, dtype=np.float32),
         reference=model.reference_,
         smooth_neighbours=model.smooth_neighbours,
         metric=model.metric,
@@ -355,6 +420,14 @@ def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Le
         outlook_basis="" if levels.outlook is None else levels.outlook.basis,
         outlook_knots=_spline_knots(levels),
     )
+
+
+def _segment_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, d) each segment's mean row of ``space`` (segments 0..k-1 by ``labels``)."""
+    k = int(labels.max()) + 1
+    sums = np.zeros((k, space.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, space.astype(np.float64))
+    return sums / np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
 
 
 def _spline_knots(levels: Levels) -> np.ndarray:

@@ -49,10 +49,12 @@ RELOAD_TOOLS = frozenset({"segment_users"})  # the workspace changed: drop the s
 REFRESH_TOOLS = RELOAD_TOOLS | {"list_segments"}
 DESCRIBE_TOOLS = frozenset({"describe_segment"})
 DRIFT_TOOLS = frozenset({"segment_drift"})
+AUDIT_TOOLS = frozenset({"audit_segments"})
 # Commands that change the workspace go through the session as ordinary turns, so they show in the
 # conversation and the trace, are logged, and can be cancelled. The router maps these phrasings.
 RERUN_PROMPT = "Re-run the segmentation of this workspace's data."
 REPORT_PROMPT = "Write an HTML report of the segments."
+AUDIT_PROMPT = "Audit the segments for fairness."
 
 
 def default_session_factory(workspace: Path, settings: Settings, data_path: Path | None) -> Any:
@@ -297,6 +299,8 @@ class SegscopeApp(App[None]):
             desc = ev.artifact.get("description", ev.artifact)  # the toolbox nests it; accept it bare too
             if isinstance(desc, dict) and "segment_id" in desc:
                 self.query_one(SidePanel).show_description(desc)
+        if ev.name in AUDIT_TOOLS and isinstance(ev.artifact, dict) and isinstance(ev.artifact.get("audit"), dict):
+            self.query_one(SidePanel).show_audit(ev.artifact["audit"])
 
     # ------------------------------------------------------------------ the prompt
     @on(Input.Submitted, "#prompt")
@@ -354,13 +358,20 @@ class SegscopeApp(App[None]):
         await self._start_turn(RERUN_PROMPT)
 
     async def action_write_report(self) -> None:
+        await self._ask_about_run(REPORT_PROMPT)
+
+    async def action_audit(self) -> None:
+        await self._ask_about_run(AUDIT_PROMPT)
+
+    async def _ask_about_run(self, prompt: str) -> None:
+        """A turn on the current run (report, audit): refused while busy or before there is a run."""
         if self.busy or self.session is None:
             self.notify("Wait for the current turn to finish (or Esc to cancel it).", severity="warning")
             return
         if not self.query_one(SidePanel).names:
             self.notify(NO_RUN, severity="warning")
             return
-        await self._start_turn(REPORT_PROMPT)
+        await self._start_turn(prompt)
 
     def action_show_backend(self) -> None:
         responder = self.session.responder if self.session is not None else "—"

@@ -22,10 +22,12 @@ class SegscopeCommands(Provider):
         items: list[tuple[str, Callable[[], object], str]] = [
             ("segment: Re-run", app.action_rerun, "Segment the workspace's data again and refresh the table and map (ctrl+r)"),
             ("report: Write HTML report", app.action_write_report, "Ask the assistant for a shareable HTML report: segments, map, verified examples (f2)"),
+            ("audit: Run fairness audit", app.action_audit, "Is any segment a proxy for a user attribute; recommendation quality and exposure per group"),
             ("segments: Show map", app.action_show_map, "Users on a 2-D map, coloured by segment (f3)"),
             ("segments: Show drift", app.action_show_drift, "Who moved between segments, sizes before and after, users who fit none (f4)"),
             ("segments: Show table", partial(app.show_tab, "segments"), "The segments of the current run and the selected one's detail"),
             ("trace: Show tool calls", partial(app.show_tab, "trace"), "Every tool call of this session: arguments, time, result"),
+            ("audit: Show last audit", partial(app.show_tab, "audit"), "The last fairness audit of this session"),
             ("backend: Show current", app.action_show_backend, f"Answers come from: {app.backend_label}"),
         ]
         for choice in app.backend_choices():

@@ -36,8 +36,9 @@ class SessionOpened(Message):
 class SegmentsLoaded(Message):
     """The current run's segments (empty when the workspace has no run yet)."""
 
-    def __init__(self, segments: list[dict], data: dict, embedder: str, colours: dict[int, str]) -> None:
+    def __init__(self, segments: list[dict], data: dict, embedder: str, colours: dict[int, str], run_key: str | None = None) -> None:
         super().__init__()
+        self.run_key = run_key  # the run they belong to (an audit of another run is stale)
         self.segments = segments
         self.data = data
         self.embedder = embedder

@@ -1,4 +1,4 @@
-"""The right-hand side: tabs for the tool trace, the segments (table + detail) and the user map.
+"""The right-hand side: tabs for the tool trace, the segments (table + detail), the user map, drift and the fairness audit.
 
 It owns the workers that read the workspace for those panes (segments, a
 description, map coordinates). They run in threads and post messages back;
@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from tui.audit import AuditPanel
 from tui.detail import SegmentDetail
 from tui.drift import DriftView
 from tui.map import SegmentMap
@@ -45,6 +46,8 @@ class SidePanel(Vertical):
                 yield SegmentMap(id="segment-map")
             with TabPane("Drift", id="drift"):
                 yield DriftView(id="drift-view")
+            with TabPane("Audit", id="audit"):
+                yield AuditPanel(id="audit-panel")
 
     @property
     def active(self) -> str:
@@ -79,7 +82,7 @@ class SidePanel(Vertical):
         segments = list(summary["segments"])
         colours = tree_colours(segments)
         embedder = summary.get("parameters", {}).get("embedder", service.settings.embedder)
-        self.post_message(SegmentsLoaded(segments, summary.get("data", {}), embedder, colours))
+        self.post_message(SegmentsLoaded(segments, summary.get("data", {}), embedder, colours, summary.get("run_key")))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail", description="describing the segment")
     def _describe(self, session: Any, segment_id: int) -> None:
@@ -124,6 +127,9 @@ class SidePanel(Vertical):
             self.query_one(SegmentMap).clear()
         elif detail.segment_id is not None and detail.segment_id not in self.names:
             detail.clear()
+        audit = self.query_one(AuditPanel)
+        if audit.audit is not None and (audit.audit.get("parameters") or {}).get("run_key") != message.run_key:
+            audit.clear()  # it audited another run
         self._map_stale = True
         if message.segments and self.active == "map":
             self._load_map(self.session)
@@ -140,6 +146,11 @@ class SidePanel(Vertical):
         self.query_one(SegmentDetail).show(description, self.colours.get(sid))
         if sid is not None:
             self.query_one(SegmentsTable).select_segment(int(sid))
+
+    def show_audit(self, audit: dict) -> None:
+        """An audit_segments result: into the Audit tab, which comes to the front."""
+        self.query_one(AuditPanel).show(audit)
+        self.show_tab("audit")
 
     def on_segment_described(self, message: SegmentDescribed) -> None:
         message.stop()

@@ -32,5 +32,9 @@ class WorkspaceError(SegscopeError):
     """The workspace is missing, incomplete, locked or from an incompatible version."""
 
 
+class StoreError(SegscopeError):
+    """The vector store cannot be reached or used: a Chroma server that does not answer, or refuses a request."""
+
+
 class ParameterError(SegscopeError):
     """A run parameter (k, alpha, algorithm, ...) is out of range for this data."""

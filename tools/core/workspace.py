@@ -7,7 +7,8 @@ Layout::
     DIR/.segscope/current      the run key of the latest complete run
     DIR/.segscope/runs/KEY/    everything one run produced (profiles, model, summary)
     DIR/.segscope/cache/       text embeddings by content hash, shared by all runs
-    DIR/.segscope/chroma/      the Chroma vector store (items, users, segments)
+    DIR/.segscope/chroma/      the embedded Chroma vector store (items, users, segments)
+    DIR/.segscope/store.json   which store holds the live run's vectors (this folder, or a Chroma server)
     DIR/.segscope/lock         held while a run writes
 
 Each file is written to a temporary name in the same folder and renamed into
@@ -123,6 +124,24 @@ class Workspace:
         return self.state / "chroma"
 
     @property
+    def store_json(self) -> Path:
+        return self.state / "store.json"
+
+    def store_record(self) -> dict | None:
+        """Where the live run's vectors were written (tools.search.locator reads it); None before any record."""
+        if not self.store_json.exists():
+            return None
+        try:
+            record = json.loads(self.store_json.read_text())
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(
+                f"{self.store_json} cannot be read ({exc})", "delete it: the next `segscope segment` records the store again"
+            ) from exc
+        if not isinstance(record, dict):
+            raise WorkspaceError(f"{self.store_json} is not a JSON object", "delete it: the next `segscope segment` records the store again")
+        return record
+
+    @property
     def runs_dir(self) -> Path:
         return self.state / "runs"
 
@@ -178,11 +197,13 @@ class Workspace:
         with atomic_folder(self.run_dir(key)) as tmp:
             yield tmp
 
-    def publish(self, key: str) -> None:
-        """Make run KEY the current one: copy its summary files up, then move the pointer."""
+    def publish(self, key: str, store: dict | None = None) -> None:
+        """Make run KEY the current one: copy its summary files up, record its store, then move the pointer."""
         run = self.run_dir(key)
         atomic_write_bytes(self.segments_json, (run / "segments.json").read_bytes())
         atomic_write_bytes(self.assignments_csv, (run / "assignments.csv").read_bytes())
+        if store is not None:
+            atomic_write_json(self.store_json, store)
         atomic_write_text(self.state / "current", key + "\n")
 
     @contextmanager

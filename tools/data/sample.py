@@ -110,6 +110,11 @@ _COUNTRIES = (("US", "GB", "DE", "FR", "CA", "AU", "NL", "ES", "IT", "SE"),
 _AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
 _AGE_BASE = np.array([0.18, 0.30, 0.24, 0.16, 0.12])
 _AGE_TILT = {"fashion_forward": 0, "tech_enthusiasts": 1, "home_and_garden": 2, "book_lovers": 4}
+# plant_gender: one segment is mostly women, every other segment is near even. The gender is
+# drawn from its own random stream, so the other files are byte-identical with or without it.
+GENDER_SKEW = ("fashion_forward", 0.85)  # (planted segment, its share of "F")
+GENDER_ELSEWHERE = 0.45  # share of "F" in every other segment
+_GENDER_STREAM = 0x67656E646572  # "gender"
 
 
 def generate_sample(
@@ -118,14 +123,17 @@ def generate_sample(
     seed: int = 0,
     n_items: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plant_gender: bool = False,
 ) -> SampleSummary:
     """Write a synthetic e-commerce dataset with planted segments into ``out_dir``.
 
     Files: ``items.csv`` (item_id,title,category,description,price), ``events.csv``
     (user_id,item_id,event_type,timestamp,value,text; timestamp in unix seconds,
     value = amount paid for purchases and 1-5 for rating/review events),
-    ``users.csv`` (user_id,country,signup_date,age_band) and ``truth.csv``
-    (user_id,segment). The same ``seed`` gives byte-identical files. Files are
+    ``users.csv`` (user_id,country,signup_date,age_band; with ``plant_gender`` also
+    gender, F or M: ``GENDER_SKEW`` says which planted segment is mostly F, the others
+    are near even) and ``truth.csv`` (user_id,segment). The same ``seed`` gives
+    byte-identical files. Files are
     written to a temporary directory beside ``out_dir`` and moved into place, so a
     reader never sees half a dataset. ``n_items`` defaults to one per five users
     (at least 100). ``progress(done, total)`` is called after each stage.
@@ -159,7 +167,7 @@ def generate_sample(
     tables = {
         "items.csv": items,
         "events.csv": events,
-        "users.csv": _users(rng, user_ids, seg, first_ts),
+        "users.csv": _users(rng, user_ids, seg, first_ts, _genders(seed, seg) if plant_gender else None),
         "truth.csv": pd.DataFrame({"user_id": user_ids, "segment": np.asarray(SEGMENT_NAMES, dtype=object)[seg]}),
     }
     out = _write_atomically(out_dir, tables)
@@ -354,7 +362,16 @@ def _review_texts(rng: np.random.Generator, ev: dict[str, np.ndarray], seg: np.n
     return text
 
 
-def _users(rng: np.random.Generator, user_ids: np.ndarray, seg: np.ndarray, first_ts: np.ndarray) -> pd.DataFrame:
+def _genders(seed: int, seg: np.ndarray) -> np.ndarray:
+    """F or M per user: ``GENDER_SKEW``'s segment mostly F, the rest near even, from a stream of its own."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _GENDER_STREAM])))
+    planted = SEGMENT_NAMES.index(GENDER_SKEW[0])
+    p_female = np.where(seg == planted, GENDER_SKEW[1], GENDER_ELSEWHERE)
+    return np.where(rng.random(len(seg)) < p_female, "F", "M").astype(object)
+
+
+def _users(rng: np.random.Generator, user_ids: np.ndarray, seg: np.ndarray, first_ts: np.ndarray,
+           gender: np.ndarray | None = None) -> pd.DataFrame:
     n = len(user_ids)
     country = np.asarray(_COUNTRIES[0], dtype=object)[rng.choice(len(_COUNTRIES[0]), n, p=_COUNTRIES[1])]
     # Age leans weakly by segment: a quarter of a segment's users come from its tilted band.
@@ -363,8 +380,11 @@ def _users(rng: np.random.Generator, user_ids: np.ndarray, seg: np.ndarray, firs
     band = np.where((tilt >= 0) & (rng.random(n) < 0.25), tilt, band)
     signup = first_ts - rng.integers(0, 900, n) * _DAY - rng.integers(0, _DAY, n)
     dates = pd.to_datetime(signup, unit="s", utc=True).strftime("%Y-%m-%d")
-    return pd.DataFrame({"user_id": user_ids, "country": country, "signup_date": np.asarray(dates, dtype=object),
-                         "age_band": np.asarray(_AGE_BANDS, dtype=object)[band]})
+    users = pd.DataFrame({"user_id": user_ids, "country": country, "signup_date": np.asarray(dates, dtype=object),
+                          "age_band": np.asarray(_AGE_BANDS, dtype=object)[band]})
+    if gender is not None:
+        users["gender"] = gender
+    return users
 
 
 def _write_atomically(out_dir: str | Path, tables: dict[str, pd.DataFrame]) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from tools.explain.wording import (
     keyword_list,
 )
 from tools.segment.features import feature_label
+from tools.segment.significance import ALPHA, Pool, benjamini_hochberg, cited
 from tools.segment.summary import Trait
 
 MIN_SEGMENT_SIZE = 10  # below this, members are never listed one by one
@@ -81,7 +82,8 @@ class SegmentDescription:
 
 @dataclass(frozen=True)
 class TraitDifference:
-    """One behaviour feature in two segments: both means, their ratio, and the gap in population std units."""
+    """One behaviour feature in two segments: both means, their ratio, the gap in population std units,
+    and the test of a's members against b's (tools/segment/significance.py; q over the features compared)."""
 
     feature: str
     label: str
@@ -90,6 +92,9 @@ class TraitDifference:
     value_b: float
     ratio: float | None  # value_a / value_b; None when value_b is 0
     std_difference: float  # (value_a - value_b) / population std
+    p: float | None = None
+    q: float | None = None
+    test: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def describe_segment(
     seg = run.segment(segment_id)
     names = _names(run)
     name, description = names[segment_id]
-    traits = tuple(Trait(**t) for t in seg.get("traits", []))
+    traits = tuple(Trait(**t) for t in cited(seg.get("traits")))
     small = seg["size"] < min_segment_size
     note = f"segment smaller than {min_segment_size}: members not listed" if small else None
     reps = () if small else tuple(seg.get("representative_user_ids", []))
@@ -178,7 +183,7 @@ def describe_segment(
     parent = None if parent_id is None else side(int(parent_id))
     children = tuple(side(int(c)) for c in seg.get("children") or ())
     siblings = () if parent is None else tuple(side(int(c)) for c in run.segment(parent.segment_id).get("children") or () if c != segment_id)
-    vs_parent = tuple(Trait(**t) for t in seg.get("traits_vs_parent") or ())
+    vs_parent = tuple(Trait(**t) for t in cited(seg.get("traits_vs_parent")))
     if parent is not None and vs_parent:
         # A sub-segment reads against its parent: what sets it apart from its siblings.
         same_level = [run.segment(s.segment_id) | {"traits": run.segment(s.segment_id).get("traits_vs_parent") or []} for s in siblings]
@@ -226,7 +231,8 @@ def _item_name(item: TypicalItem) -> str:
 
 
 def compare_segments(run: RunState, a: int, b: int, n: int = 6) -> SegmentComparison:
-    """How segments ``a`` and ``b`` differ: the behaviour features with the largest standardised gap, and their own keywords."""
+    """How segments ``a`` and ``b`` differ: the behaviour features with the largest standardised gap that
+    are significant (a's members against b's, Benjamini–Hochberg over the features compared), and their own keywords."""
     if a == b:
         raise ParameterError(f"cannot compare segment {a} with itself", "name two different segments")
     seg_a, seg_b = run.segment(a), run.segment(b)
@@ -255,11 +261,13 @@ def _differences(run: RunState, a: int, b: int) -> list[TraitDifference]:
     raw = run.feature_raw
     if raw.size == 0:
         return []
+    in_a, in_b = run.members(a), run.members(b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is skipped below as "not comparable"
         pop_std = np.nanstd(raw, axis=0)
-        mean_a = np.nanmean(raw[run.members(a)], axis=0)
-        mean_b = np.nanmean(raw[run.members(b)], axis=0)
+        mean_a = np.nanmean(raw[in_a], axis=0)
+        mean_b = np.nanmean(raw[in_b], axis=0)
+    tests = Pool(np.vstack([raw[in_a], raw[in_b]])).compare(np.arange(int(in_a.sum() + in_b.sum())) < in_a.sum())
     meta = _feature_meta(run)
     out = []
     for j, feature in enumerate(run.feature_names):
@@ -268,7 +276,11 @@ def _differences(run: RunState, a: int, b: int) -> list[TraitDifference]:
             continue
         label, unit = meta(feature)
         ratio = va / vb if abs(vb) > 1e-12 else None
-        out.append(TraitDifference(feature, label, unit, va, vb, ratio, (va - vb) / sd))
+        p = float(tests.p[j]) if np.isfinite(tests.p[j]) and tests.consistent[j] else None
+        out.append(TraitDifference(feature, label, unit, va, vb, ratio, (va - vb) / sd, p, None, tests.method[j]))
+    tested = [d for d in out if d.p is not None]
+    q = dict(zip((d.feature for d in tested), benjamini_hochberg([d.p for d in tested]).tolist()))
+    out = [replace(d, q=q[d.feature]) for d in out if d.feature in q and q[d.feature] < ALPHA]
     out.sort(key=lambda d: (-abs(d.std_difference), d.feature))
     return out
 

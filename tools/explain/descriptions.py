@@ -4,6 +4,7 @@ Three shapes: a distinctive segment opens with the trait its name rests on (agai
 average); a sub-segment opens with what sets it apart from the rest of its parent; the broad
 middle says so ("close to the average on every measure. If anything, they ..."). Every number
 is one of the segment's, or its siblings' pooled value, formatted by tools/explain/wording.py.
+Only traits that passed their test are stated (tools/segment/significance.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tools.explain.wording import (
     sibling_clause,
     trait_fact,
 )
+from tools.segment.significance import cited
 
 
 def dedupe_traits(traits: Sequence[dict]) -> list[dict]:
@@ -47,7 +49,7 @@ def lead_traits(segment: dict, all_segments: Sequence[dict], lead_features: Sequ
     full profile when they are not among the top traits), then the segment's top traits."""
     profile = {r.feature: r.trait for r in relative_traits(segment, all_segments)}
     first = [profile[f] for f in lead_features if f in profile]
-    return first + [t for t in segment.get("traits", []) if t["feature"] not in lead_features]
+    return first + [t for t in cited(segment.get("traits")) if t["feature"] not in lead_features]
 
 
 def _parent_name(segment: dict, all_segments: Sequence[dict], names: Mapping[int, str]) -> str:
@@ -93,7 +95,7 @@ def describe_evidence(segment: dict, all_segments: Sequence[dict], voice: Voice,
         first = next((r for f in lead_features for r in relative if r.feature == f), usable[0])
         opening = sibling_clause(first.trait, first.contrast > 0, first.sibling_value, others, voice)
         stated.append(_sibling_fact(first, others, voice))
-        rest = [t for t in dedupe_traits(segment.get("traits", [])) if t["feature"] != first.feature][:2]
+        rest = [t for t in dedupe_traits(cited(segment.get("traits"))) if t["feature"] != first.feature][:2]
         stated.extend(trait_fact(t, voice) for t in rest)
         parts = [clause(t, lead=False, voice=voice) for t in rest] + mention
         second = ("Against everyone, they " + join_phrases(parts) + ".") if parts else "Against everyone, nothing else sets them apart by much."

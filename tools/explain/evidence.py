@@ -6,6 +6,12 @@ consumed it, the segment traits it matches, and how many people consumed it
 together with the user's history items. The extractive writer phrases only
 that evidence; the verifier checks that every item, number and trait a text
 mentions is in the evidence, whoever wrote the text.
+
+A popularity figure ("12 of the 544 people in your segment (2%) chose it") is quoted only
+from MIN_POPULARITY_COUNT people and a share that rounds to at least 1%: "1 of the 544 (0%)"
+says nothing a reader can use, so below that the evidence does not offer the figure, the
+extractive text gives its other reasons, and the verifier rejects a text that quotes it.
+Only segment traits that passed their test (tools/segment/significance.py) are matched.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from tools.core.errors import WorkspaceError
 from tools.core.run_state import RunState
 from tools.data.interactions import InteractionMatrix, interaction_pairs
 from tools.data.items import split_categories
+from tools.segment.significance import cited
 
 N_SIMILAR = 3
+MIN_POPULARITY_COUNT = 5  # people in the segment who chose the item before the figure is quoted...
+MIN_POPULARITY_PCT = 1  # ...and its share, as printed (whole percent), at least this
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 
 
@@ -51,9 +60,16 @@ class Evidence:
     def segment_item_pct(self) -> str:
         return f"{100 * self.segment_item_count / max(self.segment_size, 1):.0f}%"
 
+    @property
+    def popularity_quotable(self) -> bool:
+        """True when the segment's count for the item is large enough to quote (see the module docstring)."""
+        return self.segment_item_count >= MIN_POPULARITY_COUNT and int(self.segment_item_pct.rstrip("%")) >= MIN_POPULARITY_PCT
+
     def allowed_numbers(self) -> set[str]:
         """Every number the evidence states, in the forms a text may write it."""
-        nums = {str(self.segment_size), str(self.segment_item_count), self.segment_item_pct, str(self.segment_id)}
+        nums = {str(self.segment_size), str(self.segment_id)}
+        if self.popularity_quotable:
+            nums |= {str(self.segment_item_count), self.segment_item_pct}
         for match in self.similar_history:
             nums.add(str(match.co_count))
             nums.add(f"{match.similarity:.2f}")
@@ -67,8 +83,9 @@ class Evidence:
             "user_id": self.user_id,
             "item": {"id": self.item_id, "title": self.item_title, "categories": list(self.item_categories)},
             "segment": {"id": self.segment_id, "name": self.segment_name, "size": self.segment_size},
-            "segment_members_who_consumed_item": self.segment_item_count,
-            "segment_share_who_consumed_item": self.segment_item_pct,
+            **({"segment_members_who_consumed_item": self.segment_item_count,
+                "segment_share_who_consumed_item": self.segment_item_pct} if self.popularity_quotable else
+               {"segment_members_who_consumed_item": "too few to quote" if self.segment_item_count else "none"}),
             "similar_items_in_user_history": [
                 {"id": m.item_id, "title": m.title, "similarity": f"{m.similarity:.2f}", "people_who_consumed_both": m.co_count}
                 for m in self.similar_history
@@ -157,7 +174,7 @@ class ExplanationContext:
 
         cats = tuple(self.categories.get(item_id, ()))
         matched = []
-        for trait in run.segment(seg)["traits"]:
+        for trait in cited(run.segment(seg).get("traits")):
             feature = trait["feature"]
             if trait["effect"] > 0 and feature.startswith("category_") and feature[len("category_") :] in cats:
                 matched.append(trait["label"])
@@ -176,14 +193,14 @@ class ExplanationContext:
 
 
 def phrase_extractive(ev: Evidence) -> str:
-    """A plain-language explanation that states only the evidence."""
+    """A plain-language explanation that states only the evidence (a popularity figure only when quotable)."""
     parts = []
     liked = [m for m in ev.similar_history if m.similarity >= 0.3][:2]
     if liked:
         titles = " and ".join(f"“{m.title}”" for m in liked)
         parts.append(f"It is similar to {titles}, which you already chose")
-    if ev.segment_item_count:
-        who = f"“{ev.segment_name}”" if ev.segment_name else f"#{ev.segment_id}"
+    who = f"“{ev.segment_name}”" if ev.segment_name else f"#{ev.segment_id}"
+    if ev.popularity_quotable:
         parts.append(f"{ev.segment_item_count} of the {ev.segment_size} people in your segment {who} ({ev.segment_item_pct}) chose it")
     best_co = max(ev.similar_history, key=lambda m: m.co_count, default=None)
     if best_co is not None and best_co.co_count >= 2:
@@ -191,6 +208,10 @@ def phrase_extractive(ev: Evidence) -> str:
     if ev.matched_traits:
         parts.append(f"it fits what defines your segment ({ev.matched_traits[0]})")
     if not parts:
+        if ev.segment_item_count:  # chosen in the segment, but by too few to quote a figure
+            few = ("only a few people in your segment " + who + " have" if ev.segment_item_count < MIN_POPULARITY_COUNT
+                   else "only a small share of your segment " + who + " has")
+            return f"We recommend “{ev.item_title}”: it scores high for activity like yours, though {few} chosen it so far."
         return f"“{ev.item_title}” is popular with people whose activity resembles yours."
     text = "; ".join(parts)
     return f"We recommend “{ev.item_title}”: {text[0].lower() + text[1:]}."
@@ -209,9 +230,15 @@ def verify_explanation(text: str, ev: Evidence, ctx: ExplanationContext) -> Veri
     for raw in _NUMBER.findall(stripped):
         if _norm_number(raw) not in allowed_numbers:
             problems.append(f"number {raw} is not in the evidence")
+    if not ev.popularity_quotable and ev.segment_item_count:
+        # The count may coincide with another allowed number (a segment id, a co-count): its popularity form may not.
+        said = rf"\b{ev.segment_item_count}\s+(?:of|out of)\s+(?:the\s+)?{ev.segment_size}\b"
+        if re.search(said, stripped) or re.search(rf"(?<![\d.]){re.escape(ev.segment_item_pct)}", stripped):
+            problems.append(f"popularity figure {ev.segment_item_count} of {ev.segment_size} is below the minimum to quote "
+                            f"({MIN_POPULARITY_COUNT} people and {MIN_POPULARITY_PCT}%)")
     allowed_titles = ev.allowed_titles()
-    lowered = text.lower()
-    for title in _mentioned_titles(lowered, ctx):
+    # Searched with the evidence's own titles taken out: "9 (2009)" inside "District 9 (2009)" is no claim.
+    for title in _mentioned_titles(stripped.lower(), ctx):
         if title not in allowed_titles:
             problems.append(f"item “{title}” is not in the evidence")
     for quoted in re.findall(r"[“\"]([^”\"]{3,})[”\"]", text):

@@ -20,6 +20,7 @@ import numpy as np
 from tools.explain.contrast import (
     RelativeTrait,
     agreeing,
+    cited_effects,
     is_broad_middle,
     parent_effects,
     parent_of,
@@ -169,7 +170,7 @@ def _contrast_words(relative: Sequence[RelativeTrait], voice: Voice, floor: floa
             rule = adjective(r.feature, p > 0, voice)
             word = None if rule is None else (intensity(rule[0], (r.contrast > 0) == (p > 0)), rule[1])
         else:
-            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) else None
+            word = adjective(r.feature, r.contrast > 0, voice) if (r.contrast > 0) == (r.effect > 0) and r.real_effect else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.contrast), r.feature, 1.0 if r.contrast > 0 else -1.0))
     return out
@@ -179,10 +180,27 @@ def _effect_words(relative: Sequence[RelativeTrait], voice: Voice, floor: float)
     """Words for the segment against everyone (what a sub-segment shares with its parent)."""
     out: list[_Word] = []
     for r in sorted(relative, key=lambda r: -abs(r.effect)):
-        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor else None
+        word = adjective(r.feature, r.effect > 0, voice) if abs(r.effect) >= floor and r.real_effect else None
         if word is not None and word[1] not in {w.group for w in out}:
             out.append(_Word(word[0], word[1], abs(r.effect), r.feature, 1.0 if r.effect > 0 else -1.0))
     return out
+
+
+def _distinctive_keywords(keywords: Sequence[str], all_segments: Sequence[dict]) -> tuple[str, ...]:
+    """The keywords that tell this segment apart: a word among the keywords of half the run's
+    segments or more (the shop's best-sellers, "heart" in a gift shop) names none of them."""
+    if len(all_segments) < 3:
+        return tuple(keywords)
+    counts: dict[str, int] = {}
+    for s in all_segments:
+        for k in {k.lower() for k in s.get("keywords", [])}:
+            counts[k] = counts.get(k, 0) + 1
+    return tuple(k for k in keywords if counts.get(k.lower(), 0) < len(all_segments) / 2)
+
+
+def _plain(word: str) -> str:
+    """'Lapsed' from 'Lapsed-leaning' (a broad-middle segment's form of a trait word)."""
+    return word.removesuffix("-leaning")
 
 
 def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tuple[NameParts, list[str]]:
@@ -193,6 +211,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     keywords = tuple(segment.get("keywords", []))
     if voice.kind == "text" or not relative:
         return _keyword_parts(segment, voice, _noun({}, all_segments, False, 0.0, voice)[0]), []
+    keywords = _distinctive_keywords(keywords, all_segments)
     parent = parent_effects(segment, all_segments)
     broad = is_broad_middle(relative)
     top = abs(relative[0].contrast)
@@ -208,7 +227,7 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
     if not adjectives and not cats:
         adjectives = avoided
     by = {r.feature: r.contrast for r in usable}
-    effects = {r.feature: r.effect for r in relative}
+    effects = cited_effects(segment)  # against everyone: whether they buy, and which words hold against a rival
     if broad:  # named by its strongest relative trait that has a word, and said to be the middle
         # Its traits are leanings, not traits: "Mainstream Recent-leaning Buyers" (one token each, so a
         # truly recent segment's "Recent Buyers" is not all inside it).
@@ -235,14 +254,15 @@ def _name_parts(segment: dict, all_segments: Sequence[dict], voice: Voice) -> tu
         pool += _effect_words(relative, voice, STRONG_EFFECT)
     pool += [*_contrast_words(relative, voice, MIN_NAME_EFFECT, parent), *avoided]
     # "Very-recent" for the most recent of its siblings (by a clear margin), when others are recent too.
-    pool += [_Word(intensity(w.word, True), w.group, w.strength, w.feature, w.sign) for w in base
-             if w.group not in ("subject", "mainstream", "avoid") and w.word in INTENSITY_OF
+    # A broad-middle sub-segment's leaning counts too: the most lapsed of its siblings is "Long-lapsed".
+    pool += [_Word(intensity(_plain(w.word), True), w.group, w.strength, w.feature, w.sign) for w in base
+             if w.group not in ("subject", "mainstream", "avoid") and _plain(w.word) in INTENSITY_OF
              and _most_extreme(segment, all_segments, w.feature, w.sign)]
     groups = {w.group for w in base if w.group != "subject"}
     said = {w.lower() for b in base for w in b.word.replace("&", " ").split()}
     fresh = [k for k in keywords if not any(same_stem(k.lower(), w) or k.lower() == w for w in said)]
     pool += [_Word(title_word(k), "keyword", 0.0, "") for k in name_keywords(fresh, 3)]
-    intense = {intensity(w.word, True) for w in base}
+    intense = {intensity(_plain(w.word), True) for w in base}
     extra: list[_Word] = []
     for w in pool:  # one word per trait group (or its intensity); any number of categories and keywords
         repeated = w.group in groups and w.group not in ("subject", "keyword") and w.word not in intense

@@ -284,8 +284,12 @@ def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
     each ("Larger", "Smaller"; "Largest", "Second-largest", ..., "Smallest")."""
     ordinals = ("Largest", "Second-largest", "Third-largest", "Fourth-largest", "Fifth-largest", "Sixth-largest")
 
+    size_words = {"Larger", "Smaller", *ordinals, "Smallest"}
+
     def prefix(sid: int, word: str) -> None:
         parts = chosen[sid].split()
+        if parts and parts[0] in size_words:  # one size word at most: never "Larger Smaller ..."
+            parts = parts[1:]
         while len(parts) + 1 > MAX_NAME_WORDS and len(parts) > 1:
             parts = parts[1:]
         chosen[sid] = " ".join([word, *parts])

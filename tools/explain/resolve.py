@@ -42,6 +42,10 @@ _NOT_ID_AFTER = re.compile(
     r"clusters?|cohorts?|days?|weeks?|months?|years?|purchases?|events?|orders?|users?|customers?|people|stars?|times|"
     r"ratings?|reviews?|more|%|percent|dollars?|euros?|pounds?)$"
 )
+# A bare number right after one of these sits where a user goes ("recommend something for 42", "what segment does 42 belong to"):
+# where ids are shaped like u00042 it is read as that user (or as an unknown user), never as a count.
+_USER_SLOT_BEFORE = frozenset("for to does did is was should would will can could might".split())
+_ID_WORDS = frozenset("id no no. number nr num".split())
 _TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_.:\-]*[A-Za-z0-9]|#?[A-Za-z0-9]")
 _NOT_AN_ID = re.compile(r"^(?:\d+(?:st|nd|rd|th|k|m|s|x|h|d|%)|k=?\d+|v\d+(?:\.\d+)*|mp\d|\d+(?:\.\d+)+|[a-z]+-[a-z]+|covid-?19)$", re.I)
 
@@ -241,6 +245,8 @@ class Resolver:
             bare = token.lstrip("#")
             before = tokens[n - 1].group(0).lower() if n else ""
             after = tokens[n + 1].group(0).lower() if n + 1 < len(tokens) else ""
+            if before in _ID_WORDS and n >= 2:  # "customer id 42", "user no. 42", "item number 12": the noun before the id word says which
+                before = tokens[n - 2].group(0).lower()
             noun = "user" if before in USER_NOUNS else "item" if before in ITEM_NOUNS else None
             if bare.isdigit() and not token.startswith("#") and noun is None and (before in _NOT_ID_BEFORE or _NOT_ID_AFTER.match(after)):
                 continue
@@ -248,12 +254,18 @@ class Resolver:
                 continue
             if re.fullmatch(r"(?:19|20)\d\d", bare) and text[max(0, m.start() - 1) : m.start()] == "(":
                 continue  # "Titanic (1997)": a year
+            if (noun is None and before in _USER_SLOT_BEFORE and bare.isdigit() and len(bare) >= 2 and not token.startswith("#")
+                    and self.index.users.shape is not None):
+                user = self.index.users.get(bare, with_noun=True)
+                out.append(IdMention(m.start(), m.end(), token, user, None, None, None if user else "user"))
+                continue
             user = self.index.users.get(bare, with_noun=noun == "user" or token.startswith("#"))
             item = self.index.items.get(bare, with_noun=noun == "item" or token.startswith("#"))
+            # The noun says which a bare number is: "user 611" where no user is 611 is an unknown user, not item 611.
             if noun == "user":
-                item = None if user else item
+                item = None if (user or bare.isdigit()) else item
             elif noun == "item":
-                user = None if item else user
+                user = None if (item or bare.isdigit()) else user
             if user or item:
                 out.append(IdMention(m.start(), m.end(), token, user, item, noun))
                 continue
@@ -264,8 +276,8 @@ class Resolver:
 
     def _unknown_kind(self, token: str, noun: str | None) -> str | None:
         has_digit = any(c.isdigit() for c in token)
-        if not has_digit or _NOT_AN_ID.match(token) or len(token) < 2:
-            return None
+        if not has_digit or _NOT_AN_ID.match(token) or (len(token) < 2 and noun is None):
+            return None  # one digit is an id only when said as one ("user 0")
         if self.index.users.looks_like(token):
             return "user"
         if self.index.items.looks_like(token):

@@ -24,12 +24,16 @@ SEGMENT_NOUNS = frozenset("segment segments seg segs group groups cluster cluste
 GROUP_NOUNS = SEGMENT_NOUNS | frozenset("crowd folks people bunch ones one lot".split())
 BIG = ("biggest", "largest")
 SMALL = ("smallest", "tiniest")
-_CONNECT = frozenset("and the of".split())
+# Words that join or grade a name's words ("Very-recent", "Mildly-long", "-leaning"): never a name's
+# distinctive word, so "show me every cluster" is not read as "Very-recent Sessions".
+_CONNECT = frozenset("and the of very mildly most leaning".split())
 # A superlative before one of these describes people or money, not a segment ("the biggest spenders").
 _NOT_A_SEGMENT_AFTER = frozenset(
     "spender spenders customer customers user users buyer buyers shopper shoppers client clients fan fans order orders "
     "purchase purchases basket baskets item items product products spend spending reviewer reviewers rater raters".split()
 )
+# What may follow "the biggest two" when no noun does: the request goes on, the count was of segments.
+_AFTER_A_COUNT = frozenset("and or then with vs versus side please pls in of by for to".split())
 _WORD = re.compile(r"[a-z0-9]+")
 FUZZY_CUTOFF = 88
 
@@ -96,13 +100,39 @@ class SegmentNames:
         for words in self.keyword_words.values():
             for w in words:
                 kdf[w] = kdf.get(w, 0) + 1
-        self.distinctive = {sid: {w for w in words if df[w] == 1} for sid, words in self.name_words.items()}
-        self.shared = {w for w, n in df.items() if n > 1}
+        # A word of a parent's name that its own sub-segments repeat ("Home & Garden Buyers" over
+        # "Occasional Garden Buyers") still names one family: distinctive to each, the parent preferred.
+        self.parent = {s.id: s.parent for s in segments}
+        family = {w for w in df if df[w] > 1 and self._one_family([sid for sid, ws in self.name_words.items() if w in ws])}
+        self.distinctive = {sid: {w for w in words if df[w] == 1 or w in family} for sid, words in self.name_words.items()}
+        self.shared = {w for w, n in df.items() if n > 1 and w not in family}
         self.keyword_only = {sid: {w for w in words if kdf[w] == 1 and w not in df} for sid, words in self.keyword_words.items()}
         self._vocabulary = sorted(set(df) | {w for ws in self.keyword_only.values() for w in ws})
 
+    def _root(self, sid: int) -> int:
+        while self.parent.get(sid) is not None:
+            sid = self.parent[sid]
+        return sid
+
+    def _one_family(self, holders: list[int]) -> bool:
+        """Whether ``holders`` are one top-level segment and sub-segments of it."""
+        roots = {self._root(h) for h in holders}
+        return len(roots) == 1 and roots.pop() in holders
+
+    def _ancestor_of_all(self, ids: list[int]) -> int | None:
+        for sid in ids:
+            if all(o == sid or self._root(o) == sid for o in ids):
+                return sid
+        return None
+
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def by_whole_name(self, text: str) -> int | None:
+        """The one segment whose name's words are exactly the words of ``text`` (any case, "the" and plurals aside)."""
+        said = {singular(w) for w, _, _ in _words(text) if w not in _CONNECT and len(w) > 1}
+        hits = [sid for sid, words in self.name_words.items() if words and words == said]
+        return hits[0] if len(hits) == 1 else None
 
     def check(self, segment_id: int) -> int:
         if segment_id not in self.by_id:
@@ -137,9 +167,11 @@ class SegmentNames:
 
     def _match_word(self, word: str) -> str | None:
         w = singular(word)
-        for variant in (w, w[:-2] if w.endswith("er") and len(w) > 5 else None):  # "gardeners" are of the garden segment
-            if variant and self._known(variant):
-                return variant
+        if self._known(w):
+            return w
+        # "gardeners" are of the garden segment; "spenders" are people who spend, not the "-spend" segments.
+        if w.endswith("er") and len(w) > 5 and self._known(stem := w[:-2]) and stem not in self.shared:
+            return stem
         if len(w) >= 5 and self._vocabulary:
             from rapidfuzz import fuzz, process
 
@@ -167,15 +199,20 @@ class SegmentNames:
                 g = sum(1 for p in window if matched[p] in self.shared and matched[p] in self.name_words[sid])
                 if d or k:
                     scores[sid] = (d, k, g)
+            first, last = window[0], window[-1]
+            whole = self.by_whole_name(" ".join(words[p][0] for p in range(first, last + 1)))
+            if whole is not None:  # "the repeat beauty buyers": every word is shared, the name is not
+                scores = {whole: (2, 0, 0)}  # as strong as two distinctive words
             if not scores:
                 continue
-            first, last = window[0], window[-1]
             nxt = words[last + 1][0] if last + 1 < len(words) else ""
             adjacent = nxt in GROUP_NOUNS
             best = max(scores.values(), key=lambda t: (2 * t[0] + t[1] + t[2]))
             top = [sid for sid, t in scores.items() if (2 * t[0] + t[1] + t[2]) == (2 * best[0] + best[1] + best[2])]
             d, k, g = best
             strong = d >= 2 or (d >= 1 and (g >= 1 or adjacent)) or (k >= 1 and (adjacent or d >= 1 or g >= 1))
+            if len(top) > 1 and (parent := self._ancestor_of_all(top)) is not None:
+                top = [parent]  # "the garden segment": the family's top segment, not one of its parts
             if len(top) != 1 or not (strong or lenient):
                 continue
             end = words[last + 1][2] if adjacent else words[last][2]
@@ -252,16 +289,19 @@ def find_segment_mentions(text: str, names: SegmentNames, lenient: bool = False)
             taken.update(range(start, i + 3))
             i += 3
             continue
-        if sup is not None and i + 2 < n and (c := _number(words[i + 1][0])) is not None and c >= 2 and words[i + 2][0] in SEGMENT_NOUNS:
-            ids = [sid for p in range(c) if (sid := names.rank(p, sup in SMALL)) is not None]  # "the largest two groups"
+        if sup is not None and i + 1 < n and (c := _number(words[i + 1][0])) is not None and c >= 2 and (
+                (noun := i + 2 < n and words[i + 2][0] in SEGMENT_NOUNS) or i + 2 >= n or words[i + 2][0] in _AFTER_A_COUNT):
+            ids = [sid for p in range(c) if (sid := names.rank(p, sup in SMALL)) is not None]  # "the largest two groups", "the biggest two and …"
             start = i - 1 if i and words[i - 1][0] == "the" else i
-            out.append(SegmentMention(words[start][1], words[i + 2][2], tuple(ids), "rank"))
-            taken.update(range(start, i + 3))
-            i += 3
+            end = i + 2 if noun else i + 1
+            out.append(SegmentMention(words[start][1], words[end][2], tuple(ids), "rank"))
+            taken.update(range(start, end + 1))
+            i = end + 1
             continue
         if sup is not None:
             nxt = words[i + 1][0] if i + 1 < n else ""
-            if nxt not in _NOT_A_SEGMENT_AFTER:
+            noun_after = words[i + 2][0] if _number(nxt) is not None and i + 2 < n else nxt  # "the biggest 5 spenders"
+            if nxt not in _NOT_A_SEGMENT_AFTER and noun_after not in _NOT_A_SEGMENT_AFTER:
                 smallest = sup in SMALL
                 start = i
                 positions = [0]

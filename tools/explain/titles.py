@@ -22,6 +22,7 @@ STOP = frozenset(
 )
 FUZZY_MIN_LEN = 5  # shorter words must be spelled exactly
 FUZZY_CUTOFF = 85
+FUZZY_CUTOFF_LONG = 80  # eight letters or more may be two edits away ("ultralite" for "ultralight")
 LOOSE = 0.75  # below this share of its title named, a mention that fits several titles is ambiguous between them
 
 
@@ -74,8 +75,10 @@ class TitleIndex:
         if len(word) >= FUZZY_MIN_LEN and not word.isdigit() and self._vocabulary:
             from rapidfuzz import fuzz, process
 
-            for match, _score, _ in process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=5):
-                out.add(match)
+            cutoff = FUZZY_CUTOFF_LONG if len(word) >= 8 else FUZZY_CUTOFF
+            for match, score, _ in process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=5):
+                if score >= FUZZY_CUTOFF or abs(len(match) - len(word)) <= 1:  # a typo keeps the length: "godfather" is not "father"
+                    out.add(match)
         # A plural in the text finds the singular in a title ("serums" -> "serum") and back.
         for variant in (word[:-1] if word.endswith("s") else word + "s",):
             if variant in self.postings:

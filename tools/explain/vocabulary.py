@@ -41,7 +41,7 @@ SESSION_ADJECTIVES: dict[str, tuple[str | None, str | None, str]] = {
 # A sub-segment of a parent named by a word is named by how much more or less so it is than its
 # siblings: "Lapsed Buyers" splits into "Long-lapsed" and "Recently-lapsed" ones. One token each,
 # so the parent's name and the children's never hold one another's words.
-INTENSITY = {"Lapsed": ("Long-lapsed", "Recently-lapsed"), "High-spend": ("Top-spend", "Mid-spend"),
+INTENSITY = {"Lapsed": ("Long-lapsed", "Recently-lapsed"), "Repeat": ("Heavy-repeat", "Light-repeat"), "High-spend": ("Top-spend", "Mid-spend"),
              "Low-spend": ("Lowest-spend", "Mid-spend"), "Long-time": ("Longest-standing", "Mid-tenure")}
 # Words a top-level segment may say "more so" of, when it has more of the trait than all its siblings.
 INTENSITY_OF = frozenset({"Lapsed", "Recent", "Frequent", "Occasional", "High-spend", "Low-spend", "Long-time"})

@@ -44,6 +44,20 @@ def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
     return f"{value:.2f}"
 
 
+def fmt_interval(trait: dict, currency: str | None = None) -> str:
+    """A trait's segment value with its 95% interval, as the report prints it: '62% (58–66%)'; the
+    value alone when the trait has no interval (a run made before traits were tested)."""
+    unit, money = str(trait.get("unit") or ""), currency or trait.get("currency")
+    value = fmt_value(float(trait["segment_value"]), unit, money)
+    low, high = trait.get("ci_low"), trait.get("ci_high")
+    if low is None or high is None:
+        return value
+    lo, hi = fmt_value(float(low), unit, money), fmt_value(float(high), unit, money)
+    if lo.endswith("%") and hi.endswith("%"):  # '(58–66%)', one percent sign
+        lo = lo[:-1]
+    return f"{value} ({lo}–{hi})"
+
+
 def fmt_compact(value: float, unit: str, currency: str | None = None) -> str:
     """The compact form tables and tool summaries use: shares as whole percents, money with its
     currency symbol when the data has one, the rest with one decimal."""

@@ -71,6 +71,27 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, eq=False)
+class EvaluationSplit:
+    """The leave-last-out split as matrices: the training interactions, and each test user's row and held-out column."""
+
+    train: InteractionMatrix  # every user of the events is a row (a user with one interaction has an empty row)
+    users: np.ndarray  # int64: the training row of each test user
+    targets: np.ndarray  # int64: the column of each test user's held-out item
+    dropped_unseen_items: int
+
+
+def evaluation_split(events: pd.DataFrame) -> EvaluationSplit:
+    """The protocol's split of ``events``: each user's latest interaction is the test item (see the module docstring)."""
+    split = leave_last_out_split(events)
+    pairs = pd.concat([split.train, split.test], ignore_index=True)
+    all_users = ordered_ids(pairs["user_id"])
+    train = InteractionMatrix.from_pairs(split.train, user_ids=all_users, item_ids=ordered_ids(split.train["item_id"]))
+    users = pd.Index(train.user_ids).get_indexer(split.test["user_id"]).astype(np.int64)
+    targets = pd.Index(train.item_ids).get_indexer(split.test["item_id"]).astype(np.int64)
+    return EvaluationSplit(train, users, targets, split.dropped_unseen_items)
+
+
 def evaluate(
     events: pd.DataFrame,
     k: int = 10,
@@ -89,13 +110,8 @@ def evaluate(
     reuses the hybrid's item similarity. ``seconds`` is scoring time, plus
     fitting for the hybrid.
     """
-    split = leave_last_out_split(events)
-    pairs = pd.concat([split.train, split.test], ignore_index=True)
-    all_users = ordered_ids(pairs["user_id"])
-    train = InteractionMatrix.from_pairs(split.train, user_ids=all_users, item_ids=ordered_ids(split.train["item_id"]))
-    users = pd.Index(train.user_ids).get_indexer(split.test["user_id"]).astype(np.int64)
-    targets = pd.Index(train.item_ids).get_indexer(split.test["item_id"]).astype(np.int64)
-    csr = train.csr
+    split = evaluation_split(events)
+    train, users, targets, csr = split.train, split.users, split.targets, split.train.csr
 
     def aligned(values: Any, ids: np.ndarray, source: pd.Series) -> Any:
         if values is None or isinstance(values, (pd.Series, pd.DataFrame, dict)):

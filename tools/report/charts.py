@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from tools.explain.wording import fmt_lift, fmt_value
+from tools.explain.wording import fmt_interval, fmt_lift, fmt_value
 
 # Okabe & Ito's colour-blind-safe palette, ordered so neighbours contrast and
 # the hard-to-see yellow comes last. Segments past the palette share OTHER.
@@ -195,9 +195,11 @@ def lift_bars_svg(traits: Sequence[Mapping], colour: str, domain: tuple[float, f
 
     Bars to the right: the segment has more of the trait than everyone; to the
     left: less. Each bar is labelled with its lift and both values; a trait
-    whose population value is 0 (no lift) gets its values and no bar.
+    whose population value is 0 (no lift) gets its values and no bar. A whisker
+    across the bar's end spans the 95% interval of the segment's mean over the
+    reference value (which is known far more precisely: it is everyone's).
     """
-    row_h, label_gap, bar_h, axis_h, text_room = 42, 16, 13, 36, 158
+    row_h, label_gap, bar_h, axis_h, text_room = 42, 16, 13, 36, 215
     plot_w = width - text_room
     lo, hi = domain
     span = max(hi - lo, 1e-9)
@@ -215,7 +217,7 @@ def lift_bars_svg(traits: Sequence[Mapping], colour: str, domain: tuple[float, f
         y = i * row_h
         label = str(t.get("label") or t.get("feature") or "")
         unit = str(t.get("unit") or "")
-        values = f"{fmt_value(float(t['segment_value']), unit)} vs {fmt_value(float(t['population_value']), unit)}"
+        values = f"{fmt_interval(dict(t))} vs {fmt_value(float(t['population_value']), unit, t.get('currency'))}"
         out.append(
             f'<text x="0" y="{y + 12}" class="tl">{escape(_truncate(label, 70))}<title>{escape(label)}</title></text>'
         )
@@ -232,8 +234,11 @@ def lift_bars_svg(traits: Sequence[Mapping], colour: str, domain: tuple[float, f
             f'rx="2" fill="{colour}" fill-opacity="{0.9 if above else 0.45}"><title>{escape(label)}: '
             f'{escape(fmt_lift(float(lift)))} overall</title></rect>'
         )
+        whisker = _whisker(t, x_of, bar_y + bar_h / 2)
+        out.append(whisker)
+        text_x = max(right, ref, _whisker_end(t, x_of)) + 6
         out.append(
-            f'<text x="{_num(max(right, ref) + 6)}" y="{bar_y + 10.5}" class="tv"><tspan class="tx">'
+            f'<text x="{_num(text_x)}" y="{bar_y + 10.5}" class="tv"><tspan class="tx">'
             f'{escape(fmt_lift(float(lift)))}</tspan> · {escape(values)}</text>'
         )
     axis_y = row_h * len(traits) + 2
@@ -253,6 +258,31 @@ def lift_bars_svg(traits: Sequence[Mapping], colour: str, domain: tuple[float, f
     out.append(f'<text x="{_num(ref)}" y="{axis_y + 29}" text-anchor="middle" class="ta">overall</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _interval_logs(t: Mapping) -> tuple[float, float] | None:
+    """log2 of the interval ends over the reference value, when the trait has an interval and a lift."""
+    low, high, ref = t.get("ci_low"), t.get("ci_high"), float(t.get("population_value") or 0.0)
+    if low is None or high is None or t.get("lift") is None or ref <= 0:
+        return None
+    return _log2_lift(float(low) / ref), _log2_lift(float(high) / ref)
+
+
+def _whisker_end(t: Mapping, x_of) -> float:
+    logs = _interval_logs(t)
+    return 0.0 if logs is None else x_of(logs[1])
+
+
+def _whisker(t: Mapping, x_of, y: float) -> str:
+    """The 95% interval as an error bar with end caps ('' without an interval)."""
+    logs = _interval_logs(t)
+    if logs is None:
+        return ""
+    x1, x2 = x_of(logs[0]), x_of(logs[1])
+    cap = 4
+    return (f'<path class="ci" d="M{_num(x1)} {_num(y)}H{_num(x2)}M{_num(x1)} {_num(y - cap)}v{2 * cap}'
+            f'M{_num(x2)} {_num(y - cap)}v{2 * cap}" stroke="#1f2328" stroke-width="1.2" fill="none">'
+            f'<title>95% interval of the segment mean: {escape(fmt_interval(dict(t)))}</title></path>')
 
 
 # ---------------------------------------------------------------- silhouette by k

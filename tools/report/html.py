@@ -12,6 +12,7 @@ from importlib.resources import files
 import numpy as np
 
 from tools.explain.wording import count_noun, fmt_pct
+from tools.report.audit_section import render_audit_html
 from tools.report.charts import (
     MAX_MAP_POINTS,
     MUTED,
@@ -36,6 +37,7 @@ from tools.report.model import (
     segment_name,
     top_of,
 )
+from tools.segment.significance import cited
 
 
 @cache
@@ -173,7 +175,7 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
     cards = build_cards(inp, segment_id)
     noun = count_noun(inp.summary.get("data", {}).get("kind", "behaviour"), 2)
     all_lifts = [t.get("lift") for s in inp.summary.get("segments", [])
-                 for t in [*(s.get("traits") or ()), *(s.get("traits_vs_parent") or ())]]
+                 for t in [*cited(s.get("traits")), *cited(s.get("traits_vs_parent"))]]
     domain = lift_domain(all_lifts)
     heading = inp.title if segment_id is None else f"{inp.title}: {cards[0].name}"
     sub = " · ".join(x for x in (str(inp.summary.get("data", {}).get("source", "")), inp.generated_by) if x)
@@ -181,6 +183,7 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
         f"<header class='top'><h1>{_e(heading)}</h1><p class='sub'>{_e(sub)}</p></header>",
         _html_overview(inp),
         _html_map(inp, segment_id),
+        render_audit_html(inp.audit) if segment_id is None else "",
         f"<section><h2>{'Segments' if segment_id is None else 'Segment'}</h2>"
         f"<div class='grid{'' if segment_id is None else ' single'}'>",
         *(_html_card(c, inp, domain, noun) for c in cards),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from tools.explain.audit_text import association_line, feature_lines, headline, proxy_lines, thresholds_line
 from tools.explain.wording import count_noun, fmt_pct
+from tools.report.audit_section import NO_RECS, attribute_notes, attribute_title, composition_table, recommendation_table
 from tools.report.model import (
     Card,
     ReportInput,
@@ -44,9 +46,9 @@ def _md_card(card: Card, inp: ReportInput, noun: str) -> list[str]:
         out += ["**Sub-segments:** " + ", ".join(f"{c}. {md_escape(n)}" for c, n in card.children), ""]
     if card.traits_vs_parent and card.parent is not None:
         out += [f"What sets them apart within {md_escape(card.parent[1])}:", ""]
-        out += _md_table(("Trait", "Segment", "Parent", "Lift"), [trait_cells(t) for t in card.traits_vs_parent]) + [""]
+        out += _md_table(("Trait", "Segment (95% CI)", "Parent", "Lift"), [trait_cells(t) for t in card.traits_vs_parent]) + [""]
     if card.traits:
-        out += _md_table(("Trait", "Segment", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
+        out += _md_table(("Trait", "Segment (95% CI)", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
     elif noun != "messages":
         out += ["_No behaviour trait differs much from everyone else._", ""]
     if card.keywords:
@@ -93,6 +95,8 @@ def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
     sizes = [(str(x["id"]), tree_prefix(depth, last) + segment_name(x), f"{x['size']:,}", fmt_pct(float(x["share"]), 1))
              for x, depth, last in tree_order(s.get("segments", []))]
     out += ["## Segments", ""] + _md_table(("#", "Segment", noun.capitalize(), "Share"), sizes) + [""]
+    if segment_id is None and inp.audit is not None:
+        out += _md_audit(inp.audit)
     for card in cards:
         out += _md_card(card, inp, noun)
     if inp.drift is not None and segment_id is None:
@@ -100,3 +104,26 @@ def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
 
         out += markdown_section(inp.drift, inp.min_segment_size)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _md_audit(d: dict) -> list[str]:
+    """The fairness audit: what was audited, then per attribute its association, compositions, proxies and recommendations."""
+    n = int((d.get("parameters") or {}).get("min_users", 30))
+    out = ["## Fairness audit", "", md_escape(headline(d)), ""]
+    out += [f"- not audited: {md_escape(name)}: {md_escape(why)}" for name, why in d.get("skipped") or []]
+    if d.get("skipped"):
+        out.append("")
+    if d.get("attributes"):
+        out += [f"_{md_escape(thresholds_line(d))}_", ""]
+    for a in d.get("attributes") or []:
+        out += [f"### {md_escape(attribute_title(a))}", "", f"**{md_escape(association_line(a))}**", ""]
+        out += [f"_{md_escape(note)}_" for note in attribute_notes(a, n)]
+        header, rows = composition_table(a, n)
+        out += _md_table(tuple(md_escape(h) for h in header), rows) + [""]  # the groups (data text) head the columns
+        out += [md_escape(line) for line in proxy_lines(a) + feature_lines(a)] + [""]
+        recs = recommendation_table(a, n)
+        if recs is not None:
+            out += ["**Recommendations by group**", ""] + _md_table(*recs) + [""]
+    if d.get("attributes") and d.get("recommendations") is None:
+        out += [f"_{md_escape(NO_RECS)}_", ""]
+    return out

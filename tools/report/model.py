@@ -14,8 +14,9 @@ import numpy as np
 
 from tools.core.errors import ParameterError
 from tools.core.privacy import mask_identifiers
-from tools.explain.wording import fmt_lift, fmt_pct, fmt_value
+from tools.explain.wording import fmt_interval, fmt_lift, fmt_pct, fmt_value
 from tools.report.charts import OTHER, PALETTE, tree_colours
+from tools.segment.significance import cited
 from tools.segment.tree import tree_order
 
 MAX_QUOTE_CHARS = 300
@@ -46,6 +47,7 @@ class ReportInput:
     title: str = "segscope report"
     generated_by: str = ""  # e.g. "segscope 0.1.0, backend extractive"
     drift: dict | None = None  # the run's latest `segscope drift` (drift.json), shown as its own section
+    audit: dict | None = None  # a fairness audit of the run (AuditReport.as_dict(), or a saved audit.json), or None
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
                 share=float(s["share"]),
                 colour=colours[s["id"]],
                 keywords=tuple(s.get("keywords") or ()),
-                traits=tuple(s.get("traits") or ()),
+                traits=tuple(cited(s.get("traits"))),
                 hidden=hidden,
                 member_ids=() if hidden else tuple(str(u) for u in s.get("representative_user_ids") or ()),
                 member_texts=() if hidden else texts,
@@ -120,7 +122,7 @@ def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
                 level=depth,
                 parent=None if s.get("parent") is None else (int(s["parent"]), names.get(s["parent"], "")),
                 children=tuple((int(c), names.get(c, "")) for c in s.get("children") or ()),
-                traits_vs_parent=tuple(s.get("traits_vs_parent") or ()),
+                traits_vs_parent=tuple(cited(s.get("traits_vs_parent"))),
             )
         )
     return cards
@@ -176,6 +178,9 @@ def quality_facts(inp: ReportInput) -> list[tuple[str, str, str]]:
         source = f" (labels by {labels['source']})" if labels.get("source") else ""
         rows.append(("Label distinctiveness", fmt_pct(float(labels["distinctiveness"]), 1),
                      f"members whose own segment's label fits them best{source}"))
+    tested = trait_test_fact(inp)
+    if tested is not None:
+        rows.append(tested)
     if inp.explanation_pass_rate is not None:
         rows.append(("Explanations verified", fmt_pct(float(inp.explanation_pass_rate), 1),
                      "explanations whose every item, number and trait checks out against the data"))
@@ -183,10 +188,22 @@ def quality_facts(inp: ReportInput) -> list[tuple[str, str, str]]:
 
 
 def trait_cells(t: dict) -> tuple[str, str, str, str]:
+    """(trait, segment value with its 95% interval, reference value, lift) as the tables print them."""
     unit = str(t.get("unit") or "")
     lift = t.get("lift")
-    return (str(t.get("label") or t.get("feature")), fmt_value(float(t["segment_value"]), unit),
-            fmt_value(float(t["population_value"]), unit), "—" if lift is None else fmt_lift(float(lift)))
+    return (str(t.get("label") or t.get("feature")), fmt_interval(t),
+            fmt_value(float(t["population_value"]), unit, t.get("currency")), "—" if lift is None else fmt_lift(float(lift)))
+
+
+def trait_test_fact(inp: ReportInput) -> tuple[str, str, str] | None:
+    """The quality row saying how many traits were tested and how many stand after Benjamini–Hochberg."""
+    tests = inp.summary.get("trait_tests")
+    if not tests or not tests.get("tests"):
+        return None
+    alpha = float(tests.get("alpha", 0.05))
+    how = (f"every segment × feature tested (Welch's t, or Mann–Whitney U for heavy tails), Benjamini–Hochberg "
+           f"q < {alpha:g} over the run; only significant traits are named, described or shown, with 95% intervals")
+    return ("Traits tested", f"{tests['significant']:,} of {tests['tests']:,} significant", how)
 
 
 def hidden_note(inp: ReportInput) -> str:

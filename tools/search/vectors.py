@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tools.core.errors import SegscopeError, WorkspaceError
+from tools.core.errors import SegscopeError, StoreError, WorkspaceError
 from tools.core.workspace import Workspace
 from tools.data.items import item_texts
 from tools.embed.embedding import text_key
+from tools.search.locator import StoreSpec
 from tools.search.store import VectorStore
 
 StageProgress = Callable[[str, int, int], None]
@@ -75,7 +76,8 @@ class RunVectors:
             item_vectors=np.asarray(item_vectors),
             items=items,
             segments=summary["segments"],
-            embedder=summary["parameters"]["embedder"],
+            # Item hashes name the vectors' variant, so int8 items replace fp32 ones and back.
+            embedder=summary["parameters"].get("embed_vectors") or summary["parameters"]["embedder"],
             facts={f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
         )
 
@@ -132,9 +134,24 @@ def keep_only(store: VectorStore, key: str | None, fingerprint: str | None) -> i
     dropped = 0
     for name in store.collection_names():
         if (name.startswith(RUN_PREFIXES) or name == "items") and name not in keep:
-            store.client.delete_collection(name)
+            store.delete(name)
             dropped += 1
     return dropped
+
+
+def leave_store(previous: StoreSpec, now: StoreSpec) -> str | None:
+    """Empty the store the workspace used before ``now`` (call once a run in ``now`` is published).
+
+    Nothing there is live any more. Returns a notice when that store is a server
+    that cannot be reached: its collections stay there, and nothing reads them.
+    """
+    if previous == now or (not previous.is_server and not (previous.path and previous.path.exists())):
+        return None
+    try:
+        VectorStore(previous).discard()
+    except StoreError as exc:
+        return f"the vectors of this workspace's earlier runs stay on {previous.describe()}: {exc.message}"
+    return None
 
 
 def rebuild_vectors(store: VectorStore, workspace, report: StageProgress) -> None:
@@ -188,10 +205,7 @@ def search_run(
         expected = min(n, store.count(name))
         if found < expected:
             if notice is not None:
-                raise WorkspaceError(
-                    f"the vector store at {store.path} returns {found} of {expected} rows even after a rebuild",
-                    f"delete {store.path}: the next search rebuilds it from the run folder",
-                )
+                raise WorkspaceError(f"{store.describe()} returns {found} of {expected} rows even after a rebuild", store.repair_hint())
             notice = _rebuild(store, workspace, summary, name, f"was damaged (its index returned {found} of {expected} rows)", report)
             hits = store.query(name, vector, n=n, where=where)
     return hits, notice
@@ -212,8 +226,7 @@ def _rebuild(store: VectorStore, workspace, summary: dict, name: str, why: str, 
                 f"{ws.root}: another segmentation run was published after this one was loaded",
                 "ask again: the assistant then reads the current run",
             )
-        if name in store.collection_names():
-            store.client.delete_collection(name)  # items are only rewritten when their text changed
+        store.delete(name)  # items are only rewritten when their text changed
         rebuild_vectors(store, ws.root, report or (lambda stage, done, total: None))
         keep_only(store, key, fingerprint)
     count = store.count(name) if name in store.collection_names() else 0

@@ -42,7 +42,7 @@ from tools.core.errors import DataError, ParameterError, WorkspaceError
 from tools.core.run_state import RunState, load_run
 from tools.core.workspace import Workspace, atomic_write_bytes
 from tools.embed.cache import EmbeddingCache
-from tools.embed.embedding import Embedder, make_embedder
+from tools.embed.embedding import Embedder, make_embedder, vectors_name
 from tools.segment.features import BehaviourFeatures, FeatureSpec, feature_label
 from tools.segment.fitted import FittedSegments, Placement, load_fitted
 from tools.segment.profiles import Profiles, build_profiles
@@ -73,6 +73,16 @@ class FittedRun:
     @property
     def embedder_name(self) -> str:
         return str(self.run.summary["parameters"]["embedder"])
+
+    @property
+    def vectors_name(self) -> str:
+        """The name the run's vectors are cached under (tools/embed/embedding.py ``vectors_name``: model and variant)."""
+        params = self.run.summary["parameters"]
+        return str(params.get("embed_vectors") or params["embedder"])
+
+    def make_embedder(self) -> Embedder:
+        """The run's embedder on the backend that made its vectors (int8 ONNX vectors are not fp32 ones)."""
+        return make_embedder(self.embedder_name, backend=self.run.summary["parameters"].get("embed_backend") or None)
 
     def percentile(self, distance: np.ndarray) -> np.ndarray:
         """The share of the run's users at most this far from their own centroid."""
@@ -197,13 +207,15 @@ def profile_like_run(fitted: FittedRun, data: Dataset, embedder: Embedder | None
     """Profiles of ``data``'s users in the run's space, through the workspace's embedding cache (under its lock)."""
     warnings = check_columns(fitted.run, data)
     data, notes = with_catalogue(fitted.run, data)
-    embedder = embedder or make_embedder(fitted.embedder_name)
-    if embedder.name != fitted.embedder_name:
-        raise ParameterError(f"the run's profiles were embedded with {fitted.embedder_name}, not {embedder.name}",
-                             f"assign with --embedder {fitted.embedder_name}, or segment the data again")
+    embedder = embedder or fitted.make_embedder()
+    if vectors_name(embedder) != fitted.vectors_name:
+        raise ParameterError(f"the run's profiles were embedded as {fitted.vectors_name}, not {vectors_name(embedder)}",
+                             f"assign with the run's embedder ({fitted.embedder_name}, backend "
+                             f"{fitted.run.summary['parameters'].get('embed_backend') or 'auto'}), or segment the data again")
     ws = Workspace(fitted.run.workspace)
     with ws.lock():
-        cache = EmbeddingCache(ws.cache_dir, embedder.name)
+        # The run's cache name: a text the run embedded is read back, never embedded again.
+        cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
         profiles = build_profiles(data, embedder, cache, progress=progress, recipe=fitted.recipe)
     return profiles, [*warnings, *notes]
 

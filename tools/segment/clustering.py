@@ -13,7 +13,11 @@ The method, in the order it runs:
    level of a hierarchy): the largest k in ``min_k..max_top_k`` whose
    prediction strength (tools/segment/stability.py) is within two standard
    errors (at least 0.05) of the most reproducible k's: the finest partition the data reproduces
-   as well as its best one. ``k_rule="silhouette"`` (text-only data): the
+   as well as its best one. When no k reaches prediction strength 0.8, the
+   chosen k is still fitted but ``k_choice_.reproducible`` is False: the
+   profiles hold no groups another sample would find again, and a hierarchy
+   (tools/segment/levels.py) cuts its segments from all users instead.
+   ``k_rule="silhouette"`` (text-only data): the
    smallest k whose silhouette, measured on the *unsmoothed* profiles
    (smoothing would flatter any k), is within ``k_tolerance`` (3%) of the best.
    Silhouette, Calinski–Harabasz and Davies–Bouldin are computed for every
@@ -67,6 +71,9 @@ class KChoice:
     k: int
     reason: str
     candidates: tuple[KCandidate, ...] = field(default=())
+    # k_rule="stability": whether any k reached prediction strength 0.8 (tools/segment/stability.py);
+    # when none did, a hierarchy cuts its segments from all users instead (tools/segment/levels.py).
+    reproducible: bool = True
 
 
 def quality_metrics(x: np.ndarray, labels: np.ndarray, metric: str, seed: int, sample: int = 5000) -> dict[str, float]:
@@ -227,7 +234,7 @@ class SegmentModel:
             sample_labels = fcluster(tree, k, criterion="maxclust") - 1
             centroids = np.vstack([xs[sample_idx][sample_labels == c].mean(axis=0) for c in np.unique(sample_labels)])
             if self.algorithm == "agglomerative":
-                labels = self._nearest(xs, centroids)
+                labels = nearest_centroid(xs, centroids)
             else:
                 report("clustering", 0, 1)
                 labels = self._fit_kmeans(xs, centroids)
@@ -236,14 +243,14 @@ class SegmentModel:
         # centroid, so predict() on the fitted data gives back exactly labels_.
         # Reassigning can empty or reorder a segment: compact, re-sort, repeat.
         for _ in range(10):
-            labels = self._relabel_by_size(labels)
+            labels = relabel_by_size(labels)
             centroids = np.vstack([xs[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)]).astype(np.float32)
-            nearest = self._nearest(xs, centroids)
+            nearest = nearest_centroid(xs, centroids)
             if np.array_equal(nearest, labels):
                 break
             labels = nearest
         self.centroids_ = centroids
-        self.labels_ = self._nearest(xs, centroids)
+        self.labels_ = nearest_centroid(xs, centroids)
         self.k_ = len(centroids)
         self.metrics_ = quality_metrics(x, self.labels_, "cosine" if self.metric == "cosine" else "euclidean", self.seed)
         return self
@@ -274,7 +281,7 @@ class SegmentModel:
         centroids = np.vstack([xs[sample_idx][sample_labels == c].mean(axis=0) for c in found])
         # Points HDBSCAN calls noise still get the nearest segment: a marketer needs
         # every user placed. The noise share is reported with the run.
-        return self._nearest(xs, centroids)
+        return nearest_centroid(xs, centroids)
 
     def _choose_k(self, x_sample: np.ndarray, tree: np.ndarray, report: ProgressFn, smoothed: np.ndarray) -> KChoice:
         from scipy.cluster.hierarchy import fcluster
@@ -329,6 +336,7 @@ class SegmentModel:
         from tools.segment.stability import (
             most_stable_k,
             partition_stability,
+            reproducible,
             tolerance,
         )
 
@@ -346,32 +354,14 @@ class SegmentModel:
             f"most reproducible k's ({chosen.prediction_strength:.3f} vs {best.prediction_strength:.3f} "
             f"± {best.prediction_strength_se:.3f} at k={best.k}); ARI between halves {chosen.ari:.3f}"
         )
-        return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates))
-
-    @staticmethod
-    def _nearest(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-        out = np.empty(len(x), dtype=np.int64)
-        c_sq = (centroids**2).sum(axis=1)
-        for start in range(0, len(x), 8192):
-            chunk = x[start : start + 8192]
-            out[start : start + len(chunk)] = np.argmin(c_sq[None, :] - 2.0 * chunk @ centroids.T, axis=1)
-        return out
-
-    @staticmethod
-    def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
-        """Segment 0 is the largest; ties broken by old label, so ids are stable for a seed."""
-        ids, counts = np.unique(labels, return_counts=True)
-        order = ids[np.lexsort((ids, -counts))]
-        mapping = np.empty(ids.max() + 1, dtype=np.int64)
-        mapping[order] = np.arange(len(order))
-        return mapping[labels]
+        return KChoice(k=chosen.k, reason=reason, candidates=tuple(candidates), reproducible=reproducible(list(found.values())))
 
     # -- predict ----------------------------------------------------------
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Assign new profiles to the fitted segments (nearest centroid after smoothing)."""
         if not hasattr(self, "centroids_"):
             raise ParameterError("the segment model is not fitted yet", "run segment first")
-        return self._nearest(self.smoothed(x), self.centroids_)
+        return nearest_centroid(self.smoothed(x), self.centroids_)
 
     def smoothed(self, x: np.ndarray) -> np.ndarray:
         """Profiles as the fitted model sees them: averaged with their neighbours in the reference sample."""
@@ -381,3 +371,22 @@ class SegmentModel:
         if self.metric == "cosine":
             x = normalize_rows(x)
         return self._smooth(x, is_fit=False)
+
+
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of the nearest centroid for every row of ``x`` (squared distance), 8,192 rows at a time."""
+    out = np.empty(len(x), dtype=np.int64)
+    c_sq = (centroids**2).sum(axis=1)
+    for start in range(0, len(x), 8192):
+        chunk = x[start : start + 8192]
+        out[start : start + len(chunk)] = np.argmin(c_sq[None, :] - 2.0 * chunk @ centroids.T, axis=1)
+    return out
+
+
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Segment 0 is the largest; ties broken by old label, so ids are stable for a seed."""
+    ids, counts = np.unique(labels, return_counts=True)
+    order = ids[np.lexsort((ids, -counts))]
+    mapping = np.empty(ids.max() + 1, dtype=np.int64)
+    mapping[order] = np.arange(len(order))
+    return mapping[labels]

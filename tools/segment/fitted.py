@@ -13,6 +13,12 @@ Placing a user: the top level is the nearest centroid after smoothing (or
 diffusion), the leaf follows the splits down. Distances are Euclidean, in the
 space the top level assigns in (smoothed profiles, or diffused texts), to every
 top-level centroid: the nearest is the user's own segment.
+
+A run cut from all users (``root`` in model.npz, tools/segment/levels.py) has no
+top level to assign to: everyone starts at internal leaf 0 and follows the splits
+down, and the leaves are the top-level segments. Distances are then to each
+segment's mean smoothed profile (``segment_centroids``), so the user's own segment
+need not be the nearest.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.core.errors import WorkspaceError
-from tools.segment.clustering import SegmentModel
+from tools.segment.clustering import SegmentModel, nearest_centroid
 from tools.segment.features import BehaviourFeatures
 from tools.segment.hierarchy import Split, apply_splits
 from tools.segment.outlook import Outlook
@@ -64,10 +70,12 @@ class FittedSegments:
     outlook: Outlook | None
     outlook_mean: np.ndarray | None  # the fitted users' outlook, to standardise later users' on
     outlook_std: np.ndarray | None
+    centroids: np.ndarray  # (k_top, d) what distances are measured to: the top level's, or a root run's segment means
+    root: bool = False  # cut from all users: everyone starts at internal leaf 0 (module docstring)
 
     @property
     def k_top(self) -> int:
-        return len(self.top.centroids_)
+        return len(self.centroids)
 
     def space(self, fused: np.ndarray) -> np.ndarray:
         """The space the top level assigns in: smoothed profiles, or diffused texts."""
@@ -78,19 +86,17 @@ class FittedSegments:
     def place(self, fused: np.ndarray, features: BehaviourFeatures | None) -> Placement:
         """Each user's leaf and top-level segment and their distances (module docstring)."""
         space = self.space(fused)
-        centroids = self.top.centroids_
-        top = _nearest(space, centroids)
-        distances = _distances(space, centroids)
-        leaf = top.copy()
+        start = np.zeros(len(space), dtype=np.int64) if self.root else nearest_centroid(space, self.top.centroids_)
         if self.splits:
-            internal = apply_splits(top, self._split_space(space, features), self.splits)
+            internal = apply_splits(start, self._split_space(space, features), self.splits)
             unknown = sorted({int(i) for i in np.unique(internal)} - set(self.leaf_map))
             if unknown:
                 raise WorkspaceError(f"the run's sub-segment tree has no leaf {unknown[0]}", "run `segscope segment` again")
             leaf = np.asarray([self.leaf_map[int(i)] for i in internal], dtype=np.int64)
         else:
-            leaf = np.asarray([self.leaf_map.get(int(t), int(t)) for t in top], dtype=np.int64)
-        return Placement(leaf, top, distances, space)
+            leaf = np.asarray([self.leaf_map.get(int(t), int(t)) for t in start], dtype=np.int64)
+        top = leaf if self.root else start  # a root run's leaves are its top level
+        return Placement(leaf, top, _distances(space, self.centroids), space)
 
     def _split_space(self, smoothed: np.ndarray, features: BehaviourFeatures | None) -> np.ndarray:
         if self.split_by == "profile":
@@ -100,11 +106,6 @@ class FittedSegments:
                                  "run `segscope segment` again")
         pred = self.outlook.predict(features)
         return ((pred - self.outlook_mean) / np.where(self.outlook_std > 1e-12, self.outlook_std, 1.0)).astype(np.float32)
-
-
-def _nearest(space: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    # The models' own nearest-centroid rule (same chunking and arithmetic), so ids agree with the fit's to the bit.
-    return SegmentModel._nearest(space, centroids)
 
 
 def _distances(space: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -141,7 +142,13 @@ def load_fitted(run_dir: Path, fit_features: BehaviourFeatures | None, text_mode
     leaf_map = {int(a): int(b) for a, b in arrays.get("leaf_map", np.zeros((0, 2), dtype=np.int64))}
     split_by = str(arrays.get("split_by", ""))
     outlook, mean, std = _outlook(arrays, fit_features)
-    return FittedSegments(top, splits, leaf_map or {t: t for t in range(len(top.centroids_))}, split_by, outlook, mean, std)
+    root = bool(arrays.get("root", False))
+    if root and "segment_centroids" not in arrays:
+        raise WorkspaceError(f"{path}: the run was cut from all users but its model has no segment centroids",
+                             "run `segscope segment` again")
+    centroids = arrays.get("segment_centroids", top.centroids_).astype(np.float32)
+    return FittedSegments(top, splits, leaf_map or {t: t for t in range(len(top.centroids_))}, split_by, outlook, mean, std,
+                          centroids, root)
 
 
 def _outlook(arrays: dict, fit_features: BehaviourFeatures | None) -> tuple[Outlook | None, np.ndarray | None, np.ndarray | None]:

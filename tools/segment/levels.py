@@ -13,6 +13,16 @@ the figures behind the choice for ``segments.json``:
   beside its stability);
 - without one, the depth is chosen by the held-out share of behaviour explained.
 
+When the top level is not reproducible (no k reaches prediction strength 0.8,
+``KChoice.reproducible``) and the outlook is usable, the splits are grown from
+all users as one group instead, tried on the past the same way, and their
+leaves are the run's segments (a one-level run, ``Tree.root``): sub-segments
+nested in groups another sample would cut elsewhere must each re-split the
+same range of outlook, so at equal count they predict less (Complete Journey,
+best prediction strength 0.73: with 8 segments, held-out AUC 0.788 nested in
+its k=5 against 0.835 cut from all users). A split of everyone that predicts no
+better than no split keeps the top level as it is.
+
 Every random draw of these checks uses ``VALIDATION_SEED``, not the run's
 seed: the seed changes how the segments are fitted, never how deep they go.
 """
@@ -33,6 +43,7 @@ from tools.segment.features import BehaviourFeatures, compute_features
 from tools.segment.hierarchy import (
     DepthChoice,
     Tree,
+    build_root_tree,
     build_tree,
     choose_depth_by_outlook,
     choose_depth_by_profile,
@@ -60,6 +71,11 @@ class Levels:
     @property
     def space(self) -> str | None:
         return None if self.depth is None else self.depth.space
+
+    @property
+    def root(self) -> bool:
+        """The segments were cut from all users (no reproducible top level): a one-level run."""
+        return self.tree.root
 
 
 def flat_levels(labels: np.ndarray) -> Levels:
@@ -120,6 +136,7 @@ def fit_levels(
     max_splits = max(0, max_leaves - k_top)
     if max_splits == 0 or profiles.features is None:
         return flat_levels(top)
+    reproducible = model.k_choice_ is None or model.k_choice_.reproducible
     report("choosing depth", 0, 2)
     split = time_split(data)
     past = None
@@ -134,9 +151,16 @@ def fit_levels(
         order = pd.Index(chosen).get_indexer(past.user_ids)
         active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
         scores = crossed[pick][order]
+    describe_by = None
+    from_root = False
     if past is not None and past.features is not None:
         past_model = make_model(k_top, VALIDATION_SEED).fit(past.fused)
-        depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
+        if not reproducible:  # no top level worth nesting in: try cutting everyone along the outlook
+            everyone = np.zeros(len(past_model.labels_), dtype=np.int64)
+            depth = choose_depth_by_outlook(everyone, scores, active, value, max_leaves - 1, VALIDATION_SEED, base="no segments")
+            from_root = depth.splits > 0
+        if not from_root:
+            depth = choose_depth_by_outlook(past_model.labels_, scores, active, value, max_splits, VALIDATION_SEED)
         ks = [c.k for c in model.k_choice_.candidates] if model.k_choice_ is not None else [k_top]
         top_useful = _top_usefulness(past_model, past, active, value, ks)
         space = outlook.scores(profiles.features)
@@ -145,7 +169,9 @@ def fit_levels(
         smoothed = model.smoothed(profiles.fused)
         depth = choose_depth_by_profile(top[rows], smoothed[rows], profiles.features.scaled[rows], max_splits, VALIDATION_SEED)
         space, outlook, top_useful, split = smoothed, None, {}, None
+        describe_by = profiles.features.scaled  # profile splits must be describable (hierarchy.grow_splits)
     report("choosing depth", 1, 2)
-    tree = build_tree(top, space, depth.splits)
+    gain = "usefulness" if depth.space == "outlook" else "variance"
+    tree = build_root_tree(space, depth.splits, gain) if from_root else build_tree(top, space, depth.splits, gain, describe_by)
     report("choosing depth", 2, 2)
     return Levels(tree, depth, None if split is None else split.as_dict(), outlook, top_useful)

@@ -122,6 +122,9 @@ def partition_stability(x: np.ndarray, ks: list[int], seed: int, repeats: int = 
 
 
 TOLERANCE = 0.05
+# Tibshirani & Walther (2005): a k whose prediction strength is under 0.8-0.9 is not really in the
+# data; when no k >= 2 reaches 0.8 the users form no reproducible groups (k = 1, in their terms).
+REPRODUCIBLE = 0.8
 
 
 def tolerance(best: Stability) -> float:
@@ -141,3 +144,8 @@ def most_stable_k(stabilities: list[Stability]) -> Stability:
     best = max(stabilities, key=lambda s: (s.prediction_strength, -s.k))
     floor = best.prediction_strength - tolerance(best)
     return max((s for s in stabilities if s.prediction_strength >= floor), key=lambda s: s.k)
+
+
+def reproducible(stabilities: list[Stability]) -> bool:
+    """Whether any k reaches prediction strength :data:`REPRODUCIBLE` (else the profiles hold no groups a new sample would find again)."""
+    return any(s.prediction_strength >= REPRODUCIBLE for s in stabilities)

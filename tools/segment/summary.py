@@ -7,7 +7,7 @@ descriptions are written from these facts later, never the other way round.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,10 @@ from tools.core.dataset import Dataset
 from tools.data.items import item_texts
 from tools.segment.features import BehaviourFeatures
 from tools.segment.profiles import Profiles
+from tools.segment.significance import Pool, fdr_adjust, sig3
 
 N_KEYWORDS = 10
+MIN_COVERAGE = 0.5  # share of a segment's members with a value before a feature can describe it
 N_TRAITS = 5
 N_REPRESENTATIVES = 5
 MIN_EFFECT = 0.2  # standardised difference below which a trait is not "defining"
@@ -26,6 +28,14 @@ MIN_EFFECT = 0.2  # standardised difference below which a trait is not "defining
 
 @dataclass(frozen=True)
 class Trait:
+    """One feature of a segment against a reference (everyone, or the rest of its parent), with its test.
+
+    ``n`` members have a value; ``ci_low``..``ci_high`` is the 95% interval of their mean; ``p`` the
+    test of members vs the rest of the reference (``test`` says which, tools/segment/significance.py);
+    ``q`` its Benjamini–Hochberg q-value over every test of the run, and ``significant`` whether it
+    may be cited (q < 0.05 and the test agrees with the means).
+    """
+
     feature: str
     label: str
     unit: str
@@ -34,6 +44,14 @@ class Trait:
     lift: float | None  # segment / population; None when the population value is 0
     effect: float  # (segment - population) / population std: what ranks traits
     currency: str | None = None  # the data's money symbol, on "money" traits only
+    n: int | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p: float | None = None
+    q: float | None = None
+    significant: bool | None = None
+    test: str | None = None
+    consistent: bool = True  # False when a rank test's shift points against the difference in means
 
     def as_dict(self) -> dict:
         out = {
@@ -47,6 +65,11 @@ class Trait:
         }
         if self.currency and self.unit == "money":
             out["currency"] = self.currency
+        if self.test is not None:
+            out |= {"n": self.n, "ci_low": _maybe_round(self.ci_low), "ci_high": _maybe_round(self.ci_high),
+                    "p": sig3(self.p), "q": sig3(self.q), "significant": self.significant, "test": self.test}
+            if not self.consistent:
+                out["consistent"] = False
         return out
 
 
@@ -58,7 +81,9 @@ class SegmentSummary:
     sub-segment of ``parent``. ``children`` are the node's sub-segments (empty
     for a leaf: the segments users are assigned to). ``traits`` compare the
     members with everyone; ``traits_vs_parent`` (sub-segments only) with the
-    members of the parent, i.e. what sets them apart from their siblings.
+    members of the parent, i.e. what sets them apart from their siblings. Both are
+    the strongest *significant* entries of ``profile`` / ``profile_vs_parent``, which
+    hold every feature with its test (tools/segment/significance.py).
     """
 
     segment_id: int
@@ -76,6 +101,7 @@ class SegmentSummary:
     level: int = 0
     children: tuple[int, ...] = field(default=())
     traits_vs_parent: tuple[Trait, ...] = field(default=())
+    profile_vs_parent: tuple[Trait, ...] = field(default=())  # every feature against the rest of the parent
 
     def as_dict(self) -> dict:
         return {
@@ -94,11 +120,16 @@ class SegmentSummary:
             "representative_texts": list(self.representative_texts),
             "attributes": list(self.attributes),
             "profile": [t.as_dict() for t in self.profile],
+            "profile_vs_parent": [t.as_dict() for t in self.profile_vs_parent],
         }
 
 
 def _round(x: float) -> float:
     return float(round(float(x), 4))
+
+
+def _maybe_round(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else _round(x)
 
 
 def class_tfidf(seg_term: sp.csr_matrix) -> np.ndarray:
@@ -167,41 +198,76 @@ def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int)
 
 def segment_traits(
     features: BehaviourFeatures | None, labels: np.ndarray, k: int, within: np.ndarray | None = None,
-    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT,
+    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT, intervals: bool = True,
 ) -> list[tuple[Trait, ...]]:
     """The behaviour features where each segment differs most from everyone (or from the rows ``within``), with lift.
 
-    ``limit=None, min_effect=0`` gives every feature a segment has a value for (its profile).
+    Each trait carries its test of members vs the rest of the reference (everyone else, or the rest
+    of ``within``) and the 95% interval of the members' mean; q-values come later, over the whole
+    run (:func:`top_traits`). ``limit=None, min_effect=0`` gives every feature a segment has a value
+    for (its profile); ``intervals=False`` leaves the intervals to the caller.
     """
     if features is None or features.raw.shape[1] == 0:
         return [() for _ in range(k)]
     raw = features.raw
     reference = raw if within is None else raw[within]
+    pool = Pool(reference)
     with warnings.catch_warnings():  # a feature the reference never has is NaN: no trait, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
         pop_mean = np.nanmean(reference, axis=0)
         pop_std = np.nanstd(reference, axis=0)
     out = []
     for c in range(k):
-        members = raw[labels == c]
+        is_member = labels == c
+        members = raw[is_member]
         with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
             seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
+        # A feature most members lack (days between orders of one-order customers) says nothing about
+        # the segment: its mean over the few who have it would read as everyone's.
+        covered = np.isfinite(members).mean(axis=0) >= MIN_COVERAGE if len(members) else np.zeros(raw.shape[1], bool)
+        seg_mean = np.where(covered, seg_mean, np.nan)
         ok = np.isfinite(pop_std) & (pop_std > 1e-12)
         effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
+        tests = pool.compare(is_member if within is None else is_member[within], intervals) if len(members) else None
         traits = []
         for j in np.argsort(-np.abs(effect), kind="stable"):
             if abs(effect[j]) < min_effect or len(traits) == limit:
                 break
-            if not (np.isfinite(seg_mean[j]) and np.isfinite(pop_mean[j])):
+            if not (np.isfinite(seg_mean[j]) and np.isfinite(pop_mean[j])) or tests is None:
                 continue
             spec = features.specs[j]
             lift = float(seg_mean[j] / pop_mean[j]) if abs(pop_mean[j]) > 1e-12 else None
+            p = float(tests.p[j]) if np.isfinite(tests.p[j]) else None
             traits.append(Trait(spec.name, spec.label, spec.unit, float(seg_mean[j]), float(pop_mean[j]), lift, float(effect[j]),
-                                features.currency))  # fmt: skip
+                                features.currency, int(tests.n[j]), float(tests.ci_low[j]), float(tests.ci_high[j]), p,
+                                test=tests.method[j], consistent=bool(tests.consistent[j])))  # fmt: skip
         out.append(tuple(traits))
     return out
+
+
+def top_traits(profile: tuple[Trait, ...], limit: int = N_TRAITS, min_effect: float = MIN_EFFECT) -> tuple[Trait, ...]:
+    """The defining traits: the strongest significant entries of a (q-adjusted, strongest-first) profile."""
+    return tuple(t for t in profile if t.significant and abs(t.effect) >= min_effect)[:limit]
+
+
+def _with_intervals(traits: tuple[Trait, ...], source: tuple[Trait, ...]) -> tuple[Trait, ...]:
+    """``traits`` with each feature's interval of the members' mean taken from ``source`` (the same members)."""
+    known = {t.feature: (t.ci_low, t.ci_high) for t in source}
+    return tuple(replace(t, ci_low=known.get(t.feature, (None, None))[0], ci_high=known.get(t.feature, (None, None))[1])
+                 for t in traits)
+
+
+def trait_tests(segments: list[SegmentSummary]) -> dict:
+    """How many trait tests the run made and how many stood after Benjamini–Hochberg (for segments.json)."""
+    from tools.segment.significance import ALPHA
+
+    every = [t for s in segments for t in (*s.profile, *s.profile_vs_parent)]
+    tested = [t for t in every if t.p is not None]
+    return {"tests": len(tested), "significant": sum(1 for t in tested if t.significant), "untested": len(every) - len(tested),
+            "alpha": ALPHA, "adjustment": "Benjamini-Hochberg over every segment and feature of the run",
+            "tests_used": {m: sum(1 for t in tested if t.test == m) for m in sorted({str(t.test) for t in tested})}}
 
 
 N_ATTRIBUTES = 3
@@ -256,13 +322,12 @@ def _codes(labels: np.ndarray, ids: list[int]) -> np.ndarray:
 
 def _level_facts(data: Dataset, profiles: Profiles, labels: np.ndarray, ids: list[int],
                  keywords: list[tuple[str, ...]]) -> dict[int, tuple]:
-    """(keywords, traits vs everyone, representative rows, profile, attributes) per id in ``ids`` (every user is in one)."""
+    """(keywords, representative rows, profile vs everyone, attributes) per id in ``ids`` (every user is in one)."""
     codes = _codes(labels, ids)
-    traits = segment_traits(profiles.features, codes, len(ids))
     profile = segment_traits(profiles.features, codes, len(ids), limit=None, min_effect=0.0)
     reps = representatives(profiles.fused, codes, len(ids))
     attributes = segment_attributes(data, profiles.user_ids, codes, len(ids))
-    return {sid: (keywords[i], traits[i], reps[i], profile[i], attributes[i]) for i, sid in enumerate(ids)}
+    return {sid: (keywords[i], reps[i], profile[i], attributes[i]) for i, sid in enumerate(ids)}
 
 
 def summarise_segments(
@@ -301,14 +366,14 @@ def summarise_segments(
         texts_by_user = dict(zip(first["user_id"], first["text"].astype(str)))
 
     def node(sid: int, parent: int | None, members: np.ndarray, vs_parent: tuple[Trait, ...]) -> SegmentSummary:
-        keywords, traits, reps, profile, attributes = facts[sid]
+        keywords, reps, profile, attributes = facts[sid]
         rep_ids = tuple(str(profiles.user_ids[i]) for i in reps)
         size = int(members.sum())
         return SegmentSummary(
-            segment_id=sid, size=size, share=size / n, keywords=keywords, traits=traits, representative_user_ids=rep_ids,
+            segment_id=sid, size=size, share=size / n, keywords=keywords, traits=(), representative_user_ids=rep_ids,
             representative_texts=tuple(texts_by_user[u] for u in rep_ids if u in texts_by_user),
             attributes=attributes, profile=profile,
-            parent=parent, level=0 if parent is None else 1, children=tuple(children.get(sid, ())), traits_vs_parent=vs_parent,
+            parent=parent, level=0 if parent is None else 1, children=tuple(children.get(sid, ())), profile_vs_parent=vs_parent,
         )
 
     out = []
@@ -319,7 +384,12 @@ def summarise_segments(
             codes = np.full(n, -1, dtype=np.int64)
             for i, c in enumerate(children[t]):
                 codes[labels == c] = i
-            vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside)
+            vs_parent = segment_traits(profiles.features, codes, len(children[t]), within=inside, limit=None, min_effect=0.0,
+                                       intervals=False)  # the same members' intervals as against everyone: copied below
             out += [node(c, t, labels == c, vs_parent[i]) for i, c in enumerate(children[t])]
-    return out
+    # One family for false discovery: every segment's every feature, against everyone and against its parent.
+    out = [replace(s, profile_vs_parent=_with_intervals(s.profile_vs_parent, s.profile)) for s in out]
+    adjusted = fdr_adjust([x for s in out for x in (s.profile, s.profile_vs_parent)])
+    return [replace(s, profile=adjusted[2 * i], profile_vs_parent=adjusted[2 * i + 1], traits=top_traits(adjusted[2 * i]),
+                    traits_vs_parent=top_traits(adjusted[2 * i + 1])) for i, s in enumerate(out)]
 

@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tools.core.errors import ParameterError
-from tools.segment.clustering import KCandidate, KChoice, quality_metrics
+from tools.segment.clustering import KCandidate, KChoice, nearest_centroid, quality_metrics, relabel_by_size
 from tools.core.linalg import normalize_rows
 from tools.segment.neighbour_graph import diffuse, diffusion_operator, extend
 
@@ -216,16 +216,16 @@ class TextSegmentModel:
         # the members' means and each row sits with the nearest: compact, re-sort, repeat.
         y = self.transform(x, progress=lambda done, total: report("assigning", done, total))
         centroids = np.vstack([self.y_ref_[labels == c].mean(axis=0) for c in np.unique(labels)])
-        labels = _nearest(y, centroids)
+        labels = nearest_centroid(y, centroids)
         for _ in range(10):
-            labels = _relabel_by_size(labels)
+            labels = relabel_by_size(labels)
             centroids = np.vstack([y[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)]).astype(np.float32)
-            nearest = _nearest(y, centroids)
+            nearest = nearest_centroid(y, centroids)
             if np.array_equal(nearest, labels):
                 break
             labels = nearest
         self.centroids_ = centroids
-        self.labels_ = _nearest(y, centroids)
+        self.labels_ = nearest_centroid(y, centroids)
         self.k_ = len(centroids)
         self.metrics_ = quality_metrics(x, self.labels_, "cosine", self.seed)
         return self
@@ -297,22 +297,4 @@ class TextSegmentModel:
         """Assign new texts to the fitted segments (nearest centroid after diffusion)."""
         if not hasattr(self, "centroids_"):
             raise ParameterError("the segment model is not fitted yet", "run segment first")
-        return _nearest(self.transform(x), self.centroids_)
-
-
-def _nearest(y: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    out = np.empty(len(y), dtype=np.int64)
-    c_sq = (centroids**2).sum(axis=1)
-    for start in range(0, len(y), 8192):
-        chunk = y[start : start + 8192]
-        out[start : start + len(chunk)] = np.argmin(c_sq[None, :] - 2.0 * chunk @ centroids.T, axis=1)
-    return out
-
-
-def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
-    """Segment 0 is the largest; ties broken by old label, so ids are stable for a seed."""
-    ids, counts = np.unique(labels, return_counts=True)
-    order = ids[np.lexsort((ids, -counts))]
-    mapping = np.empty(ids.max() + 1, dtype=np.int64)
-    mapping[order] = np.arange(len(order))
-    return mapping[labels]
+        return nearest_centroid(self.transform(x), self.centroids_)
