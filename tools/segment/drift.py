@@ -40,6 +40,7 @@ import pandas as pd
 
 from tools.core.dataset import Dataset
 from tools.core.errors import DataError, ParameterError
+from tools.core.linalg import row_norms
 from tools.segment.features import BehaviourFeatures
 from tools.segment.matching import Match, centroids, identity_matches, match_segments
 
@@ -143,7 +144,7 @@ def _migration(before: Side, after: Side, same: dict[tuple[int, int], bool]) -> 
     # Examples: the movers nearest to the centre of where they went (the most typical of the move).
     a_means, _ = centroids(after.space, after.leaf)
     where = np.flatnonzero(both)
-    dist = np.linalg.norm(after.space[where].astype(np.float64) - np.stack([a_means[int(s)] for s in a_lab]), axis=1) if len(where) else np.zeros(0)
+    dist = row_norms(after.space[where].astype(np.float64) - np.stack([a_means[int(s)] for s in a_lab])) if len(where) else np.zeros(0)
     examples = {}
     for b in row_ids:
         for a in col_ids:

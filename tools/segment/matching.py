@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tools.core.linalg import row_norms
+
 KEEP_SHIFT = 0.5
 
 
@@ -46,7 +48,7 @@ def centroids(space: np.ndarray, labels: np.ndarray) -> tuple[dict[int, np.ndarr
         rows = space[labels == seg].astype(np.float64)
         mean = rows.mean(axis=0)
         means[int(seg)] = mean
-        spread[int(seg)] = float(np.median(np.linalg.norm(rows - mean, axis=1)))
+        spread[int(seg)] = float(np.median(row_norms(rows - mean)))
     return means, spread
 
 
@@ -62,7 +64,7 @@ def match_segments(
     b_ids, a_ids = sorted(before), sorted(after)
     if not b_ids or not a_ids:
         return [Match(a, None, None, None, False) for a in a_ids]
-    cost = np.array([[np.linalg.norm(after[a] - before[b]) for b in b_ids] for a in a_ids])
+    cost = np.stack([row_norms(np.stack([after[a] - before[b] for b in b_ids])) for a in a_ids])
     rows, cols = linear_sum_assignment(cost)
     paired = {a_ids[r]: (b_ids[c], float(cost[r, c])) for r, c in zip(rows, cols)}
     out = []
@@ -85,7 +87,7 @@ def identity_matches(before: dict[int, np.ndarray], after: dict[int, np.ndarray]
         if a not in before:
             out.append(Match(a, None, None, None, False))
             continue
-        dist = float(np.linalg.norm(after[a] - before[a]))
+        dist = float(row_norms(after[a] - before[a])[0])
         shift = dist / spread[a] if spread.get(a, 0) > 1e-12 else 0.0
         out.append(Match(a, a, shift, None if overlap is None else overlap.get((a, a), 0.0), True))
     return out
