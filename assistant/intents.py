@@ -139,6 +139,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 
 MARGIN = 0.03  # two intents closer than this are ambiguous
 _FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|prox(?:y|ies)|skew\w*|discriminat\w*|(?:over|under)-?represent\w*|stand-?in|disguise|demographic\w*)\b")
+# Drift is change over time: a request with no word of change, movement or time ("what segments did you find") is not one.
+_CHANGE = re.compile(r"\b(?:chang\w*|mov(?:e|ed|es|ing)|migrat\w*|drift\w*|switch\w*|shift\w*|went|left|leav\w*|join\w*|appear\w*"
+                     r"|emerg\w*|since|over time|previous|earlier|before|after|then|now|anymore|\d+ ?d|\d+ ?(?:days?|weeks?|months?)"
+                     r"|(?:last|this|past|next) (?:day|week|month|quarter|year|run|segmentation)|quarter\w*|monthly|weekly)\b")
 _ATTRIBUTE = re.compile(r"\b(?:genders?|sex|wom[ae]n|m[ae]n|females?|males?|ages?|older|younger|old|young|occupations?|jobs?|countr(?:y|ies)|race|ethnicit\w*|religions?|incomes?)\b")
 
 
@@ -232,6 +236,8 @@ class IntentScorer:
             best["recommend_items"] -= 0.08  # recommendations are for someone
         if signals.get("taste") and not signals.get("behaviour"):
             best["find_users"] += 0.05
+        if not _CHANGE.search(low):
+            best["segment_drift"] -= 0.1
         if _FAIRNESS.search(low):  # "skews by age", "over-represents young shoppers": about who is in a group, not a search
             best["audit_segments"] += 0.1 + (0.05 if _ATTRIBUTE.search(low) else 0.0)
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who|anyone|viewers?)\b", low)
