@@ -141,6 +141,18 @@ def test_fairness_questions_go_to_the_audit(harness, text, args):
     assert route.args == args
 
 
+@pytest.mark.parametrize("text,tool", [
+    ("what segments did you find", "list_segments"),  # no change or time in it: not drift
+    ("which groups came out of the run?", "list_segments"),
+    ("did a new segment appear since last month?", "segment_drift"),
+    ("which customers switched segments this quarter", "segment_drift"),
+    ("how have the segments changed", "segment_drift"),
+])
+def test_drift_is_asked_for_with_change_or_time(harness, text, tool):
+    route = harness.router.route(text)
+    assert [c.tool for c in route.calls] == [tool], (route.calls, route.question)
+
+
 def test_an_audit_follow_up_names_another_attribute(harness):
     from assistant.followup import Focus
 
