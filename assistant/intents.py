@@ -80,6 +80,13 @@ EXAMPLES: dict[str, list[str]] = {
         "who has not come back in a long time", "least active customers", "who rates the highest", "dormant users",
         "customers with at least 5 purchases", "who signed up recently", "heaviest users", "who is slipping away",
     ],
+    "segment_drift": [
+        "who moved from this segment to this segment", "who moved from this segment to this segment since last month",
+        "how did the segments change since last month", "which users switched segments", "show the migration between segments",
+        "segment drift over the last 90 days", "how have the segments changed", "what changed since the last run",
+        "who left this segment this quarter", "did a new segment appear", "how many customers moved into this segment",
+        "compare with the previous segmentation", "who went from this segment to this segment", "churn between segments over time",
+    ],
     "audit_segments": [
         "is any segment a proxy for gender", "audit the segments for fairness", "check the segments for bias", "are the segments fair",
         "run a fairness audit", "do the segments discriminate by age", "does any segment skew towards women", "are some groups over-represented in a segment",
@@ -118,6 +125,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "recommend_items": ("recommend", "suggest", "would like", "next best", " recs ", "picks", "upsell", "cross-sell", "show this user", "sell to", "watch next", "buy next",
                         "might want", "would want", "likely to buy", "likely to want", "want next"),
     "explain_recommendation": ("why recommend", "why is this item", "evidence for", "justify", "good pick", "reason for recommending", "reasoning behind"),
+    "segment_drift": ("moved from", "move from", "moved to", "moved into", "migrat", "drift", "switched", "changed since", "since last",
+                      "since the last", "went from", "over time", "previous run", "previous segmentation"),
     "audit_segments": ("fair", "bias", "proxy", "proxies", "discriminat", "audit", "demographic", "over-represent", "under-represent",
                        "gender", "protected", "sensitive attribute", "skew", "disguise", "stand in for", "stand-in"),
     "export_segment": (".csv", " csv", "parquet", "jsonl", "json lines", "user ids", "list of users", "member list", "list of members",
@@ -140,6 +149,10 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 
 MARGIN = 0.03  # two intents closer than this are ambiguous
 _FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|prox(?:y|ies)|skew\w*|discriminat\w*|(?:over|under)-?represent\w*|stand-?in|disguise|demographic\w*)\b")
+# Drift is change over time: a request with no word of change, movement or time ("what segments did you find") is not one.
+_CHANGE = re.compile(r"\b(?:chang\w*|mov(?:e|ed|es|ing)|migrat\w*|drift\w*|switch\w*|shift\w*|went|left|leav\w*|join\w*|appear\w*"
+                     r"|emerg\w*|since|over time|previous|earlier|before|after|then|now|anymore|\d+ ?d|\d+ ?(?:days?|weeks?|months?)"
+                     r"|(?:last|this|past|next) (?:day|week|month|quarter|year|run|segmentation)|quarter\w*|monthly|weekly)\b")
 _ATTRIBUTE = re.compile(r"\b(?:genders?|sex|wom[ae]n|m[ae]n|females?|males?|ages?|older|younger|old|young|occupations?|jobs?|countr(?:y|ies)|race|ethnicit\w*|religions?|incomes?)\b")
 
 
@@ -194,6 +207,8 @@ class IntentScorer:
                 best[intent] += 0.1
         if re.search(r"\b(?:csv|parquet|jsonl|json lines)\b", low) and not re.search(r"\b(?:html|markdown|md|report)\b", low):
             best["export_segment"] += 0.2  # a file of members, not a document about them
+            for answered_in_chat in ("segment_drift", "describe_segment", "list_segments"):
+                best[answered_in_chat] -= 0.1
         user, item, n_seg = signals.get("user"), signals.get("item"), int(signals.get("segments", 0))
         if user and item:
             best["explain_recommendation"] += 0.2
@@ -235,6 +250,8 @@ class IntentScorer:
             best["recommend_items"] -= 0.08  # recommendations are for someone
         if signals.get("taste") and not signals.get("behaviour"):
             best["find_users"] += 0.05
+        if not _CHANGE.search(low):
+            best["segment_drift"] -= 0.1
         if _FAIRNESS.search(low):  # "skews by age", "over-represents young shoppers": about who is in a group, not a search
             best["audit_segments"] += 0.1 + (0.05 if _ATTRIBUTE.search(low) else 0.0)
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|audience|who|anyone|viewers?)\b", low)

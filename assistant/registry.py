@@ -94,6 +94,14 @@ class RankUsersInput(BaseModel):
     n: int = Field(10, ge=1, le=200, description="How many users to list (the answer always gives how many match).")
 
 
+class DriftInput(BaseModel):
+    window_days: float | None = Field(None, gt=0, description="Compare the data's last N days with before: 30 for 'since last month', 90 for 'this quarter'. Omit with since_run.")
+    since_run: str | None = Field(None, description="Compare with an earlier run of the workspace: a run key, or 'previous' ('since the last segmentation').")
+    from_segment: SegmentRefValue | None = Field(None, description="Only users who were in this segment before. " + SEGMENT_REF)
+    to_segment: SegmentRefValue | None = Field(None, description="Only users who are in this segment now. " + SEGMENT_REF)
+    n: int = Field(10, ge=1, le=100, description="How many movers to name.")
+
+
 class AuditInput(BaseModel):
     sensitive: list[str] | None = Field(None, description="User attributes to audit, e.g. ['gender', 'age']; omit for every attribute the data has.")
     level: Literal["leaf", "top"] = Field("leaf", description="leaf: the segments users are in; top: the top level of a two-level run.")
@@ -144,6 +152,11 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Rank or count users by behaviour: churn risk, lapsed (recency), most valuable (spend), most active, new customers, "
         "'how many users …', 'top 20 spenders in segment 2'. Cites the values ranked by. Use this, not find_users, for behaviour."),
              "/rank", "rank users by behaviour"),
+    ToolSpec("segment_drift", DriftInput, (
+        "How segments changed over time: who moved from one segment to another (named), size changes, trait shifts with "
+        "confidence intervals, users who fit no segment. Use for 'who moved from the loyal segment to lapsed since last "
+        "month', 'how did the segments change this quarter', 'what changed since the last run'."),
+             "/drift", "show how segments changed"),
     ToolSpec("audit_segments", AuditInput, (
         "Fairness audit against user attributes (gender, age, occupation…): Cramér's V of the segments with each attribute "
         "and its p-value, each segment's composition, which segment is in effect a proxy for an attribute and which features "

@@ -8,6 +8,7 @@ from pathlib import Path
 from tools.report.charts import map_coordinates
 from tools.report.model import ExampleRecommendation, ReportInput
 from tools.report.write import write_report
+from tools.segment.drift_runs import read_drift
 
 
 def pick_examples(ranked: Iterable[tuple[str, list[str]]], n: int) -> list[tuple[str, str]]:
@@ -90,6 +91,7 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
         explanation_pass_rate=pass_rate,
         min_segment_size=service.settings.min_segment_size,
         generated_by=f"segscope, LLM backend {service.backend.info.name}",
+        drift=read_drift(run.run_dir),
         audit=audit,
     )
     path = write_report(inp, out, fmt=fmt, segment_id=segment_id)

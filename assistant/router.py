@@ -103,6 +103,18 @@ def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
         args["description"] = joined
     elif tool == "rank_users" and rest:
         args = rank_query(joined).args() or {"by": rest[0]}
+    elif tool == "segment_drift" and rest:  # `/drift 90d`, `/drift previous`, `/drift --since KEY`
+        from tools.segment.drift import parse_window
+
+        if rest[0] in ("--since", "since") and len(rest) > 1:
+            args["since_run"] = rest[1]
+        elif rest[0] in ("previous", "last-run"):
+            args["since_run"] = "previous"
+        else:
+            try:
+                args["window_days"] = parse_window(rest[0])
+            except SegscopeError as exc:
+                return Route(question=exc.message)
     elif tool == "audit_segments":
         args = slash_audit_params(rest)
     elif tool == "export_segment":  # `/export 3 parquet`, `/export all`, `/export lapsed buyers --changed-since previous`

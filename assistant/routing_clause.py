@@ -65,6 +65,43 @@ _BARE_ORDINAL = re.compile(r"^(?:the\s+)?(first|second|third|fourth|fifth|sixth|
                            r"(?:\s+(?:one|segment|group|cluster|largest|biggest))?$", re.I)
 
 
+_DRIFT = re.compile(
+    r"\b(?:moved|moves|move|moving|switched|migrated|went|shifted|drifted)\s+(?:\w+\s+){0,3}?(?:from|between|into|out of)\b"
+    r"|\b(?:moved|went|switched)\s+(?:\w+\s+){0,2}?to\b.*\bsince\b|\bdrift\b|\bmigrations?\b|\bchanged since\b"
+    r"|\bsince (?:the )?(?:last|previous|earlier) (?:run|segmentation|clustering)\b", re.I)
+# "a csv of who left since the last run": the members as a file (export_segment), not the migration matrix.
+_MEMBER_FILE = re.compile(r"\b(?:csv|parquet|jsonl|json lines|export\w*|download\w*)\b", re.I)
+_SINCE_RUN = re.compile(r"\b(?:since|than|with|to) (?:the )?(?:last|previous|earlier|prior) (?:run|segmentation|clustering|fit)\b", re.I)
+
+
+def drift_args(clause: str, m: Mentions, resolver=None) -> dict[str, Any]:
+    """segment_drift's arguments: a window ("since last month": 30 days) or the previous run, and the from/to segments by position.
+
+    A move names its segments tersely ("to lapsed"), so a name brushed by one word counts here, as for any wanted segment.
+    """
+    args: dict[str, Any] = {}
+    if _SINCE_RUN.search(clause):
+        args["since_run"] = "previous"
+    elif re.search(r"\b(?:last|past|this)\s+quarter\b", clause, re.I):
+        args["window_days"] = 90.0
+    elif (days := active_within_days(clause)) is not None:
+        args["window_days"] = days
+    low = clause.lower()
+    marks = {"from": [x.end() for x in re.finditer(r"\b(?:from|out of|left|leave|leaving)\b", low)],
+             "to": [x.end() for x in re.finditer(r"\b(?:to|into|joined|became)\b", low)]}
+    found = list(m.segments)
+    if resolver is not None:
+        found += [(weak.segment_ids[0], weak.start) for weak in resolver.segments_in(clause, lenient=True)
+                  if weak.how == "name" and not any(a <= weak.start < b for a, b, _ in m.segment_spans)]
+    for seg, pos in sorted(found, key=lambda sp: sp[1]):
+        # A mention belongs to the nearest "from" or "to" before it.
+        before = [(p, role) for role, ps in marks.items() for p in ps if p <= pos]
+        if before:
+            role = max(before)[1]
+            args.setdefault(f"{role}_segment", seg)
+    return args
+
+
 class ClauseRouter(References):
     """A clause to one call: follow-up forms first, then intent and arguments."""
 
@@ -137,6 +174,8 @@ class ClauseRouter(References):
         return self._assemble(tool, clause, m, rq, focus, title, taste, top, said_users)
 
     def _decide(self, scores: dict[str, float], signals: dict, low: str, rq: RankQuery, count_question: bool, taste: str) -> str | Question:
+        if _DRIFT.search(low) and not signals["user"] and not signals["item"] and not _MEMBER_FILE.search(low):
+            return "segment_drift"  # "who moved from the loyal segment to lapsed": a move between segments, not a ranking by recency
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|who|anyone|viewers?|spenders?)\b", low)
         if (rq.found or count_question) and not signals["user"] and not signals["item"] and people and not re.search(r"\b(report|export|recommend|suggest|segment (?:them|the|my|into)|split|cluster (?:them|the|my))\b", low):
             return "find_users" if (taste and not rq.by and not count_question) else "rank_users"
@@ -221,6 +260,8 @@ class ClauseRouter(References):
                 seg, _ = self._filter_segment(clause, m, focus, loose=True)
                 if seg is not None:
                     args["segment_id"] = seg
+            elif tool == "segment_drift":
+                args = drift_args(clause, m, self.resolver)
             elif tool == "audit_segments":
                 args = audit_params(clause)
             elif tool == "export_segment":

@@ -358,6 +358,13 @@ class Toolbox:
         summary = f"Why {item_id} {data_text(result['title'], 80)} for user {user_id} ({status}): {data_text(result['explanation'], 500)}"
         return ToolResult(summary, result)
 
+    # -- change over time ------------------------------------------------------------
+    def segment_drift(self, window_days: float | None = None, since_run: str | None = None, from_segment: int | str | None = None,
+                      to_segment: int | str | None = None, n: int = 10) -> ToolResult:
+        from assistant.drift_tool import segment_drift
+
+        return segment_drift(self, window_days, since_run, from_segment, to_segment, n)
+
     # -- fairness -------------------------------------------------------------------
     def audit_segments(self, sensitive: list[str] | None = None, level: str = "leaf", recommendations: bool = True) -> ToolResult:
         """Fairness audit of the current run (reused when this run was audited the same way before)."""

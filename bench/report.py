@@ -38,6 +38,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
         rows += text_rows(seg.get("text", {}))
     rows += usefulness_rows(_load("usefulness"))
     rows += outlier_rows(_load("outliers"))
+    rows += assign_drift_rows(_load("assign"), _load("drift"))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -117,6 +118,26 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if rec:
         for row in rec.get("methods", []):
             rows.append((f"ml-latest-small {row['method']} HR@10 / NDCG@10", f"{row['hr']:.4f} / {row['ndcg']:.4f}", "≥ EASE" if row["method"].startswith("segscope") else "baseline"))
+    return rows
+
+
+def assign_drift_rows(assign: dict | None, drift: dict | None) -> list[tuple[str, str, str]]:
+    """bench/assign.py and bench/drift.py: the run's own data back exactly, a later slice placed, drift's matrix adding up."""
+    rows = []
+    for r in (assign or {}).get("results", []):
+        own, app = r["own_data"], r["later_slice"]["appended"]
+        rows.append((f"Assign, {r['log']} ({r['split']}): the fit's own {own['users']:,} users, leaf / top ids as in assignments.csv",
+                     f"{own['leaf_agreement']:.1%} / {own['top_agreement']:.1%}; {own['seconds']:.1f} s vs fit {r['fit']['seconds']:.0f} s", "100%"))
+        rows.append((f"Assign --append, {r['log']}: the later slice's {app['users']:,} users ({app['not_in_run']:,} new) in the same leaf / top "
+                     f"segment as the model's predict on a whole-log run's profiles", f"{app['same_leaf_as_full_run_profiles']:.1%} / "
+                     f"{app['same_top_as_full_run_profiles']:.1%}; beyond the run's p99 {app['beyond_p99']:.1%}", "reported"))
+    for r in (drift or {}).get("results", []):
+        d, same = r["data"], r["since_same_data_other_seed"]
+        ok = all(r[k]["rows_sum_to_users_in_both"] for k in ("data", "data_appended", "since", "window_90d", "since_same_data_other_seed"))
+        rows.append((f"Drift, {r['log']} halves by time: migration rows sum to the users in both ({d['users']['in_both']:,}); moved; beyond p99",
+                     f"{'yes' if ok else 'NO'}; {d['users']['moved']:,}; {d['unusual']['share_beyond_p99']:.1%}", "rows sum exactly"))
+        rows.append((f"Drift --since, {r['log']}: segments keeping id and name, whole log re-fitted with another seed / first half vs whole log",
+                     f"{same['kept']} / {r['since']['kept']}", "unchanged segments kept"))
     return rows
 
 
@@ -240,7 +261,7 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "scale",
+    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "assign", "drift", "scale",
                  "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
@@ -301,6 +322,8 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "outliers":
         update_readme_rows(OUTLIER_PREFIXES)
         update_docs_section(OUTLIER_PREFIXES, "outliers")
+    elif len(sys.argv) > 1 and sys.argv[1] in ("assign", "drift"):
+        update_readme_rows(("Assign", "Drift"))
     elif len(sys.argv) > 1 and sys.argv[1] == "store":
         update_readme_rows(("Vector store",))
     elif len(sys.argv) > 1 and sys.argv[1] == "backends":  # bench.embed_backends and bench.scale run on their own

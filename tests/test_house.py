@@ -13,7 +13,7 @@ import pytest
 from helpers import make_dataset
 
 import tools
-from tools.core.linalg import normalize_rows
+from tools.core.linalg import normalize_rows, row_norms
 from tools.core.workspace import atomic_file, atomic_folder
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import HashingEmbedder
@@ -36,6 +36,12 @@ def test_normalize_rows_gives_unit_rows_keeps_zero_rows_and_the_dtype():
 def test_normalize_rows_passes_arrays_without_rows_or_columns():
     assert normalize_rows(np.zeros((0, 8), dtype=np.float32)).shape == (0, 8)
     assert normalize_rows(np.zeros((3, 0))).shape == (3, 0)
+
+
+def test_row_norms_of_rows_a_single_vector_and_no_rows():
+    np.testing.assert_allclose(row_norms(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)), [5.0, 0.0])
+    np.testing.assert_allclose(row_norms(np.array([1.0, 2.0, 2.0])), [3.0])
+    assert row_norms(np.zeros((0, 4))).shape == (0,)
 
 
 def test_the_embedders_normalise_through_sklearn(monkeypatch):

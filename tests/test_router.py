@@ -146,7 +146,7 @@ def test_fairness_questions_go_to_the_audit(harness, text, args):
     ("I need segment 2 as parquet for the data team", {"segment_id": 2, "fmt": "parquet"}),
     ("send the shoe & clothing buyers to our crm", {"segment_id": 1}),
     ("give me a jsonl with everyone and their segment", {"fmt": "jsonl"}),
-    ("who joined or left the garden segment since the last run? csv please", {"segment_id": 2, "changed_since": "previous"}),
+    ("a csv of who joined or left the garden segment since the last run", {"segment_id": 2, "changed_since": "previous"}),
     ("/export 3 parquet", {"segment_id": 3, "fmt": "parquet"}),
 ])
 def test_a_request_for_a_member_file_goes_to_the_export(harness, text, args):
@@ -161,6 +161,18 @@ def test_an_export_of_the_segment_in_focus_and_a_report_stays_a_report(harness):
     route = harness.router.route("export it as csv", Focus().after("describe_segment", {"segment_id": 5}))
     assert route.tool == "export_segment" and route.args.get("segment_id") == 5, route
     assert harness.router.route("export the segments as an html report").tool == "write_report"
+
+
+@pytest.mark.parametrize("text,tool", [
+    ("what segments did you find", "list_segments"),  # no change or time in it: not drift
+    ("which groups came out of the run?", "list_segments"),
+    ("did a new segment appear since last month?", "segment_drift"),
+    ("which customers switched segments this quarter", "segment_drift"),
+    ("how have the segments changed", "segment_drift"),
+])
+def test_drift_is_asked_for_with_change_or_time(harness, text, tool):
+    route = harness.router.route(text)
+    assert [c.tool for c in route.calls] == [tool], (route.calls, route.question)
 
 
 def test_an_audit_follow_up_names_another_attribute(harness):

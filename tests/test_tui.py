@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -405,6 +406,38 @@ async def test_the_map_tab_draws_every_segment(workspace, settings, service):
         assert seg_map.n_points == 300
         legend = " ".join(entry.plain for entry in seg_map.legend)
         assert all(f"{s['id']} {s['name']}" in legend for s in top_level(service))  # the map colours the top level
+
+
+@pytest.mark.asyncio
+async def test_the_drift_tab_shows_the_runs_drift_and_a_drift_tool_result(workspace, settings, service):
+    from tools.embed.embedding import HashingEmbedder
+    from tools.segment.assign import load_fitted_run
+    from tools.segment.drift_runs import drift_window, write_drift
+    from tui.drift import PLACEHOLDER, DriftView
+
+    fitted = load_fitted_run(workspace)
+    saved = drift_window(fitted, "60d", HashingEmbedder())
+    write_drift(fitted, saved)
+    fresh = drift_window(fitted, "20d", HashingEmbedder()).as_dict()
+    scripts = [answer(["Moves…"], tool="segment_drift", summary="drift", artifact={"drift": fresh, "movers": []})]
+    app = build(workspace, settings, ScriptedSession(service, scripts))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.query_one(DriftView)
+        assert view.report is None
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.query_one(SidePanel).active == "drift"
+        assert view.report == json.loads(json.dumps(saved.as_dict()))  # read back from the run's drift.json
+        from rich.console import Console
+
+        console = Console(width=110, record=True, file=open(os.devnull, "w"))
+        console.print(app.query_one("#drift-body").content)
+        body = console.export_text()
+        assert PLACEHOLDER not in body and f"{saved.users['in_both']:,} users in both" in body and "migration" in body
+        await send(pilot, "who moved between segments in the last 20 days?")
+        await settle(pilot)
+        assert view.report == fresh
 
 
 @pytest.mark.asyncio

@@ -50,10 +50,11 @@ from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "11"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
+PIPELINE_VERSION = "12"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
 # 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
-# level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged
-# 11: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards)
+# level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged;
+# 11: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards);
+# 12: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users)
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -328,6 +329,7 @@ def build_summary(
             "returns": int((data.events["event_type"] == "return").sum()),
             "user_attributes": list(data.user_attributes),
             "outliers": None if outliers is None else outliers.as_dict(kept_in_fit=params.keep_outliers),
+            "columns": dict(data.columns),
         },
         "parameters": {
             **params.as_dict(),
@@ -409,28 +411,41 @@ def save_run(
         item_ids=profiles.item_ids.astype(str),
         item_vectors=profiles.item_vectors,
     )
-    save_model(run_dir, model, levels)
+    # The model was fitted on everyone but the flagged outliers (unless the run kept them in the fit).
+    kept = ((summary.get("data") or {}).get("outliers") or {}).get("kept_in_fit", True)
+    fitted = np.ones(len(labels), dtype=bool) if kept else np.asarray(outliers, dtype=str) == ""
+    save_model(run_dir, model, levels, profiles.fused[fitted])
     # Last: run.json is what marks the run folder complete.
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
 
 
-def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
+def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels, fused: np.ndarray) -> None:
     """model.npz: the top level's centroids and smoothing reference, the sub-segment tree and the outlook.
 
+    tools/segment/fitted.py loads it back to assign new users (``segscope assign``).
     A run cut from all users (``Levels.root``) has one centroid, everyone's: every user
-    starts at internal leaf 0 and the splits make the segments.
+    starts at internal leaf 0 and the splits make the segments. Its ``segment_centroids``
+    are then each segment's mean smoothed profile (from ``fused``, the run's profiles),
+    what assign measures a user's distance to; otherwise they are the centroids.
     """
     tree = levels.tree
+    text = isinstance(model, TextSegmentModel)
     centroids = model.centroids_
+    segment_centroids = centroids
     if tree.root:  # the members' means, weighted by size: the mean of all smoothed profiles
         centroids = np.average(centroids, axis=0, weights=np.bincount(model.labels_, minlength=len(centroids)))[None, :]
+        segment_centroids = _segment_means(model.smoothed(fused), tree.top_labels)
     np.savez(
         run_dir / "model.npz",
+        model_kind="text" if text else "centroid",
         centroids=centroids,
         root=tree.root,
+        segment_centroids=np.asarray(segment_centroids, dtype=np.float32),
         reference=model.reference_,
         smooth_neighbours=model.smooth_neighbours,
         metric=model.metric,
+        # TextSegmentModel's diffusion (restored from the reference by TextSegmentModel.restore)
+        text_diffusion=np.asarray([model.self_weight, model.rounds, model.dims] if text else [], dtype=np.float64),
         # The sub-segment tree: split j sends members of leaf split_leaf[j] to the nearest of
         # split_centres[j] (in the space split_by names), becoming split_children[j]; leaf_map
         # turns the internal leaf ids into segment ids. Outlook: ridge from the named features.
@@ -448,6 +463,14 @@ def save_model(run_dir: Path, model: SegmentModel, levels: Levels) -> None:
         outlook_centre=np.zeros(0) if levels.space_centre is None else levels.space_centre,
         outlook_scale=np.zeros(0) if levels.space_scale is None else levels.space_scale,
     )
+
+
+def _segment_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, d) each segment's mean row of ``space`` (segments 0..k-1 by ``labels``)."""
+    k = int(labels.max()) + 1
+    sums = np.zeros((k, space.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, space.astype(np.float64))
+    return sums / np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
 
 
 def _spline_knots(levels: Levels) -> np.ndarray:

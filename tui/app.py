@@ -49,6 +49,7 @@ SessionFactory = Callable[[Path, "Settings", "Path | None"], Any]
 RELOAD_TOOLS = frozenset({"segment_users"})  # the workspace changed: drop the service's cached run
 REFRESH_TOOLS = RELOAD_TOOLS | {"list_segments"}
 DESCRIBE_TOOLS = frozenset({"describe_segment"})
+DRIFT_TOOLS = frozenset({"segment_drift"})
 AUDIT_TOOLS = frozenset({"audit_segments"})
 # Commands that change the workspace go through the session as ordinary turns, so they show in the
 # conversation and the trace, are logged, and can be cancelled. The router maps these phrasings.
@@ -74,6 +75,7 @@ class SegscopeApp(App[None]):
         Binding("ctrl+r", "rerun", "Re-run", id="segment.rerun"),
         Binding("f2", "write_report", "Report", id="report.write"),
         Binding("f3", "show_map", "Map", id="segments.map"),
+        Binding("f4", "show_drift", "Drift", id="segments.drift"),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False, priority=True),  # the footer shows it on the right
     ]
 
@@ -292,6 +294,8 @@ class SegscopeApp(App[None]):
             return
         if ev.name in REFRESH_TOOLS:
             self.query_one(SidePanel).refresh_segments(self.session, reload=ev.name in RELOAD_TOOLS)
+        if ev.name in DRIFT_TOOLS and isinstance(ev.artifact, dict) and isinstance(ev.artifact.get("drift"), dict):
+            self.query_one(SidePanel).show_drift(ev.artifact["drift"])
         if ev.name in DESCRIBE_TOOLS and isinstance(ev.artifact, dict):
             desc = ev.artifact.get("description", ev.artifact)  # the toolbox nests it; accept it bare too
             if isinstance(desc, dict) and "segment_id" in desc:
@@ -344,6 +348,9 @@ class SegscopeApp(App[None]):
 
     def action_show_map(self) -> None:
         self.show_tab("map")
+
+    def action_show_drift(self) -> None:
+        self.show_tab("drift")
 
     async def action_rerun(self) -> None:
         if self.busy or self.session is None:

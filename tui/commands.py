@@ -26,6 +26,7 @@ class SegscopeCommands(Provider):
              "The selected segment's members, with their segment key and features, as a CSV in the workspace's exports folder"),
             ("audit: Run fairness audit", app.action_audit, "Is any segment a proxy for a user attribute; recommendation quality and exposure per group"),
             ("segments: Show map", app.action_show_map, "Users on a 2-D map, coloured by segment (f3)"),
+            ("segments: Show drift", app.action_show_drift, "Who moved between segments, sizes before and after, users who fit none (f4)"),
             ("segments: Show table", partial(app.show_tab, "segments"), "The segments of the current run and the selected one's detail"),
             ("trace: Show tool calls", partial(app.show_tab, "trace"), "Every tool call of this session: arguments, time, result"),
             ("audit: Show last audit", partial(app.show_tab, "audit"), "The last fairness audit of this session"),

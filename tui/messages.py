@@ -60,3 +60,11 @@ class MapReady(Message):
         super().__init__()
         self.points = points
         self.labels = labels
+
+
+class DriftLoaded(Message):
+    """The current run's latest drift report (drift.json's content), or None when drift has not been run."""
+
+    def __init__(self, report: dict | None) -> None:
+        super().__init__()
+        self.report = report

@@ -1,4 +1,4 @@
-"""The right-hand side: tabs for the tool trace, the segments (table + detail), the user map and the fairness audit.
+"""The right-hand side: tabs for the tool trace, the segments (table + detail), the user map, drift and the fairness audit.
 
 It owns the workers that read the workspace for those panes (segments, a
 description, map coordinates). They run in threads and post messages back;
@@ -18,8 +18,9 @@ from textual.worker import Worker, WorkerState
 
 from tui.audit import AuditPanel
 from tui.detail import SegmentDetail
+from tui.drift import DriftView
 from tui.map import SegmentMap
-from tui.messages import MapReady, SegmentDescribed, SegmentsLoaded
+from tui.messages import DriftLoaded, MapReady, SegmentDescribed, SegmentsLoaded
 from tui.segments import SegmentsTable
 from tui.trace import ToolTrace
 
@@ -43,6 +44,8 @@ class SidePanel(Vertical):
                 yield ToolTrace(id="trace-log")
             with TabPane("Map", id="map"):
                 yield SegmentMap(id="segment-map")
+            with TabPane("Drift", id="drift"):
+                yield DriftView(id="drift-view")
             with TabPane("Audit", id="audit"):
                 yield AuditPanel(id="audit-panel")
 
@@ -98,6 +101,14 @@ class SidePanel(Vertical):
         points, labels = map_coordinates(run.fused, top, seed=int(run.summary["parameters"].get("seed", 0)))
         self.post_message(MapReady([tuple(p) for p in points.tolist()], [int(v) for v in labels.tolist()]))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drift", description="reading the latest drift")
+    def _load_drift(self, session: Any) -> None:
+        from tools.core.workspace import Workspace
+        from tools.segment.drift_runs import read_drift
+
+        ws = Workspace(session.service.workspace)
+        self.post_message(DriftLoaded(read_drift(ws.require_run()) if ws.current_run() else None))
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.app.worker_failed(event.worker)
@@ -145,8 +156,18 @@ class SidePanel(Vertical):
         message.stop()
         self.show_description(message.description)
 
+    def show_drift(self, report: dict) -> None:
+        """A drift tool's result: shown at once (and kept by the run as drift.json)."""
+        self.query_one(DriftView).show(report)
+
+    def on_drift_loaded(self, message: DriftLoaded) -> None:
+        message.stop()
+        self.query_one(DriftView).show(message.report)
+
     @on(TabbedContent.TabActivated, "#side-tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "drift" and self.query_one(DriftView).report is None and self.session is not None:
+            self._load_drift(self.session)
         if event.pane.id == "map" and self._map_stale and self.names and self.session is not None:
             self._load_map(self.session)
         elif event.pane.id == "trace":  # it filled while hidden: open it on the latest calls

@@ -54,6 +54,8 @@ class Dataset:
     skipped: rows left out, by reason ({"missing user_id": 135080}); empty when none.
     spend: how a line's spend was read ("amount column dollar_value",
         "Quantity × UnitPrice"), or None when the data has no money.
+    columns: the input column each role was read from ({"user_id": "CustomerID",
+        "order_id": "InvoiceNo"}), so later data can be checked against it; not hashed.
     """
 
     events: pd.DataFrame
@@ -68,6 +70,7 @@ class Dataset:
     currency: str | None = None
     skipped: Mapping[str, int] = field(default_factory=dict)
     spend: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:

@@ -19,3 +19,11 @@ def normalize_rows(x: np.ndarray, copy: bool = True) -> np.ndarray:
     from sklearn.preprocessing import normalize
 
     return normalize(arr, copy=copy)
+
+
+def row_norms(x: np.ndarray) -> np.ndarray:
+    """Each row's L2 norm (``sklearn.utils.extmath.row_norms``), float64; a 1-D ``x`` is one row."""
+    from sklearn.utils.extmath import row_norms as sk_row_norms
+
+    arr = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    return sk_row_norms(arr) if arr.size else np.zeros(len(arr))

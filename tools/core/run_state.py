@@ -74,7 +74,7 @@ class RunState:
         return Dataset(
             events=events, items=items, users=users, kind=d["kind"], source=d["source"], fingerprint=d["fingerprint"],
             entity=d.get("entity", "user"), entity_reason=d.get("entity_reason"), currency=d.get("currency"),
-            skipped=d.get("skipped") or {}, spend=d.get("spend"),
+            skipped=d.get("skipped") or {}, spend=d.get("spend"), columns=d.get("columns") or {},
         )  # fmt: skip
 
     @property
@@ -112,10 +112,12 @@ class RunState:
         return row
 
 
-def load_run(workspace: str | Path) -> RunState:
-    """The current run of ``workspace``; WorkspaceError when there is none."""
+def load_run(workspace: str | Path, key: str | None = None) -> RunState:
+    """The current run of ``workspace`` (or its run ``key``); WorkspaceError when there is none."""
     ws = Workspace(workspace)
-    run_dir = ws.require_run()
+    run_dir = ws.require_run() if key is None else ws.run_dir(key)
+    if key is not None and not ws.has_run(key):
+        raise WorkspaceError(f"{ws.root}: there is no complete run {key}", "list the runs in .segscope/runs")
     try:
         summary = json.loads((run_dir / "segments.json").read_text())
         with np.load(run_dir / "profiles.npz", allow_pickle=False) as p:

@@ -57,6 +57,7 @@ class Parts:
     currency: str | None = None
     spend: str | None = None
     entity_reason: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # role -> the input column it was read from
 
 
 def column(table: RawTable, columns: Columns, role: str, convert: Callable[..., Any], *args: Any) -> Any:

@@ -117,7 +117,17 @@ def _load_file(path: Path, label: str, mapping: dict[str, str] | None, options: 
         how = ", ".join(f"{c} {r}" for r, c in columns.used.items()) or "none recognised"
         raise DataError(f"{exc.message} (the file has no header line; its columns were read as: {how})", exc.hint) from None
     parts.warnings[:0] = [*table.warnings, *notes]
+    parts.columns = _roles(columns)
     return parts
+
+
+def _roles(*found: Columns) -> dict[str, str]:
+    """Role -> input column over the tables read (the first table naming a role wins)."""
+    out: dict[str, str] = {}
+    for columns in found:
+        for role, name in columns.used.items():
+            out.setdefault(role, str(name))
+    return out
 
 
 def _default_type(path: Path, columns: Columns) -> str:
@@ -230,7 +240,7 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, optio
     return Parts(
         events, first.kind, items, users, warnings, skipped, first.entity,
         next((p.currency for p in parts if p.currency), None), next((p.spend for p in parts if p.spend), None),
-        first.entity_reason,
+        first.entity_reason, _roles(*(columns for tables in loaded.values() for _, _, columns in tables)),
     )  # fmt: skip
 
 
@@ -255,6 +265,7 @@ def _load_ml100k(folder: Path, given: str) -> Parts:
     columns = resolve_columns(ratings.frame.columns, EVENT_ROLES, None, ratings.label)
     parts = behaviour_parts(ratings, columns, "rating")
     parts.warnings[:0] = ratings.warnings
+    parts.columns = _roles(columns)
     if (folder / "u.item").is_file():
         names = ["item_id", "title", "release_date", "video_release_date", "imdb_url", *ML100K_GENRES]
         table = read_table(folder / "u.item", _label(given, folder / "u.item"), sep="|", names=names,
@@ -292,6 +303,7 @@ def _finish(parts: Parts, source: str) -> Dataset:
         currency=parts.currency,
         skipped=dict(parts.skipped),
         spend=parts.spend,
+        columns=dict(parts.columns),
     )
 
 

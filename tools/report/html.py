@@ -23,6 +23,7 @@ from tools.report.charts import (
     silhouette_svg,
     stratified_sample,
 )
+from tools.report.drift_section import html_section as drift_html
 from tools.report.model import (
     Card,
     ExampleRecommendation,
@@ -188,6 +189,8 @@ def render_html(inp: ReportInput, segment_id: int | None = None) -> str:
         *(_html_card(c, inp, domain, noun) for c in cards),
         "</div></section>",
     ]
+    if inp.drift is not None and segment_id is None:
+        body.append(drift_html(inp.drift, inp.min_segment_size))
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -99,6 +99,10 @@ def render_markdown(inp: ReportInput, segment_id: int | None = None) -> str:
         out += _md_audit(inp.audit)
     for card in cards:
         out += _md_card(card, inp, noun)
+    if inp.drift is not None and segment_id is None:
+        from tools.report.drift_section import markdown_section
+
+        out += markdown_section(inp.drift, inp.min_segment_size)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -47,6 +47,7 @@ class ReportInput:
     min_segment_size: int = 10
     title: str = "segscope report"
     generated_by: str = ""  # e.g. "segscope 0.1.0, backend extractive"
+    drift: dict | None = None  # the run's latest `segscope drift` (drift.json), shown as its own section
     audit: dict | None = None  # a fairness audit of the run (AuditReport.as_dict(), or a saved audit.json), or None
 
 

@@ -13,6 +13,12 @@ orders and measures recency from the last purchase; it, or any log with an order
 column, also gets average order value, basket size, tenure (days from the first
 purchase to the end of the data, the customer's age in the customer-base literature)
 and the median days between orders. User attributes (country, plan) are never inputs.
+
+Later data (``segscope assign``, ``drift``) is measured with a fitted run's
+:class:`FeatureLayout`: the same columns in the same order (the run's categories and
+event types, its transaction-log reading) and the run's own scaling, so its users land
+in the fitted run's space. A column the later data cannot fill is 0 where absence
+means none (no purchases: no spend) and a gap (filled with the run's median) otherwise.
 """
 
 from __future__ import annotations
@@ -99,14 +105,83 @@ def _log_columns(specs: list[FeatureSpec]) -> list[int]:
     return [i for i, s in enumerate(specs) if s.unit in ("days", "orders", "count", "money")]
 
 
-def compute_features(data: Dataset, user_ids: np.ndarray, population: np.ndarray | None = None) -> BehaviourFeatures:
+@dataclass(frozen=True)
+class FeatureScale:
+    """How :func:`scale_features` standardised a run's columns, to apply as is to later users."""
+
+    logged: np.ndarray  # bool per column: log1p first
+    fill: np.ndarray  # the median that fills a gap (after the log)
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` scaled exactly as the fitted users were (the same arithmetic, so the same users give the same bits)."""
+        x = raw.astype(np.float64, copy=True)
+        for j in np.flatnonzero(self.logged):
+            x[:, j] = np.log1p(np.clip(x[:, j], 0, None))
+        for j in range(x.shape[1]):
+            col = x[:, j]
+            col[~np.isfinite(col)] = self.fill[j]
+            x[:, j] = (col - self.mean[j]) / self.std[j] if self.std[j] > 1e-12 else 0.0
+        return x.astype(np.float32)
+
+
+def fit_scale(raw: np.ndarray, specs: list[FeatureSpec] | tuple[FeatureSpec, ...], reference: np.ndarray | None = None) -> FeatureScale:
+    """Log heavy tails, then each column's median (of its known values), mean and standard deviation,
+    all of the ``reference`` rows (a mask; None: all rows): flagged outliers set none of them."""
+    x = raw.astype(np.float64, copy=True)
+    ref = np.ones(len(x), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
+    logged = np.zeros(x.shape[1], dtype=bool)
+    logged[_log_columns(list(specs))] = True
+    fill, mean, std = np.zeros(x.shape[1]), np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for j in range(x.shape[1]):
+        col = np.log1p(np.clip(x[:, j], 0, None)) if logged[j] else x[:, j]
+        finite = np.isfinite(col)
+        known = col[finite & ref]
+        fill[j] = np.median(known) if len(known) else 0.0
+        col = np.where(finite, col, fill[j])
+        mean[j], std[j] = col[ref].mean(), col[ref].std()
+    return FeatureScale(logged, fill, mean, std)
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """A fitted run's features: which, in what order, read how, scaled how (module docstring)."""
+
+    names: tuple[str, ...]
+    transaction_log: bool
+    scale: FeatureScale
+
+
+# Features a user without the events behind them has at 0 (no purchases: no spend); every other missing one is a gap.
+ZERO_WHEN_ABSENT = ("monetary", "purchases", "returns", "distinct_items", "text_share", "diversity")
+
+
+def is_transaction_log(events: pd.DataFrame) -> bool:
+    """Every event a purchase or a return, with at least one purchase: orders are the unit."""
+    etype = events["event_type"].astype(str)
+    purchases = etype.isin(PURCHASE_TYPES).to_numpy()
+    return bool(purchases.any() and (purchases | (etype == RETURN_TYPE).to_numpy()).all())
+
+
+def layout_of(features: BehaviourFeatures, events: pd.DataFrame, population: np.ndarray | None = None) -> FeatureLayout:
+    """The layout of features computed (without a layout) from ``events``; ``population`` (a mask over
+    ``features.user_ids``; None: all) names the users who decided it, as in :func:`compute_features`."""
+    if population is not None:
+        events = events[events["user_id"].isin(pd.Index(features.user_ids[np.asarray(population, dtype=bool)])).to_numpy()]
+    return FeatureLayout(tuple(features.names), is_transaction_log(events), fit_scale(features.raw, features.specs, population))
+
+
+def compute_features(
+    data: Dataset, user_ids: np.ndarray, population: np.ndarray | None = None, layout: FeatureLayout | None = None
+) -> BehaviourFeatures:
     """Behaviour features for ``user_ids`` (in that order) from ``data.events``.
 
     ``population`` (a boolean mask over ``user_ids``; None: everyone) names the users whose
     events decide what the data is (which event types are common, the leading categories,
     whether it is a transaction log, when it ends) and whose values set the scaling.
     Flagged outliers are left out of it, so everyone else's features are what they would
-    be without them.
+    be without them. With ``layout`` (a fitted run's), its columns and scaling instead.
     """
     ev = data.events
     uid_index = pd.Index(user_ids)
@@ -127,7 +202,8 @@ def compute_features(data: Dataset, user_ids: np.ndarray, population: np.ndarray
     pop = np.ones(len(ev), dtype=bool) if population is None else np.asarray(population, dtype=bool)[codes] & (codes >= 0)
     purchases = etype.isin(PURCHASE_TYPES).to_numpy()
     returns = (etype == RETURN_TYPE).to_numpy()
-    pure = bool(purchases[pop].any() and (purchases | returns)[pop].all())  # a transaction log: orders are the unit
+    pure = is_transaction_log(ev[pop]) if layout is None else layout.transaction_log  # a transaction log: orders are the unit
+    wanted = None if layout is None else set(layout.names)
     has_orders = "order_id" in ev and bool(ev["order_id"][pop].notna().any())
     orders = _orders(ev, codes, purchases, ts) if purchases.any() else None
     if pure and orders is not None:
@@ -164,7 +240,9 @@ def compute_features(data: Dataset, user_ids: np.ndarray, population: np.ndarray
 
     type_counts = etype[(etype != RETURN_TYPE).to_numpy() & pop].value_counts()  # returns have their own feature
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * pop.sum()]
-    if len(common) > 1 and not pure:
+    if wanted is not None:  # the run's event types, whichever are common here
+        common = [n[len("share_"):] for n in layout.names if n.startswith("share_")]  # type: ignore[union-attr]
+    if (len(common) > 1 or (wanted is not None and common)) and not pure:
         for t in common:
             mask = (etype == t).to_numpy()
             add(f"share_{t}", np.bincount(codes[mask], minlength=n) / np.maximum(counts, 1))
@@ -184,12 +262,16 @@ def compute_features(data: Dataset, user_ids: np.ndarray, population: np.ndarray
         add("avg_price", frame.groupby("u")["p"].mean().reindex(range(n)).to_numpy())
 
     texts = ev["text"].notna().to_numpy() & (ev["text"].astype(str).str.len() > 0).to_numpy()
-    if texts.any() and not texts.all():
+    if (texts.any() and not texts.all()) if wanted is None else "text_share" in wanted:
         add("text_share", np.bincount(codes[texts], minlength=n) / np.maximum(counts, 1))
 
     if data.items is not None and data.items["category"].notna().any():
-        _add_category_shares(ev, codes, n, data.items, add, pop)
+        top = None if layout is None else [x[len("category_"):] for x in layout.names if x.startswith("category_")]
+        if top is None or top:
+            _add_category_shares(ev, codes, n, data.items, add, pop, top)
 
+    if layout is not None:
+        return _laid_out(layout, specs, cols, np.asarray(user_ids), data.currency)
     raw = np.column_stack([cols[s.name] for s in specs]) if specs else np.zeros((n, 0))
     return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs, population), data.currency)
 
@@ -198,6 +280,23 @@ def _end(ts: np.ndarray, pop: np.ndarray) -> float:
     """When the data ends: the population's last event (everyone's when it has no timestamps)."""
     known = ts[pop & np.isfinite(ts)]
     return float(known.max()) if len(known) else float(np.nanmax(ts))
+
+
+def _laid_out(layout: FeatureLayout, specs: list[FeatureSpec], cols: dict[str, np.ndarray], user_ids: np.ndarray,
+              currency: str | None) -> BehaviourFeatures:
+    """The layout's columns, in its order and scaling: what this data lacks is 0 or a gap (module docstring)."""
+    by_name = {s.name: s for s in specs}
+    n = len(user_ids)
+    columns, out_specs = [], []
+    for name in layout.names:
+        if name in cols:
+            columns.append(cols[name])
+        else:
+            zero = name in ZERO_WHEN_ABSENT or name.startswith(("share_", "category_"))
+            columns.append(np.zeros(n) if zero else np.full(n, np.nan))
+        out_specs.append(by_name.get(name) or FeatureSpec(name, *feature_label(name)))
+    raw = np.column_stack(columns) if columns else np.zeros((n, 0))
+    return BehaviourFeatures(user_ids, tuple(out_specs), raw, layout.scale.apply(raw), currency)
 
 
 @dataclass(frozen=True)
@@ -254,7 +353,9 @@ def _add_order_features(orders: _Orders, n: int, end: float, add) -> None:
         add("median_gap_days", median)
 
 
-def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add, pop: np.ndarray) -> None:
+def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.DataFrame, add, pop: np.ndarray,
+                         top: list[str] | None = None) -> None:
+    """Share of each user's activity in each of the most common categories (the population's, or ``top``: a fitted run's), and its entropy."""
     cats = split_categories(items["category"])
     exploded = pd.DataFrame({"item_id": items["item_id"].to_numpy(), "cat": cats.to_numpy()}).explode("cat").dropna()
     if exploded.empty:
@@ -264,8 +365,9 @@ def _add_category_shares(ev: pd.DataFrame, codes: np.ndarray, n: int, items: pd.
     joined = pd.DataFrame({"u": codes, "item_id": ev["item_id"].to_numpy(), "p": pop}).merge(exploded, on="item_id", how="inner")
     if joined.empty:
         return
-    totals = joined[joined["p"]].groupby("cat")["w"].sum().sort_values(ascending=False)
-    top = list(totals.index[:MAX_CATEGORIES])
+    if top is None:
+        totals = joined[joined["p"]].groupby("cat")["w"].sum().sort_values(ascending=False)
+        top = list(totals.index[:MAX_CATEGORIES])
     table = joined[joined["cat"].isin(top)].pivot_table(index="u", columns="cat", values="w", aggfunc="sum", fill_value=0.0)
     per_user = joined.groupby("u")["w"].sum()
     table = table.reindex(index=range(n), columns=top, fill_value=0.0)
@@ -286,16 +388,4 @@ def scale_features(
 
     The median, mean and standard deviation are those of the ``reference`` rows (all rows when None).
     """
-    x = raw.astype(np.float64, copy=True)
-    ref = np.ones(len(x), dtype=bool) if reference is None else np.asarray(reference, dtype=bool)
-    for j in _log_columns(list(specs)):
-        x[:, j] = np.log1p(np.clip(x[:, j], 0, None))
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        finite = np.isfinite(col)
-        known = col[finite & ref]
-        fill = np.median(known) if len(known) else 0.0
-        col[~finite] = fill
-        std = col[ref].std()
-        x[:, j] = (col - col[ref].mean()) / std if std > 1e-12 else 0.0
-    return x.astype(np.float32)
+    return fit_scale(raw, specs, reference).apply(raw)

@@ -12,11 +12,14 @@ standardised behaviour block, each scaled to unit total variance. The squared
 distance between two users is then α·(text distance) + (1−α)·(behaviour
 distance) with both on the same scale: α is the share of the segmentation that
 text decides. Text-only data has no behaviour block: C = z.
+
+Whatever in these steps looks at all users (feature scaling, centring, the top
+rating, the collaborative SVD) is a :class:`~tools.segment.recipe.ProfileRecipe`;
+passing a fitted run's recipe profiles later data in that run's space.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -31,6 +34,7 @@ from tools.data.items import item_texts
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder
 from tools.segment.features import BehaviourFeatures, compute_features
+from tools.segment.recipe import BlockScale, CollaborativeBasis, ProfileRecipe, fit_recipe, rating_max
 
 DEFAULT_ALPHA = 0.5
 EVENT_WEIGHTS = {"view": 1.0, "click": 1.0, "cart": 2.0, "wishlist": 2.0, "purchase": 3.0, "rating": 2.0, "review": 2.0, "tag": 2.0}
@@ -51,6 +55,7 @@ class Profiles:
     n_texts_embedded: int  # distinct texts the embedder actually ran on this time
     n_texts_total: int  # distinct texts the profiles needed
     text_source: str = "embedder"  # "collaborative" when the data has no text, "none" when it has no items either
+    recipe: ProfileRecipe | None = None  # what was fitted on all users (tools/segment/recipe.py)
 
     def rows(self, rows: np.ndarray) -> Profiles:
         """These profiles for the users in ``rows`` only (indices or a boolean mask), scaled as they are."""
@@ -61,10 +66,7 @@ class Profiles:
 
 
 def _unit_variance(block: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-    ref = slice(None) if reference is None else np.asarray(reference, dtype=bool)
-    centred = block - block[ref].mean(axis=0, keepdims=True)
-    total = float((centred[ref].astype(np.float64) ** 2).sum(axis=1).mean())
-    return (centred / np.sqrt(total)).astype(np.float32) if total > 1e-12 else centred.astype(np.float32)
+    return BlockScale.of(block, reference).apply(block)
 
 
 def fuse(text: np.ndarray, behaviour: np.ndarray | None, alpha: float, reference: np.ndarray | None = None) -> np.ndarray:
@@ -78,15 +80,14 @@ def fuse(text: np.ndarray, behaviour: np.ndarray | None, alpha: float, reference
     return np.hstack([np.sqrt(alpha) * z, np.sqrt(1.0 - alpha) * x]).astype(np.float32)
 
 
-def _event_weights(ev: pd.DataFrame, population: np.ndarray | None = None) -> np.ndarray:
-    """Each event's weight in its user's text vector; the rating scale is the ``population`` events' (a mask; None: all)."""
+def _event_weights(ev: pd.DataFrame, top_rating: float | None = None) -> np.ndarray:
+    """Each event's weight in its user's text vector; ratings weigh against ``top_rating`` (else the events' own top)."""
     etype = ev["event_type"].astype(str)
     w = etype.map(EVENT_WEIGHTS).fillna(1.0).to_numpy(dtype=np.float64, copy=True)
     value = ev["value"].to_numpy(dtype=np.float64)
     rated = etype.isin(["rating", "review"]).to_numpy() & np.isfinite(value)
     if rated.any():
-        scale = rated if population is None or not (rated & population).any() else rated & population
-        vmax = max(float(np.nanmax(value[scale])), 1e-9)
+        vmax = top_rating or rating_max(ev) or 1e-9
         # A 5-star rating weighs about 4x a 1-star one: liked items define taste.
         w[rated] *= 0.25 + (np.clip(value[rated], 0, None) / vmax) ** 2
     ts = ev["timestamp"].to_numpy(dtype=np.float64)
@@ -104,11 +105,13 @@ def build_profiles(
     alpha: float = DEFAULT_ALPHA,
     progress: StageProgress | None = None,
     exclude: np.ndarray | None = None,
+    recipe: ProfileRecipe | None = None,
 ) -> Profiles:
     """Embed every distinct text once (through the cache) and build fused user profiles.
 
     Users in ``exclude`` (flagged outliers) get profiles too, but their values take no part
-    in the scaling: profiles of everyone else are what they would be without them.
+    in the scaling: profiles of everyone else are what they would be without them. With
+    ``recipe`` (a fitted run's), the profiles are in that run's space and ``alpha`` is the recipe's.
     """
     report = progress or (lambda stage, done, total: None)
     ev = data.events
@@ -145,7 +148,11 @@ def build_profiles(
 
     report("building profiles", 0, 1)
     rows = uidx.get_indexer(ev["user_id"])
-    weights = _event_weights(ev, None if population is None else population[rows]) if data.kind == "behaviour" else np.ones(len(ev))
+    if recipe is not None:
+        top_rating = recipe.rating_max
+    else:  # the population's rating scale (flagged outliers' ratings do not set it)
+        top_rating = rating_max(ev if population is None else ev[population[rows]])
+    weights = _event_weights(ev, top_rating) if data.kind == "behaviour" else np.ones(len(ev))
     text_matrix = np.zeros((n_users, dim), dtype=np.float32)
     if len(item_ids):
         cols = pd.Index(item_ids).get_indexer(ev["item_id"])
@@ -161,19 +168,26 @@ def build_profiles(
         )
         text_matrix += (w_text @ written_vectors).astype(np.float32)
     text_matrix = normalize_rows(text_matrix).astype(np.float32, copy=False)
-    text_source = "embedder"
-    features = compute_features(data, user_ids, population) if data.kind == "behaviour" else None
-    if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
-        if ev["item_id"].notna().any():
-            # No titles, descriptions or reviews: what users consumed is still telling.
-            text_matrix = collaborative_vectors(ev, user_ids, reference=population)
-            text_source = "collaborative"
-        else:
-            # Transactions without items (CDNOW): behaviour is all there is to segment on.
-            text_source = "none"
-            alpha = 0.0
-            text_matrix = np.zeros((n_users, 1), dtype=np.float32)  # one empty column, not 384
-    fused = fuse(text_matrix, None if features is None else features.scaled, alpha, population)
+    layout = None if recipe is None else recipe.features
+    features = compute_features(data, user_ids, population, layout) if data.kind == "behaviour" else None
+    if recipe is None:
+        text_source = "embedder"
+        if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):
+            # No titles, descriptions or reviews: what users consumed is still telling; nothing (CDNOW): behaviour only.
+            text_source, alpha = ("collaborative", alpha) if ev["item_id"].notna().any() else ("none", 0.0)
+    else:
+        text_source, alpha = recipe.text_source, recipe.alpha
+    basis = None
+    if text_source == "collaborative":
+        basis = CollaborativeBasis.fit(ev, user_ids, reference=population) if recipe is None else recipe.collaborative
+        text_matrix = basis.project(ev, user_ids)  # type: ignore[union-attr]
+    elif text_source == "none":
+        text_matrix = np.zeros((n_users, 1), dtype=np.float32)  # one empty column, not 384
+    if not 0.0 <= alpha <= 1.0:
+        raise ParameterError(f"alpha must be between 0 and 1, got {alpha}", "use e.g. --alpha 0.5")
+    if recipe is None:
+        recipe = fit_recipe(ev, user_ids, text_matrix, features, alpha, text_source, basis, population)
+    fused = recipe.fuse(text_matrix, None if features is None else features.scaled)
     report("building profiles", 1, 1)
     return Profiles(
         user_ids=user_ids,
@@ -186,32 +200,13 @@ def build_profiles(
         n_texts_embedded=cache.misses - misses_before,
         n_texts_total=total,
         text_source=text_source,
+        recipe=recipe,
     )
 
 
 def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32, reference: np.ndarray | None = None) -> np.ndarray:
-    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD), L2-normalised.
+    """Low-rank user vectors from the user-item matrix (TF-IDF weighted, truncated SVD axes), L2-normalised.
 
     The weights and the axes are learned from the ``reference`` rows (all when None), then applied to everyone.
     """
-    from sklearn.decomposition import TruncatedSVD
-
-    from tools.data.interactions import InteractionMatrix, interaction_pairs
-
-    items = pd.unique(ev["item_id"].dropna().astype(str))
-    matrix = InteractionMatrix.from_pairs(interaction_pairs(ev), user_ids=user_ids, item_ids=items).csr
-    rows = np.arange(matrix.shape[0]) if reference is None else np.flatnonzero(reference)
-    n_users, n_items = len(rows), matrix.shape[1]
-    idf = np.log((1 + n_users) / (1 + np.asarray((matrix[rows] > 0).sum(axis=0)).ravel())) + 1
-    matrix = (matrix @ sp.diags(idf)).tocsr()
-    k = min(dim, n_items - 1, n_users - 1)
-    if k < 1:
-        return np.zeros((matrix.shape[0], 1), dtype=np.float32)
-    with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
-        warnings.simplefilter("ignore", RuntimeWarning)
-        svd = TruncatedSVD(n_components=k, random_state=0)
-        if reference is None:
-            vectors = svd.fit_transform(matrix)
-        else:
-            vectors = svd.fit(matrix[rows]).transform(matrix)
-    return normalize_rows(np.nan_to_num(vectors).astype(np.float32))
+    return CollaborativeBasis.fit(ev, user_ids, dim, reference).project(ev, user_ids)

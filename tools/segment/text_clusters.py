@@ -152,20 +152,10 @@ class TextSegmentModel:
                 progress(start + len(chunk), len(x))
         return out
 
-    # -- fit --------------------------------------------------------------
-    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> TextSegmentModel:
-        from scipy.cluster.hierarchy import fcluster, linkage
+    def _build_graph(self, report: ProgressFn) -> np.ndarray:
+        """From ``reference_``: the projection, the neighbour index and the diffused reference (fit and restore share it)."""
         from sklearn.neighbors import NearestNeighbors
 
-        report = progress or (lambda stage, done, total: None)
-        x = normalize_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
-        distinct, _, counts = _distinct_rows(x)
-        k_given = self._check(len(x), len(distinct))
-        rng = np.random.default_rng(self.seed)
-
-        ref_pos = np.sort(rng.choice(len(distinct), size=min(len(distinct), self.reference_size), replace=False))
-        self.reference_ = distinct[ref_pos]
-        weights = counts[ref_pos].astype(np.float64)
         self.mean_ = self.reference_.mean(axis=0)
         n_axes = max(1, min(self.dims, self.reference_.shape[1], len(self.reference_) - 1))
         _, _, vt = np.linalg.svd(self.reference_ - self.mean_, full_matrices=False)
@@ -182,6 +172,33 @@ class TextSegmentModel:
             report("smoothing", 1, 1)
         else:
             self.y_ref_ = z_ref
+        return z_ref
+
+    @classmethod
+    def restore(cls, reference: np.ndarray, centroids: np.ndarray, neighbours: int = 8, self_weight: float = 0.3,
+                rounds: int = 8, dims: int = 256) -> TextSegmentModel:
+        """A fitted model back from what a run saves (its reference texts and centroids): ``predict`` as at the fit."""
+        model = cls(neighbours=neighbours, self_weight=self_weight, rounds=rounds, dims=dims)
+        model.reference_ = np.asarray(reference, dtype=np.float32)
+        model.centroids_ = np.asarray(centroids, dtype=np.float32)
+        model.k_ = len(model.centroids_)
+        model._build_graph(lambda stage, done, total: None)
+        return model
+
+    # -- fit --------------------------------------------------------------
+    def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> TextSegmentModel:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        report = progress or (lambda stage, done, total: None)
+        x = normalize_rows(np.asarray(x, dtype=np.float32)).astype(np.float32)
+        distinct, _, counts = _distinct_rows(x)
+        k_given = self._check(len(x), len(distinct))
+        rng = np.random.default_rng(self.seed)
+
+        ref_pos = np.sort(rng.choice(len(distinct), size=min(len(distinct), self.reference_size), replace=False))
+        self.reference_ = distinct[ref_pos]
+        weights = counts[ref_pos].astype(np.float64)
+        z_ref = self._build_graph(report)
 
         sample = np.sort(rng.choice(len(z_ref), size=min(len(z_ref), self.sample_size), replace=False))
         tree = linkage(self.y_ref_[sample].astype(np.float64), method="ward")

@@ -1,0 +1,159 @@
+"""What a fitted run's profiles depend on beyond each user's own events, frozen so later users are profiled alike.
+
+A profile (tools/segment/profiles.py) is mostly a user's own business: the items
+they touched, what they wrote, their orders. A few steps look at everyone:
+
+- the behaviour features' columns (which categories and event types) and their
+  scaling (medians, means, standard deviations: tools/segment/features.py);
+- the fusion's centring and unit total variance of each block;
+- the top rating, which weighs ratings;
+- without texts, the collaborative vectors' SVD of the user-item matrix.
+
+A :class:`ProfileRecipe` records those steps as fitted on a run's users. The fit
+applies it to its own users, and ``segscope assign`` / ``drift`` apply the same
+recipe to new data, so a user with the same events gets the same profile bit for
+bit, and a new user lands in the run's space rather than in one of its own making.
+A recipe is derived from what every run saves (profiles.npz and events.parquet), so
+runs made before it existed can assign too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tools.core.linalg import normalize_rows
+from tools.segment.features import BehaviourFeatures, FeatureLayout, layout_of
+
+COLLABORATIVE_DIM = 32
+RATING_TYPES = ("rating", "review")
+
+
+@dataclass(frozen=True)
+class BlockScale:
+    """Centre a block on the fitted users' mean and divide by the root of their mean squared norm."""
+
+    mean: np.ndarray  # (1, d), the block's dtype
+    total: float  # mean squared norm of the centred rows
+
+    @classmethod
+    def of(cls, block: np.ndarray, reference: np.ndarray | None = None) -> BlockScale:
+        """Fitted on the ``reference`` rows (a mask; None: all): flagged outliers move neither figure."""
+        ref = slice(None) if reference is None else np.asarray(reference, dtype=bool)
+        mean = block[ref].mean(axis=0, keepdims=True)
+        centred = block[ref] - mean
+        return cls(mean, float((centred.astype(np.float64) ** 2).sum(axis=1).mean()))
+
+    def apply(self, block: np.ndarray) -> np.ndarray:
+        centred = block - self.mean
+        return (centred / np.sqrt(self.total)).astype(np.float32) if self.total > 1e-12 else centred.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CollaborativeBasis:
+    """TF-IDF weights of the fitted catalogue and the truncated SVD axes of its user-item matrix."""
+
+    item_ids: np.ndarray  # str
+    idf: np.ndarray
+    components: np.ndarray  # (k, n_items); empty when there was nothing to factorise
+
+    @classmethod
+    def fit(cls, events: pd.DataFrame, user_ids: np.ndarray, dim: int = COLLABORATIVE_DIM,
+            reference: np.ndarray | None = None) -> CollaborativeBasis:
+        """The weights and axes of the ``reference`` users' rows (a mask over ``user_ids``; None: all)."""
+        from sklearn.decomposition import TruncatedSVD
+
+        items = np.asarray(pd.unique(events["item_id"].dropna().astype(str)), dtype=object)
+        counts = _user_items(events, user_ids, items)
+        if reference is not None:
+            counts = counts[np.flatnonzero(np.asarray(reference, dtype=bool))]
+        n_users, n_items = counts.shape
+        idf = np.log((1 + n_users) / (1 + np.asarray((counts > 0).sum(axis=0)).ravel())) + 1
+        k = min(dim, n_items - 1, n_users - 1)
+        if k < 1:
+            return cls(items, idf, np.zeros((0, n_items)))
+        with warnings.catch_warnings():  # identical users make the explained variance 0/0; that is their answer
+            warnings.simplefilter("ignore", RuntimeWarning)
+            svd = TruncatedSVD(n_components=k, random_state=0).fit(counts @ sp.diags(idf))
+        return cls(items, idf, svd.components_)
+
+    def project(self, events: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
+        """Each user's row of the matrix (items outside the fitted catalogue ignored) on the axes, L2-normalised."""
+        if not len(self.components):
+            return np.zeros((len(user_ids), 1), dtype=np.float32)
+        matrix = _user_items(events, user_ids, self.item_ids) @ sp.diags(self.idf)
+        vectors = np.asarray(matrix @ self.components.T)
+        return normalize_rows(np.nan_to_num(vectors).astype(np.float32))
+
+
+def _user_items(events: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.csr_matrix:
+    from tools.data.interactions import InteractionMatrix, interaction_pairs
+
+    if not events["item_id"].notna().any():
+        return sp.csr_matrix((len(user_ids), len(item_ids)), dtype=np.float32)
+    # Pairs outside the fitted catalogue are dropped: a new item has no axis to load on.
+    return InteractionMatrix.from_pairs(interaction_pairs(events), user_ids=user_ids, item_ids=item_ids).csr
+
+
+@dataclass(frozen=True)
+class ProfileRecipe:
+    """Everything population-wide a run's profiles used (module docstring)."""
+
+    alpha: float  # the share of the fusion text decides (0 when the data has no text to decide with)
+    text_source: str  # "embedder" | "collaborative" | "none"
+    rating_max: float | None
+    features: FeatureLayout | None
+    text_scale: BlockScale | None  # None when there is no behaviour block (profiles are the text vectors)
+    behaviour_scale: BlockScale | None
+    collaborative: CollaborativeBasis | None = None
+
+    def fuse(self, text: np.ndarray, behaviour: np.ndarray | None) -> np.ndarray:
+        """C = √α·ẑ ⊕ √(1−α)·x̂ with the fitted centring and scaling (tools/segment/profiles.py)."""
+        if behaviour is None or behaviour.shape[1] == 0 or self.text_scale is None or self.behaviour_scale is None:
+            return text.astype(np.float32)
+        z = self.text_scale.apply(text)
+        x = self.behaviour_scale.apply(behaviour)
+        return np.hstack([np.sqrt(self.alpha) * z, np.sqrt(1.0 - self.alpha) * x]).astype(np.float32)
+
+
+def rating_max(events: pd.DataFrame) -> float | None:
+    """The top rating in ``events`` (what a rating is weighed against), None without ratings."""
+    value = events["value"].to_numpy(dtype=np.float64)
+    rated = events["event_type"].astype(str).isin(RATING_TYPES).to_numpy() & np.isfinite(value)
+    return max(float(np.nanmax(value[rated])), 1e-9) if rated.any() else None
+
+
+def fit_recipe(
+    events: pd.DataFrame,
+    user_ids: np.ndarray,
+    text: np.ndarray,
+    features: BehaviourFeatures | None,
+    alpha: float,
+    text_source: str,
+    collaborative: CollaborativeBasis | None = None,
+    population: np.ndarray | None = None,
+) -> ProfileRecipe:
+    """The recipe of profiles fitted on ``events``: ``text`` and ``features`` are its users' blocks, before fusion.
+
+    ``population`` (a mask over ``user_ids``; None: all) names the users it is fitted on: a run
+    leaves its flagged outliers out (RunState.fitted), and so does the recipe derived from it.
+    """
+    has_behaviour = features is not None and features.raw.shape[1] > 0
+    if text_source == "collaborative" and collaborative is None:
+        collaborative = CollaborativeBasis.fit(events, user_ids, reference=population)
+    fitted_events = events
+    if population is not None:
+        fitted_events = events[events["user_id"].isin(pd.Index(np.asarray(user_ids)[np.asarray(population, dtype=bool)])).to_numpy()]
+    return ProfileRecipe(
+        alpha=alpha,
+        text_source=text_source,
+        rating_max=rating_max(fitted_events) or rating_max(events),
+        features=None if features is None else layout_of(features, events, population),
+        text_scale=BlockScale.of(text, population) if has_behaviour else None,
+        behaviour_scale=BlockScale.of(features.scaled, population) if has_behaviour else None,  # type: ignore[union-attr]
+        collaborative=collaborative if text_source == "collaborative" else None,
+    )
