@@ -136,7 +136,7 @@ def test_the_summary_block_counts_reasons_and_names_examples():
 
 def test_sample_bots_are_planted_among_the_same_people(tmp_path):
     with_bots = generate_sample(tmp_path / "b", n_users=500, seed=4, bots=0.06)
-    without = generate_sample(tmp_path / "p", n_users=470, seed=4, n_items=with_bots.n_items)
+    generate_sample(tmp_path / "p", n_users=470, seed=4, n_items=with_bots.n_items)
     assert with_bots.n_bots == 30
     truth = pd.read_csv(tmp_path / "b" / "truth.csv", keep_default_na=False)
     bots = truth[truth["segment"] == "bot"]
