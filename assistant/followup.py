@@ -57,7 +57,10 @@ class Focus:
             found = art.get("users") or []
             results = tuple(str(u["user_id"]) for u in found if isinstance(u, dict) and "user_id" in u)
         if tool == "list_segments":
-            listed = tuple(int(s["id"]) for s in art.get("segments", []) if isinstance(s, dict) and "id" in s)
+            # "the third one" counts the list's segments; their sub-segments are indented under them and are
+            # reached by id or name (as ranks are: tools/explain/segment_refs.py).
+            shown_segs = [s for s in art.get("segments", []) if isinstance(s, dict) and "id" in s]
+            listed = tuple(int(s["id"]) for s in shown_segs if s.get("parent") is None) or tuple(int(s["id"]) for s in shown_segs)
         if tool == "recommend_items" and art.get("items"):
             shown = tuple(str(i["item_id"]) for i in art["items"] if isinstance(i, dict) and "item_id" in i)
         return Focus(tool, dict(args), users, items, segments, results, listed, shown)

@@ -129,7 +129,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                       "since the last", "went from", "over time", "previous run", "previous segmentation"),
     "audit_segments": ("fair", "bias", "proxy", "proxies", "discriminat", "audit", "demographic", "over-represent", "under-represent",
                        "gender", "protected", "sensitive attribute", "skew", "disguise", "stand in for", "stand-in"),
-    "export_segment": (".csv", " csv", "parquet", "jsonl", "json lines", "user ids", "list of users", "member list", "list of members",
+    "export_segment": (" csv", " parquet", "jsonl", "json lines", "user ids", "list of users", "member list", "list of members",
                        "the members", "cohort", "audience", " crm", "mailchimp", "braze", "klaviyo", "hubspot", "salesforce", "ads ",
                        "email tool", "e-mail tool", "sync", "entered or left", "joined or left"),
     "write_report": ("report", "export", "shareable", "document", " doc ", " docs ", "write up", "write-up", "send to my", "stakeholder", "summary file",
@@ -205,7 +205,7 @@ class IntentScorer:
         for intent, words in KEYWORDS.items():
             if any(w in low for w in words):
                 best[intent] += 0.1
-        if re.search(r"\b(?:csv|parquet|jsonl|json lines)\b", low) and not re.search(r"\b(?:html|markdown|md|report)\b", low):
+        if re.search(r"(?<![\w./])(?:csv|parquet|jsonl|json lines)\b", low) and not re.search(r"\b(?:html|markdown|md|report)\b", low):
             best["export_segment"] += 0.2  # a file of members, not a document about them
             for answered_in_chat in ("segment_drift", "describe_segment", "list_segments"):
                 best[answered_in_chat] -= 0.1

@@ -164,7 +164,10 @@ def build_workspace(kind: str, root: Path) -> Path | None:
         if data is None or not (data / "ml-latest-small").exists():
             return None
         source = data / "ml-latest-small"
-    segment_dataset(load_dataset(source), root / f"ws-{kind}", RunParams(seed=7))
+    # The ml rows of the corpus were written against a flat two-segment run of ml-latest-small ("compare the two
+    # segments", "the lapsed thriller users"); --k auto now gives it a two-level tree, so the ml workspace says k=2.
+    params = RunParams(seed=7) if kind == "sample" else RunParams(seed=7, k=2)
+    segment_dataset(load_dataset(source), root / f"ws-{kind}", params)
     return root / f"ws-{kind}"
 
 
