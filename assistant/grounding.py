@@ -58,6 +58,37 @@ def numbers_in(text: str) -> set[str]:
     return out
 
 
+_PERCENT = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.I)
+_FRACTION = re.compile(r"(?<![\w.])0?\.\d+(?![\d.])")  # a share strictly between 0 and 1 (0.431); 0 and 1 say too little
+
+
+def percents_in(text: str, shares: bool = True) -> set[str]:
+    """The percentages a text states: numbers written with %, and (``shares``) its shares (0..1) as
+    percentages, with roundings. "100% of them buy toys" is grounded by a share or a percentage,
+    never by the count 100 in "more than 100 events"."""
+    out: set[str] = set()
+    for raw in _PERCENT.findall(text):
+        out |= numbers_in(raw)
+    for raw in _FRACTION.findall(text) if shares else ():
+        out |= numbers_in(f"{100 * float(raw):.4f}")
+    return out
+
+
+def workspace_percents(summary: dict) -> set[str]:
+    """The workspace's shares as percentages: each segment's share of users and its share-valued traits
+    (the raw segments.json holds p-values and statistics too, which are no percentage of anything)."""
+    out: set[str] = set()
+    for seg in summary.get("segments", []):
+        values = [seg.get("share")]
+        for t in [*seg.get("traits", []), *seg.get("profile", [])]:
+            if t.get("unit") == "share":
+                values += [t.get("segment_value"), t.get("population_value")]
+        for v in values:
+            if isinstance(v, (int, float)) and 0 <= v <= 1:
+                out |= numbers_in(f"{100 * float(v):.4f}")
+    return out
+
+
 def workspace_text(summary: dict) -> str:
     """The facts of segments.json as the tools write them (sizes, shares, trait values, lifts), plus its raw values."""
     data = summary.get("data", {})
@@ -81,6 +112,7 @@ class Grounding:
         self._known_title = known_title  # an item title of the workspace's catalogue
         self._texts: list[str] = [prompt, workspace_text(self.summary) if summary else ""]
         self._numbers = set().union(*(numbers_in(t) for t in self._texts))
+        self._percents = percents_in(prompt) | percents_in(self._texts[1], shares=False) | workspace_percents(self.summary)
         self._lower = "\n".join(self._texts).lower()
         self._tokens = set(_TOKEN.findall(self._lower))
         self.segment_ids = {int(s["id"]) for s in self.summary.get("segments", [])}
@@ -92,6 +124,7 @@ class Grounding:
             self.tool_results.append(text)
         self._texts.append(text)
         self._numbers |= numbers_in(text)
+        self._percents |= percents_in(text)
         self._lower += "\n" + text.lower()
         self._tokens |= set(_TOKEN.findall(text.lower()))
 
@@ -127,6 +160,10 @@ class Grounding:
             # A number is an id only where it is said as one ("user 42", "item #1197"): numeric ids
             # (MovieLens' 1..193609) would otherwise let almost any number pass.
             as_id = _ID_CONTEXT.search(claims[max(0, match.start() - 24) : match.start()])
+            if _PERCENT.match(claims, match.start()):  # a percentage needs a percentage or a share behind it
+                if n not in self._percents:
+                    found.append(f"the percentage {raw.rstrip(',.')}% is not in the tool results or the workspace")
+                continue
             if n not in self._numbers and not (as_id and self._known_id(raw.replace(",", ""))):
                 found.append(f"the number {raw.rstrip(',.')} is not in the tool results or the workspace")
         return list(dict.fromkeys(found))
