@@ -20,11 +20,12 @@ def update(
 ) -> None:
     """Append NEW events to the run: re-profile and re-place the users they touch, recompute the summary, publish a new run."""
     from assistant.progress import stage_progress
-    from tools.core.run_state import load_run
+    from tools.core.workspace import Workspace
     from tools.data.ingest import load_dataset, parse_mapping
     from tools.update import update_run
 
-    entity = load_run(workspace).summary["data"].get("entity", "user")  # a workspace without a run fails here, before reading
+    # A workspace without a run fails here, before NEW is read; NEW is read as the run read its data (users or sessions).
+    entity = json.loads((Workspace(workspace).require_run() / "segments.json").read_text())["data"].get("entity", "user")
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity)
     with stage_progress(err, show_progress(json_output)) as progress:
         result = update_run(workspace, dataset, progress=progress)
