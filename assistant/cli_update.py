@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from assistant.cli_app import DEFAULT_WORKSPACE, app, err, out, show_progress
 def update(
     data: Annotated[Path, typer.Option("--data", help="New events with the same columns as the run's (a file or folder).")],
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder of a `segment` run.")] = DEFAULT_WORKSPACE,
-    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="Column mapping, e.g. --map user_id=reviewerID (repeatable).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the update's figures as JSON on stdout.")] = False,
 ) -> None:
     """Append NEW events to the run: re-profile and re-place the users they touch, recompute the summary, publish a new run."""

@@ -79,13 +79,14 @@ def compare_with_reassign(ws: Path, parent: str, child: str, new_data, embedder)
     }  # fmt: skip
 
 
-def scale(n_users: int, data: Path | None, reps: int) -> dict:
-    from tools.data.ingest import load_dataset
-    from tools.embed.embedding import HashingEmbedder
-
-    tmp = Path(tempfile.mkdtemp(prefix="segscope-bench-incr-"))
+def scale(n_users: int, data: Path | None, reps: int, work: Path | None = None) -> dict:
+    """The 100k-user measurement (module docstring); ``work`` keeps the split and the fitted workspace for a re-run."""
+    tmp = Path(tempfile.mkdtemp(prefix="segscope-bench-incr-")) if work is None else work
     nice = ["nice", "-n", "10"]
     try:
+        if (tmp / "fit.json").exists():  # fitted by an earlier run of this script: its split, workspace and recorded fit
+            return _updates(tmp, json.loads((tmp / "fit.json").read_text()), reps, nice)
+        tmp.mkdir(parents=True, exist_ok=True)
         if data is None:
             data = tmp / "data"
             run_command([*nice, str(SEGSCOPE), "sample", "--out", str(data), "--users", str(n_users), "--items", str(n_users // 5), "--seed", "1"])
@@ -113,33 +114,47 @@ def scale(n_users: int, data: Path | None, reps: int) -> dict:
         parent = json.loads(fit["stdout"])["run_key"]
         fit_timings = json.loads((ws / ".segscope" / "runs" / parent / "timings.json").read_text())
         out: dict = {"users": len(users), "events_fitted": int(base.sum()), "embedder": "hashing", "load_average_at_fit": load,
-                     "fit": {"wall_s": round(fit["wall_s"], 1), "peak_rss_mb": round(fit["peak_rss_mb"]),
-                             "timings": {k: round(v, 1) for k, v in fit_timings.items()}}}  # fmt: skip
-        for name, path, n_users_upd in (("late", tmp / "late.csv", len(late_users)), ("later", tmp / "later.csv", len(later_users))):
-            walls, figures, child = [], None, None
-            for _ in range(reps):
-                _reset(ws, parent, child)
-                res = run_command([*nice, str(SEGSCOPE), "update", "--workspace", str(ws), "--data", str(path), "--json"])
-                walls.append(res["wall_s"])
-                figures = json.loads(res["stdout"])
-                child = figures["run_key"]
-            assert figures is not None and child is not None
-            check = compare_with_reassign(ws, parent, child, load_dataset(path), HashingEmbedder())
-            med = statistics.median(walls)
-            out[name] = {
-                "users_with_new_events": n_users_upd, "events": int((late if name == "late" else later).sum()),
-                "wall_s": [round(w, 2) for w in walls], "median_s": round(med, 2),
-                "ratio_to_full_run": round(med / fit["wall_s"], 4),
-                "ratio_to_full_run_without_store": round(med / (fit["wall_s"] - fit_timings.get("store_s", 0.0)), 4),
-                "peak_rss_mb": round(res["peak_rss_mb"]),
-                "update": {k: figures[k] for k in ("affected", "new_users", "placed", "moved", "moved_affected", "beyond_p99",
-                                                   "end_shift_days", "end_features", "texts_embedded", "names_kept", "refit", "timings")},
-                "vs_full_reassign": check,
-            }  # fmt: skip
-            _reset(ws, parent, child)
-        return out
+                     "parent": parent, "fit": {"wall_s": round(fit["wall_s"], 1), "peak_rss_mb": round(fit["peak_rss_mb"]),
+                                               "timings": {k: round(v, 1) for k, v in fit_timings.items()}},
+                     "late": {"users_with_new_events": len(late_users), "events": int(late.sum())},
+                     "later": {"users_with_new_events": len(later_users), "events": int(later.sum())}}  # fmt: skip
+        (tmp / "fit.json").write_text(json.dumps(out))
+        return _updates(tmp, out, reps, nice)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if work is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _updates(tmp: Path, out: dict, reps: int, nice: list[str]) -> dict:
+    """Each scenario's update, ``reps`` times from the fitted run, then checked against a full re-assign."""
+    from tools.data.ingest import load_dataset
+    from tools.embed.embedding import HashingEmbedder
+
+    ws, parent, fit = tmp / "ws", out["parent"], out["fit"]
+    out = json.loads(json.dumps(out))
+    out["load_average_at_updates"] = round(os.getloadavg()[0], 1)
+    for name, path in (("late", tmp / "late.csv"), ("later", tmp / "later.csv")):
+        walls, figures, child = [], None, None
+        for _ in range(reps):
+            _reset(ws, parent, child)
+            res = run_command([*nice, str(SEGSCOPE), "update", "--workspace", str(ws), "--data", str(path), "--json"])
+            walls.append(res["wall_s"])
+            figures = json.loads(res["stdout"])
+            child = figures["run_key"]
+        assert figures is not None and child is not None
+        check = compare_with_reassign(ws, parent, child, load_dataset(path), HashingEmbedder())
+        med = statistics.median(walls)
+        out[name] = {
+            **out[name], "wall_s": [round(w, 2) for w in walls], "median_s": round(med, 2),
+            "ratio_to_full_run": round(med / fit["wall_s"], 4),
+            "ratio_to_full_run_without_store": round(med / (fit["wall_s"] - fit["timings"].get("store_s", 0.0)), 4),
+            "peak_rss_mb": round(res["peak_rss_mb"]),
+            "update": {k: figures[k] for k in ("affected", "new_users", "placed", "moved", "moved_affected", "beyond_p99",
+                                               "end_shift_days", "end_features", "texts_embedded", "names_kept", "refit", "timings")},
+            "vs_full_reassign": check,
+        }  # fmt: skip
+        _reset(ws, parent, child)
+    return out
 
 
 def real_log(log, embedder) -> dict:
@@ -190,6 +205,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--data", type=Path, default=None, help="a `segscope sample --users N --items N/5 --seed 1` folder to reuse")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None, help="keep the split and fitted workspace here (reused when present)")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
     parser.add_argument("--online-retail", type=Path, default=None)
@@ -200,7 +216,7 @@ def main() -> None:
     if previous.exists():  # a part run on its own keeps the other parts' figures
         result = json.loads(previous.read_text())
     if not args.skip_scale:
-        result["scale"] = scale(args.users, args.data, args.reps)
+        result["scale"] = scale(args.users, args.data, args.reps, args.work)
     embedder = make_embedder(args.embedder)
     logs = {r["log"]: r for r in result.get("logs", [])}
     for path, reader in ((args.cdnow, read_cdnow), (args.online_retail, read_online_retail)):

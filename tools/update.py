@@ -3,7 +3,8 @@
 The new users' and the touched users' profiles are recomputed with the run's recipe and
 placed by its model (tools/segment/update.py: the result equals a full re-assign of the
 run's data plus the new events). The summary is recomputed on the updated arrays
-(sizes, traits with their tests, keywords, representatives: tools/segment/summary.py);
+(sizes, traits with their tests, representatives: tools/segment/summary.py; keywords too, unless
+fewer than ``KEYWORDS_KEPT`` of the users moved or are new, when a behaviour run keeps its parent's);
 a segment keeps its name and description when its defining traits are the same features
 as before and its size moved less than ``NAME_KEEP_SIZE``, since the model is unchanged;
 others get the extractive name their new traits give.
@@ -25,7 +26,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,15 @@ from tools.explain.labels import label_segments
 from tools.pipeline import assignments_csv, save_data
 from tools.segment.profiles import Profiles
 from tools.segment.summary import summarise_segments, trait_tests
-from tools.segment.update import UpdateBase, UpdatedUsers, load_update_base, run_p99, update_users
+from tools.segment.update import (
+    UpdateBase,
+    UpdatedUsers,
+    load_update_base,
+    run_p99,
+    update_users,
+)
 
+KEYWORDS_KEPT = 0.05  # a behaviour run's keywords are the parent's when fewer users than this share moved or are new
 NAME_KEEP_SIZE = 0.10  # relative size change under which a segment with the same defining features keeps its name
 # Re-fit rules: (indicator, threshold, why it matters). Each is measured on the updated run against the fitted one.
 BEYOND_P99 = 0.05  # share of the updated users farther from their segment than 99% of the run's users (1% by chance)
@@ -187,7 +195,17 @@ def _summary(base: UpdateBase, users: UpdatedUsers, data: Dataset, key: str, sta
     profiles = Profiles(users.user_ids.astype(str), users.text, users.features, users.fused, float(run.summary["parameters"].get("alpha", 0.5)),
                         users.item_ids, users.item_vectors, users.n_texts_embedded, 0, str(run.summary["parameters"].get("text_source", "embedder")),
                         base.recipe)  # fmt: skip
-    segments = summarise_segments(users.data, profiles, users.labels, users.top, _parents(run.summary), fitted=fitted, flagged=flagged)
+    # Ids as object arrays: pandas looks Arrow strings up 100x slower, and the summary looks every event's up.
+    data = replace(users.data, events=users.data.events.astype({"user_id": object, "item_id": object}))
+    changed = stats["moved"] + stats["new_users"]
+    reuse_keywords = run.summary["data"]["kind"] == "behaviour" and changed < KEYWORDS_KEPT * len(users.user_ids)
+    if reuse_keywords:  # counting every member's words again is most of the summary's cost; few members changed
+        data = replace(data, items=None, events=data.events.assign(text=None))
+    segments = summarise_segments(data, profiles, users.labels, users.top, _parents(run.summary), fitted=fitted, flagged=flagged)
+    if reuse_keywords:
+        before = {int(seg["id"]): tuple(seg.get("keywords") or ()) for seg in run.summary["segments"]}
+        segments = [replace(seg, keywords=before.get(seg.segment_id, ())) for seg in segments]
+    stats["keywords"] = "kept" if reuse_keywords else "recomputed"
     summary = json.loads(json.dumps(run.summary))
     merged = users.data
     summary["run_key"] = key
