@@ -162,7 +162,9 @@ def incremental_rows(result: dict | None) -> list[tuple[str, str, str]]:
             if not u:
                 continue
             v = u["vs_full_reassign"]
-            refit = "re-fit suggested (" + "; ".join(x.split(":")[0].split(" (")[0] for x in u["refit"]) + ")" if u["refit"] else "no re-fit"
+            kinds = {"farther": "beyond p99", "changed segment": "moved", "went from": "sizes", "now ends": "end moved", "new since": "new users"}
+            said = [k for word, k in kinds.items() if any(word in x for x in u["refit"])]
+            refit = f"re-fit suggested ({', '.join(said)})" if u["refit"] else "no re-fit"
             rows.append((f"Update, {r['log']} ({r['split']}): {what} appended ({u['events']:,} events, {u['affected']:,} users, "
                          f"{u['new_users']:,} new); same leaf / top as a full re-assign; moved; seconds vs fit",
                          f"{v['leaf_agreement']:.1%} / {v['top_agreement']:.1%}; {u['moved']:,}; {u['seconds']:.1f} s vs "
