@@ -186,7 +186,7 @@ def real_log(log, embedder) -> dict:
             s = res.stats
             out[name] = {
                 "events": len(new.events), "affected": s["affected"], "new_users": s["new_users"], "placed": s["placed"],
-                "moved": s["moved"], "moved_share": s["moved_share"], "beyond_p99": s["beyond_p99"], "end_shift_days": s["end_shift_days"],
+                "moved": s["moved"], "moved_share": s["moved_share"], "moved_top": s["moved_top_since_fit"], "beyond_p99": s["beyond_p99"], "beyond_p99_all_share": s["beyond_p99_all_share"], "end_shift_days": s["end_shift_days"],
                 "names_kept": s["names_kept"], "refit": list(res.refit), "seconds": round(seconds, 2),
                 "ratio_to_fit": round(seconds / fit_s, 4), "vs_full_reassign": compare_with_reassign(ws, parent, res.key, new, embedder),
             }  # fmt: skip

@@ -162,7 +162,7 @@ def incremental_rows(result: dict | None) -> list[tuple[str, str, str]]:
             if not u:
                 continue
             v = u["vs_full_reassign"]
-            kinds = {"farther": "beyond p99", "changed segment": "moved", "went from": "sizes", "now ends": "end moved", "new since": "new users"}
+            kinds = {"farther": "beyond p99", "changed top-level": "moved", "went from": "sizes", "now ends": "end moved", "new since": "new users"}
             said = [k for word, k in kinds.items() if any(word in x for x in u["refit"])]
             refit = f"re-fit suggested ({', '.join(said)})" if u["refit"] else "no re-fit"
             rows.append((f"Update, {r['log']} ({r['split']}): {what} appended ({u['events']:,} events, {u['affected']:,} users, "

@@ -182,3 +182,18 @@ def test_refit_is_suggested_when_the_end_moves_past_the_threshold_and_not_otherw
     moved = segscope("update", "--workspace", ws, "--data", far)
     assert moved.returncode == 0, moved.stderr
     assert "a full re-fit is suggested:" in moved.stdout and "days after the fit's did (above 90)" in moved.stdout
+
+
+def test_refit_is_suggested_when_many_users_fit_no_segment(split, tmp_path):
+    ws = fitted_ws(split, tmp_path)
+    late = pd.read_csv(split["late"])
+    t0, t1 = late["timestamp"].min(), late["timestamp"].max()  # inside the run's period: only the end-free rule can fire
+    items = pd.read_csv(split["first"] / "items.csv", dtype={"item_id": str})["item_id"].tolist()
+    # 30 new users alike and unlike anyone: 300 purchases of 1,000,000 each, of one item, each with a review in words nobody used.
+    rows = [{"user_id": f"zz{u:03d}", "item_id": items[0], "event_type": "purchase", "timestamp": t0 + (t1 - t0) * j / 300,
+             "value": 1e6, "text": "quux zorp blarg frobnicate wibble"} for u in range(30) for j in range(300)]
+    odd = tmp_path / "odd.csv"
+    pd.DataFrame(rows).to_csv(odd, index=False)
+    result = update_run(ws, load_dataset(odd), HashingEmbedder())
+    assert result.stats["end_shift_days"] == 0 and result.stats["beyond_p99_all"] >= 20
+    assert any("farther from their segment than 99%" in r and "a segment may be missing" in r for r in result.refit), result.refit

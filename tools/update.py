@@ -50,9 +50,9 @@ from tools.segment.update import (
 KEYWORDS_KEPT = 0.05  # a behaviour run's keywords are the parent's when fewer users than this share moved or are new
 NAME_KEEP_SIZE = 0.10  # relative size change under which a segment with the same defining features keeps its name
 # Re-fit rules: (indicator, threshold, why it matters). Each is measured on the updated run against the fitted one.
-BEYOND_P99 = 0.05  # share of the updated users farther from their segment than 99% of the run's users (1% by chance)
+BEYOND_P99 = 0.02  # share of users farther from their segment than 99% of the run's users: twice chance, as `drift` says
 MIN_BEYOND = 20  # ... and at least this many of them: a candidate new segment
-MOVED = 0.10  # share of the fitted run's users whose segment changed
+MOVED = 0.10  # share of the fitted run's users whose top-level segment changed
 SIZE_CHANGE = 0.25  # relative change of a segment's share since the fit (segments of at least 1% of users)
 STALE_DAYS = 90.0  # days the data's end moved since the fit: recency and tenure scaled for another end
 NEW_USERS = 0.20  # users the fit never saw, as a share of the fit's users
@@ -100,12 +100,13 @@ def _keep_names(old: dict, new: dict) -> int:
 def refit_reasons(stats: dict) -> list[str]:
     """Why a full re-fit is suggested (module constants; README "Incremental updates")."""
     out = []
-    if stats["beyond_p99"] >= MIN_BEYOND and stats["beyond_p99_share"] > BEYOND_P99:
-        out.append(f"{stats['beyond_p99']:,} of the {stats['affected']:,} updated users ({stats['beyond_p99_share']:.1%}) are farther "
-                   f"from their segment than 99% of the run's users are from theirs (above {BEYOND_P99:.0%}): a segment may be missing")
-    if stats["moved_since_fit_share"] > MOVED:
-        out.append(f"{stats['moved_since_fit']:,} of the fit's users ({stats['moved_since_fit_share']:.1%}) changed segment since "
-                   f"the fit (above {MOVED:.0%})")
+    if stats["beyond_p99_all"] >= MIN_BEYOND and stats["beyond_p99_all_share"] > BEYOND_P99:
+        out.append(f"{stats['beyond_p99_all_share']:.1%} of the users are farther from their segment than 99% of the run's users are "
+                   f"from theirs (above {BEYOND_P99:.0%}, twice chance; {stats['beyond_p99']:,} of the {stats['affected']:,} updated "
+                   "users): a segment may be missing")
+    if stats["moved_top_since_fit_share"] > MOVED:  # sub-segments follow the outlook: users lapse across them as time passes
+        out.append(f"{stats['moved_top_since_fit']:,} of the fit's users ({stats['moved_top_since_fit_share']:.1%}) changed top-level "
+                   f"segment since the fit (above {MOVED:.0%})")
     for seg, (before, after) in stats["shares"].items():
         if before >= 0.01 and abs(after - before) > SIZE_CHANGE * before:
             out.append(f"segment {seg} went from {before:.1%} to {after:.1%} of users (a change above {SIZE_CHANGE:.0%})")
@@ -123,6 +124,10 @@ def _stats(base: UpdateBase, users: UpdatedUsers, p99: float, fit_summary: dict)
     moved = int((users.labels[:n_old] != old).sum())
     placed_affected = users.affected & np.isfinite(users.own_distance)
     beyond = int((users.own_distance[placed_affected] > p99).sum())
+    # Over everyone, as `drift` counts it: the re-placed users as measured, the others as in the run (1% beyond its p99).
+    placed = np.isfinite(users.own_distance)
+    beyond_all = int((users.own_distance[placed] > p99).sum())
+    beyond_all_share = (beyond_all + 0.01 * int((~placed).sum())) / max(len(users.user_ids), 1)
     n_aff = int(users.affected.sum())
     leaves = sorted({int(s["id"]) for s in base.run.summary["segments"] if not s.get("children")})
     fit_n = int(fit_summary["data"]["n_users"])
@@ -133,12 +138,15 @@ def _stats(base: UpdateBase, users: UpdatedUsers, p99: float, fit_summary: dict)
     since = 0.0 if users.features_end is None or base.fit_end is None else (users.features_end - base.fit_end) / 86400.0
     rows = pd.Index(users.user_ids).get_indexer(pd.Index(base.fit_user_ids))
     moved_fit = int((users.labels[rows] != base.fit_labels).sum())
+    moved_top = int((users.top[rows] != base.fit_top).sum())
     return {
         "users": len(users.user_ids), "affected": n_aff, "new_users": int(len(users.user_ids) - n_old),
         "placed": int(users.placed.sum()), "moved": moved, "moved_share": round(moved / max(n_old, 1), 4),
         "moved_since_fit": moved_fit, "moved_since_fit_share": round(moved_fit / max(len(rows), 1), 4),
+        "moved_top_since_fit": moved_top, "moved_top_since_fit_share": round(moved_top / max(len(rows), 1), 4),
         "moved_affected": int((users.labels[:n_old] != old)[users.affected[:n_old]].sum()),
         "beyond_p99": beyond, "beyond_p99_share": round(beyond / max(int(placed_affected.sum()), 1), 4), "run_p99": round(p99, 6),
+        "beyond_p99_all": beyond_all, "beyond_p99_all_share": round(beyond_all_share, 4),
         "end_shift_days": round(users.end_shift_days, 4), "end_features": users.end_recomputed,
         "end_moved_days_since_fit": round(since, 4),
         "new_users_since_fit_share": round(max(len(users.user_ids) - fit_n, 0) / max(fit_n, 1), 4),

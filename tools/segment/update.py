@@ -62,6 +62,7 @@ class UpdateBase:
     fit_end: float | None  # the fitted run's end
     fit_user_ids: np.ndarray  # the fitted run's users and leaves: drift since the fit, over any number of updates
     fit_labels: np.ndarray
+    fit_top: np.ndarray
 
     @property
     def key(self) -> str:
@@ -120,7 +121,7 @@ def load_update_base(workspace, key: str | None = None) -> UpdateBase:
     features_end = fit_end(run) if end == "fit" else (None if end is None else float(end))
     first_end = fit_end(fit) if fit is run else params.get("features_end_fit")
     return UpdateBase(run, fit_key, recipe, segments, features_end, None if first_end is None else float(first_end),
-                      fit.user_ids.astype(object), fit.labels)
+                      fit.user_ids.astype(object), fit.labels, fit.labels if fit.top_labels is None else fit.top_labels)
 
 
 def merged_dataset(run: RunState, new: Dataset) -> Dataset:
