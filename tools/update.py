@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tools.core.dataset import Dataset
+from tools.core.errors import WorkspaceError
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.embed.embedding import Embedder
 from tools.explain.labels import label_segments
@@ -184,6 +185,9 @@ def update_run(workspace: str | Path, data: Dataset, embedder: Embedder | None =
     timings["summary_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     with ws.lock():
+        if ws.current_run() != parent:  # another run was published while this one was profiled: do not bury it
+            raise WorkspaceError(f"{ws.root}: the current run changed to {ws.current_run()} during the update of {parent}",
+                                 "run `segscope update` again: it appends to the current run")
         ws.clean_leftovers()
         with ws.new_run(key) as run_dir:
             _save(run_dir, base, users, summary)
