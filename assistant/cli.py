@@ -17,6 +17,7 @@ from assistant import cli_insights  # noqa: F401  isort: skip
 from assistant import cli_export  # noqa: F401  isort: skip
 from assistant import cli_assign  # noqa: F401  isort: skip
 from assistant import cli_drift  # noqa: F401  isort: skip
+from assistant import cli_update  # noqa: F401  isort: skip
 from assistant import cli_audit  # noqa: F401  isort: skip
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 

@@ -39,6 +39,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
     rows += usefulness_rows(_load("usefulness"))
     rows += outlier_rows(_load("outliers"))
     rows += assign_drift_rows(_load("assign"), _load("drift"))
+    rows += incremental_rows(_load("incremental"))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -138,6 +139,36 @@ def assign_drift_rows(assign: dict | None, drift: dict | None) -> list[tuple[str
                      f"{'yes' if ok else 'NO'}; {d['users']['moved']:,}; {d['unusual']['share_beyond_p99']:.1%}", "rows sum exactly"))
         rows.append((f"Drift --since, {r['log']}: segments keeping id and name, whole log re-fitted with another seed / first half vs whole log",
                      f"{same['kept']} / {r['since']['kept']}", "unchanged segments kept"))
+    return rows
+
+
+def incremental_rows(result: dict | None) -> list[tuple[str, str, str]]:
+    """bench/incremental.py: `segscope update` of 1% of 100,000 users against a full run, and against a full re-assign."""
+    rows = []
+    sc = (result or {}).get("scale")
+    for name, what in (("late", "events inside the run's period (end unchanged)"), ("later", "events after the run's end")):
+        r = (sc or {}).get(name)
+        if not r or "median_s" not in r:
+            continue
+        v, u = r["vs_full_reassign"], r["update"]
+        rows.append((f"Update, {sc['users']:,}-user sample ({sc['embedder']} embedder): 1% of users with new {what}; median of "
+                     f"{len(r['wall_s'])} `segscope update` ÷ full `segment` ({sc['fit']['wall_s']:.0f} s; without its store "
+                     f"{sc['fit']['wall_s'] - sc['fit']['timings'].get('store_s', 0):.0f} s); users re-placed; same leaf / top as a full re-assign",
+                     f"{r['median_s']:.1f} s = {r['ratio_to_full_run']:.1%} ({r['ratio_to_full_run_without_store']:.1%}); "
+                     f"{u['placed']:,}; {v['leaf_agreement']:.1%} / {v['top_agreement']:.1%}", "≤ 5%; 100%"))
+    for r in (result or {}).get("logs", []):
+        for name, what in (("first_14_days", "the 14 days after the cut"), ("whole_holdout", "the whole holdout")):
+            u = r.get(name)
+            if not u:
+                continue
+            v = u["vs_full_reassign"]
+            kinds = {"farther": "beyond p99", "changed top-level": "moved", "went from": "sizes", "now ends": "end moved", "new since": "new users"}
+            said = [k for word, k in kinds.items() if any(word in x for x in u["refit"])]
+            refit = f"re-fit suggested ({', '.join(said)})" if u["refit"] else "no re-fit"
+            rows.append((f"Update, {r['log']} ({r['split']}): {what} appended ({u['events']:,} events, {u['affected']:,} users, "
+                         f"{u['new_users']:,} new); same leaf / top as a full re-assign; moved; seconds vs fit",
+                         f"{v['leaf_agreement']:.1%} / {v['top_agreement']:.1%}; {u['moved']:,}; {u['seconds']:.1f} s vs "
+                         f"{r['fit']['seconds']:.0f} s; {refit}", "100%"))
     return rows
 
 
@@ -261,8 +292,8 @@ def markdown_table(rows: list[tuple[str, str, str]]) -> str:
 def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
-    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "assign", "drift", "scale",
-                 "scale-baseline", "store", "tui_load", "routing"):
+    for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "assign", "drift", "incremental",
+                 "scale", "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -322,6 +353,9 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "outliers":
         update_readme_rows(OUTLIER_PREFIXES)
         update_docs_section(OUTLIER_PREFIXES, "outliers")
+    elif len(sys.argv) > 1 and sys.argv[1] == "incremental":
+        update_readme_rows(("Update,",))
+        update_docs_section(("Update,",), "incremental")
     elif len(sys.argv) > 1 and sys.argv[1] in ("assign", "drift"):
         update_readme_rows(("Assign", "Drift"))
     elif len(sys.argv) > 1 and sys.argv[1] == "store":

@@ -108,12 +108,16 @@ def load_fitted_run(workspace: str | Path, key: str | None = None) -> FittedRun:
     params, kind = run.summary["parameters"], run.summary["data"]["kind"]
     if not (run.run_dir / "model.npz").exists():
         raise WorkspaceError(f"{run.run_dir}: the run has no saved model", "run `segscope segment` again")
-    features = fit_features_of(run)
-    events = run.data.events
-    recipe = fit_recipe(events, run.user_ids, run.text, features, float(params.get("alpha", 0.5)),
-                        str(params.get("text_source", "embedder")), population=run.fitted)
+    # An updated run (tools/update.py) keeps the recipe of the run that was fitted: derive it from that one.
+    fit = run if params.get("fitted_run") in (None, run.summary["run_key"]) else load_run(workspace, str(params["fitted_run"]))
+    fit_features = fit_features_of(fit)
+    recipe = fit_recipe(fit.data.events, fit.user_ids, fit.text, fit_features, float(params.get("alpha", 0.5)),
+                        str(params.get("text_source", "embedder")), population=fit.fitted)
+    features = fit_features
+    if fit is not run and recipe.features is not None:
+        features = replace(fit_features_of(run), scaled=recipe.features.scale.apply(run.feature_raw))  # type: ignore[type-var]
     text_model = kind == "text" and params.get("algorithm", "kmeans") == "kmeans"
-    segments = load_fitted(run.run_dir, features, text_model)
+    segments = load_fitted(run.run_dir, fit_features, text_model)
     own = segments.place(run.fused, features)
     top = run.labels if run.top_labels is None else run.top_labels
     agreement = float(np.mean((own.leaf == run.labels) & (own.top == top))) if len(top) else 1.0
