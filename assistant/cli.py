@@ -18,6 +18,7 @@ from assistant import cli_export  # noqa: F401  isort: skip
 from assistant import cli_assign  # noqa: F401  isort: skip
 from assistant import cli_drift  # noqa: F401  isort: skip
 from assistant import cli_audit  # noqa: F401  isort: skip
+from assistant import cli_whatif  # noqa: F401  isort: skip
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 
 
