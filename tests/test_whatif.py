@@ -144,3 +144,18 @@ def test_slash_whatif():
 
     route = parse_slash("/whatif u00042 3")
     assert route.tool == "what_would_move" and route.args == {"user_id": "u00042", "segment_id": 3}
+
+
+def test_report_cards_say_what_would_move_their_typical_member(shop):
+    from tools.report.whatif_section import whatif_lines
+
+    ws, fitted = shop
+    ids = [int(s["id"]) for s in fitted.run.summary["segments"] if s.get("parent") is None][:3]
+    lines = whatif_lines(ws, ids)
+    assert set(lines) == set(ids)
+    for line in lines.values():
+        assert "into the nearest other segment" in line or "no feasible change within" in line
+        assert "verified with the saved model" in line or "no feasible change" in line
+    res = _segscope("report", "--workspace", ws, "--out", ws / "r.md", "--segment", ids[0])
+    assert res.returncode == 0, res.stderr
+    assert f"**What would move them:** {lines[ids[0]]}".split(" (")[0] in (ws / "r.md").read_text()

@@ -78,6 +78,7 @@ def _specs(fitted: FittedRun) -> dict[str, tuple[str, str]]:
 def fmt_value(value: float, unit: str, currency: str | None) -> str:
     if not np.isfinite(value):
         return "none"
+    value = 0.0 if abs(value) < 5e-3 else float(value)  # never "-0.00"
     if unit == "money":
         return f"{currency or ''}{value:,.2f}"
     if unit == "share":
@@ -88,35 +89,44 @@ def fmt_value(value: float, unit: str, currency: str | None) -> str:
 
 
 def _changes(search: Search, fitted: FittedRun) -> list[str]:
+    """One line per category (or per kind of step): what the user would do, counted in their own units."""
     best = search.best
     assert best is not None
     h, out = search.history, []
     start_raw = dict(zip(fitted.run.feature_names, fitted.run.feature_raw[fitted.run.row_of(h.user_id)]))
-    groups = Counter((s.kind, s.event_type, s.category, s.size, s.value, s.recency_days) for s in best.steps)
     cur = fitted.run.summary["data"].get("currency") or ""
-    for (kind, etype, cat, size, value, recency), n in groups.items():
-        if kind == "visit":
-            out.append(f"a new visit {h.recency_days - recency:,.0f} days after their last (days since last activity "
-                       f"{h.recency_days:,.0f} → {recency:,.0f})")
+    for s in best.steps:
+        if s.kind == "visit":
+            out.append(f"a new visit {h.recency_days - s.recency_days:,.0f} days after their last (days since last activity "
+                       f"{h.recency_days:,.0f} → {s.recency_days:,.0f})")
+    by_place: dict[str, Counter] = {}
+    for s in best.steps:
+        if s.kind != "add":
             continue
-        one, many, ing = VERBS.get(etype, (etype, etype + "s", etype))
-        if h.transaction_log:
-            one, many = "order", "orders"
-        what = f"{n} more {one if n == 1 else many}"
-        if value is not None and etype in ("rating", "review"):
-            what += f" of {value:g}"
-        if size != 1.0 and np.isfinite(h.order_value):
-            what += f" worth about {cur}{h.order_value * size:,.2f} ({'half' if size == 0.5 else f'{size:g}×'} their usual {cur}{h.order_value:,.2f})"
-        if cat is not None:
-            share = start_raw.get(f"category_{cat}", np.nan)
-            if not np.isfinite(share) or share == 0:
-                out.append(f"starts {ing} {cat} items: {what} in {cat}")
-            else:
-                out.append(f"{what} in {cat}")
-        elif kind == "add" and any(s.item_id not in (None, h.own_item) for s in best.steps if s.category is None):
-            out.append(f"{what} of the segment's typical items (a new interest)")
+        place = s.category or ("new" if s.item_id not in (None, h.own_item) else "usual")
+        by_place.setdefault(place, Counter())[(s.event_type, s.size, s.value)] += 1
+    for place, counts in by_place.items():
+        parts, first = [], None
+        for (etype, size, value), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            one, many, ing = VERBS.get(etype, (etype, etype + "s", etype))
+            if h.transaction_log:
+                one, many, ing = "order", "orders", "buying"
+            first = first or ing
+            what = f"{n} more {one if n == 1 else many}"
+            if value is not None and etype in ("rating", "review"):
+                what += f" of {value:g}"
+            if size != 1.0 and np.isfinite(h.order_value):
+                what += f" worth about {cur}{h.order_value * size:,.2f} ({'half' if size == 0.5 else f'{size:g}×'} their usual {cur}{h.order_value:,.2f})"
+            parts.append(what)
+        said = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+        if place == "usual":
+            out.append(f"{said}, like their usual ones")
+        elif place == "new":
+            out.append(f"starts {first} the segment's typical items (a new interest): {said}")
         else:
-            out.append(f"{what}, like their usual ones")
+            share = start_raw.get(f"category_{place}", np.nan)
+            new = not np.isfinite(share) or share == 0
+            out.append(f"starts {first} {place} items: {said} in {place}" if new else f"{said} in {place}")
     return out
 
 
