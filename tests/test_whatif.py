@@ -62,10 +62,12 @@ def test_proposals_are_feasible_counts_up_shares_sum_to_one_recency_never_up(sho
     _, fitted = shop
     names = list(fitted.run.feature_names)
     cats = [j for j, n in enumerate(names) if n.startswith("category_")]
+    checked = 0
     for user, target in _pairs(fitted, 6, seed=1):
         search = WhatIfSearch(fitted, user, target_of(fitted, target), 8).run()
         if search.best is None:
             continue
+        checked += 1
         before, after = search.start.raw, search.best.raw
         for name in ("frequency", "distinct_items", "purchases", "monetary"):
             j = names.index(name)
@@ -76,6 +78,7 @@ def test_proposals_are_feasible_counts_up_shares_sum_to_one_recency_never_up(sho
         assert (after[cats] >= 0).all() and (after[cats] <= 1).all()
         first = search.history.events["timestamp"].min()
         assert all(r["timestamp"] > first for r in search.best.rows)  # nothing before the first activity: tenure stays
+    assert checked >= 2
 
 
 def test_a_target_that_needs_less_history_gets_no_proposal_and_says_why(shop):

@@ -95,9 +95,10 @@ def _changes(search: Search, fitted: FittedRun) -> list[str]:
     h, out = search.history, []
     start_raw = dict(zip(fitted.run.feature_names, fitted.run.feature_raw[fitted.run.row_of(h.user_id)]))
     cur = fitted.run.summary["data"].get("currency") or ""
+    recency = _specs(fitted).get("recency_days", ("days since last activity", "days"))[0]
     for s in best.steps:
         if s.kind == "visit":
-            out.append(f"a new visit {h.recency_days - s.recency_days:,.0f} days after their last (days since last activity "
+            out.append(f"a new visit {h.recency_days - s.recency_days:,.0f} days after their last ({recency} "
                        f"{h.recency_days:,.0f} → {s.recency_days:,.0f})")
     by_place: dict[str, Counter] = {}
     for s in best.steps:
