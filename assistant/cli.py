@@ -19,6 +19,7 @@ from assistant import cli_assign  # noqa: F401  isort: skip
 from assistant import cli_drift  # noqa: F401  isort: skip
 from assistant import cli_update  # noqa: F401  isort: skip
 from assistant import cli_audit  # noqa: F401  isort: skip
+from assistant import cli_whatif  # noqa: F401  isort: skip
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, error_line
 
 

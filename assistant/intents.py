@@ -101,6 +101,12 @@ EXAMPLES: dict[str, list[str]] = {
         "export who entered or left the segment since the last run", "a jsonl file of the book reviewers", "dump the cohort to a file",
         "push the high spenders audience to facebook ads", "who joined or left this segment since last time, as a csv",
     ],
+    "what_would_move": [
+        "what would move this user into this segment", "what would it take for this user to join this segment",
+        "how could this user get into this segment", "what would this user need to do to be in this segment",
+        "what change would put this user in this segment", "how can this user become part of this segment",
+        "what would make this user switch to this segment", "what does this user have to change to end up in this segment",
+    ],
     "write_report": [
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
@@ -132,6 +138,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "export_segment": (" csv", " parquet", "jsonl", "json lines", "user ids", "list of users", "member list", "list of members",
                        "the members", "cohort", "audience", " crm", "mailchimp", "braze", "klaviyo", "hubspot", "salesforce", "ads ",
                        "email tool", "e-mail tool", "sync", "entered or left", "joined or left"),
+    "what_would_move": ("what would move", "would it take", "what would make", "need to do", "have to do", "have to change",
+                        "need to change", "get into", "end up in", "become a", "become one", "turn into"),
     "write_report": ("report", "export", "shareable", "document", " doc ", " docs ", "write up", "write-up", "send to my", "stakeholder", "summary file",
                      " deck ", "slides", "one-pager", "one pager", " pdf ", "i can share", "to share", "leadership", "executive summary", "for my boss"),
     "find_users": ("who buys", "who likes", "who loves", "interested in", "into ", " fans", " lovers", "who love", "who like", "care about"),

@@ -116,6 +116,12 @@ class ExportInput(BaseModel):
         "(the run before this one) or a run key."))
 
 
+class WhatIfInput(BaseModel):
+    user_id: str = Field(description=USER_REF)
+    segment_id: SegmentRefValue = Field(description="The segment to move the user into. " + SEGMENT_REF)
+    max_changes: int = Field(10, ge=1, le=50, description="At most this many unit changes (events or orders added, a new visit).")
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -168,6 +174,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         "JSON-lines file in the workspace's exports folder, for a CRM, ad or e-mail tool; changed_since='previous' writes "
         "only who entered or left since the last run. Use for 'export the lapsed buyers to csv', 'a list of segment 3's user ids'."),
              "/export", "export a segment's members"),
+    ToolSpec("what_would_move", WhatIfInput, (
+        "What would move a user into another segment: the smallest feasible change in their own behaviour (more purchases "
+        "in a category, a new visit, new interests, with the items named), in their units, verified by re-assigning the "
+        "changed profile with the saved model; or why no change within the bound gets there. Use for 'what would move "
+        "u00042 into segment 3', 'what would it take for this user to become a book reviewer'."),
+             "/whatif", "say what would move a user into a segment", ("segment_id", "Into which segment? e.g. “what would move u00042 into segment 3”.")),
     ToolSpec("write_report", ReportInput, "Write a shareable report (HTML or Markdown) of the segments into the workspace's reports folder.",
              "/report", "write a report"),
     ToolSpec("help", NoInput, "What the assistant can do.", "/help", "show help", for_agent=False),

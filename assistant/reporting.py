@@ -83,6 +83,9 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
     top = run.labels if run.top_labels is None else run.top_labels
     points, labels = map_coordinates(run.fused, top, seed=int(run.summary["parameters"].get("seed", 0)))
     audit = report_audit(run) if segment_id is None else None
+    from tools.report.whatif_section import whatif_lines
+
+    whatif = whatif_lines(service.workspace, ids, service.settings.min_segment_size)
     inp = ReportInput(
         summary=run.summary,
         map_points=points,
@@ -93,6 +96,7 @@ def build_report(service, out: str | Path, fmt: str | None = None, segment_id: i
         generated_by=f"segscope, LLM backend {service.backend.info.name}",
         drift=read_drift(run.run_dir),
         audit=audit,
+        whatif=whatif,
     )
     path = write_report(inp, out, fmt=fmt, segment_id=segment_id)
     return {"path": str(path), "n_explanations": len(flat), "pass_rate": pass_rate or 0.0, "format": fmt}

@@ -97,6 +97,10 @@ def parse_slash(text: str, clause_router: ClauseRouter | None = None) -> Route:
                 args["k"] = int(k.group(1))
             if "--explain" in rest or "why" in rest:
                 args["explain"] = True
+    elif tool == "what_would_move" and rest:  # `/whatif u00042 3`, `/whatif 17 lapsed buyers`
+        args["user_id"] = rest[0]
+        if len(rest) > 1:
+            args["segment_id"] = int(rest[1]) if len(rest) == 2 and rest[1].isdigit() else " ".join(rest[1:])
     elif tool == "explain_recommendation" and len(rest) >= 2:
         args["user_id"], args["item_id"] = rest[0], " ".join(rest[1:])
     elif tool in ("find_users", "find_items") and rest:

@@ -74,6 +74,14 @@ _MEMBER_FILE = re.compile(r"\b(?:csv|parquet|jsonl|json lines|export\w*|download
 _SINCE_RUN = re.compile(r"\b(?:since|than|with|to) (?:the )?(?:last|previous|earlier|prior) (?:run|segmentation|clustering|fit)\b", re.I)
 
 
+# "what would move u00042 into segment 3", "what would it take for 17 to become a book reviewer", "how could 17 get into
+# the lapsed segment": a counterfactual for one user and one segment (what_would_move), not their recommendations or segment.
+_WHATIF = re.compile(
+    r"\bwhat (?:would|will|could|does|do|should) (?:it )?(?:take|move|make|bring|get|put)\b"
+    r"|\bhow (?:could|can|would|might|do(?:es)?|should)\b.{0,60}?\b(?:get|move|become|end up|land|join|turn|switch|make it)\b"
+    r"|\bwhat (?:would|does|do|should|must)\b.{0,40}?\b(?:need|have) to (?:do|change)\b", re.I)
+
+
 def drift_args(clause: str, m: Mentions, resolver=None) -> dict[str, Any]:
     """segment_drift's arguments: a window ("since last month": 30 days) or the previous run, and the from/to segments by position.
 
@@ -174,6 +182,8 @@ class ClauseRouter(References):
         return self._assemble(tool, clause, m, rq, focus, title, taste, top, said_users)
 
     def _decide(self, scores: dict[str, float], signals: dict, low: str, rq: RankQuery, count_question: bool, taste: str) -> str | Question:
+        if signals["user"] and not signals["item"] and _WHATIF.search(low) and (signals["segments"] or re.search(r"\b(?:segment|group|cluster|become|becoming|into)\b", low)):
+            return "what_would_move"
         if _DRIFT.search(low) and not signals["user"] and not signals["item"] and not _MEMBER_FILE.search(low):
             return "segment_drift"  # "who moved from the loyal segment to lapsed": a move between segments, not a ranking by recency
         people = re.search(r"\b(users?|customers?|people|shoppers?|buyers?|clients?|members?|who|anyone|viewers?|spenders?)\b", low)
@@ -221,6 +231,18 @@ class ClauseRouter(References):
                 if len(segs) < 2:
                     return self._missing_segment(tool, clause, m)
                 args["segment_a"], args["segment_b"] = segs[0], segs[1]
+            elif tool == "what_would_move":
+                user = self._user(clause, m, focus, said_users)
+                if isinstance(user, Question):
+                    return user
+                args["user_id"] = user
+                segs = [s for s in self._segments(clause, m, focus, want=1, pronouns=False)]
+                if not segs and self.resolver is not None:  # "become a book reviewer": a name said loosely names the segment
+                    weak = [w.segment_ids[0] for w in self.resolver.segments_in(clause, lenient=True) if len(w.segment_ids) == 1]
+                    segs = weak[:1]
+                if not segs:
+                    return self._missing_segment(tool, clause, m)
+                args["segment_id"] = segs[0]
             elif tool in USER_TOOLS:
                 user = self._user(clause, m, focus, said_users)
                 if isinstance(user, Question):

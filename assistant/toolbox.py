@@ -407,6 +407,16 @@ class Toolbox:
                     else f"{result.rows:,} members of {name}")
         return ToolResult(f"Wrote {what} {where}.", result.as_dict())
 
+    # -- counterfactuals ------------------------------------------------------------
+    def what_would_move(self, user_id: str, segment_id: int | str, max_changes: int = 10) -> ToolResult:
+        """The smallest change in the user's own behaviour that the saved model assigns to the segment (tools/segment/whatif.py)."""
+        from tools.segment.assign import load_fitted_run
+        from tools.segment.whatif_text import what_would_move
+
+        user_id, sid = self.resolver.user(user_id), self._segment_id(segment_id)
+        result = what_would_move(load_fitted_run(self.service.workspace), str(user_id), sid, max_changes)
+        return ToolResult("\n".join(result.lines(quote=lambda text: data_text(text, 80))), result.as_dict())
+
     # -- reports ------------------------------------------------------------------
     def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:
         from assistant.reporting import build_report

@@ -40,6 +40,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
     rows += outlier_rows(_load("outliers"))
     rows += assign_drift_rows(_load("assign"), _load("drift"))
     rows += incremental_rows(_load("incremental"))
+    rows += whatif_rows(_load("whatif"))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -119,6 +120,19 @@ def summary_rows() -> list[tuple[str, str, str]]:
     if rec:
         for row in rec.get("methods", []):
             rows.append((f"ml-latest-small {row['method']} HR@10 / NDCG@10", f"{row['hr']:.4f} / {row['ndcg']:.4f}", "≥ EASE" if row["method"].startswith("segscope") else "baseline"))
+    return rows
+
+
+def whatif_rows(result: dict | None) -> list[tuple[str, str, str]]:
+    """bench/whatif.py: random users and targets; proposals once applied must land in the target (100%)."""
+    rows = []
+    for r in (result or {}).get("results", []):
+        reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1])) or "none"
+        med = "—" if r["median_changes"] is None else f"{r['median_changes']:g}"
+        rows.append((f"What-if, {r['dataset']}: {r['pairs']} random users × target segments (≤ {result['max_changes']} changes): "
+                     "with a proposal / proposals placed in the target once applied / median changes; the rest's reasons",
+                     f"{r['proposed_share']:.0%} / {r['applied_in_target_share']:.0%} / {med}; {reasons}; {r['median_seconds']:.1f} s per answer",
+                     "100% applied"))
     return rows
 
 
@@ -293,7 +307,7 @@ def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
     for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "assign", "drift", "incremental",
-                 "scale", "scale-baseline", "store", "tui_load", "routing"):
+                 "whatif", "scale", "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -358,6 +372,9 @@ if __name__ == "__main__":
         update_docs_section(("Update,",), "incremental")
     elif len(sys.argv) > 1 and sys.argv[1] in ("assign", "drift"):
         update_readme_rows(("Assign", "Drift"))
+    elif len(sys.argv) > 1 and sys.argv[1] == "whatif":
+        update_readme_rows(("What-if",))
+        update_docs_section(("What-if",), "whatif")
     elif len(sys.argv) > 1 and sys.argv[1] == "store":
         update_readme_rows(("Vector store",))
     elif len(sys.argv) > 1 and sys.argv[1] == "backends":  # bench.embed_backends and bench.scale run on their own

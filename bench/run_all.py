@@ -8,7 +8,8 @@ import sys
 from bench.report import write_reports
 
 BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.embed_backends",
-           "bench.segments", "bench.usefulness", "bench.outliers", "bench.assign", "bench.drift", "bench.incremental", "bench.scale", "bench.store", "bench.tui_load"]
+           "bench.segments", "bench.usefulness", "bench.outliers", "bench.assign", "bench.drift", "bench.incremental", "bench.whatif", "bench.scale",
+           "bench.store", "bench.tui_load"]
 
 
 def main() -> None:

@@ -150,6 +150,8 @@ def _html_card(card: Card, inp: ReportInput, domain: tuple[float, float], noun: 
         parts.append(f"<h4>{head}</h4>" + lift_bars_svg(card.traits, card.colour, domain))
     elif noun != "messages":  # text data has no behaviour traits at all: nothing to say
         parts.append('<h4>What sets them apart</h4><p class="note">no behaviour trait differs much from everyone else</p>')
+    if card.what_would_move:
+        parts.append(f'<h4>What would move them</h4><p class="whatif">{_e(card.what_would_move)}</p>')
     if card.keywords:
         parts.append("<h4>Keywords</h4><ul class='chips'>" + "".join(f"<li>{_e(k)}</li>" for k in card.keywords) + "</ul>")
     parts.append(f"<h4>Representative {_e(noun)}</h4>")

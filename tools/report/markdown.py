@@ -51,6 +51,8 @@ def _md_card(card: Card, inp: ReportInput, noun: str) -> list[str]:
         out += _md_table(("Trait", "Segment (95% CI)", "Overall", "Lift"), [trait_cells(t) for t in card.traits]) + [""]
     elif noun != "messages":
         out += ["_No behaviour trait differs much from everyone else._", ""]
+    if card.what_would_move:
+        out += ["**What would move them:** " + md_escape(card.what_would_move), ""]
     if card.keywords:
         out += ["**Keywords:** " + ", ".join(md_escape(k) for k in card.keywords), ""]
     if card.hidden:

@@ -49,6 +49,7 @@ class ReportInput:
     generated_by: str = ""  # e.g. "segscope 0.1.0, backend extractive"
     drift: dict | None = None  # the run's latest `segscope drift` (drift.json), shown as its own section
     audit: dict | None = None  # a fairness audit of the run (AuditReport.as_dict(), or a saved audit.json), or None
+    whatif: dict[int, str] | None = None  # per segment: what would move its typical member (tools/report/whatif_section.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Card:
     parent: tuple[int, str] | None = None  # (id, name) of the segment this one is a sub-segment of
     children: tuple[tuple[int, str], ...] = ()  # (id, name) of its sub-segments
     traits_vs_parent: tuple[dict, ...] = ()  # what sets a sub-segment apart within its parent
+    what_would_move: str = ""  # the smallest change into the nearest other segment, for its typical member
 
 
 def segment_name(seg: dict) -> str:
@@ -124,6 +126,7 @@ def build_cards(inp: ReportInput, segment_id: int | None) -> list[Card]:
                 parent=None if s.get("parent") is None else (int(s["parent"]), names.get(s["parent"], "")),
                 children=tuple((int(c), names.get(c, "")) for c in s.get("children") or ()),
                 traits_vs_parent=tuple(cited(s.get("traits_vs_parent"))),
+                what_would_move=(inp.whatif or {}).get(s["id"], ""),
             )
         )
     return cards
