@@ -154,7 +154,7 @@ def test_report_cards_say_what_would_move_their_typical_member(shop):
 
     ws, fitted = shop
     ids = [int(s["id"]) for s in fitted.run.summary["segments"] if s.get("parent") is None][:3]
-    lines = whatif_lines(ws, ids)
+    lines = whatif_lines(ws, ids, budget_s=float("inf"))  # every card searched, however busy the machine
     assert set(lines) == set(ids)
     for line in lines.values():
         assert "into the nearest other segment" in line or "no feasible change within" in line
@@ -162,3 +162,16 @@ def test_report_cards_say_what_would_move_their_typical_member(shop):
     res = _segscope("report", "--workspace", ws, "--out", ws / "r.md", "--segment", ids[0])
     assert res.returncode == 0, res.stderr
     assert f"**What would move them:** {lines[ids[0]]}".split(" (")[0] in (ws / "r.md").read_text()
+
+
+def test_report_cards_past_the_search_budget_name_the_command_that_answers_them(shop):
+    from tools.report.whatif_section import whatif_lines
+
+    ws, fitted = shop
+    ids = [int(s["id"]) for s in fitted.run.summary["segments"] if s.get("parent") is None][:3]
+    lines = whatif_lines(ws, ids, budget_s=0.0)
+    first, *rest = ids
+    assert "verified with the saved model" in lines[first] or "no feasible change" in lines[first]  # one search always runs
+    for sid in rest:
+        if "into the nearest other segment" not in lines[sid]:  # not one the first search already answered
+            assert "budget" in lines[sid] and "segscope whatif --user " in lines[sid], lines[sid]

@@ -3,6 +3,7 @@ other top-level segment, searched at report time with the run's saved model (too
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -10,10 +11,15 @@ import numpy as np
 from tools.core.errors import SegscopeError
 
 REPORT_MAX_CHANGES = 6  # a card's line is a pointer, not an exhaustive search: the bound keeps the report quick
+# Searches stop after this many seconds (each costs 1-5 s on a laptop): the cards left say which command answers them.
+REPORT_BUDGET_S = 20.0
 
 
-def whatif_lines(workspace, segment_ids: Iterable[int], min_segment_size: int = 10) -> dict[int, str]:
-    """segment id -> the card's line ({} when the run cannot be searched: no saved model, text-only data)."""
+def whatif_lines(workspace, segment_ids: Iterable[int], min_segment_size: int = 10, budget_s: float = REPORT_BUDGET_S) -> dict[int, str]:
+    """segment id -> the card's line ({} when the run cannot be searched: no saved model, text-only data).
+
+    Cards are searched in the order given until ``budget_s`` has passed; a card past it says so and
+    names the `segscope whatif` command that answers it."""
     from tools.segment.assign import load_fitted_run
     from tools.segment.whatif import WhatIfSearch, target_of
     from tools.segment.whatif_events import Evaluator
@@ -28,6 +34,7 @@ def whatif_lines(workspace, segment_ids: Iterable[int], min_segment_size: int = 
         return {}
     nxt, _ = fitted.own.next_nearest()
     evaluator, lines, done = Evaluator(fitted), {}, {}
+    started = time.monotonic()
     for sid in segment_ids:
         seg = run.segment(sid)
         typical = _typical_member(run, seg)
@@ -38,6 +45,10 @@ def whatif_lines(workspace, segment_ids: Iterable[int], min_segment_size: int = 
             continue
         who = "its most typical member" + ("" if seg["size"] < min_segment_size else f" ({typical})")
         name = run.segment(target).get("name") or f"Segment {target}"
+        if done and (typical, target) not in done and time.monotonic() - started > budget_s:  # the first card always searched
+            lines[sid] = (f"Not searched within this report's {budget_s:.0f} s budget: `segscope whatif --user {typical} --to {target}` "
+                          f"says what would move {who} into {target} “{name}”.")
+            continue
         try:  # a sub-segment often shares its parent's typical member: one search for both cards
             result = done.get((typical, target)) or answer(
                 WhatIfSearch(fitted, typical, target_of(fitted, target), REPORT_MAX_CHANGES, evaluator).run(), fitted)
