@@ -119,11 +119,13 @@ def measure(log: TransactionLog, embedder, seed: int = 0) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main() -> None:
+def run_on_logs(name: str, doc: str, measure_log) -> None:
+    """The command line bench/assign.py and bench/drift.py share: each time-split log given (CDNOW by default)
+    measured with ``measure_log(log, embedder)``, the results saved as bench/results/NAME.json."""
     from tools.embed.embedding import make_embedder
 
     root = shared_data()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
     parser.add_argument("--online-retail", type=Path, default=None)
     parser.add_argument("--sample", type=Path, default=None, help="A `segscope sample` folder.")
@@ -133,8 +135,12 @@ def main() -> None:
     results = []
     for path, reader in ((args.cdnow, read_cdnow), (args.online_retail, read_online_retail), (args.sample, read_sample)):
         if path is not None and Path(path).exists():
-            results.append(measure(reader(Path(path)), embedder))
-    save("assign", {"results": results})
+            results.append(measure_log(reader(Path(path)), embedder))
+    save(name, {"results": results})
+
+
+def main() -> None:
+    run_on_logs("assign", __doc__, measure)
 
 
 if __name__ == "__main__":

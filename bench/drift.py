@@ -19,7 +19,6 @@ For each log the published rows are cut at the middle of their time span:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -28,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.assign import write_rows, write_whole
-from bench.common import save, shared_data
-from bench.usefulness import TransactionLog, read_cdnow, read_online_retail, read_sample
+from bench.assign import run_on_logs, write_rows, write_whole
+from bench.usefulness import TransactionLog
 
 
 def halves(log: TransactionLog) -> TransactionLog:
@@ -94,21 +92,7 @@ def measure(log: TransactionLog, embedder, seed: int = 0) -> dict:
 
 
 def main() -> None:
-    from tools.embed.embedding import make_embedder
-
-    root = shared_data()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
-    parser.add_argument("--online-retail", type=Path, default=None)
-    parser.add_argument("--sample", type=Path, default=None, help="A `segscope sample` folder.")
-    parser.add_argument("--embedder", default="minilm")
-    args = parser.parse_args()
-    embedder = make_embedder(args.embedder)
-    results = []
-    for path, reader in ((args.cdnow, read_cdnow), (args.online_retail, read_online_retail), (args.sample, read_sample)):
-        if path is not None and Path(path).exists():
-            results.append(measure(reader(Path(path)), embedder))
-    save("drift", {"results": results})
+    run_on_logs("drift", __doc__, measure)
 
 
 if __name__ == "__main__":
