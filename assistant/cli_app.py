@@ -21,9 +21,13 @@ DEFAULT_WORKSPACE = Path("segscope-workspace")
 
 
 def error_line(message: str) -> None:
-    """``segscope: error: MESSAGE`` on stderr; the message is printed as written (a ``[cluster]`` in it is not markup)."""
+    """``segscope: error: MESSAGE`` on stderr; the message is printed as written (a ``[cluster]`` in it is not markup),
+    except that data the resolver fenced for a model (``<data>u99999</data>``) is quoted as a person reads it."""
+    import re
+
     from rich.markup import escape
 
+    message = re.sub(r"<data>(.*?)</data>", r"“\1”", message, flags=re.S)
     err.print(f"[bold red]segscope: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 

@@ -117,3 +117,12 @@ def test_fuzzed_csv_loads_or_fails_cleanly(tmp_path, header, rows):
         assert "\n" not in line and line
         return
     assert len(data.events) > 0 and data.events["user_id"].notna().all()
+
+
+def test_a_cli_error_quotes_data_the_resolver_fenced_for_a_model(capsys):
+    """Resolver messages fence data for the agent (<data>u99999</data>); on the command line it reads as a quote."""
+    from assistant.cli_app import error_line
+
+    error_line("There is no user <data>u99999</data> in this workspace. Did you mean <data>u09999</data>?")
+    line = capsys.readouterr().err.strip()
+    assert "<data>" not in line and "“u99999”" in line and "“u09999”" in line and line.startswith("segscope: error:")
