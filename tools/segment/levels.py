@@ -50,6 +50,7 @@ from tools.segment.hierarchy import (
 )
 from tools.segment.outlook import Outlook, choose_outlook, time_split
 from tools.segment.profiles import Profiles, build_profiles
+from tools.segment.sequence import is_order_feature
 from tools.segment.usefulness import usefulness
 
 SELECTION_USERS = 5000
@@ -145,12 +146,14 @@ def fit_levels(
     past = None
     if split is not None and len(split.user_ids) >= 10 * k_top:
         # The outlook learns from (at most OUTLOOK_USERS) users' past; the depth is tried on a sample of those.
-        past_features = compute_features(split.past, split.user_ids)
+        # The past is profiled as the run was: with the order of events, or order-blind.
+        order = any(is_order_feature(name) for name in profiles.features.names)
+        past_features = compute_features(split.past, split.user_ids, order=order)
         learn = _sample(len(split.user_ids), OUTLOOK_USERS)
         outlook, crossed = choose_outlook(_rows(past_features, learn), split.active[learn], split.value[learn], VALIDATION_SEED)
         pick = _sample(len(learn))  # the depth is tried on some of the users the outlook was cross-fitted on
         chosen = split.user_ids[learn[pick]]
-        past = build_profiles(_only(split.past, chosen), embedder, cache, alpha=profiles.alpha)
+        past = build_profiles(_only(split.past, chosen), embedder, cache, alpha=profiles.alpha, order=order)
         order = pd.Index(chosen).get_indexer(past.user_ids)
         active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
         scores = crossed[pick][order]
