@@ -123,10 +123,10 @@ class ProfileRecipe:
             return text.astype(np.float32)
         z = self.text_scale.apply(text)
         ordered = self.order_columns(behaviour.shape[1])
-        x = self.behaviour_scale.apply(behaviour[:, ~ordered])
+        x = self.behaviour_scale.apply(_columns(behaviour, ~ordered))
         blocks = [np.sqrt(self.alpha) * z, np.sqrt(1.0 - self.alpha) * x]
         if self.order_scale is not None and ordered.any():
-            blocks.append(np.sqrt(self.order_weight) * self.order_scale.apply(behaviour[:, ordered]))
+            blocks.append(np.sqrt(self.order_weight) * self.order_scale.apply(_columns(behaviour, ordered)))
         return np.hstack(blocks).astype(np.float32)
 
     def order_columns(self, n_columns: int) -> np.ndarray:
@@ -134,6 +134,12 @@ class ProfileRecipe:
         if self.features is None or self.order_scale is None:
             return np.zeros(n_columns, dtype=bool)
         return order_mask(self.features.names)
+
+
+def _columns(block: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The ``mask`` columns of ``block``, row-major: a column selection can come out column-major, and a mean
+    summed in another memory order differs in the last bit (a fit and its re-assign must agree bit for bit)."""
+    return np.ascontiguousarray(block[:, mask])
 
 
 def rating_max(events: pd.DataFrame) -> float | None:
@@ -173,8 +179,8 @@ def fit_recipe(
         rating_max=rating_max(fitted_events) or rating_max(events),
         features=None if features is None else layout_of(features, events, population),
         text_scale=BlockScale.of(text, population) if has_behaviour else None,
-        behaviour_scale=BlockScale.of(features.scaled[:, ~ordered], population) if has_behaviour else None,  # type: ignore[union-attr]
+        behaviour_scale=BlockScale.of(_columns(features.scaled, ~ordered), population) if has_behaviour else None,  # type: ignore[union-attr]
         collaborative=collaborative if text_source == "collaborative" else None,
-        order_scale=BlockScale.of(features.scaled[:, ordered], population) if has_behaviour and ordered.any() else None,  # type: ignore[union-attr]
+        order_scale=BlockScale.of(_columns(features.scaled, ordered), population) if has_behaviour and ordered.any() else None,  # type: ignore[union-attr]
         order_weight=order_weight if has_behaviour and ordered.any() else 0.0,
     )
