@@ -86,7 +86,7 @@ def real_log(embedder, path: Path, seed: int, tmp: Path) -> dict:
 
     data = load_dataset(path)
     ws = tmp / f"ws-{path.name}"
-    out: dict = {"source": path.name}
+    out: dict = {"source": path.name, "n_users": data.n_users}
     labels = {}
     for name, order in (("with_order", True), ("order_blind", False)):
         summary = _run(data, ws, seed, order, embedder)
@@ -127,8 +127,8 @@ def main() -> None:
     root = shared_data()
     if not args.skip_real:
         result["real"] = {}
-        for name in ("cdnow", "ml-latest-small"):
-            path = None if root is None else root / name
+        for name, file in (("cdnow", "CDNOW_master.txt"), ("ml-latest-small", "")):
+            path = None if root is None else root / name / file
             result["real"][name] = real_log(embedder, path, 7, tmp) if path is not None and path.exists() else {"skipped": "absent"}
     result["checks_failed"] = checks(result)
     save("sequence", result)

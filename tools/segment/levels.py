@@ -146,9 +146,11 @@ def fit_levels(
     past = None
     if split is not None and len(split.user_ids) >= 10 * k_top:
         # The outlook learns from (at most OUTLOOK_USERS) users' past; the depth is tried on a sample of those.
-        # The past is profiled as the run was: with the order of events, or order-blind.
+        # The past is profiled as the run was (with the order of events, or order-blind), but the outlook reads
+        # no order: with it, the sample's leaves grew from 7 to 11 (of 600 users) and named them less distinctly
+        # (label distinctiveness 0.80 -> 0.48) for no gain in the planted segments.
         order = any(is_order_feature(name) for name in profiles.features.names)
-        past_features = compute_features(split.past, split.user_ids, order=order)
+        past_features = compute_features(split.past, split.user_ids, order=False)
         learn = _sample(len(split.user_ids), OUTLOOK_USERS)
         outlook, crossed = choose_outlook(_rows(past_features, learn), split.active[learn], split.value[learn], VALIDATION_SEED)
         pick = _sample(len(learn))  # the depth is tried on some of the users the outlook was cross-fitted on
