@@ -152,3 +152,47 @@ def test_the_order_block_is_weighed_on_its_own_and_leaves_the_other_blocks_as_th
     block = with_order.fused[:, -n_order:].astype(np.float64)
     assert ((block - block.mean(axis=0)) ** 2).sum(axis=1).mean() == pytest.approx(ORDER_WEIGHT, rel=1e-3)
     assert all(is_order_feature(n) for n in with_order.features.names[-n_order:])
+
+
+def test_order_traits_read_in_their_own_words():
+    from tools.explain.wording import fmt_value, measure
+
+    assert fmt_value(2.345, "hours") == "2.3" and fmt_value(36.2, "minutes") == "36"
+
+    def trait(name: str, value: float) -> dict:
+        label, unit = feature_label(name)
+        return {"feature": name, "label": label, "unit": unit, "segment_value": value}
+
+    assert measure(trait("step_view->cart", 0.4)) == "40% of steps from view to cart"
+    assert measure(trait("hours_to_convert", 12.0)) == "12 hours from first visit to first purchase"
+    assert measure(trait("sessions", 3.0)) == "3.0 sessions each"
+    # An event type named like a transaction feature ("return") is still a step, not the returns family.
+    assert measure(trait("step_view->return", 0.1)) == "10% of steps from view to return"
+
+
+def test_cli_writes_the_order_only_sample_and_segments_it_with_and_without_the_order(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_ = Path(sys.executable).parent / "segscope"
+
+    def segscope(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bin_), *map(str, args)], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+
+    made = segscope("sample", "--out", tmp_path / "d", "--users", 300, "--order-only")
+    assert made.returncode == 0, made.stderr
+    assert "7 planted segments" in made.stdout
+    assert {f"{ORDER_SEGMENT}_{v}" for v in ORDER_VARIANTS} <= set(pd.read_csv(tmp_path / "d" / "truth.csv")["segment"])
+    features = {}
+    for flag in ("--order", "--no-order"):
+        run = segscope("segment", "--data", tmp_path / "d", "--workspace", tmp_path / f"w{flag}", "--embedder", "hashing", "--k", 3, "--json", flag)
+        assert run.returncode == 0, run.stderr
+        params = json.loads(run.stdout)["parameters"]
+        assert params["order"] is (flag == "--order")
+        features[flag] = params["behaviour_features"]
+    assert any(is_order_feature(f) for f in features["--order"]) and not any(is_order_feature(f) for f in features["--no-order"])
+    assert [f for f in features["--order"] if not is_order_feature(f)] == features["--no-order"]
