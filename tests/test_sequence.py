@@ -73,7 +73,7 @@ def test_sessions_split_on_the_inactivity_gap():
 
 
 def test_logs_without_an_order_to_read_gain_no_order_features():
-    ratings = _events([(u, f"i{j}", "rating", T0 + j * 100.0) for u in "AB" for j in range(4)])
+    ratings = _events([(u, f"i{j}", "rating" if j % 2 else "tag", T0 + j * 100.0) for u in "AB" for j in range(4)])
     assert not order_mask(compute_features(dataset_from_frames(ratings), np.array(["A", "B"], dtype=object)).names).any()
     invoices = _events([(u, f"i{j}", "purchase", T0 + j * DAY) for u in "AB" for j in range(4)])
     assert not order_mask(compute_features(dataset_from_frames(invoices), np.array(["A", "B"], dtype=object)).names).any()

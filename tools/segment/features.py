@@ -247,8 +247,9 @@ def compute_features(
 
     type_counts = etype[(etype != RETURN_TYPE).to_numpy() & pop].value_counts()  # returns have their own feature
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * pop.sum()]
-    # Order means something with two kinds of events or more, timed, outside a pure transaction log.
-    ordered = order and len(common) > 1 and not pure and bool(np.isfinite(ts[pop]).any())
+    # Order means something with two common kinds of activity besides rating, timed, outside a pure transaction log:
+    # a ratings log (with tags: ml-latest-small) or an invoice log has no funnel to read.
+    ordered = order and len(set(common) - set(RATING_TYPES)) > 1 and not pure and bool(np.isfinite(ts[pop]).any())
     if wanted is not None:  # the run's event types, whichever are common here
         common = [n[len("share_"):] for n in layout.names if n.startswith("share_")]  # type: ignore[union-attr]
     if (len(common) > 1 or (wanted is not None and common)) and not pure:

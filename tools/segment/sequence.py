@@ -17,9 +17,9 @@ shares of tools/segment/features.py cannot tell them apart; these features can:
   of ``SESSION_GAP_SECONDS``, their number, mean events and mean length, when the
   timestamps have a time of day (a log of dates has no sessions to split).
 
-They are only computed where they mean something: a log with at least two common event
-types that is not a pure transaction log (a ratings log, or an invoice log without event
-types, gains none). Events at the same second keep the data's own order.
+They are only computed where they mean something: a log with at least two common kinds
+of activity besides rating that is not a pure transaction log (a ratings log, with tags or
+not, or an invoice log without event types, gains none). Events at the same second keep the data's own order.
 
 These columns are the *order block*: clustering sees them as a block of their own
 (tools/segment/recipe.py), scaled to ``ORDER_WEIGHT`` of total variance beside the text
