@@ -46,7 +46,8 @@ def _planted_scores(ws: Path, truth: pd.DataFrame, summary: dict) -> dict:
     k_top, k_leaf = summary.get("k_top", summary["k"]), summary["k"]
     n_planted = truth["segment"].nunique()
     at_leaf = k_leaf == n_planted != k_top  # scored at the level whose count matches the planted one (as bench.segments)
-    out = {"ari": adjusted_rand_score(truth["segment"], leaf if at_leaf else top), "k_top": k_top, "k_leaf": k_leaf}
+    out = {"ari": adjusted_rand_score(truth["segment"], leaf if at_leaf else top), "ari_top": adjusted_rand_score(truth["segment"], top),
+           "ari_leaf": adjusted_rand_score(truth["segment"], leaf), "k_top": k_top, "k_leaf": k_leaf}
     pair = truth["segment"].str.startswith(VARIANT_PREFIX).to_numpy()
     if pair.any():
         out["pair_ari_leaf"] = adjusted_rand_score(truth["segment"][pair], leaf[pair])
