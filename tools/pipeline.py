@@ -55,7 +55,7 @@ PIPELINE_VERSION = "13"  # 6: text-only data by tools/segment/text_clusters.py; 
 # level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged;
 # 11: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards);
 # 12: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users);
-# 13: the order of events (steps between event types, time to convert, sessions) as a block of its own
+# 13: the order of events (steps between event types, positions, time to convert, sessions) as a block of its own
 StageProgress = Callable[[str, int, int], None]
 
 

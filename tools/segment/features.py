@@ -13,6 +13,8 @@ orders and measures recency from the last purchase; it, or any log with an order
 column, also gets average order value, basket size, tenure (days from the first
 purchase to the end of the data, the customer's age in the customer-base literature)
 and the median days between orders. User attributes (country, plan) are never inputs.
+Where the log has a funnel, the order of events comes last (tools/segment/sequence.py:
+steps between event types, where each type falls, time to convert, sessions).
 
 Later data (``segscope assign``, ``drift``) is measured with a fitted run's
 :class:`FeatureLayout`: the same columns in the same order (the run's categories and
