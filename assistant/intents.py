@@ -100,6 +100,7 @@ EXAMPLES: dict[str, list[str]] = {
         "I need the lapsed buyers as a list for our email tool", "send the loyal segment to the CRM", "sync this cohort to braze",
         "export who entered or left the segment since the last run", "a jsonl file of the book reviewers", "dump the cohort to a file",
         "push the high spenders audience to facebook ads", "who joined or left this segment since last time, as a csv",
+        "send this segment to our email tool", "upload this segment to the ad platform",
     ],
     "what_would_move": [
         "what would move this user into this segment", "what would it take for this user to join this segment",
@@ -111,7 +112,8 @@ EXAMPLES: dict[str, list[str]] = {
         "write a report", "make a shareable report", "export the segments as html", "create a markdown report",
         "generate a report for this segment", "produce a summary document of the segments", "save a report I can share",
         "something I can send to my manager", "a document for stakeholders", "report on this segment", "a report about this segment",
-        "a slide deck for the execs", "a doc to share with the team",
+        "a slide deck for the execs", "a doc to share with the team", "a write-up of this segment for my boss",
+        "a one-pager on this segment", "I need a document about this segment",
     ],
     "load_data": [
         "what data is loaded", "summarise the data", "describe the dataset", "how many users and events are there",
@@ -236,6 +238,11 @@ class IntentScorer:
         elif n_seg >= 2:
             best["compare_segments"] += 0.15
             best["segment_users"] -= 0.1
+        document = re.search(r"\b(?:report|write-?up|document|doc|docs|deck|slides|one-?pager|pdf|html|markdown)\b", low)
+        if re.search(r"\b(?:send|push|sync|upload|ship|hand)\b(?:\s+\S+){0,6}?\s+(?:to|into)\b", low) and not document and not user:
+            best["export_segment"] += 0.15  # "send the toy buyers to our email tool": the members, handed to a system that acts
+        if document and n_seg == 1 and not user:
+            best["write_report"] += 0.05  # "a write-up of segment 3": a document about it, not the answer in chat
         if signals.get("behaviour"):
             best["rank_users"] += 0.25
             best["find_users"] -= 0.05

@@ -397,6 +397,9 @@ if __name__ == "__main__":
         update_docs_section(("Update,",), "incremental")
     elif len(sys.argv) > 1 and sys.argv[1] in ("assign", "drift"):
         update_readme_rows(("Assign", "Drift"))
+    elif len(sys.argv) > 1 and sys.argv[1] == "usefulness":
+        update_readme_rows(("Usefulness,",))
+        update_docs_section(("Usefulness,",), "usefulness")
     elif len(sys.argv) > 1 and sys.argv[1] == "whatif":
         update_readme_rows(("What-if",))
         update_docs_section(("What-if",), "whatif")

@@ -348,3 +348,43 @@ def test_a_clash_is_never_traded_for_a_name_with_exactly_another_names_words():
     names = {sid: name for sid, (name, _) in resolve_names(parts, {1: 892, 2: 340, 6: 164}).items()}
     assert names[2] == "Recent Sessions", names  # the parent keeps its plain name
     assert len({content_words(n) for n in names.values()}) == 3, names
+
+
+def test_a_sub_segment_tells_itself_from_a_namesake_elsewhere_by_its_family_word():
+    """Diginetica's sessions again, with the tree known: the long sessions of the recent family are "Recent Long
+    Sessions", beside the top-level "Long Sessions", not "Smaller Long Sessions" beside "Larger Long Sessions"."""
+    from dataclasses import dataclass
+
+    from tools.explain.names import Family, NameParts, resolve_names
+
+    @dataclass(frozen=True)
+    class W:
+        word: str
+        feature: str
+        strength: float
+        sign: float
+
+    long_, recent = W("Long", "frequency", 1.0, 1.0), W("Recent", "recency_days", 1.6, -1.0)
+    short = W("Short", "frequency", 1.0, -1.0)
+
+    def build(words):
+        return " ".join([w.word for w in words] + ["Sessions"])
+
+    parts = {
+        1: NameParts((long_,), (), build, effects={"frequency": 1.04}),
+        2: NameParts((recent,), (), build, effects={"recency_days": -1.6}),
+        5: NameParts((short,), (), build, effects={"recency_days": -1.6, "frequency": -0.5}),
+        6: NameParts((long_,), (recent,), build, effects={"recency_days": -1.6, "frequency": 0.38}),
+    }
+    tree = {1: None, 2: None, 5: 2, 6: 2}
+    names = {sid: name for sid, (name, _) in resolve_names(parts, {1: 892, 2: 340, 5: 176, 6: 164}, tree).items()}
+    assert {sid: set(n.split()) for sid, n in names.items()} == {1: {"Long", "Sessions"}, 2: {"Recent", "Sessions"}, 5: {"Short", "Sessions"},
+                                                             6: {"Recent", "Long", "Sessions"}}, names  # (this build keeps the words' order)
+    assert Family(tree).pairs(names) == []
+    # The words a sub-segment adds must be its family's: "Weekend" is not what its parent is called.
+    assert Family(tree).clash(1, 6, {1: "Long Sessions", 2: "Recent Sessions", 6: "Weekend Long Sessions"})
+    # Siblings keep the plain rule: two sub-segments of one parent never nest.
+    assert Family(tree).clash(5, 6, {2: "Recent Sessions", 5: "Long Sessions", 6: "Recent Long Sessions"})
+    # Without the tree, the nesting is a clash as before, and sizes tell the two long ones apart.
+    flat = {sid: name for sid, (name, _) in resolve_names(parts, {1: 892, 2: 340, 5: 176, 6: 164}).items()}
+    assert Family().pairs(flat) == [] and "Recent" not in flat[6].split(), flat

@@ -207,3 +207,36 @@ def test_a_word_a_parent_shares_only_with_its_own_sub_segments_names_the_parent(
     assert ids("top spenders") == [] and ids("who are the top spenders in segment 3") == [3]
     # A word held by two families stays ambiguous.
     assert ids("the occasional segment") == []
+
+
+def test_a_keyword_a_parent_shares_only_with_its_sub_segments_names_the_parent():
+    """"the fashion crowd": "fashion" is a keyword of the clothing buyers and of their two sub-segments, one family."""
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(1, "Shoe & Clothing Buyers", 650, ("shoes", "fashion", "outfit")),
+                          SegmentInfo(2, "Home & Garden Buyers", 540, ("garden", "kitchen", "outdoor")),
+                          SegmentInfo(8, "Heavy-repeat Buyers", 300, ("shoes", "fashion", "sandals"), parent=1, level=1),
+                          SegmentInfo(9, "Occasional Clothing Buyers", 350, ("clothing", "fashion", "hoodie"), parent=1, level=1),
+                          SegmentInfo(10, "Repeat High-spend Buyers", 290, ("garden", "outdoor", "patio"), parent=2, level=1),
+                          SegmentInfo(11, "Occasional Garden Buyers", 250, ("garden", "outdoor", "lawn"), parent=2, level=1)])
+
+    def ids(text):
+        return [sid for m in find_segment_mentions(text, names) for sid in m.segment_ids]
+
+    assert ids("info on the fashion crowd") == [1] and ids("what do we know about the outdoor people") == [2]
+    assert ids("describe the hoodie folks") == [9]  # a keyword of one sub-segment only names it
+    assert ids("who buys fashion") == []  # a taste, with no group noun: a search, not a segment
+
+
+def test_the_top_one_is_a_position_not_the_top_spend_segment():
+    from tools.explain.segment_refs import SegmentInfo, SegmentNames, find_segment_mentions
+
+    names = SegmentNames([SegmentInfo(3, "High-spend Electronics Buyers", 420),
+                          SegmentInfo(12, "Repeat Top-spend Buyers", 239, parent=3, level=1),
+                          SegmentInfo(13, "Occasional Mid-spend Buyers", 181, parent=3, level=1)])
+
+    def ids(text):
+        return [sid for m in find_segment_mentions(text, names) for sid in m.segment_ids]
+
+    assert ids("why is the top one in its segment?") == [] and ids("and the first result?") == []
+    assert ids("describe the top-spend segment") == [12] and ids("the top spend buyers") == [12]

@@ -9,6 +9,7 @@ Layout::
     DIR/.segscope/cache/       text embeddings by content hash, shared by all runs
     DIR/.segscope/chroma/      the embedded Chroma vector store (items, users, segments)
     DIR/.segscope/store.json   which store holds the live run's vectors (this folder, or a Chroma server)
+                               (the summary files and store.json are copies of the current run's; the pointer wins)
     DIR/.segscope/lock         held while a run writes
 
 Each file is written to a temporary name in the same folder and renamed into
@@ -153,12 +154,58 @@ class Workspace:
         return (self.run_dir(key) / "run.json").exists()
 
     def current_run(self) -> str | None:
-        """The key of the latest complete run, or None when there is none."""
+        """The key of the latest complete run, or None when there is none.
+
+        The pointer is the truth; the summary copies beside it are put back in step with it when a
+        writer was killed between copying them up and moving the pointer (and no writer holds the lock).
+        """
+        key = self._pointer()
+        if key is not None and not self._copies_match(key):
+            self._restore_copies_unless_locked(key)
+        return key
+
+    def _pointer(self) -> str | None:
         pointer = self.state / "current"
         if not pointer.exists():
             return None
         key = pointer.read_text().strip()
         return key if key and self.has_run(key) else None
+
+    def _copies_match(self, key: str) -> bool:
+        """Whether DIR/segments.json is run KEY's (publish copies it first and moves the pointer last,
+        so when it matches, assignments.csv and store.json, copied between the two, match too)."""
+        try:
+            return json.loads(self.segments_json.read_bytes()).get("run_key") == key
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def _restore_copies(self, key: str) -> None:
+        run = self.run_dir(key)
+        atomic_write_bytes(self.segments_json, (run / "segments.json").read_bytes())
+        atomic_write_bytes(self.assignments_csv, (run / "assignments.csv").read_bytes())
+        if (run / "store.json").exists():
+            atomic_write_bytes(self.store_json, (run / "store.json").read_bytes())
+
+    def _restore_copies_unless_locked(self, key: str) -> None:
+        """Restore the copies for run KEY, but only when no writer is mid-publish (it holds the lock)."""
+        import fcntl
+
+        try:
+            fh = open(self.state / "lock", "a+")
+        except OSError:
+            return  # a read-only workspace: the pointer still answers, the copies stay as they are
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            if self._pointer() == key and not self._copies_match(key):
+                try:
+                    self._restore_copies(key)
+                except OSError:
+                    pass
+        finally:
+            fh.close()
 
     def require_run(self) -> Path:
         key = self.current_run()
@@ -178,7 +225,11 @@ class Workspace:
             raise WorkspaceError(f"cannot create workspace {self.root}: {exc.strerror}", "choose a writable --workspace") from exc
 
     def clean_leftovers(self) -> int:
-        """Remove temp files and half-built run folders a killed run left behind (call under the lock)."""
+        """Remove temp files and half-built run folders a killed run left behind, and put the summary
+        copies back in step with the pointer (call under the lock)."""
+        key = self._pointer()
+        if key is not None and not self._copies_match(key):
+            self._restore_copies(key)
         removed = 0
         for folder in (self.root, self.state, self.runs_dir):
             if not folder.is_dir():
@@ -198,12 +249,18 @@ class Workspace:
             yield tmp
 
     def publish(self, key: str, store: dict | None = None) -> None:
-        """Make run KEY the current one: copy its summary files up, record its store, then move the pointer."""
+        """Make run KEY the current one: copy its summary files up, record its store, then move the pointer.
+
+        The pointer moves last, so a kill before it leaves the previous run current; its copies are put
+        back by the next reader (``current_run``) or writer (``clean_leftovers``). The store is recorded in
+        the run folder too, so that restoring a run restores the store it was written to.
+        """
         run = self.run_dir(key)
-        atomic_write_bytes(self.segments_json, (run / "segments.json").read_bytes())
-        atomic_write_bytes(self.assignments_csv, (run / "assignments.csv").read_bytes())
         if store is not None:
-            atomic_write_json(self.store_json, store)
+            atomic_write_json(run / "store.json", store)
+        elif not (run / "store.json").exists() and self.store_json.exists():
+            atomic_write_bytes(run / "store.json", self.store_json.read_bytes())  # an update keeps its parent's store
+        self._restore_copies(key)
         atomic_write_text(self.state / "current", key + "\n")
 
     @contextmanager

@@ -356,13 +356,14 @@ def ordered_traits(segment: dict, all_segments: Sequence[dict], kind: str, voice
 def label_segments(summary: dict) -> list[SegmentLabel]:
     """Extractive labels for every segment of a run: no two names share all their content words.
 
-    A name that another's holds takes a word of its own (tools/explain/names.py resolve_names).
-    Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
+    A name that another's holds takes a word of its own (tools/explain/names.py resolve_names),
+    unless the words it adds are its family's ("Recent Long Sessions" under "Recent Sessions"). Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
     """
     segments = summary["segments"]
     voice = Voice.of(summary)
     made = {s["id"]: _name_parts(s, segments, voice) for s in segments}
-    chosen = resolve_names({sid: parts for sid, (parts, _) in made.items()}, {s["id"]: int(s.get("size", 0)) for s in segments})
+    chosen = resolve_names({sid: parts for sid, (parts, _) in made.items()}, {s["id"]: int(s.get("size", 0)) for s in segments},
+                           {s["id"]: parent_of(s) for s in segments})
     names = {sid: name for sid, (name, _) in chosen.items()}
     out = []
     for s in segments:

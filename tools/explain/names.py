@@ -89,6 +89,50 @@ def first_clash(name: str, others: Iterable[str]) -> str | None:
     return None
 
 
+class Family:
+    """Which segment is under which (a two-level run), for the one kind of nesting a tree reads clearly.
+
+    A sub-segment's name may hold another name whole when the words it adds are its family's:
+    "Recent Long Sessions" under "Recent Sessions" beside the top-level "Long Sessions" (the
+    long sessions of the recent family, not a second "Long Sessions"), and "Recent Long Sessions"
+    under "Recent Sessions" itself (a refinement of its parent). Siblings, and names the family
+    does not explain, clash as :func:`names_clash` says.
+    """
+
+    def __init__(self, parents: Mapping[int, int | None] | None = None) -> None:
+        self.parents = dict(parents or {})
+
+    def root(self, sid: int) -> int:
+        seen = set()
+        while self.parents.get(sid) is not None and sid not in seen:
+            seen.add(sid)
+            sid = self.parents[sid]  # type: ignore[assignment]
+        return sid
+
+    def clash(self, a: int, b: int, names: Mapping[int, str]) -> bool:
+        if not names_clash(names[a], names[b]):
+            return False
+        return not (self._extends(a, b, names) or self._extends(b, a, names))
+
+    def _extends(self, inner: int, outer: int, names: Mapping[int, str]) -> bool:
+        """Whether ``inner``'s name is ``outer``'s plus words its family gives it."""
+        parent = self.parents.get(inner)
+        if parent is None or parent not in names:
+            return False
+        mine, theirs = content_words(names[inner]), content_words(names[outer])
+        if not theirs < mine:
+            return False
+        if outer == parent:
+            return True  # the parent's name, refined
+        if self.root(outer) == self.root(inner):
+            return False  # siblings and cousins within one family keep the plain rule
+        return (mine - theirs) <= content_words(names[parent])
+
+    def pairs(self, names: Mapping[int, str]) -> list[tuple[int, int]]:
+        ids = sorted(names)
+        return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if self.clash(a, b, names)]
+
+
 def has_number(name: str) -> bool:
     """A numbered name ("Typical Users 2") is never acceptable: numbers say nothing about a segment."""
     return bool(re.search(r"\d", name))
@@ -168,27 +212,33 @@ def _against(word: Word, mine: Mapping[str, float], theirs: Mapping[str, float])
     return word.sign * (mine.get(word.feature, 0.0) - theirs.get(word.feature, 0.0))
 
 
-def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[int, tuple[str, list[Word]]]:
+def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int],
+                  parents: Mapping[int, int | None] | None = None) -> dict[int, tuple[str, list[Word]]]:
     """A name per segment (and the words it is made of) such that no two clash.
 
     For each clashing pair, the name whose content words the other holds takes a word of its own
     from its pool (one that clashes with nobody, if it has one); failing that, the other drops a
     word they share; when both are the same, the smaller segment moves first. What is left
-    clashing is told apart by size.
+    clashing is told apart by size. ``parents`` (a two-level run) lets a sub-segment's name hold
+    another's when the words it adds are its family's (:class:`Family`).
     """
+    family = Family(parents)
     words = {sid: list(p.base) for sid, p in parts.items()}
     names = {sid: p.build(words[sid]) or p.build(p.base[:1]) or "" for sid, p in parts.items()}
 
-    def commit(sid: int, cand: list[Word], rival: str | None, strict: bool, besides: int | None = None) -> bool:
-        """Take ``cand`` if its name fits, differs from ``rival``, and (``strict``) clashes with no
+    def commit(sid: int, cand: list[Word], rival_id: int | None, strict: bool, besides: int | None = None) -> bool:
+        """Take ``cand`` if its name fits, differs from the rival's, and (``strict``) clashes with no
         other name (but that of ``besides``)."""
         name = parts[sid].build(cand)
-        if name is None or (rival is not None and names_clash(name, rival)):
+        if name is None:
+            return False
+        trial = {**names, sid: name}
+        if rival_id is not None and family.clash(sid, rival_id, trial):
             return False
         # Never trade one clash for the worst kind: a name with exactly another's content words.
         if any(content_words(name) == content_words(n) for other, n in names.items() if other != sid):
             return False
-        if strict and first_clash(name, [n for other, n in names.items() if other not in (sid, besides)]) is not None:
+        if strict and any(family.clash(sid, other, trial) for other in names if other not in (sid, besides)):
             return False
         words[sid], names[sid] = cand, name
         return True
@@ -212,7 +262,7 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
                         if not shared:
                             continue
                         cand = [v for v in cand if v is not shared[-1]]
-                    if commit(sid, cand, rival, strict):
+                    if commit(sid, cand, rival_id, strict):
                         return True
         return False
 
@@ -250,17 +300,17 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
                 continue
             if _against(v, mine, theirs) >= -MIN_GAP:
                 continue
-            if commit(sid, [u for u in words[sid] if u is not v], rival, strict=False):
+            if commit(sid, [u for u in words[sid] if u is not v], rival_id, strict=False):
                 return True
         return False
 
     for _ in range(4 * len(parts) + 8):
-        pairs = _clashing_pairs(names)
+        pairs = family.pairs(names)
         if not pairs:
             break
         changed = False
         for a, b in pairs:
-            if not names_clash(names[a], names[b]):
+            if not family.clash(a, b, names):
                 continue
             ca, cb = content_words(names[a]), content_words(names[b])
             if ca == cb:
@@ -272,16 +322,11 @@ def resolve_names(parts: dict[int, NameParts], sizes: dict[int, int]) -> dict[in
                 changed = True
         if not changed:
             break
-    final = _by_size(names, sizes)
+    final = _by_size(names, sizes, family)
     return {sid: (final[sid], words[sid]) for sid in parts}
 
 
-def _clashing_pairs(chosen: dict[int, str]) -> list[tuple[int, int]]:
-    ids = sorted(chosen)
-    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:] if names_clash(chosen[a], chosen[b])]
-
-
-def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
+def _by_size(chosen: dict[int, str], sizes: dict[int, int], family: Family | None = None) -> dict[int, str]:
     """Last resort for names nothing else tells apart: a size word. A name all inside another's
     takes one ("Smaller Lapsed Buyers" beside "Lapsed Occasional Buyers"); equal names take one
     each ("Larger", "Smaller"; "Largest", "Second-largest", ..., "Smallest")."""
@@ -297,8 +342,9 @@ def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
             parts = parts[1:]
         chosen[sid] = " ".join([word, *parts])
 
+    family = family or Family()
     for _ in range(3):
-        pairs = _clashing_pairs(chosen)
+        pairs = family.pairs(chosen)
         if not pairs:
             break
         nested = [(a, b) for a, b in pairs if content_words(chosen[a]) != content_words(chosen[b])]
@@ -308,7 +354,7 @@ def _by_size(chosen: dict[int, str], sizes: dict[int, int]) -> dict[int, str]:
             if inner not in done:
                 prefix(inner, "Larger" if (sizes.get(inner, 0), -inner) > (sizes.get(outer, 0), -outer) else "Smaller")
                 done.add(inner)
-        equal = [(a, b) for a, b in _clashing_pairs(chosen) if content_words(chosen[a]) == content_words(chosen[b])]
+        equal = [(a, b) for a, b in family.pairs(chosen) if content_words(chosen[a]) == content_words(chosen[b])]
         for group in _components(equal):
             group = sorted(group, key=lambda s: (-sizes.get(s, 0), s))
             for rank, sid in enumerate(group):

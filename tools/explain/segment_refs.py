@@ -34,6 +34,10 @@ _NOT_A_SEGMENT_AFTER = frozenset(
 )
 # What may follow "the biggest two" when no noun does: the request goes on, the count was of segments.
 _AFTER_A_COUNT = frozenset("and or then with vs versus side please pls in of by for to".split())
+# "the top one", "the first result", "the top customer": a position in what was just shown, never the word of a
+# segment's name ("Repeat Top-spend Buyers").
+_POSITION_WORDS = frozenset("top first last bottom".split())
+_SHOWN_THINGS = frozenset("one ones result results user users customer customers shopper shoppers buyer buyers spender spenders person".split())
 _WORD = re.compile(r"[a-z0-9]+")
 FUZZY_CUTOFF = 88
 
@@ -106,7 +110,10 @@ class SegmentNames:
         family = {w for w in df if df[w] > 1 and self._one_family([sid for sid, ws in self.name_words.items() if w in ws])}
         self.distinctive = {sid: {w for w in words if df[w] == 1 or w in family} for sid, words in self.name_words.items()}
         self.shared = {w for w, n in df.items() if n > 1 and w not in family}
-        self.keyword_only = {sid: {w for w in words if kdf[w] == 1 and w not in df} for sid, words in self.keyword_words.items()}
+        # Keywords follow the same family rule: "fashion" in the clothing buyers' keywords and in their sub-segments'.
+        kfamily = {w for w in kdf if kdf[w] > 1 and self._one_family([sid for sid, ws in self.keyword_words.items() if w in ws])}
+        self.keyword_only = {sid: {w for w in words if (kdf[w] == 1 or w in kfamily) and w not in df}
+                             for sid, words in self.keyword_words.items()}
         self._vocabulary = sorted(set(df) | {w for ws in self.keyword_only.values() for w in ws})
 
     def _root(self, sid: int) -> int:
@@ -257,6 +264,8 @@ def find_segment_mentions(text: str, names: SegmentNames, lenient: bool = False)
     i = 0
     while i < n:
         w = words[i][0]
+        if w in _POSITION_WORDS and i + 1 < n and words[i + 1][0] in _SHOWN_THINGS:
+            taken.add(i)
         if _is_segment_noun(w):  # "segment 3", "segments 2 and 5", "seg 0 vs seg 4", "group #1", "segment five"
             j = i + 1
             while j < n and words[j][0] in ("no", "number", "id", "nr"):
