@@ -19,11 +19,13 @@ def sample(
     items: Annotated[Optional[int], typer.Option("--items", help="Catalogue size (default scales with users).")] = None,
     bots: Annotated[float, typer.Option("--bots", help="Share of the users that are bots (crawlers, item hammers, rapid-fire, duplicate bursts); truth.csv calls them 'bot'.")] = 0.0,
     plant_gender: Annotated[bool, typer.Option("--plant-gender", help="Add a gender column to users.csv, with one planted segment mostly F (for trying `segscope audit`).")] = False,
+    order_only: Annotated[bool, typer.Option("--order-only", help="Split one planted segment in two that differ only in the order of their events (same items, counts and times); truth.csv names both.")] = False,
 ) -> None:
     """Write a realistic e-commerce dataset with planted segments (and truth.csv)."""
     from tools.data.sample import GENDER_SKEW, generate_sample
 
-    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, bots=bots, plant_gender=plant_gender)
+    result = generate_sample(out_dir, n_users=users, seed=seed, n_items=items, bots=bots, plant_gender=plant_gender,
+                             order_only=order_only)
     planted = f"{len(result.segments)} planted segments" + (f" and {result.n_bots} bots" if result.n_bots else "")
     out.print(f"wrote {result.n_users} users, {result.n_items} items, {result.n_events} events ({planted}) to {result.out_dir}")
     if plant_gender:
@@ -43,6 +45,7 @@ def segment(
     entity: Annotated[str, typer.Option("--entity", help="What to segment: user | session | auto (sessions when user ids are mostly missing).")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Refuse rows without the user (or session) id instead of skipping and counting them.")] = False,
     keep_outliers: Annotated[bool, typer.Option("--keep-outliers", help="Fit flagged outliers (bots, implausible behaviour) with everyone instead of leaving them out and assigning them afterwards.")] = False,
+    order: Annotated[bool, typer.Option("--order/--no-order", help="Profile the order of events (steps such as view->cart->purchase, time to convert, sessions) where the data has event types and times; --no-order: order-blind profiles.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
@@ -69,7 +72,8 @@ def segment(
     dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
     for warning in dataset.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder, keep_outliers=keep_outliers)
+    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder, keep_outliers=keep_outliers,
+                       order=order)
     with stage_progress(err, show_progress(json_output)) as progress:
         run = segment_dataset(dataset, workspace, params, progress=progress, store=store)
     for notice in run.notices:

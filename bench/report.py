@@ -41,6 +41,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
     rows += assign_drift_rows(_load("assign"), _load("drift"))
     rows += incremental_rows(_load("incremental"))
     rows += whatif_rows(_load("whatif"))
+    rows += sequence_rows(_load("sequence"))
     ex = _load("explain")
     if ex:
         rows.append(("Label distinctiveness, sample data", f"{ex['label_distinctiveness']:.3f}", "reported"))
@@ -133,6 +134,30 @@ def whatif_rows(result: dict | None) -> list[tuple[str, str, str]]:
                      "with a proposal / proposals placed in the target once applied / median changes; the rest's reasons",
                      f"{r['proposed_share']:.0%} / {r['applied_in_target_share']:.0%} / {med}; {reasons}; {r['median_seconds']:.1f} s per answer",
                      "100% applied"))
+    return rows
+
+
+def sequence_rows(result: dict | None) -> list[tuple[str, str, str]]:
+    """bench/sequence.py: the order-only sample's two variants with and without the order block; nothing else moved."""
+    if not result:
+        return []
+    o, p = result["order_only"], result["sample"]
+
+    def seeds(part: dict) -> str:
+        return ", ".join(str(s) for s in part["seeds"])
+
+    rows = [(f"Behaviour in order, order-only sample (seeds {seeds(o)}): ARI of the two variants that differ only in order, with the order block / order-blind (median, worst)",
+             f"{o['with_order']['pair_ari_median']:.3f} (worst {o['with_order']['pair_ari_min']:.3f}) / {o['order_blind']['pair_ari_median']:.3f}; "
+             f"everyone {o['with_order']['ari_median']:.3f} / {o['order_blind']['ari_median']:.3f}", "≥ 0.9 with the order"),
+            (f"Behaviour in order, ordinary sample (seeds {seeds(p)}, k auto): planted ARI with the order block / order-blind",
+             " ; ".join(f"seed {a['seed']}: {a['ari']:.3f} (k {a['k_top']}/{a['k_leaf']}) / {b['ari']:.3f} (k {b['k_top']}/{b['k_leaf']})"
+                        for a, b in zip(p["with_order"]["per_seed"], p["order_blind"]["per_seed"])), "no loss")]
+    for name, r in (result.get("real") or {}).items():
+        if "with_order" in r:
+            w, b = r["with_order"], r["order_blind"]
+            rows.append((f"Behaviour in order, {name}: k with the order block / order-blind; ARI between the two runs' segments (leaf / top); order features",
+                         f"k {w['k_top']}/{w['k_leaf']} / {b['k_top']}/{b['k_leaf']}; {r['ari_between_leaf']:.3f} / {r['ari_between_top']:.3f}; "
+                         f"{len(w['order_features'])}", "reported"))
     return rows
 
 
@@ -307,7 +332,7 @@ def write_reports() -> None:
     rows = summary_rows()
     parts = ["# Benchmarks", "", "Produced by `make bench` (bench/run_all.py); raw figures in bench/results/*.json.", "", markdown_table(rows), ""]
     for name in ("recommend", "explain", "assistant", "embedding", "embed_backends", "segments", "usefulness", "outliers", "assign", "drift", "incremental",
-                 "whatif", "scale", "scale-baseline", "store", "tui_load", "routing"):
+                 "whatif", "sequence", "scale", "scale-baseline", "store", "tui_load", "routing"):
         data = _load(name)
         if data is not None:
             parts += [f"## {name}", "", "```json", json.dumps(data, indent=2), "```", ""]
@@ -378,6 +403,9 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "whatif":
         update_readme_rows(("What-if",))
         update_docs_section(("What-if",), "whatif")
+    elif len(sys.argv) > 1 and sys.argv[1] == "sequence":
+        update_readme_rows(("Behaviour in order",))
+        update_docs_section(("Behaviour in order",), "sequence")
     elif len(sys.argv) > 1 and sys.argv[1] == "store":
         update_readme_rows(("Vector store",))
     elif len(sys.argv) > 1 and sys.argv[1] == "backends":  # bench.embed_backends and bench.scale run on their own

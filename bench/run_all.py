@@ -8,7 +8,7 @@ import sys
 from bench.report import write_reports
 
 BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.embed_backends",
-           "bench.segments", "bench.usefulness", "bench.outliers", "bench.assign", "bench.drift", "bench.incremental", "bench.whatif", "bench.scale",
+           "bench.segments", "bench.usefulness", "bench.outliers", "bench.assign", "bench.drift", "bench.incremental", "bench.whatif", "bench.sequence", "bench.scale",
            "bench.store", "bench.tui_load"]
 
 

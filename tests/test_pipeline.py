@@ -46,7 +46,7 @@ def test_segment_dataset_writes_the_documented_outputs(planted, tmp_path):
     assert summary == run.summary
     assert summary["run_key"] == run.key
     params = summary["parameters"]
-    assert {k: params[k] for k in ("algorithm", "k", "alpha", "seed", "embedder", "keep_outliers")} == PARAMS.as_dict()
+    assert {k: params[k] for k in ("algorithm", "k", "alpha", "seed", "embedder", "keep_outliers", "order")} == PARAMS.as_dict()
     assert "monetary" in params["behaviour_features"]
     assert summary["k"] == 3 == len(summary["segments"])
     assert "prediction strength" in summary["k_selection"]["reason"]  # behaviour data: the top level by stability

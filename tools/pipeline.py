@@ -50,11 +50,12 @@ from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
 
-PIPELINE_VERSION = "12"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
+PIPELINE_VERSION = "13"  # 6: text-only data by tools/segment/text_clusters.py; 7: behaviour runs as a two-level tree;
 # 8: traits need half the members covered, splits ordered by usefulness gain, segments cut from all users when no top
 # level is reproducible; 9: traits tested, BH-adjusted, only significant ones cited; 10: both merged;
 # 11: outliers left out of fitting (tools/data/outliers.py; flagged users assigned afterwards);
-# 12: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users)
+# 12: collaborative vectors are the projection on the SVD axes (what assign can repeat for new users);
+# 13: the order of events (steps between event types, positions, time to convert, sessions) as a block of its own
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -66,10 +67,11 @@ class RunParams:
     seed: int = 0
     embedder: str = DEFAULT_EMBEDDER
     keep_outliers: bool = False  # fit flagged outliers with everyone (they are still flagged and reported)
+    order: bool = True  # profile the order of events where the data has one (tools/segment/sequence.py); False: order-blind
 
     def as_dict(self) -> dict:
         return {"algorithm": self.algorithm, "k": self.k, "alpha": self.alpha, "seed": self.seed, "embedder": self.embedder,
-                "keep_outliers": self.keep_outliers}  # fmt: skip
+                "keep_outliers": self.keep_outliers, "order": self.order}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def _segment_new(
         report("finding outliers", 1, 1)
         # Flagged users get profiles, but take no part in their scaling unless kept in the fit.
         exclude = None if params.keep_outliers else outliers.user_ids[outliers.flagged]
-        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report, exclude=exclude)
+        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report, exclude=exclude, order=params.order)
         reasons = outliers.aligned(profiles.user_ids)
         flagged = reasons != ""
         fitted = np.ones(len(flagged), dtype=bool) if params.keep_outliers else ~flagged
@@ -336,6 +338,8 @@ def build_summary(
             "alpha": profiles.alpha,
             "behaviour_features": [] if profiles.features is None else profiles.features.names,
             "text_source": profiles.text_source,
+            # The order block's weight in the profiles (0: the run has none), what assign and update fuse with.
+            "order_weight": 0.0 if profiles.recipe is None else profiles.recipe.order_weight,
             # How the vectors were made (torch, onnx, onnx-int8) and the name they are cached under.
             "embed_backend": getattr(embedder, "backend", None),
             "embed_vectors": params.embedder if embedder is None else vectors_name(embedder),

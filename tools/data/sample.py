@@ -22,6 +22,7 @@ import pandas as pd
 from tools.core.errors import ParameterError
 from tools.core.workspace import atomic_folder
 from tools.data.sample_bots import BOT_SEGMENT, add_bots, bot_count
+from tools.data.sample_order import order_variant_names, split_by_order
 from tools.data.sample_vocab import (
     ASPECTS,
     CATEGORIES,
@@ -127,6 +128,7 @@ def generate_sample(
     progress: Callable[[int, int], None] | None = None,
     bots: float = 0.0,
     plant_gender: bool = False,
+    order_only: bool = False,
 ) -> SampleSummary:
     """Write a synthetic e-commerce dataset with planted segments into ``out_dir``.
 
@@ -145,6 +147,9 @@ def generate_sample(
     ``round(bots · n_users)`` of them, with the ids after the others', ``bot`` as their
     segment in truth.csv and their kind in its ``bot_type`` column. The other users are
     exactly those of ``n_users − n_bots`` users without bots (same seed and ``n_items``).
+
+    ``order_only`` splits one planted segment in two that differ only in the order of
+    their events (tools/data/sample_order.py): same items, counts, types and timestamps.
     """
     n_users, seed, n_items = _validate(n_users, seed, n_items)
     n_bots = bot_count(bots, n_users, MIN_USERS)
@@ -161,6 +166,10 @@ def generate_sample(
     ev = _events(rng, seg, item_cat, item_price, item_sale, ref)
     report(3, total)
     ev["text"] = _review_texts(rng, ev, seg, item_cat)
+    segments, planted = SEGMENT_NAMES, np.asarray(SEGMENT_NAMES, dtype=object)[seg]
+    if order_only:
+        ev, planted = split_by_order(ev, seg, SEGMENT_NAMES, seed)
+        segments = order_variant_names(SEGMENT_NAMES)
     report(4, total)
 
     user_ids = _ids("u", n_users)
@@ -176,7 +185,7 @@ def generate_sample(
         "text": ev["text"],
     })
     people = _users(rng, user_ids[:n_people], seg, first_ts[:n_people], _genders(seed, seg) if plant_gender else None)
-    truth = pd.DataFrame({"user_id": user_ids[:n_people], "segment": np.asarray(SEGMENT_NAMES, dtype=object)[seg]})
+    truth = pd.DataFrame({"user_id": user_ids[:n_people], "segment": planted})
     if n_bots:
         # Bots sign up like anyone (segment 0 has no age tilt, nor a gender skew; their genders have a stream of their own).
         no_segment = np.zeros(n_bots, np.int64)
@@ -188,7 +197,7 @@ def generate_sample(
     tables = {"items.csv": items, "events.csv": events, "users.csv": people, "truth.csv": truth}
     out = _write_atomically(out_dir, tables)
     report(5, total)
-    return SampleSummary(out, n_users, n_items, len(events), SEGMENT_NAMES, FILES, n_bots)
+    return SampleSummary(out, n_users, n_items, len(events), segments, FILES, n_bots)
 
 
 def _validate(n_users: int, seed: int, n_items: int | None) -> tuple[int, int, int]:

@@ -41,6 +41,8 @@ def fmt_value(value: float, unit: str, currency: str | None = None) -> str:
         return f"{value:.0f}" if abs(value) >= 100 or (unit != "money" and abs(value) >= 10) else f"{value:.1f}"
     if unit == "rating":
         return f"{value:.1f}"
+    if unit in ("hours", "minutes"):
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
     return f"{value:.2f}"
 
 
@@ -180,10 +182,22 @@ _VERBS.update({
 })
 _MEASURES.update({"median_gap_days": "{} days between orders"})  # the others are in _MEASURES by family
 
+# The order of events (tools/segment/sequence.py); a step's own words come from its label.
+_VERBS.update({
+    "hours_to_convert": ("take longer from first visit to first purchase than most", "buy sooner after their first visit than most"),
+    "days_to_convert": ("take longer from first visit to first purchase than most", "buy sooner after their first visit than most"),
+    "sessions": ("come back for more sessions than most", "come for fewer sessions than most"),
+    "session_events": ("do more per session than most", "do less per session than most"),
+    "session_minutes": ("stay longer per session than most", "have shorter sessions than most"),
+})
+_MEASURES.update({"hours_to_convert": "{} hours from first visit to first purchase",
+                  "days_to_convert": "{} days from first visit to first purchase", "sessions": "{} sessions each",
+                  "session_events": "{} events per session", "session_minutes": "{} minutes per session"})
+
 
 def feature_family(feature: str) -> str:
     """The name the wording knows a feature by: itself when known, else its family ('n_orders' -> 'orders')."""
-    if feature in _VERBS or feature.startswith(("category_", "share_")):
+    if feature in _VERBS or feature.startswith(("category_", "share_", "step_")):
         return feature
     for pattern, family in _FAMILIES:
         if pattern.search(feature.lower()):
@@ -202,6 +216,8 @@ def _measure(trait: dict, value: float, voice: Voice) -> str:
         return f"{v} of activity"
     if f.startswith("share_"):
         return f"{v} of events"
+    if f.startswith("step_") and trait["label"].startswith("share of steps"):
+        return f"{v} of steps{trait['label'][len('share of steps'):]}"
     if voice.entity != "session":
         if f == "frequency" and trait["unit"] == "orders":
             return f"{v} orders each"

@@ -112,7 +112,8 @@ def load_fitted_run(workspace: str | Path, key: str | None = None) -> FittedRun:
     fit = run if params.get("fitted_run") in (None, run.summary["run_key"]) else load_run(workspace, str(params["fitted_run"]))
     fit_features = fit_features_of(fit)
     recipe = fit_recipe(fit.data.events, fit.user_ids, fit.text, fit_features, float(params.get("alpha", 0.5)),
-                        str(params.get("text_source", "embedder")), population=fit.fitted)
+                        str(params.get("text_source", "embedder")), population=fit.fitted,
+                        order_weight=float(params.get("order_weight", 0.0)))
     features = fit_features
     if fit is not run and recipe.features is not None:
         features = replace(fit_features_of(run), scaled=recipe.features.scale.apply(run.feature_raw))  # type: ignore[type-var]

@@ -13,6 +13,8 @@ orders and measures recency from the last purchase; it, or any log with an order
 column, also gets average order value, basket size, tenure (days from the first
 purchase to the end of the data, the customer's age in the customer-base literature)
 and the median days between orders. User attributes (country, plan) are never inputs.
+Where the log has a funnel, the order of events comes last (tools/segment/sequence.py:
+steps between event types, where each type falls, time to convert, sessions).
 
 Later data (``segscope assign``, ``drift``) is measured with a fitted run's
 :class:`FeatureLayout`: the same columns in the same order (the run's categories and
@@ -30,6 +32,7 @@ import pandas as pd
 
 from tools.core.dataset import Dataset
 from tools.data.items import split_categories
+from tools.segment.sequence import add_order_features, is_order_feature, order_label
 
 MAX_EVENT_TYPES = 8
 MAX_CATEGORIES = 25
@@ -72,6 +75,9 @@ def feature_label(name: str, variant: str = "") -> tuple[str, str]:
     """(label, unit) of feature ``name`` (in a ``variant`` reading), including the per-category and per-event-type shares."""
     if (name, variant) in VARIANT_LABELS:
         return VARIANT_LABELS[(name, variant)]
+    ordered = order_label(name)  # the order block's (tools/segment/sequence.py)
+    if ordered is not None:
+        return ordered
     if name.startswith("category_"):
         return f"share of activity in {name[len('category_'):]}", "share"
     if name.startswith("share_"):
@@ -85,7 +91,7 @@ class FeatureSpec:
 
     name: str
     label: str
-    unit: str  # "days" | "orders" | "count" | "money" | "share" | "rating" | "ratio"
+    unit: str  # "days" | "hours" | "minutes" | "orders" | "count" | "money" | "share" | "rating" | "ratio"
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class BehaviourFeatures:
 
 
 def _log_columns(specs: list[FeatureSpec]) -> list[int]:
-    return [i for i, s in enumerate(specs) if s.unit in ("days", "orders", "count", "money")]
+    return [i for i, s in enumerate(specs) if s.unit in ("days", "hours", "minutes", "orders", "count", "money")]
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,8 @@ def layout_of(features: BehaviourFeatures, events: pd.DataFrame, population: np.
 
 
 def compute_features(
-    data: Dataset, user_ids: np.ndarray, population: np.ndarray | None = None, layout: FeatureLayout | None = None
+    data: Dataset, user_ids: np.ndarray, population: np.ndarray | None = None, layout: FeatureLayout | None = None,
+    order: bool = True,
 ) -> BehaviourFeatures:
     """Behaviour features for ``user_ids`` (in that order) from ``data.events``.
 
@@ -182,6 +189,8 @@ def compute_features(
     whether it is a transaction log, when it ends) and whose values set the scaling.
     Flagged outliers are left out of it, so everyone else's features are what they would
     be without them. With ``layout`` (a fitted run's), its columns and scaling instead.
+    ``order`` False leaves out the order block (tools/segment/sequence.py): order-blind
+    features; a layout has the order features it names.
     """
     ev = data.events
     uid_index = pd.Index(user_ids)
@@ -240,6 +249,9 @@ def compute_features(
 
     type_counts = etype[(etype != RETURN_TYPE).to_numpy() & pop].value_counts()  # returns have their own feature
     common = [t for t in type_counts.index[:MAX_EVENT_TYPES] if type_counts[t] >= 0.01 * pop.sum()]
+    # Order means something with two common kinds of activity besides rating, timed, outside a pure transaction log:
+    # a ratings log (with tags: ml-latest-small) or an invoice log has no funnel to read.
+    ordered = order and len(set(common) - set(RATING_TYPES)) > 1 and not pure and bool(np.isfinite(ts[pop]).any())
     if wanted is not None:  # the run's event types, whichever are common here
         common = [n[len("share_"):] for n in layout.names if n.startswith("share_")]  # type: ignore[union-attr]
     if (len(common) > 1 or (wanted is not None and common)) and not pure:
@@ -269,6 +281,10 @@ def compute_features(
         top = None if layout is None else [x[len("category_"):] for x in layout.names if x.startswith("category_")]
         if top is None or top:
             _add_category_shares(ev, codes, n, data.items, add, pop, top)
+
+    order_names = None if layout is None else tuple(x for x in layout.names if is_order_feature(x))
+    if ordered if layout is None else order_names:
+        add_order_features(ev, codes, n, pop, add, order_names)
 
     if layout is not None:
         return _laid_out(layout, specs, cols, np.asarray(user_ids), data.currency)

@@ -145,12 +145,15 @@ def fit_levels(
     past = None
     if split is not None and len(split.user_ids) >= 10 * k_top:
         # The outlook learns from (at most OUTLOOK_USERS) users' past; the depth is tried on a sample of those.
-        past_features = compute_features(split.past, split.user_ids)
+        # The depth is chosen order-blind (the outlook and the past's profiles): with the order block the
+        # sample's leaves grew from 10 to 12-16 (3,000 users; 7 to 11 of 600, named less distinctly: label
+        # distinctiveness 0.80 -> 0.48) and their planted ARI fell from 0.64 to 0.43-0.53, for no gain at the top.
+        past_features = compute_features(split.past, split.user_ids, order=False)
         learn = _sample(len(split.user_ids), OUTLOOK_USERS)
         outlook, crossed = choose_outlook(_rows(past_features, learn), split.active[learn], split.value[learn], VALIDATION_SEED)
         pick = _sample(len(learn))  # the depth is tried on some of the users the outlook was cross-fitted on
         chosen = split.user_ids[learn[pick]]
-        past = build_profiles(_only(split.past, chosen), embedder, cache, alpha=profiles.alpha)
+        past = build_profiles(_only(split.past, chosen), embedder, cache, alpha=profiles.alpha, order=False)
         order = pd.Index(chosen).get_indexer(past.user_ids)
         active, value = split.active[learn[pick]][order], split.value[learn[pick]][order]
         scores = crossed[pick][order]

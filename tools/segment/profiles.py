@@ -11,7 +11,10 @@ Fusion: C = √α·ẑ ⊕ √(1−α)·x̂, where ẑ is the centred text block
 standardised behaviour block, each scaled to unit total variance. The squared
 distance between two users is then α·(text distance) + (1−α)·(behaviour
 distance) with both on the same scale: α is the share of the segmentation that
-text decides. Text-only data has no behaviour block: C = z.
+text decides. Text-only data has no behaviour block: C = z. The order of events
+(tools/segment/sequence.py), where the data has one, is a third block ô beside them,
+C = √α·ẑ ⊕ √(1−α)·x̂ ⊕ √w·ô at unit total variance times its weight w: it adds the
+order to the distances without diluting the counts and shares (``order=False``: none).
 
 Whatever in these steps looks at all users (feature scaling, centring, the top
 rating, the collaborative SVD) is a :class:`~tools.segment.recipe.ProfileRecipe`;
@@ -106,12 +109,14 @@ def build_profiles(
     progress: StageProgress | None = None,
     exclude: np.ndarray | None = None,
     recipe: ProfileRecipe | None = None,
+    order: bool = True,
 ) -> Profiles:
     """Embed every distinct text once (through the cache) and build fused user profiles.
 
     Users in ``exclude`` (flagged outliers) get profiles too, but their values take no part
     in the scaling: profiles of everyone else are what they would be without them. With
     ``recipe`` (a fitted run's), the profiles are in that run's space and ``alpha`` is the recipe's.
+    ``order`` False profiles without the order of events (order-blind; a recipe says for itself).
     """
     report = progress or (lambda stage, done, total: None)
     ev = data.events
@@ -169,7 +174,7 @@ def build_profiles(
         text_matrix += (w_text @ written_vectors).astype(np.float32)
     text_matrix = normalize_rows(text_matrix).astype(np.float32, copy=False)
     layout = None if recipe is None else recipe.features
-    features = compute_features(data, user_ids, population, layout) if data.kind == "behaviour" else None
+    features = compute_features(data, user_ids, population, layout, order) if data.kind == "behaviour" else None
     if recipe is None:
         text_source = "embedder"
         if data.kind == "behaviour" and not len(item_ids) and not len(distinct_written):

@@ -5,7 +5,9 @@ they touched, what they wrote, their orders. A few steps look at everyone:
 
 - the behaviour features' columns (which categories and event types) and their
   scaling (medians, means, standard deviations: tools/segment/features.py);
-- the fusion's centring and unit total variance of each block;
+- the fusion's centring and unit total variance of each block (text, behaviour, and the
+  order block of tools/segment/sequence.py, weighed on its own so that it adds the order
+  of events without diluting the counts and shares);
 - the top rating, which weighs ratings;
 - without texts, the collaborative vectors' SVD of the user-item matrix.
 
@@ -28,6 +30,7 @@ import scipy.sparse as sp
 
 from tools.core.linalg import normalize_rows
 from tools.segment.features import BehaviourFeatures, FeatureLayout, layout_of
+from tools.segment.sequence import ORDER_WEIGHT, order_mask
 
 COLLABORATIVE_DIM = 32
 RATING_TYPES = ("rating", "review")
@@ -110,14 +113,33 @@ class ProfileRecipe:
     text_scale: BlockScale | None  # None when there is no behaviour block (profiles are the text vectors)
     behaviour_scale: BlockScale | None
     collaborative: CollaborativeBasis | None = None
+    order_scale: BlockScale | None = None  # the order block's (None: the features have none)
+    order_weight: float = 0.0  # its total variance in the fused profile
 
     def fuse(self, text: np.ndarray, behaviour: np.ndarray | None) -> np.ndarray:
-        """C = √α·ẑ ⊕ √(1−α)·x̂ with the fitted centring and scaling (tools/segment/profiles.py)."""
+        """C = √α·ẑ ⊕ √(1−α)·x̂ ⊕ √w·ô with the fitted centring and scaling (tools/segment/profiles.py);
+        ô, the order block, only when the features have one."""
         if behaviour is None or behaviour.shape[1] == 0 or self.text_scale is None or self.behaviour_scale is None:
             return text.astype(np.float32)
         z = self.text_scale.apply(text)
-        x = self.behaviour_scale.apply(behaviour)
-        return np.hstack([np.sqrt(self.alpha) * z, np.sqrt(1.0 - self.alpha) * x]).astype(np.float32)
+        ordered = self.order_columns(behaviour.shape[1])
+        x = self.behaviour_scale.apply(_columns(behaviour, ~ordered))
+        blocks = [np.sqrt(self.alpha) * z, np.sqrt(1.0 - self.alpha) * x]
+        if self.order_scale is not None and ordered.any():
+            blocks.append(np.sqrt(self.order_weight) * self.order_scale.apply(_columns(behaviour, ordered)))
+        return np.hstack(blocks).astype(np.float32)
+
+    def order_columns(self, n_columns: int) -> np.ndarray:
+        """Which behaviour columns are the order block (none without a layout that names any)."""
+        if self.features is None or self.order_scale is None:
+            return np.zeros(n_columns, dtype=bool)
+        return order_mask(self.features.names)
+
+
+def _columns(block: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The ``mask`` columns of ``block``, row-major: a column selection can come out column-major, and a mean
+    summed in another memory order differs in the last bit (a fit and its re-assign must agree bit for bit)."""
+    return np.ascontiguousarray(block[:, mask])
 
 
 def rating_max(events: pd.DataFrame) -> float | None:
@@ -136,6 +158,7 @@ def fit_recipe(
     text_source: str,
     collaborative: CollaborativeBasis | None = None,
     population: np.ndarray | None = None,
+    order_weight: float = ORDER_WEIGHT,
 ) -> ProfileRecipe:
     """The recipe of profiles fitted on ``events``: ``text`` and ``features`` are its users' blocks, before fusion.
 
@@ -143,6 +166,8 @@ def fit_recipe(
     leaves its flagged outliers out (RunState.fitted), and so does the recipe derived from it.
     """
     has_behaviour = features is not None and features.raw.shape[1] > 0
+    ordered = order_mask(features.names) if has_behaviour else np.zeros(0, dtype=bool)  # type: ignore[union-attr]
+    has_behaviour = has_behaviour and not ordered.all()  # an order block beside nothing else is no behaviour block
     if text_source == "collaborative" and collaborative is None:
         collaborative = CollaborativeBasis.fit(events, user_ids, reference=population)
     fitted_events = events
@@ -154,6 +179,8 @@ def fit_recipe(
         rating_max=rating_max(fitted_events) or rating_max(events),
         features=None if features is None else layout_of(features, events, population),
         text_scale=BlockScale.of(text, population) if has_behaviour else None,
-        behaviour_scale=BlockScale.of(features.scaled, population) if has_behaviour else None,  # type: ignore[union-attr]
+        behaviour_scale=BlockScale.of(_columns(features.scaled, ~ordered), population) if has_behaviour else None,  # type: ignore[union-attr]
         collaborative=collaborative if text_source == "collaborative" else None,
+        order_scale=BlockScale.of(_columns(features.scaled, ordered), population) if has_behaviour and ordered.any() else None,  # type: ignore[union-attr]
+        order_weight=order_weight if has_behaviour and ordered.any() else 0.0,
     )

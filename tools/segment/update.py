@@ -114,7 +114,8 @@ def load_update_base(workspace, key: str | None = None) -> UpdateBase:
     features = fit_features_of(fit)
     recipe = fit_recipe(fit.data.events, fit.user_ids, fit.text, features, float(params.get("alpha", 0.5)),
                         str(params.get("text_source", "embedder")),
-                        population=None if fit.fitted.all() else fit.fitted)  # all: the same figures, without a slow filter
+                        population=None if fit.fitted.all() else fit.fitted,  # all: the same figures, without a slow filter
+                        order_weight=float(params.get("order_weight", 0.0)))
     text_model = kind == "text" and params.get("algorithm", "kmeans") == "kmeans"
     segments = load_fitted(run.run_dir, features, text_model)
     end = params.get("features_end", "fit") if "features_end" in params else "fit"
