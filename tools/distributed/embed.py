@@ -1,0 +1,72 @@
+"""Embedding distinct texts with a pool of embedder actors: each actor loads the model once.
+
+:class:`PoolEmbedder` is an :class:`~tools.embed.embedding.Embedder`, so the workspace's content-hash
+cache (tools/embed/cache.py) drives it as it drives the local model: only texts the cache lacks reach
+the pool, and their vectors land in the same cache file under the same name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tools.embed.embedding import Embedder, ProgressFn, make_embedder, vectors_name
+
+BATCH_TEXTS = 256
+
+
+class _EncodeTexts:
+    """One actor of the pool: the model is made (and loaded on first use) once per actor."""
+
+    def __init__(self, name: str, precision: str | None, backend: str | None) -> None:
+        self.embedder = make_embedder(name, precision=precision, backend=backend)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"row": batch["row"], "vector": self.embedder.encode([str(t) for t in batch["text"]])}
+
+
+class PoolEmbedder:
+    """``local``'s model run by ``actors`` Ray actors; its name, dimension and cache name are ``local``'s."""
+
+    def __init__(self, local: Embedder, actors: int = 2, batch_size: int = BATCH_TEXTS) -> None:
+        self.local = local
+        self.name = local.name
+        self.cache_name = vectors_name(local)
+        self.backend = getattr(local, "backend", None)
+        self.actors = max(1, actors)
+        self.batch_size = batch_size
+        self.calls = 0  # how many times the pool ran (a test checks the cache spares it)
+
+    @property
+    def dim(self) -> int:
+        return self.local.dim
+
+    def _spec(self) -> tuple[str, str | None, str | None]:
+        precision = getattr(self.local, "precision", None)
+        backend = getattr(self.local, "backend", None)
+        return self.local.name, precision, backend
+
+    def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import ray.data
+
+        self.calls += 1
+        frame = pd.DataFrame({"row": np.arange(len(texts)), "text": pd.Series(list(texts), dtype=object)})
+        actors = min(self.actors, -(-len(texts) // self.batch_size))
+        vectors = (
+            ray.data.from_pandas(frame)
+            .repartition(max(actors, -(-len(texts) // (4 * self.batch_size))))
+            .map_batches(_EncodeTexts, fn_constructor_args=self._spec(), batch_size=self.batch_size,
+                         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
+        )
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        done = 0
+        for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
+            out[batch["row"]] = np.asarray(batch["vector"], dtype=np.float32)
+            done += len(batch["row"])
+            if progress is not None:
+                progress(done, len(texts))
+        return out
