@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from tools.core.errors import EngineError
 
-START_HINT = "start a local head with `ray start --head --port 6379` and pass --ray-address 127.0.0.1:6379"
+START_HINT = ("start a head with `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head --node-ip-address 127.0.0.1 "
+              "--port 6379` and pass --ray-address 127.0.0.1:6379")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTALL_HINT = "install the cluster extras: `.venv/bin/pip install -e '.[cluster]'`"
 CONNECT_TIMEOUT_S = 3.0
 
@@ -52,9 +55,14 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
     The workers import this project's ``tools`` package from the driver's copy (``py_modules``), so a
     cluster started from another checkout runs this code, not its own.
     """
-    require_ray()
     if address:
         check_reachable(address)
+    if address in (None, "", "local") or (address != "auto" and _host_port(address)[0] in LOOPBACK):
+        # Ray swaps a loopback address for the machine's network address (for other nodes to reach); a
+        # cluster on this machine's loopback needs that off, which this variable of Ray's does (it must be
+        # set before Ray is imported, and for `ray start` too: START_HINT).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    require_ray()
     import ray
     import ray.data
 
