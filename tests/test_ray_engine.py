@@ -181,3 +181,61 @@ def test_segscope_without_the_ray_engine_never_imports_ray():
     assert done.stdout.strip() == "[]"
     helped = subprocess.run([str(BIN), "segment", "--help"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert helped.returncode == 0 and "--engine" in helped.stdout and "--ray-address" in helped.stdout
+
+
+# -- a worker killed mid-run -----------------------------------------------------------------------
+
+KILL_USERS = 1500
+
+
+def _worker_running(title: str) -> int | None:
+    """The pid of a Ray worker process whose title (``ray::TASK``) contains ``title``, if one runs now."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if args.startswith("ray::") and title in args:
+            return int(proc.name)
+    return None
+
+
+def test_a_worker_killed_while_profiling_a_partition_is_retried_and_the_run_is_the_same(ray_address, tmp_path):
+    import signal
+    import threading
+    import time
+
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+
+    generate_sample(tmp_path / "data", n_users=KILL_USERS, seed=4)
+    data = load_dataset(tmp_path / "data")
+    segment_dataset(data, tmp_path / "local", PARAMS, write_store=False)
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_one() -> None:  # the partitions are profiled in the reduce half of the shuffle
+        while not done.is_set() and not killed:
+            pid = _worker_running("HashShuffleReduce")
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_one, daemon=True)
+    with ray_session(ray_address):
+        watcher.start()
+        try:
+            segment_dataset(data, tmp_path / "ray", PARAMS, write_store=False, engine=RayEngine(seed=PARAMS.seed))
+        finally:
+            done.set()
+            watcher.join(5)
+    assert killed, "no worker was profiling a partition while the run went on: nothing was killed"
+    local, remote = _assignments(tmp_path / "local"), _assignments(tmp_path / "ray")
+    assert list(remote["user_id"]) == list(local["user_id"])
+    assert adjusted_rand_score(local["segment_id"], remote["segment_id"]) >= 0.99
+    assert _names(tmp_path / "ray") == _names(tmp_path / "local")
+    a, b = np.load(_run_dir(tmp_path / "local") / "profiles.npz"), np.load(_run_dir(tmp_path / "ray") / "profiles.npz")
+    np.testing.assert_array_equal(a["feature_raw"], b["feature_raw"])

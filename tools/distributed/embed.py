@@ -18,9 +18,16 @@ BATCH_TEXTS = 256
 
 
 class _EncodeTexts:
-    """One actor of the pool: the model is made (and loaded on first use) once per actor."""
+    """One actor of the pool: the model is made (and loaded on first use) once per actor.
 
-    def __init__(self, name: str, precision: str | None, backend: str | None) -> None:
+    The model is named by a subclass's ``SPEC`` (name, precision, backend) rather than constructor
+    arguments, which Ray keeps in its object store and warns about for restartable actors.
+    """
+
+    SPEC: tuple[str, str | None, str | None] = ("hashing", None, None)
+
+    def __init__(self) -> None:
+        name, precision, backend = self.SPEC
         self.embedder = make_embedder(name, precision=precision, backend=backend)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -56,10 +63,12 @@ class PoolEmbedder:
         self.calls += 1
         frame = pd.DataFrame({"row": np.arange(len(texts)), "text": pd.Series(list(texts), dtype=object)})
         actors = min(self.actors, -(-len(texts) // self.batch_size))
+        # Blocks made here, not by a repartition task: the pool's actors may hold every CPU of a small cluster.
+        blocks = [frame.iloc[i : i + self.batch_size] for i in range(0, len(frame), self.batch_size)]
+        encoder = type("EncodeTexts", (_EncodeTexts,), {"SPEC": self._spec()})
         vectors = (
-            ray.data.from_pandas(frame)
-            .repartition(max(actors, -(-len(texts) // (4 * self.batch_size))))
-            .map_batches(_EncodeTexts, fn_constructor_args=self._spec(), batch_size=self.batch_size,
+            ray.data.from_pandas(blocks)
+            .map_batches(encoder, batch_size=self.batch_size,
                          batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
         )
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
