@@ -239,3 +239,23 @@ def test_a_worker_killed_while_profiling_a_partition_is_retried_and_the_run_is_t
     assert _names(tmp_path / "ray") == _names(tmp_path / "local")
     a, b = np.load(_run_dir(tmp_path / "local") / "profiles.npz"), np.load(_run_dir(tmp_path / "ray") / "profiles.npz")
     np.testing.assert_array_equal(a["feature_raw"], b["feature_raw"])
+
+
+def test_past_the_fit_cap_the_workers_place_the_rest_as_this_process_would(data, ray_address, tmp_path):
+    """Fitted on a seeded sample of 300 users, the other users are placed by the workers with the saved model:
+    the same segments as the local engine with the same cap places them."""
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+    from tools.segment.engine import LocalEngine
+
+    capped = LocalEngine()
+    capped.fit_users = 300
+    dataset = load_dataset(data)
+    segment_dataset(dataset, tmp_path / "local", PARAMS, write_store=False, engine=capped)
+    with ray_session(ray_address):
+        segment_dataset(dataset, tmp_path / "ray", PARAMS, write_store=False, engine=RayEngine(seed=PARAMS.seed, fit_users=300))
+    local, remote = _assignments(tmp_path / "local"), _assignments(tmp_path / "ray")
+    assert len(local) > 300 and list(remote["user_id"]) == list(local["user_id"])
+    assert list(remote["segment_id"]) == list(local["segment_id"])
+    assert list(remote["top_segment_id"]) == list(local["top_segment_id"])
+    assert _names(tmp_path / "ray") == _names(tmp_path / "local")
