@@ -259,3 +259,36 @@ def test_past_the_fit_cap_the_workers_place_the_rest_as_this_process_would(data,
     assert list(remote["segment_id"]) == list(local["segment_id"])
     assert list(remote["top_segment_id"]) == list(local["top_segment_id"])
     assert _names(tmp_path / "ray") == _names(tmp_path / "local")
+
+
+# -- the real model through the pool ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_each_group_of_the_batch_plan_encoded_alone_gives_one_big_calls_vectors(data, backend):
+    """int8 activations are quantized per model call, so a vector depends on its batch-mates; the plan's groups keep them."""
+    from tools.embed.embedding import make_embedder
+
+    texts = profile_texts(load_dataset(data))
+    model = make_embedder("minilm", backend=backend)
+    whole = model.encode(texts)
+    plan = model.batch_plan(texts)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(texts))) and len(plan) > 1
+    alone = np.zeros_like(whole)
+    for rows in plan:
+        alone[rows] = model.encode([texts[i] for i in rows])
+    np.testing.assert_array_equal(alone, whole)
+
+
+@pytest.mark.slow
+def test_the_actor_pool_gives_the_local_models_vectors_bit_for_bit(data, ray_address):
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.embed import PoolEmbedder
+    from tools.embed.embedding import make_embedder
+
+    texts = profile_texts(load_dataset(data))
+    model = make_embedder("minilm")
+    with ray_session(ray_address):
+        pooled = PoolEmbedder(model, actors=2).encode(texts)
+    np.testing.assert_array_equal(pooled, model.encode(texts))

@@ -31,7 +31,10 @@ class _EncodeTexts:
         self.embedder = make_embedder(name, precision=precision, backend=backend)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"row": batch["row"], "vector": self.embedder.encode([str(t) for t in batch["text"]])}
+        # Each row is one of the local model's own calls (its batch plan), encoded on its own.
+        rows = [np.asarray(r, dtype=np.int64) for r in batch["rows"]]
+        vectors = [self.embedder.encode([str(t) for t in texts]) for texts in batch["texts"]]
+        return {"row": np.concatenate(rows), "vector": np.vstack(vectors).astype(np.float32)}
 
 
 class PoolEmbedder:
@@ -55,21 +58,29 @@ class PoolEmbedder:
         backend = getattr(self.local, "backend", None)
         return self.local.name, precision, backend
 
+    def batch_plan(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The local model's own groups (its ``batch_plan``: int8 vectors depend on batch-mates), else slices."""
+        plan = getattr(self.local, "batch_plan", None)
+        if plan is not None:
+            return plan(texts)
+        return [np.arange(start, min(start + self.batch_size, len(texts))) for start in range(0, len(texts), self.batch_size)]
+
     def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
         import ray.data
 
         self.calls += 1
-        frame = pd.DataFrame({"row": np.arange(len(texts)), "text": pd.Series(list(texts), dtype=object)})
-        actors = min(self.actors, -(-len(texts) // self.batch_size))
+        plan = self.batch_plan(texts)
+        frame = pd.DataFrame({"rows": [rows.tolist() for rows in plan], "texts": [[texts[i] for i in rows] for rows in plan]})
+        actors = min(self.actors, len(plan))
         # Blocks made here, not by a repartition task: the pool's actors may hold every CPU of a small cluster.
-        blocks = [frame.iloc[i : i + self.batch_size] for i in range(0, len(frame), self.batch_size)]
+        per_block = max(1, -(-len(plan) // (4 * actors)))
+        blocks = [frame.iloc[i : i + per_block] for i in range(0, len(frame), per_block)]
         encoder = type("EncodeTexts", (_EncodeTexts,), {"SPEC": self._spec()})
         vectors = (
             ray.data.from_pandas(blocks)
-            .map_batches(encoder, batch_size=self.batch_size,
-                         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
+            .map_batches(encoder, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors))
         )
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         done = 0
