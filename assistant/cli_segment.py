@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from assistant.cli_app import DEFAULT_WORKSPACE, app, err, fail, out, show_progress
+
+if TYPE_CHECKING:
+    from tools.segment.engine import Engine
 
 
 @app.command()
@@ -50,6 +55,8 @@ def segment(
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
     chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Write the vectors to this Chroma server (http://HOST:PORT, started with `chroma run --path DIR --port PORT`) instead of the workspace's folder; 'local' moves them back. Default: the store the workspace already uses, else its folder.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Where the per-user work runs: 'local' (this process, the default) or 'ray' (a Ray cluster; needs the cluster extras). Same segments either way.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --engine ray: HOST:PORT of a head started with `ray start --head --port PORT` (default: a private Ray on this machine).")] = None,
 ) -> None:
     """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
     from rich.markup import escape
@@ -64,18 +71,23 @@ def segment(
     from tools.search.store import VectorStore
 
     k_value: int | str = k if k == "auto" else _parse_k(k)
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be 'local' or 'ray', got {engine!r}")
+    if ray_address is not None and engine != "ray":
+        fail("--ray-address is for --engine ray; add --engine ray, or leave the address out")
     hashing_dim(embedder)  # a malformed name fails here, before any data is read
     settings = load_settings(llm=llm, local_only=local_only, chroma_url=chroma_url)
     backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
     store = choose_store(workspace, settings.chroma_url)
     VectorStore(store).check_reachable()  # an unreachable server fails before the data is read or the workspace touched
-    dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
-    for warning in dataset.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder, keep_outliers=keep_outliers,
-                       order=order)
-    with stage_progress(err, show_progress(json_output)) as progress:
-        run = segment_dataset(dataset, workspace, params, progress=progress, store=store)
+    with _engine(engine, ray_address, seed) as run_on:  # so does an unreachable Ray cluster
+        dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
+        for warning in dataset.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        params = RunParams(algorithm=algorithm, k=k_value, alpha=alpha, seed=seed, embedder=embedder, keep_outliers=keep_outliers,
+                           order=order)
+        with stage_progress(err, show_progress(json_output)) as progress:
+            run = segment_dataset(dataset, workspace, params, progress=progress, store=store, engine=run_on)
     for notice in run.notices:
         err.print(f"[yellow]warning:[/] {escape(notice)}", highlight=False)
     if backend.info.generative and (run.summary.get("labels") or {}).get("source") == "extractive":
@@ -107,6 +119,21 @@ def segment(
     out.print(f"wrote {run.workspace / 'segments.json'} and {run.workspace / 'assignments.csv'}")
     if store.is_server:
         out.print(f"[dim]vectors on {store.describe()}[/]", highlight=False)
+
+
+@contextmanager
+def _engine(name: str, ray_address: str | None, seed: int) -> Iterator[Engine]:
+    """The engine a run asked for, connected for the block (Ray is imported only for --engine ray)."""
+    from tools.segment.engine import LOCAL
+
+    if name == "local":
+        yield LOCAL
+        return
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+
+    with ray_session(ray_address):
+        yield RayEngine(seed=seed)
 
 
 def _parse_k(k: str) -> int:

@@ -44,7 +44,8 @@ from tools.search.vectors import (
     write_vectors,
 )
 from tools.segment.clustering import SegmentModel
-from tools.segment.levels import Levels, assign_levels, fit_levels, flat_levels
+from tools.segment.engine import LOCAL, Engine, fit_sample
+from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
@@ -114,12 +115,14 @@ def segment_dataset(
     progress: StageProgress | None = None,
     write_store: bool = True,
     store: StoreSpec | None = None,
+    engine: Engine = LOCAL,
 ) -> SegmentationRun:
     """Segment ``data`` into ``workspace``; returns the run (reused when nothing changed).
 
     ``store`` is where the run's vectors go (default: the store the workspace
     records, else its embedded folder); a server that does not answer fails
-    here, before anything is written.
+    here, before anything is written. ``engine`` is where the per-user work runs
+    (:class:`Engine`); it changes no result, so it is not part of the run's key.
     """
     report = progress or (lambda stage, done, total: None)
     ws = Workspace(workspace)
@@ -149,7 +152,7 @@ def segment_dataset(
     created = not ws.root.exists()
     previous = recorded_store(ws.root)
     try:
-        return _segment_new(data, ws, key, params, embedder, report, spec if write_store else None)
+        return _segment_new(data, ws, key, params, embedder, report, spec if write_store else None, engine)
     except BaseException:
         if write_store and spec != previous:
             _forget_store(spec, ws)
@@ -176,6 +179,7 @@ def _segment_new(
     embedder: Embedder,
     report: StageProgress,
     store: StoreSpec | None,
+    engine: Engine = LOCAL,
 ) -> SegmentationRun:
     ws.prepare()
     notices: list[str] = []
@@ -189,10 +193,11 @@ def _segment_new(
         report("finding outliers", 1, 1)
         # Flagged users get profiles, but take no part in their scaling unless kept in the fit.
         exclude = None if params.keep_outliers else outliers.user_ids[outliers.flagged]
-        profiles = build_profiles(data, embedder, cache, alpha=params.alpha, progress=report, exclude=exclude, order=params.order)
+        profiles = engine.build_profiles(data, embedder, cache, params.alpha, report, exclude, order=params.order)
         reasons = outliers.aligned(profiles.user_ids)
         flagged = reasons != ""
         fitted = np.ones(len(flagged), dtype=bool) if params.keep_outliers else ~flagged
+        fitted = fit_sample(fitted, engine.fit_users, params.seed)
         fit_profiles = profiles if fitted.all() else profiles.rows(fitted)
         fit_data = data if fitted.all() else data.for_users(fit_profiles.user_ids)
         timings["profiles_s"] = time.perf_counter() - t0
@@ -224,7 +229,7 @@ def _segment_new(
                 levels = fit_levels(fit_data, fit_profiles, model, make_model, embedder, cache, max_k, report)
             else:
                 levels = flat_levels(model.labels_)
-        top, labels = assign_everyone(levels, model, profiles, fitted)
+        top, labels = assign_everyone(levels, model, profiles, fitted, engine)
         timings["clustering_s"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
@@ -236,7 +241,7 @@ def _segment_new(
         timings["summary_s"] = time.perf_counter() - t2
 
         with ws.new_run(key) as run_dir:
-            save_run(run_dir, summary, profiles, model, levels, top, labels, reasons)
+            save_run(run_dir, summary, profiles, model, levels, top, labels, reasons, fitted)
             save_data(run_dir, data)
             if store is not None:
                 t3 = time.perf_counter()
@@ -257,13 +262,15 @@ def _segment_new(
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings, notices=tuple(notices))
 
 
-def assign_everyone(levels: Levels, model: SegmentModel | TextSegmentModel, profiles: Profiles, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(top-level, leaf) segment of every user: the fit's own for the ``fitted`` rows, the saved model's for the rest."""
+def assign_everyone(levels: Levels, model: SegmentModel | TextSegmentModel, profiles: Profiles, fitted: np.ndarray,
+                    engine: Engine = LOCAL) -> tuple[np.ndarray, np.ndarray]:
+    """(top-level, leaf) segment of every user: the fit's own for the ``fitted`` rows, the saved model's for the rest
+    (placed by the ``engine``)."""
     top = np.zeros(len(fitted), dtype=np.int64)
     leaf = np.zeros(len(fitted), dtype=np.int64)
     top[fitted], leaf[fitted] = levels.tree.top_labels, levels.tree.leaf_labels
     if not fitted.all():
-        top[~fitted], leaf[~fitted] = assign_levels(levels, model, profiles.rows(~fitted))
+        top[~fitted], leaf[~fitted] = engine.assign_levels(levels, model, profiles.rows(~fitted))  # type: ignore[arg-type]
     return top, leaf
 
 
@@ -389,10 +396,12 @@ def assignments_csv(
 def save_run(
     run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel, levels: Levels | None = None,
     top: np.ndarray | None = None, labels: np.ndarray | None = None, outliers: np.ndarray | None = None,
+    fitted: np.ndarray | None = None,
 ) -> None:
     """Everything later commands need, in plain numpy/JSON (no pickles).
 
-    ``top``/``labels`` are every user's segments (the fitted tree's when None); ``outliers`` their reason codes.
+    ``top``/``labels`` are every user's segments (the fitted tree's when None); ``outliers`` their reason codes;
+    ``fitted`` the rows the model was fitted on (None: everyone but the flagged outliers, unless the run kept them).
     """
     levels = levels or flat_levels(model.labels_)
     tree = levels.tree
@@ -417,7 +426,8 @@ def save_run(
     )
     # The model was fitted on everyone but the flagged outliers (unless the run kept them in the fit).
     kept = ((summary.get("data") or {}).get("outliers") or {}).get("kept_in_fit", True)
-    fitted = np.ones(len(labels), dtype=bool) if kept else np.asarray(outliers, dtype=str) == ""
+    if fitted is None:
+        fitted = np.ones(len(labels), dtype=bool) if kept else np.asarray(outliers, dtype=str) == ""
     save_model(run_dir, model, levels, profiles.fused[fitted])
     # Last: run.json is what marks the run folder complete.
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")

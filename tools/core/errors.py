@@ -38,3 +38,7 @@ class StoreError(SegscopeError):
 
 class ParameterError(SegscopeError):
     """A run parameter (k, alpha, algorithm, ...) is out of range for this data."""
+
+
+class EngineError(SegscopeError):
+    """The distributed engine cannot run: Ray is not installed, or no cluster answers at the address given."""

@@ -7,6 +7,7 @@ each table is and assembles the normalised dataset.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,9 +80,11 @@ def load_dataset(
     options = LoadOptions(check_entity(entity), strict)
     if mapping:
         parse_mapping([f"{key}={value}" for key, value in mapping.items()])  # same checks as --map
-    if not source.exists():
+    if not source.exists() and is_glob(given):
+        parts = _load_roles({"events": _glob_parts(given), "items": [], "users": []}, [], given, mapping, options)
+    elif not source.exists():
         raise DataError(f"{given}: no such file or folder", "check the path")
-    if source.is_dir():
+    elif source.is_dir():
         parts = _load_folder(source, given, mapping, options)
     else:
         parts = _load_file(source, given, mapping, options)
@@ -177,21 +180,56 @@ def _dedupe(frame: pd.DataFrame, key: str, table: RawTable, warnings: list[str],
     return frame
 
 
+def is_glob(given: str) -> bool:
+    """Whether ``--data`` is a pattern (``logs/events-*.parquet``) rather than a path."""
+    return any(ch in given for ch in "*?[")
+
+
+def _glob_parts(pattern: str) -> list[Path]:
+    """The files a pattern matches, in name order: the parts of one events table."""
+    paths = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+    paths = [p for p in paths if split_name(p)[1] in SUPPORTED_EXTS and not p.name.startswith(".")]
+    if not paths:
+        raise DataError(f"{pattern}: the pattern matches no data file", f"check the pattern (files: {SUPPORTED_TEXT})")
+    return paths
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and split_name(p)[1] in SUPPORTED_EXTS)
+
+
+def _role_of(stem: str) -> str | None:
+    return next((r for r, names in (("events", EVENT_FILES), ("items", ITEM_FILES), ("users", USER_FILES))
+                 if stem in names), None)  # fmt: skip
+
+
 def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, options: LoadOptions) -> Parts:
+    """A folder of named files (events, items, users), where a table may also be a subfolder of parts
+    (``events/part-0000.parquet``, ...), or a folder holding only the parts of one events table."""
     if (folder / "u.data").is_file():
         return _load_ml100k(folder, given)
     roles: dict[str, list[Path]] = {"events": [], "items": [], "users": []}
     unknown: list[str] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in _data_files(folder):
         stem, ext, _ = split_name(path)
-        if ext not in SUPPORTED_EXTS:
-            continue
-        role = next((r for r, names in (("events", EVENT_FILES), ("items", ITEM_FILES), ("users", USER_FILES))
-                     if stem in names), None)  # fmt: skip
+        role = _role_of(stem)
         if role:
             roles[role].append(path)
         elif ext != ".txt" and stem not in KNOWN_EXTRA_FILES:
             unknown.append(path.name)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        role = _role_of(sub.name.lower())
+        if role == "events":  # a table written in parts (Spark, Dask, Ray): one events table
+            roles["events"] += _data_files(sub)
+        elif role:  # one catalogue or users table: its parts are read as one
+            roles[role] += _data_files(sub)
+    if not roles["events"] and not roles["items"] and not roles["users"] and unknown:
+        roles["events"], unknown = _data_files(folder), []  # nothing but parts: the parts of the events table
+    return _load_roles(roles, unknown, given, mapping, options)
+
+
+def _load_roles(roles: dict[str, list[Path]], unknown: list[str], given: str, mapping: dict[str, str] | None,
+                options: LoadOptions) -> Parts:
     if not roles["events"]:
         found = f" (found: {', '.join(unknown)})" if unknown else ""
         raise DataError(
@@ -200,10 +238,14 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, optio
         )
     warnings = [f"{given}: ignored files: {', '.join(unknown)}"] if unknown else []
     for role in ("items", "users"):
-        if len(roles[role]) > 1:
-            warnings.append(f"{given}: used {roles[role][0].name} for {role}; ignored "
-                            + ", ".join(p.name for p in roles[role][1:]))  # fmt: skip
-            roles[role] = roles[role][:1]
+        named = [p for p in roles[role] if _role_of(split_name(p)[0])]
+        if len(named) > 1:
+            warnings.append(f"{given}: used {named[0].name} for {role}; ignored "
+                            + ", ".join(p.name for p in named[1:]))  # fmt: skip
+            roles[role] = named[:1]
+        elif named and len(roles[role]) > 1:  # a named file beside a folder of parts: the file
+            warnings.append(f"{given}: used {named[0].name} for {role}; ignored the {role}/ folder")
+            roles[role] = named
     # Read and resolve every file first, so a --map typo is reported as such.
     role_sets = {"events": EVENT_ROLES, "items": ITEM_ROLES, "users": USER_ROLES}
     loaded: dict[str, list[tuple[Path, RawTable, Columns]]] = {role: [] for role in roles}
@@ -230,6 +272,8 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, optio
         warnings += part.warnings
         merge_skipped(skipped, part.skipped)
     items = next((p.items for p in parts if p.items is not None), None)
+    for role in ("items", "users"):
+        loaded[role] = _joined_parts(loaded[role])
     for _, table, columns in loaded["items"]:
         items = _catalogue(table, columns, warnings)
     users = next((_people(table, columns, warnings) for _, table, columns in loaded["users"]), None)
@@ -244,6 +288,15 @@ def _load_folder(folder: Path, given: str, mapping: dict[str, str] | None, optio
     )  # fmt: skip
 
 
+def _joined_parts(tables: list[tuple[Path, RawTable, Columns]]) -> list[tuple[Path, RawTable, Columns]]:
+    """The parts of one catalogue or users table as one table (rows in part order; the first part's columns)."""
+    if len(tables) < 2:
+        return tables
+    path, first, columns = tables[0]
+    frame = pd.concat([table.frame for _, table, _ in tables])
+    return [(path, RawTable(frame, str(path.parent), first.unit, headerless=first.headerless), columns)]
+
+
 def _merge_users(users: pd.DataFrame | None, more: pd.DataFrame | None) -> pd.DataFrame | None:
     """A users file's rows and columns, plus the attributes an events file holds for them (the file wins)."""
     if more is None or users is None:
@@ -255,7 +308,11 @@ def _merge_users(users: pd.DataFrame | None, more: pd.DataFrame | None) -> pd.Da
 
 
 def _label(given: str, path: Path) -> str:
-    return str(Path(given) / path.name)
+    """How an error names the file: under the folder as the user wrote it (``data/events/part-0001.csv``)."""
+    if is_glob(given):
+        return str(path)
+    folder = Path(given)
+    return str(folder / path.relative_to(folder)) if path.is_relative_to(folder) else str(folder / path.name)
 
 
 def _load_ml100k(folder: Path, given: str) -> Parts:

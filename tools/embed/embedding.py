@@ -177,12 +177,9 @@ class SentenceTransformerEmbedder:
         import torch
 
         model = self.model
-        # Encode in slices so a progress bar can move (and a cancel can land); each
-        # slice is a multiple of the batch size, so batching is that of one big call.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        sorted_texts = [texts[i] for i in order]
-        step = self.batch_size * 2
-        chunks = [sorted_texts[start : start + step] for start in range(0, len(sorted_texts), step)]
+        plan = self.batch_plan(texts)
+        order = np.concatenate(plan)
+        chunks = [[texts[i] for i in rows] for rows in plan]
         parts: list[np.ndarray | None] = [None] * len(chunks)
 
         def encode_chunk(chunk: list[str]) -> np.ndarray:
@@ -206,6 +203,14 @@ class SentenceTransformerEmbedder:
         if self.precision != "fp32":  # re-normalise after rounding to float32
             out = normalize_rows(out, copy=False)
         return out
+
+    def batch_plan(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The rows of ``texts`` that :meth:`encode` encodes together, slice by slice: longest first, in slices of a
+        multiple of the batch size (so batching is that of one big call, and a progress bar can move). Whoever
+        splits the work (tools/distributed/embed.py) keeps these slices whole, so batch-mates, and vectors, are the same."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = self.batch_size * 2
+        return [order[start : start + step] for start in range(0, len(order), step)]
 
     def _workers(self, n_texts: int) -> int:
         """Threads for one encode call: one per core on large CPU jobs, else one."""

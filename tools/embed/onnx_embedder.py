@@ -84,13 +84,46 @@ class OnnxEmbedder:
                 f"cannot load the exported model {path}: {type(exc).__name__}: {exc}",
                 f"delete {path.parent}: the next run builds it again",
             ) from exc
-        tokenizer = Tokenizer.from_file(str(spec.tokenizer_file))
-        # sentence-transformers' limit, not the file's own; padding is done per batch in _run.
-        tokenizer.enable_truncation(spec.max_seq_length)
-        tokenizer.no_padding()
         self._inputs = {i.name for i in session.get_inputs()}
-        self._tokenizer, self._session = tokenizer, session
+        self._tokenizer, self._session = self._load_tokenizer(), session
         self._dim = int(session.get_outputs()[0].shape[-1]) if isinstance(session.get_outputs()[0].shape[-1], int) else self._dim
+
+    def _load_tokenizer(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self.spec.tokenizer_file))
+            # sentence-transformers' limit, not the file's own; padding is done per batch in _run.
+            tokenizer.enable_truncation(self.spec.max_seq_length)
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def _plan(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[int]], list[np.ndarray]]:
+        """(each text's unique token sequence, the unique sequences, the sequences of each model call)."""
+        # Tokens first (fast, in parallel in Rust), unpadded: identical token sequences run once.
+        encodings = self._load_tokenizer().encode_batch(list(texts))
+        first: dict[tuple[int, ...], int] = {}
+        source = np.empty(len(texts), dtype=np.int64)
+        unique: list[list[int]] = []
+        for row, enc in enumerate(encodings):
+            ids = tuple(enc.ids)
+            source[row] = first.setdefault(ids, len(unique))
+            if source[row] == len(unique):
+                unique.append(enc.ids)
+        # Longest first, batches of similar length: little padding.
+        order = np.argsort([-len(ids) for ids in unique], kind="stable")
+        return source, unique, [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+    def batch_plan(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The rows of ``texts`` that :meth:`encode` runs through the model together, call by call.
+
+        int8 activations are quantized per call (one scale for the whole batch), so a text's vector
+        depends on its batch-mates: whoever splits the work (tools/distributed/embed.py) keeps these
+        groups whole, and each group encoded on its own gives the vectors of one big call.
+        """
+        source, _, batches = self._plan(texts)
+        return [np.flatnonzero(np.isin(source, batch)) for batch in batches]
 
     @property
     def dim(self) -> int:
@@ -104,24 +137,11 @@ class OnnxEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         self.load()
         assert self._tokenizer is not None and self._session is not None
-        tokenizer = self._tokenizer
-        # Tokens first (fast, in parallel in Rust), unpadded: identical token sequences run once.
-        encodings = tokenizer.encode_batch(list(texts))
-        first: dict[tuple[int, ...], int] = {}
-        source = np.empty(len(texts), dtype=np.int64)
-        unique: list[list[int]] = []
-        for row, enc in enumerate(encodings):
-            ids = tuple(enc.ids)
-            source[row] = first.setdefault(ids, len(unique))
-            if source[row] == len(unique):
-                unique.append(enc.ids)
-        # Longest first, batches of similar length: little padding.
-        order = np.argsort([-len(ids) for ids in unique], kind="stable")
+        source, unique, batches = self._plan(texts)
         vectors = np.empty((len(unique), self.dim), dtype=np.float32)
         done_texts = 0
         counts = np.bincount(source, minlength=len(unique))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in batches:
             vectors[batch] = self._run([unique[i] for i in batch])
             done_texts += int(counts[batch].sum())
             if progress is not None:

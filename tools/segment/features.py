@@ -157,9 +157,13 @@ class FeatureLayout:
     names: tuple[str, ...]
     transaction_log: bool
     scale: FeatureScale
+    # When the fitted data ended (recency and tenure are measured to it); None: each later data's own end.
+    # A run profiled in parts (tools/distributed) sets it, so every part measures to the population's end.
+    end: float | None = None
 
 
 # Features a user without the events behind them has at 0 (no purchases: no spend); every other missing one is a gap.
+ORDER_FEATURES = ("avg_order_value", "basket_size", "tenure_days", "median_gap_days")
 ZERO_WHEN_ABSENT = ("monetary", "purchases", "returns", "distinct_items", "text_share", "diversity")
 
 
@@ -214,6 +218,8 @@ def compute_features(
     pure = is_transaction_log(ev[pop]) if layout is None else layout.transaction_log  # a transaction log: orders are the unit
     wanted = None if layout is None else set(layout.names)
     has_orders = "order_id" in ev and bool(ev["order_id"][pop].notna().any())
+    if layout is not None and "order_id" in ev:  # the run's order features, whether or not these users have order ids
+        has_orders = any(name in layout.names for name in ORDER_FEATURES)
     orders = _orders(ev, codes, purchases, ts) if purchases.any() else None
     if pure and orders is not None:
         add("frequency", orders.count(n), "orders")
@@ -223,8 +229,9 @@ def compute_features(
         distinct = ev.assign(_u=codes).dropna(subset=["item_id"]).drop_duplicates(["_u", "item_id"])
         add("distinct_items", np.bincount(distinct["_u"], minlength=n))
 
+    end = layout.end if layout is not None and layout.end is not None else data_end(ts, pop)
     if np.isfinite(ts).any():
-        reference = _end(ts, pop)
+        reference = end
         if pure and orders is not None:
             add("recency_days", (reference - orders.last(n)) / DAY_SECONDS, "purchase")
         else:
@@ -242,7 +249,7 @@ def compute_features(
         if orders is not None and not pure:
             add("purchases", orders.count(n))
         if orders is not None and (pure or has_orders):
-            _add_order_features(orders, n, _end(ts, pop), add)
+            _add_order_features(orders, n, end, add)
         if returns.any():
             returned = _orders(ev, codes, returns, ts)
             add("returns", returned.count(n))
@@ -292,10 +299,12 @@ def compute_features(
     return BehaviourFeatures(np.asarray(user_ids), tuple(specs), raw, scale_features(raw, specs, population), data.currency)
 
 
-def _end(ts: np.ndarray, pop: np.ndarray) -> float:
-    """When the data ends: the population's last event (everyone's when it has no timestamps)."""
+def data_end(ts: np.ndarray, pop: np.ndarray) -> float:
+    """When the data ends: the population's last event (everyone's when it has none; NaN without timestamps)."""
     known = ts[pop & np.isfinite(ts)]
-    return float(known.max()) if len(known) else float(np.nanmax(ts))
+    if len(known):
+        return float(known.max())
+    return float(np.nanmax(ts)) if np.isfinite(ts).any() else float("nan")
 
 
 def _laid_out(layout: FeatureLayout, specs: list[FeatureSpec], cols: dict[str, np.ndarray], user_ids: np.ndarray,

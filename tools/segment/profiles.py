@@ -126,21 +126,8 @@ def build_profiles(
     n_users = len(user_ids)
     misses_before = cache.misses
 
-    # Item texts: the whole catalogue, so the recommender can score every item.
-    if data.items is not None and len(data.items):
-        items = data.items
-        texts = item_texts(items)
-        has_text = texts.str.len().to_numpy() > 0
-        item_ids = items["item_id"].to_numpy(dtype=object)[has_text]
-        item_text_list = texts[has_text].tolist()
-    else:
-        item_ids, item_text_list = np.asarray([], dtype=object), []
-
-    written_pos = np.flatnonzero(ev["text"].notna().to_numpy())
-    written_texts = ev["text"].iloc[written_pos].astype(str)
-    nonempty = written_texts.str.strip().str.len().to_numpy() > 0
-    written_pos, written_texts = written_pos[nonempty], written_texts[nonempty]
-    distinct_written = pd.unique(written_texts.to_numpy())
+    item_ids, item_text_list = _catalogue_texts(data)
+    written_pos, written_texts, distinct_written = _written_texts(ev)
 
     total = len(item_text_list) + len(distinct_written)
     # One call for both kinds of text: the embedder batches (and parallelises) across all of them.
@@ -207,6 +194,33 @@ def build_profiles(
         text_source=text_source,
         recipe=recipe,
     )
+
+
+def _catalogue_texts(data: Dataset) -> tuple[np.ndarray, list[str]]:
+    """(item ids, their texts): the whole catalogue, so the recommender can score every item."""
+    if data.items is None or not len(data.items):
+        return np.asarray([], dtype=object), []
+    texts = item_texts(data.items)
+    has_text = texts.str.len().to_numpy() > 0
+    return data.items["item_id"].to_numpy(dtype=object)[has_text], texts[has_text].tolist()
+
+
+def _written_texts(ev: pd.DataFrame) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """(positions of the events with a text, their texts, the distinct texts) for the texts users wrote."""
+    written_pos = np.flatnonzero(ev["text"].notna().to_numpy())
+    written_texts = ev["text"].iloc[written_pos].astype(str)
+    nonempty = written_texts.str.strip().str.len().to_numpy() > 0
+    written_pos, written_texts = written_pos[nonempty], written_texts[nonempty]
+    return written_pos, written_texts, pd.unique(written_texts.to_numpy())
+
+
+def profile_texts(data: Dataset) -> list[str]:
+    """Every distinct text :func:`build_profiles` embeds for ``data``: the catalogue's, then what users wrote.
+
+    A run profiled in parts embeds these once, up front, so each part finds them all in the cache.
+    """
+    _, catalogue = _catalogue_texts(data)
+    return catalogue + list(_written_texts(data.events)[2])
 
 
 def collaborative_vectors(ev: pd.DataFrame, user_ids: np.ndarray, dim: int = 32, reference: np.ndarray | None = None) -> np.ndarray:

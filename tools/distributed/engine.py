@@ -1,0 +1,227 @@
+"""The Ray engine: profiles per partition of users, and placement of users, on Ray Data workers.
+
+Profiles (tools/segment/profiles.py) are per user except for a few population-wide figures, the
+run's :class:`~tools.segment.recipe.ProfileRecipe`. The engine therefore works in three steps:
+
+1. embed every distinct text through the workspace cache with a pool of embedder actors
+   (tools/distributed/embed.py), so every partition finds its texts in the cache;
+2. decide the recipe's columns (feature layout, text source, collaborative axes) with
+   :func:`build_profiles` on the data's users, or on a seeded sample of ``recipe_users`` of them
+   past that; the end of the data and the top rating are the whole population's;
+3. shuffle the events on a hash of the user id into partitions (``groupby(...).map_groups``) and
+   profile each partition with the same :func:`build_profiles` and that recipe, then fit the
+   scaling on the gathered rows exactly as the local engine fits it (``scale_features``, ``fit_recipe``).
+
+On data within ``recipe_users`` every step is the local engine's computation on the same rows, so
+the profiles, and the segments fitted on them, are the local engine's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from tools.core.dataset import Dataset
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import Embedder, make_embedder, vectors_name
+from tools.segment.clustering import SegmentModel
+from tools.segment.engine import StageProgress
+from tools.segment.features import BehaviourFeatures, data_end, scale_features
+from tools.segment.levels import Levels, assign_levels
+from tools.segment.profiles import Profiles, build_profiles, profile_texts
+from tools.segment.recipe import ProfileRecipe, fit_recipe, rating_max
+from tools.distributed.embed import PoolEmbedder
+
+RECIPE_USERS = 20_000  # users the recipe's columns are decided on (all of them below this)
+FIT_USERS = 200_000  # users the model is fitted on; the rest are placed by the workers
+PARTITION_USERS = 20_000  # about this many users per partition (and at least one partition per CPU)
+_ROW, _PART = "_segscope_row", "_segscope_part"
+
+
+@dataclass(frozen=True)
+class _PartContext:
+    """What every partition needs besides its users' events: the same for all of them."""
+
+    recipe: ProfileRecipe
+    items: pd.DataFrame | None
+    kind: str
+    currency: str | None
+    dtypes: dict
+    cache_dir: str
+    embedder: tuple[str, str | None, str | None]  # (name, precision, backend): made only if a text is not cached
+
+
+def _profile_partition(group: pd.DataFrame, context_ref) -> dict[str, np.ndarray]:
+    """One partition's users (all their events): text vectors and raw behaviour features, by the run's recipe."""
+    import ray
+
+    ctx: _PartContext = ray.get(context_ref)
+    events = group.sort_values(_ROW, kind="stable").drop(columns=[_ROW, _PART]).reset_index(drop=True)
+    events = events.astype(ctx.dtypes)
+    part = Dataset(events=events, items=ctx.items, users=None, kind=ctx.kind, source="partition",  # type: ignore[arg-type]
+                   fingerprint="partition", currency=ctx.currency)
+    name, precision, backend = ctx.embedder
+    embedder = make_embedder(name, precision, backend)  # lazy: it loads nothing while the cache has every text
+    profiles = build_profiles(part, embedder, EmbeddingCache(ctx.cache_dir, vectors_name(embedder)), recipe=ctx.recipe)
+    feats = profiles.features
+    raw = np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw
+    return {"user_id": profiles.user_ids.astype(str), "text": profiles.text, "raw": raw}
+
+
+def _place_rows(batch: dict[str, np.ndarray], fitted_ref) -> dict[str, np.ndarray]:
+    """The (top, leaf) segments of the users in ``batch["id"]`` (rows of the shipped profiles), from the fitted model."""
+    import ray
+
+    levels, model, profiles = ray.get(fitted_ref)
+    rows = np.asarray(batch["id"], dtype=np.int64)
+    top, leaf = assign_levels(levels, model, profiles.rows(rows))
+    return {"id": rows, "top": np.asarray(top, dtype=np.int64), "leaf": np.asarray(leaf, dtype=np.int64)}
+
+
+class RayEngine:
+    """The local engine's stages on a Ray cluster (module docstring); connect with tools/distributed/cluster.py first."""
+
+    name = "ray"
+
+    def __init__(self, actors: int = 2, recipe_users: int = RECIPE_USERS, fit_users: int | None = FIT_USERS,
+                 partition_users: int = PARTITION_USERS, seed: int = 0) -> None:
+        self.actors = actors
+        self.recipe_users = recipe_users
+        self.fit_users = fit_users
+        self.partition_users = partition_users
+        self.seed = seed
+        self.pool: PoolEmbedder | None = None
+
+    def _partitions(self, n_users: int) -> int:
+        import ray
+
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return max(cpus, -(-n_users // self.partition_users))
+
+    def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
+        import ray
+        import ray.data
+
+        report = progress
+        misses_before = cache.misses
+        self.pool = PoolEmbedder(embedder, self.actors)
+        texts = profile_texts(data)
+        cache.embed(texts, self.pool, progress=lambda done, n: report("embedding texts", done, n))
+        cache.save()  # the partitions read the vectors from the workspace's cache file
+
+        ev = data.events
+        user_ids = np.asarray(pd.unique(ev["user_id"]), dtype=object)
+        excluded = pd.Index([] if exclude is None else exclude)
+        population = None if not len(excluded) else ~pd.Index(user_ids).isin(excluded)
+        sample = _recipe_sample(user_ids, population, self.recipe_users, self.seed)
+        report("building profiles", 0, 3)
+        if sample is None:
+            decided = build_profiles(data, self.pool, cache, alpha=alpha, exclude=exclude, order=order)
+        else:
+            decided = build_profiles(data.for_users(sample), self.pool, cache, alpha=alpha, order=order)
+        recipe = _whole_population(decided.recipe, data, user_ids, population)  # type: ignore[arg-type]
+        report("building profiles", 1, 3)
+
+        codes = pd.Index(user_ids).get_indexer(ev["user_id"])
+        n_parts = self._partitions(len(user_ids))
+        frame = ev.assign(**{_ROW: np.arange(len(ev)), _PART: _user_hash(user_ids)[codes] % n_parts})
+        if cache.path is None:
+            raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
+        context = _PartContext(recipe, data.items, data.kind, data.currency, dict(ev.dtypes), str(cache.path.parent),
+                               _spec(embedder))
+        parts = (
+            ray.data.from_pandas(frame)
+            .groupby(_PART, num_partitions=n_parts)
+            .map_groups(_profile_partition, fn_args=(ray.put(context),), batch_format="pandas")
+        )
+        got_ids, text_rows, raw_rows = [], [], []
+        for batch in parts.iter_batches(batch_size=None, batch_format="numpy"):
+            got_ids.append(np.asarray(batch["user_id"], dtype=object))
+            text_rows.append(np.asarray(batch["text"], dtype=np.float32))
+            raw_rows.append(np.asarray(batch["raw"], dtype=np.float64))
+        report("building profiles", 2, 3)
+        order = pd.Index(np.concatenate(got_ids)).get_indexer(user_ids)
+        if (order < 0).any() or len(order) != sum(len(x) for x in got_ids):
+            raise RuntimeError("the partitions did not return every user exactly once")
+        text = np.concatenate(text_rows)[order]
+        raw = np.concatenate(raw_rows).reshape(len(order), -1)[order] if raw_rows else None
+        profiles = _finish(data, user_ids, population, decided, recipe, text, raw, misses_before, cache, len(texts))
+        report("building profiles", 3, 3)
+        return profiles
+
+    def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
+        import ray
+        import ray.data
+
+        n = len(profiles.user_ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        fitted_ref = ray.put((levels, model, profiles))
+        n_parts = min(n, self._partitions(n))
+        placed = (
+            ray.data.range(n, override_num_blocks=n_parts)
+            .map_batches(_place_rows, fn_args=(fitted_ref,), batch_size=None, batch_format="numpy")
+        )
+        top, leaf = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+        for batch in placed.iter_batches(batch_size=None, batch_format="numpy"):
+            top[batch["id"]], leaf[batch["id"]] = batch["top"], batch["leaf"]
+        if (leaf < 0).any():
+            raise RuntimeError("the workers did not place every user")
+        return top, leaf
+
+
+def _user_hash(user_ids: np.ndarray) -> np.ndarray:
+    """A stable hash of each user id (the same in every process): which partition the user's events go to."""
+    return pd.util.hash_pandas_object(pd.Series(user_ids, dtype=object), index=False).to_numpy()
+
+
+def _spec(embedder: Embedder) -> tuple[str, str | None, str | None]:
+    return embedder.name, getattr(embedder, "precision", None), getattr(embedder, "backend", None)
+
+
+def _recipe_sample(user_ids: np.ndarray, population: np.ndarray | None, cap: int, seed: int) -> np.ndarray | None:
+    """None when every user decides the recipe (as locally); else a seeded sample of ``cap`` population users."""
+    if len(user_ids) <= cap:
+        return None
+    pool = user_ids if population is None else user_ids[population]
+    rng = np.random.default_rng(seed)
+    return pool[np.sort(rng.choice(len(pool), size=min(cap, len(pool)), replace=False))]
+
+
+def _population_events(data: Dataset, user_ids: np.ndarray, population: np.ndarray | None) -> np.ndarray:
+    """A mask over the events: those of the population's users."""
+    if population is None:
+        return np.ones(len(data.events), dtype=bool)
+    return pd.Index(user_ids[population]).get_indexer(data.events["user_id"]) >= 0
+
+
+def _whole_population(recipe: ProfileRecipe, data: Dataset, user_ids: np.ndarray, population: np.ndarray | None) -> ProfileRecipe:
+    """``recipe`` with the end of the data and the top rating of the whole population, as the local engine has them."""
+    pop_events = _population_events(data, user_ids, population)
+    ev = data.events
+    top = rating_max(ev[pop_events]) or rating_max(ev)
+    layout = recipe.features
+    if layout is not None:
+        layout = replace(layout, end=data_end(ev["timestamp"].to_numpy(dtype=np.float64), pop_events))
+    return replace(recipe, rating_max=top, features=layout)
+
+
+def _finish(data: Dataset, user_ids: np.ndarray, population: np.ndarray | None, decided: Profiles, recipe: ProfileRecipe,
+            text: np.ndarray, raw: np.ndarray | None, misses_before: int, cache: EmbeddingCache, n_texts: int) -> Profiles:
+    """The gathered rows scaled and fused as :func:`build_profiles` scales and fuses them (fitted on the population)."""
+    features = None
+    if decided.features is not None and raw is not None:
+        specs = decided.features.specs
+        features = BehaviourFeatures(user_ids, specs, raw, scale_features(raw, specs, population), data.currency)
+    fitted = fit_recipe(data.events, user_ids, text, features, recipe.alpha, recipe.text_source, recipe.collaborative,
+                        population)
+    fused = fitted.fuse(text, None if features is None else features.scaled)
+    return Profiles(
+        user_ids=user_ids, text=text, features=features, fused=fused, alpha=decided.alpha,
+        item_ids=decided.item_ids, item_vectors=decided.item_vectors,
+        n_texts_embedded=cache.misses - misses_before, n_texts_total=n_texts,
+        text_source=decided.text_source, recipe=fitted,
+    )

@@ -1,0 +1,66 @@
+"""Where the per-user work of a run happens: this process, or a cluster (tools/distributed).
+
+An engine builds every user's profile and places the users the model was not fitted on. Both
+engines call the same functions (tools/segment/profiles.py, tools/segment/levels.py), so an
+engine changes where the work runs, never what it computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from tools.core.dataset import Dataset
+from tools.embed.cache import EmbeddingCache
+from tools.embed.embedding import Embedder
+from tools.segment.clustering import SegmentModel
+from tools.segment.levels import Levels, assign_levels
+from tools.segment.profiles import Profiles, build_profiles
+
+StageProgress = Callable[[str, int, int], None]
+
+
+class Engine(Protocol):
+    """Where the per-user work of a run happens: this process (:class:`LocalEngine`) or a cluster (tools/distributed).
+
+    Both build profiles with tools/segment/profiles.py and place users with tools/segment/levels.py, so an
+    engine changes where the work runs, never what it computes. ``fit_users`` caps how many users the
+    model is fitted on (None: all of them; past the cap a seeded sample, and the engine places the rest).
+    """
+
+    name: str
+    fit_users: int | None
+
+    def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles: ...
+
+    def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class LocalEngine:
+    """Everything in this process: the default."""
+
+    name = "local"
+    fit_users: int | None = None
+
+    def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
+        return build_profiles(data, embedder, cache, alpha=alpha, progress=progress, exclude=exclude, order=order)
+
+    def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
+        return assign_levels(levels, model, profiles)
+
+
+LOCAL = LocalEngine()
+
+
+def fit_sample(fitted: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """The rows the model is fitted on: every ``fitted`` row, or a seeded sample of ``cap`` of them past the cap."""
+    rows = np.flatnonzero(fitted)
+    if cap is None or len(rows) <= cap:
+        return fitted
+    chosen = np.zeros(len(fitted), dtype=bool)
+    chosen[np.sort(np.random.default_rng(seed).choice(rows, size=cap, replace=False))] = True
+    return chosen
