@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass
 
 import pytest
 
@@ -15,6 +16,16 @@ from tools.explain.contrast import relative_traits
 from tools.explain.labels import extractive_label, label_segments
 from tools.explain.names import content_words, first_clash, names_clash
 from tools.explain.wording import Voice, fmt_value, measure
+
+
+@dataclass(frozen=True)
+class W:
+    """A name word as tools.explain.names sees one (its Word protocol)."""
+
+    word: str
+    feature: str
+    strength: float
+    sign: float
 
 
 def trait(feature, effect, value, pop, unit="share", label=None):
@@ -324,16 +335,7 @@ def test_size_words_never_stack():
 def test_a_clash_is_never_traded_for_a_name_with_exactly_another_names_words():
     """Diginetica's sessions: a sub-segment of "Recent Sessions" as long as the top-level "Long Sessions" could drop
     "Long" and become a second "Recent Sessions", which only a size word then told apart from its own parent."""
-    from dataclasses import dataclass
-
     from tools.explain.names import NameParts, resolve_names
-
-    @dataclass(frozen=True)
-    class W:
-        word: str
-        feature: str
-        strength: float
-        sign: float
 
     long_, recent = W("Long", "frequency", 1.0, 1.0), W("Recent", "recency_days", 1.6, -1.0)
 
@@ -353,16 +355,7 @@ def test_a_clash_is_never_traded_for_a_name_with_exactly_another_names_words():
 def test_a_sub_segment_tells_itself_from_a_namesake_elsewhere_by_its_family_word():
     """Diginetica's sessions again, with the tree known: the long sessions of the recent family are "Recent Long
     Sessions", beside the top-level "Long Sessions", not "Smaller Long Sessions" beside "Larger Long Sessions"."""
-    from dataclasses import dataclass
-
     from tools.explain.names import Family, NameParts, resolve_names
-
-    @dataclass(frozen=True)
-    class W:
-        word: str
-        feature: str
-        strength: float
-        sign: float
 
     long_, recent = W("Long", "frequency", 1.0, 1.0), W("Recent", "recency_days", 1.6, -1.0)
     short = W("Short", "frequency", 1.0, -1.0)
