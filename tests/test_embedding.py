@@ -121,7 +121,11 @@ def test_parallel_encoding_matches_one_call_and_restores_torch_threads(monkeypat
 
     texts = [f"{w} {i} with a grippy sole and a soft lining" for i, w in enumerate(["boots", "sandals", "tulips", "pins"] * 75)]
     emb = SentenceTransformerEmbedder(precision="fp32")
-    serial = emb.encode(texts)
+    monkeypatch.setattr(emb, "_workers", lambda n: 1)
+    serial_calls = []
+    serial = emb.encode(texts, progress=lambda done, total: serial_calls.append((done, total)))
+    done = [d for d, _ in serial_calls]
+    assert len(serial_calls) == 3 and done == sorted(done) and serial_calls[-1] == (300, 300), serial_calls  # one report a chunk
     monkeypatch.setattr(emb, "_workers", lambda n: 2)
     threads = torch.get_num_threads()
     calls = []

@@ -192,10 +192,12 @@ class SentenceTransformerEmbedder:
 
         workers = self._workers(len(texts))
         if workers == 1:
+            done = 0
             for i, chunk in enumerate(chunks):
                 parts[i] = encode_chunk(chunk)
+                done += len(chunk)
                 if progress is not None:
-                    progress(min((i + 1) * step, len(texts)), len(texts))
+                    progress(done, len(texts))
         else:
             self._encode_parallel(chunks, parts, encode_chunk, workers, len(texts), progress)
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
