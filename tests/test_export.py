@@ -55,7 +55,12 @@ def test_export_all_round_trips_to_assignments_with_traits_in_user_units(ws, fmt
     run = load_run(ws)
     key = run.summary["run_key"]
     assert back["segment_key"].tolist() == [f"{key}:{s}" for s in expected["segment_id"]]
-    assert run.feature_names and list(back.columns[3:]) == list(run.feature_names)
+    two_level = run.top_labels is not None and bool((run.top_labels != run.labels).any())
+    parents = ["top_segment_id", "top_segment_key"] if two_level else []  # a two-level run names each member's parent too
+    assert run.feature_names and list(back.columns[3:]) == parents + list(run.feature_names)
+    if two_level:
+        assert back["top_segment_id"].astype(int).tolist() == expected["top_segment_id"].astype(int).tolist()
+        assert back["top_segment_key"].tolist() == [f"{key}:{s}" for s in expected["top_segment_id"]]
     np.testing.assert_allclose(back[list(run.feature_names)].to_numpy(float), run.feature_raw, rtol=1e-12, equal_nan=True)
     assert not files_matching(ws, "*.tmp")
 
