@@ -152,12 +152,14 @@ def test_a_second_writer_is_refused_with_a_clear_message(tmp_path):
                 pass
 
 
-def _fake_run(ws: Workspace, key: str, store: dict | None = None) -> None:
+def _fake_run(ws: Workspace, key: str, store: dict | None = None, publish: bool = True) -> None:
+    """A minimal complete run folder KEY (one user, ``KEY-user``), published unless ``publish`` is False."""
     with ws.new_run(key) as tmp:
         (tmp / "run.json").write_text(json.dumps({"key": key}))
         (tmp / "segments.json").write_text(json.dumps({"run_key": key}))
         (tmp / "assignments.csv").write_text(f"user_id,segment_id\n{key}-user,0\n")
-    ws.publish(key, store)
+    if publish:
+        ws.publish(key, store)
 
 
 @pytest.mark.parametrize("copied", ["segments", "segments+assignments", "segments+assignments+store"])
@@ -167,10 +169,7 @@ def test_a_kill_between_the_copies_and_the_pointer_leaves_the_previous_run_whole
     ws = Workspace(tmp_path / "ws")
     ws.prepare()
     _fake_run(ws, "old-run", {"store": "embedded"})
-    with ws.new_run("new-run") as tmp:
-        (tmp / "run.json").write_text(json.dumps({"key": "new-run"}))
-        (tmp / "segments.json").write_text(json.dumps({"run_key": "new-run"}))
-        (tmp / "assignments.csv").write_text("user_id,segment_id\nnew-run-user,0\n")
+    _fake_run(ws, "new-run", publish=False)
     # What a writer killed before its pointer moved leaves behind, one copy at a time.
     (ws.root / "segments.json").write_bytes((ws.run_dir("new-run") / "segments.json").read_bytes())
     if "assignments" in copied:

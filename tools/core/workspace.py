@@ -173,9 +173,16 @@ class Workspace:
 
     def _copies_match(self, key: str) -> bool:
         """Whether DIR/segments.json is run KEY's (publish copies it first and moves the pointer last,
-        so when it matches, assignments.csv and store.json, copied between the two, match too)."""
+        so when it matches, assignments.csv and store.json, copied between the two, match too).
+
+        A copy in step is the run's file byte for byte, which is cheaper to see than to parse (every
+        reader asks); only a copy that differs is parsed, for the run it names.
+        """
         try:
-            return json.loads(self.segments_json.read_bytes()).get("run_key") == key
+            copy = self.segments_json.read_bytes()
+            if copy == (self.run_dir(key) / "segments.json").read_bytes():
+                return True
+            return json.loads(copy).get("run_key") == key
         except (OSError, ValueError, AttributeError):
             return False
 
