@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tools.core.errors import ParameterError
+from tools.explain.names import Family
 
 NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
 ORDINALS = {w: i for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth".split())}
@@ -96,39 +97,36 @@ class SegmentNames:
         for s in segments:
             self.name_words[s.id] = {singular(w) for w, _, _ in _words(s.name) if w not in _CONNECT and len(w) > 1}
             self.keyword_words[s.id] = {singular(w) for k in s.keywords for w, _, _ in _words(k) if len(w) > 2}
-        df: dict[str, int] = {}
-        for words in self.name_words.values():
-            for w in words:
-                df[w] = df.get(w, 0) + 1
-        kdf: dict[str, int] = {}
-        for words in self.keyword_words.values():
-            for w in words:
-                kdf[w] = kdf.get(w, 0) + 1
         # A word of a parent's name that its own sub-segments repeat ("Home & Garden Buyers" over
         # "Occasional Garden Buyers") still names one family: distinctive to each, the parent preferred.
+        # Keywords follow the same rule: "fashion" in the clothing buyers' keywords and in their sub-segments'.
         self.parent = {s.id: s.parent for s in segments}
-        family = {w for w in df if df[w] > 1 and self._one_family([sid for sid, ws in self.name_words.items() if w in ws])}
+        self._tree = Family(self.parent)
+        df, family = self._counts_and_family(self.name_words)
+        kdf, kfamily = self._counts_and_family(self.keyword_words)
         self.distinctive = {sid: {w for w in words if df[w] == 1 or w in family} for sid, words in self.name_words.items()}
         self.shared = {w for w, n in df.items() if n > 1 and w not in family}
-        # Keywords follow the same family rule: "fashion" in the clothing buyers' keywords and in their sub-segments'.
-        kfamily = {w for w in kdf if kdf[w] > 1 and self._one_family([sid for sid, ws in self.keyword_words.items() if w in ws])}
         self.keyword_only = {sid: {w for w in words if (kdf[w] == 1 or w in kfamily) and w not in df}
                              for sid, words in self.keyword_words.items()}
         self._vocabulary = sorted(set(df) | {w for ws in self.keyword_only.values() for w in ws})
 
-    def _root(self, sid: int) -> int:
-        while self.parent.get(sid) is not None:
-            sid = self.parent[sid]
-        return sid
+    def _counts_and_family(self, words_of: dict[int, set[str]]) -> tuple[dict[str, int], set[str]]:
+        """How many segments hold each word, and the words held by several that are one family's."""
+        df: dict[str, int] = {}
+        for words in words_of.values():
+            for w in words:
+                df[w] = df.get(w, 0) + 1
+        family = {w for w in df if df[w] > 1 and self._one_family([sid for sid, ws in words_of.items() if w in ws])}
+        return df, family
 
     def _one_family(self, holders: list[int]) -> bool:
         """Whether ``holders`` are one top-level segment and sub-segments of it."""
-        roots = {self._root(h) for h in holders}
+        roots = {self._tree.root(h) for h in holders}
         return len(roots) == 1 and roots.pop() in holders
 
     def _ancestor_of_all(self, ids: list[int]) -> int | None:
         for sid in ids:
-            if all(o == sid or self._root(o) == sid for o in ids):
+            if all(o == sid or self._tree.root(o) == sid for o in ids):
                 return sid
         return None
 
