@@ -163,6 +163,9 @@ _FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|prox(?:y|ies)|skew\w*|di
 _CHANGE = re.compile(r"\b(?:chang\w*|mov(?:e|ed|es|ing)|migrat\w*|drift\w*|switch\w*|shift\w*|went|left|leav\w*|join\w*|appear\w*"
                      r"|emerg\w*|since|over time|previous|earlier|before|after|then|now|anymore|\d+ ?d|\d+ ?(?:days?|weeks?|months?)"
                      r"|(?:last|this|past|next) (?:day|week|month|quarter|year|run|segmentation)|quarter\w*|monthly|weekly)\b")
+# A document asked for ("a write-up", "a one-pager"), and members handed to another system ("send … to our email tool").
+_DOCUMENT = re.compile(r"\b(?:report|write-?up|document|doc|docs|deck|slides|one-?pager|pdf|html|markdown)\b")
+_HAND_TO = re.compile(r"\b(?:send|push|sync|upload|ship|hand)\b(?:\s+\S+){0,6}?\s+(?:to|into)\b")
 _ATTRIBUTE = re.compile(r"\b(?:genders?|sex|wom[ae]n|m[ae]n|females?|males?|ages?|older|younger|old|young|occupations?|jobs?|countr(?:y|ies)|race|ethnicit\w*|religions?|incomes?)\b")
 
 
@@ -238,8 +241,8 @@ class IntentScorer:
         elif n_seg >= 2:
             best["compare_segments"] += 0.15
             best["segment_users"] -= 0.1
-        document = re.search(r"\b(?:report|write-?up|document|doc|docs|deck|slides|one-?pager|pdf|html|markdown)\b", low)
-        if re.search(r"\b(?:send|push|sync|upload|ship|hand)\b(?:\s+\S+){0,6}?\s+(?:to|into)\b", low) and not document and not user:
+        document = _DOCUMENT.search(low)
+        if _HAND_TO.search(low) and not document and not user:
             best["export_segment"] += 0.15  # "send the toy buyers to our email tool": the members, handed to a system that acts
         if document and n_seg == 1 and not user:
             best["write_report"] += 0.05  # "a write-up of segment 3": a document about it, not the answer in chat

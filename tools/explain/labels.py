@@ -357,7 +357,8 @@ def label_segments(summary: dict) -> list[SegmentLabel]:
     """Extractive labels for every segment of a run: no two names share all their content words.
 
     A name that another's holds takes a word of its own (tools/explain/names.py resolve_names),
-    unless the words it adds are its family's ("Recent Long Sessions" under "Recent Sessions"). Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
+    unless the words it adds are its family's ("Recent Long Sessions" under "Recent Sessions").
+    Never a number: segments nothing else tells apart are told apart by size ("Larger", "Smaller").
     """
     segments = summary["segments"]
     voice = Voice.of(summary)
