@@ -102,6 +102,15 @@ def fit_features_of(run: RunState) -> BehaviourFeatures | None:
     return BehaviourFeatures(run.user_ids, specs, run.feature_raw, scaled, run.summary["data"].get("currency"))
 
 
+def fit_recipe_of(fit: RunState, params: dict, features: BehaviourFeatures | None) -> ProfileRecipe:
+    """The recipe run ``fit`` was profiled with, derived again from its saved arrays (``params``: the
+    parameters of the run being assigned to or updated, whose fit ``fit`` is)."""
+    return fit_recipe(fit.data.events, fit.user_ids, fit.text, features, float(params.get("alpha", 0.5)),
+                      str(params.get("text_source", "embedder")),
+                      population=None if fit.fitted.all() else fit.fitted,  # all: the same figures, without a slow filter
+                      order_weight=float(params.get("order_weight", 0.0)))
+
+
 def load_fitted_run(workspace: str | Path, key: str | None = None) -> FittedRun:
     """The current run of ``workspace`` (or run ``key``) with its recipe and model; WorkspaceError when it cannot assign."""
     run = load_run(workspace, key)
@@ -111,9 +120,7 @@ def load_fitted_run(workspace: str | Path, key: str | None = None) -> FittedRun:
     # An updated run (tools/update.py) keeps the recipe of the run that was fitted: derive it from that one.
     fit = run if params.get("fitted_run") in (None, run.summary["run_key"]) else load_run(workspace, str(params["fitted_run"]))
     fit_features = fit_features_of(fit)
-    recipe = fit_recipe(fit.data.events, fit.user_ids, fit.text, fit_features, float(params.get("alpha", 0.5)),
-                        str(params.get("text_source", "embedder")), population=fit.fitted,
-                        order_weight=float(params.get("order_weight", 0.0)))
+    recipe = fit_recipe_of(fit, params, fit_features)
     features = fit_features
     if fit is not run and recipe.features is not None:
         features = replace(fit_features_of(run), scaled=recipe.features.scale.apply(run.feature_raw))  # type: ignore[type-var]

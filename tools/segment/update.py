@@ -39,11 +39,11 @@ from tools.core.run_state import RunState, load_run
 from tools.core.workspace import Workspace
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder, make_embedder, vectors_name
-from tools.segment.assign import check_columns, fit_features_of, with_catalogue
+from tools.segment.assign import check_columns, fit_features_of, fit_recipe_of, with_catalogue
 from tools.segment.features import BehaviourFeatures, compute_features
 from tools.segment.fitted import FittedSegments, load_fitted
 from tools.segment.profiles import build_profiles
-from tools.segment.recipe import ProfileRecipe, fit_recipe
+from tools.segment.recipe import ProfileRecipe
 
 END_FEATURES = ("recency_days", "tenure_days")  # measured to the end of the data (tools/segment/features.py)
 DAY_SECONDS = 86400.0
@@ -112,10 +112,7 @@ def load_update_base(workspace, key: str | None = None) -> UpdateBase:
     fit_key = str(params.get("fitted_run") or run.summary["run_key"])
     fit = run if fit_key == run.summary["run_key"] else load_run(workspace, fit_key)
     features = fit_features_of(fit)
-    recipe = fit_recipe(fit.data.events, fit.user_ids, fit.text, features, float(params.get("alpha", 0.5)),
-                        str(params.get("text_source", "embedder")),
-                        population=None if fit.fitted.all() else fit.fitted,  # all: the same figures, without a slow filter
-                        order_weight=float(params.get("order_weight", 0.0)))
+    recipe = fit_recipe_of(fit, params, features)
     text_model = kind == "text" and params.get("algorithm", "kmeans") == "kmeans"
     segments = load_fitted(run.run_dir, features, text_model)
     end = params.get("features_end", "fit") if "features_end" in params else "fit"
