@@ -3,6 +3,7 @@ the saved model, only feasible changes are proposed, an unreachable target gets 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -91,6 +92,19 @@ def test_a_target_that_needs_less_history_gets_no_proposal_and_says_why(shop):
     assert not result.reached and result.reason_code == "needs_less_history"
     assert "past dates are not rewritten" in result.reason
     assert "no feasible change within 4 changes" in result.lines()[0]
+
+
+def test_a_user_already_in_the_target_is_told_so_and_how_when_it_is_their_segments_parent(shop):
+    _, fitted = shop
+    run = fitted.run
+    user = str(run.user_ids[0])
+    leaf = int(run.labels[0])
+    own = what_would_move(fitted, user, leaf)
+    assert own.already and own.lines() == [f"User {user} (segment {leaf}) → segment {leaf} “{run.segment(leaf)['name']}”: already there; "
+                                           "nothing needs to change."]  # fmt: skip
+    # In a two-level run a top-level target holds the user's leaf (the fixture is flat: the answer is re-pointed at a leaf).
+    inside = dataclasses.replace(own, segment_id=leaf + 100)
+    assert inside.lines()[0].endswith(f"already there (segment {leaf + 100} is one of its sub-segments); nothing needs to change.")
 
 
 def _segscope(*args):

@@ -50,7 +50,8 @@ class WhatIf:
     def lines(self, quote=lambda text: text) -> list[str]:
         head = f"User {self.user_id} (segment {self.segment_id}) → segment {self.target_id} “{quote(self.target_name)}”"
         if self.already:
-            return [f"{head}: already there; nothing needs to change."]
+            inside = f" (segment {self.segment_id} is one of its sub-segments)" if self.target_id != self.segment_id else ""
+            return [f"{head}: already there{inside}; nothing needs to change."]
         if not self.reached:
             return [f"{head}: no feasible change within {self.max_changes} changes reaches it. {self.reason}"]
         out = [f"{head}: {self.steps} change{'s' if self.steps != 1 else ''}"
