@@ -48,10 +48,13 @@ def user_text(summary: str) -> str:
     """A tool summary as the user reads it: data fences become quotes (or nothing, around quoted prose)."""
 
     def unfence(match: re.Match) -> str:
-        inner = match.group(1)
-        return inner if ("“" in inner or '"' in inner or len(inner) > 80) else f"“{inner}”"
+        opening, inner, closing = match.groups()
+        if opening and closing:  # the tool's own line quotes it already ('segment 4 “<data>…</data>”')
+            return f"“{inner}”"
+        quoted = inner if ("“" in inner or '"' in inner or len(inner) > 80) else f"“{inner}”"
+        return f"{opening}{quoted}{closing}"
 
-    text = re.sub(r"<data>(.*?)</data>", unfence, summary, flags=re.S)
+    text = re.sub(r"(“?)<data>(.*?)</data>(”?)", unfence, summary, flags=re.S)
     return markdown_paragraphs(text)
 
 

@@ -415,7 +415,7 @@ class Toolbox:
 
         user_id, sid = self.resolver.user(user_id), self._segment_id(segment_id)
         result = what_would_move(load_fitted_run(self.service.workspace), str(user_id), sid, max_changes)
-        return ToolResult("\n".join(result.lines(quote=lambda text: data_text(text, 80))), result.as_dict())
+        return ToolResult("\n".join(result.lines(quote=data_text)), result.as_dict())
 
     # -- reports ------------------------------------------------------------------
     def write_report(self, fmt: str = "html", segment_id: int | None = None, filename: str | None = None) -> ToolResult:

@@ -139,6 +139,14 @@ def test_toolbox_what_would_move_resolves_names_and_returns_the_answer(shop):
     result = run_tool(toolbox, "what_would_move", {"user_id": user, "segment_id": str(target), "max_changes": 6})
     assert result.artifact["target_id"] == target and result.artifact["user_id"] == user
     assert result.summary.startswith(f"User {user}")
+    # As the user reads it: the name quoted once, and every change whole (they were cut at 80 characters).
+    from assistant.session import user_text
+
+    shown = user_text(result.summary)
+    name = fitted.run.segment(target)["name"]
+    assert f"segment {target} “{name}”" in shown and "““" not in shown and "””" not in shown
+    for change in result.artifact["changes"]:
+        assert f"- {change}" in shown or f"- “{change}”" in shown
 
 
 @pytest.mark.parametrize("text,user,words", [
