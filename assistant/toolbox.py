@@ -236,16 +236,20 @@ class Toolbox:
                 value = float(run.feature_raw[row, names.index(t["feature"])])
                 if np.isfinite(value):
                     matches.append({**t, "user_value": value})
-        lines = [f"User {user_id} is in segment {sid} “{seg['name']}” ({seg['size']:,} users)."]
+        top = sid if run.top_labels is None else int(run.top_labels[row])
+        within = "" if top == sid else (f", a sub-segment of segment {top} “{data_text(run.segment(top)['name'], 80)}” "
+                                        f"({run.segment(top)['size']:,} users)")  # fmt: skip
+        lines = [f"User {user_id} is in segment {sid} “{data_text(seg['name'], 80)}” ({seg['size']:,} users){within}."]
         if runner_up is not None:
             lines.append(
                 f"Their profile is {dist[sid]:.2f} from that segment's centre; the next closest is segment {runner_up} "
-                f"“{run.segment(runner_up)['name']}” at {dist[runner_up]:.2f}."
+                f"“{data_text(run.segment(runner_up)['name'], 80)}” at {dist[runner_up]:.2f}."
             )
         for m in matches:
             u, s, p = (fmt_compact(m[key], m["unit"]) for key in ("user_value", "segment_value", "population_value"))
             lines.append(f"- {m['label']}: this user {u}, segment {s}, everyone {p}")
-        art = {"user_id": str(user_id), "segment_id": sid, "segment_name": seg["name"], "distance": float(dist[sid]),
+        art = {"user_id": str(user_id), "segment_id": sid, "segment_name": seg["name"], "top_segment_id": top,
+               "top_segment_name": run.segment(top)["name"], "distance": float(dist[sid]),
                "runner_up": runner_up, "runner_up_distance": None if runner_up is None else float(dist[runner_up]), "traits": matches}
         return ToolResult("\n".join(lines), art)
 

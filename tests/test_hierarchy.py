@@ -324,3 +324,19 @@ def test_profile_splits_stop_where_behaviour_cannot_tell_the_halves_apart():
     apart[200:, 0] += 2.0
     splits = grow_splits(groups, space, max_splits=1, min_leaf=20, behaviour=apart)
     assert len(splits) == 1 and len(grow_splits(groups, space, max_splits=1, min_leaf=20)) == 1
+
+
+def test_why_a_user_is_in_a_sub_segment_names_its_parent_too(tiered):
+    from assistant.config import load_settings
+    from assistant.service import WorkspaceService
+    from assistant.session import user_text
+    from assistant.toolbox import Toolbox
+
+    run, _, ws = tiered
+    row = int(np.flatnonzero(run.labels != run.top_labels)[0])
+    user, leaf, top = str(run.user_ids[row]), int(run.labels[row]), int(run.top_labels[row])
+    result = Toolbox(WorkspaceService(ws, load_settings(), embedder=HashingEmbedder())).explain_user_segment(user)
+    assert (result.artifact["segment_id"], result.artifact["top_segment_id"]) == (leaf, top)
+    first = user_text(result.summary).splitlines()[0]
+    assert first == (f"User {user} is in segment {leaf} “{run.segment(leaf)['name']}” ({run.segment(leaf)['size']:,} users), "
+                     f"a sub-segment of segment {top} “{run.segment(top)['name']}” ({run.segment(top)['size']:,} users).")  # fmt: skip
