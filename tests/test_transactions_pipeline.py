@@ -124,7 +124,7 @@ def test_strict_refuses_rows_without_the_user_id_and_the_default_counts_them(tmp
     proc = _cli("--data", str(tmp_path / "retail.csv"), "--workspace", str(tmp_path / "ws"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["data"]["skipped"] == {"missing user_id": 60}
-    assert sum("skipped 60 of" in line for line in proc.stderr.splitlines()) == 1
+    assert " ".join(proc.stderr.split()).count("skipped 60 of") == 1  # once, however the console wrapped the line (its path)
 
 
 def test_entity_flag_reaches_the_loader(tmp_path: Path) -> None:
