@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err, out, show_progress
+from assistant.cli_app import DEFAULT_WORKSPACE, ENGINE_HELP, RAY_ADDRESS_HELP, app, check_engine, engine_session, err, out, show_progress
 
 
 @app.command()
@@ -20,6 +20,8 @@ def assign(
     append: Annotated[bool, typer.Option("--append", help="NEW continues the run's data (a later slice): profile each of its users over their run events too.")] = False,
     entity: Annotated[Optional[str], typer.Option("--entity", help="user | session (default: what the run segmented).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print what was written as JSON on stdout.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help=RAY_ADDRESS_HELP)] = None,
 ) -> None:
     """Assign each user of NEW data to the run's segments with the saved model: segment, top segment, distances, next segment."""
     from assistant.progress import stage_progress
@@ -32,12 +34,14 @@ def assign(
         write_assignment,
     )
 
+    check_engine(engine, ray_address)
     if out_path is not None:
         check_out(out_path)  # before any work: a bad --out should not cost a profile run
     fitted = load_fitted_run(workspace)
-    dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity or fitted.run.summary["data"].get("entity", "user"))
-    with stage_progress(err, show_progress(json_output)) as progress:
-        result = assign_dataset(fitted, dataset, progress=progress, append=append)
+    with engine_session(engine, ray_address) as run_on:  # an unreachable Ray cluster fails before the data is read
+        dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity or fitted.run.summary["data"].get("entity", "user"))
+        with stage_progress(err, show_progress(json_output)) as progress:
+            result = assign_dataset(fitted, dataset, progress=progress, append=append, engine=run_on)
     if fitted.fit_agreement < 1:  # the saved model no longer reproduces its own run: say so rather than hide it
         err.print(f"[yellow]warning:[/] the saved model places {fitted.fit_agreement:.1%} of the run's own users where the run did; "
                   "segment the data again for exact assignments", highlight=False)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err, fail, out, show_progress
-
-if TYPE_CHECKING:
-    from tools.segment.engine import Engine
+from assistant.cli_app import DEFAULT_WORKSPACE, ENGINE_HELP, RAY_ADDRESS_HELP, app, check_engine, engine_session, err, fail, out, show_progress
 
 
 @app.command()
@@ -55,8 +50,8 @@ def segment(
     llm: Annotated[Optional[str], typer.Option("--llm", help="'extractive' (default) or 'openai:MODEL' to polish segment names.")] = None,
     local_only: Annotated[Optional[bool], typer.Option("--local-only/--allow-remote", help="Refuse any remote LLM call.")] = None,
     chroma_url: Annotated[Optional[str], typer.Option("--chroma-url", help="Write the vectors to this Chroma server (http://HOST:PORT, started with `chroma run --path DIR --port PORT`) instead of the workspace's folder; 'local' moves them back. Default: the store the workspace already uses, else its folder.")] = None,
-    engine: Annotated[str, typer.Option("--engine", help="Where the per-user work runs: 'local' (this process, the default) or 'ray' (a Ray cluster; needs the cluster extras). Same segments either way.")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --engine ray: HOST:PORT of a head started with `ray start --head --port PORT` (default: a private Ray on this machine).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help=RAY_ADDRESS_HELP)] = None,
 ) -> None:
     """Segment users: profiles from texts and behaviour, clustering, traits, keywords, names."""
     from rich.markup import escape
@@ -71,16 +66,13 @@ def segment(
     from tools.search.store import VectorStore
 
     k_value: int | str = k if k == "auto" else _parse_k(k)
-    if engine not in ("local", "ray"):
-        fail(f"--engine must be 'local' or 'ray', got {engine!r}")
-    if ray_address is not None and engine != "ray":
-        fail("--ray-address is for --engine ray; add --engine ray, or leave the address out")
+    check_engine(engine, ray_address)
     hashing_dim(embedder)  # a malformed name fails here, before any data is read
     settings = load_settings(llm=llm, local_only=local_only, chroma_url=chroma_url)
     backend = make_backend(settings)  # fails early (e.g. --local-only with a remote endpoint)
     store = choose_store(workspace, settings.chroma_url)
     VectorStore(store).check_reachable()  # an unreachable server fails before the data is read or the workspace touched
-    with _engine(engine, ray_address, seed) as run_on:  # so does an unreachable Ray cluster
+    with engine_session(engine, ray_address, seed) as run_on:  # so does an unreachable Ray cluster
         dataset = load_dataset(data, parse_mapping(mapping or []), entity=entity, strict=strict)
         for warning in dataset.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
@@ -119,21 +111,6 @@ def segment(
     out.print(f"wrote {run.workspace / 'segments.json'} and {run.workspace / 'assignments.csv'}")
     if store.is_server:
         out.print(f"[dim]vectors on {store.describe()}[/]", highlight=False)
-
-
-@contextmanager
-def _engine(name: str, ray_address: str | None, seed: int) -> Iterator[Engine]:
-    """The engine a run asked for, connected for the block (Ray is imported only for --engine ray)."""
-    from tools.segment.engine import LOCAL
-
-    if name == "local":
-        yield LOCAL
-        return
-    from tools.distributed.cluster import ray_session
-    from tools.distributed.engine import RayEngine
-
-    with ray_session(ray_address):
-        yield RayEngine(seed=seed)
 
 
 def _parse_k(k: str) -> int:

@@ -147,6 +147,40 @@ def test_the_cli_runs_the_ray_engine(data, local_ws, ray_address, tmp_path):
     assert _names(ws) == _names(local_ws)
 
 
+def test_assign_through_ray_places_users_as_the_local_assign_does(data, local_ws, ray_address, tmp_path):
+    """The fit's own users (which reproduce assignments.csv exactly) and a later slice continuing their histories."""
+    from tools.segment.assign import load_fitted_run
+
+    events = pd.read_csv(data / "events.csv", dtype=str, keep_default_na=False)
+    later = tmp_path / "later"
+    later.mkdir()
+    events.iloc[len(events) // 2 :].to_csv(later / "events.csv", index=False)
+    shutil.copy(data / "items.csv", later / "items.csv")
+    fitted = load_fitted_run(local_ws)
+    for source, extra in ((data, ()), (later, ("--append",))):
+        local_out, ray_out = tmp_path / f"local-{source.name}.csv", tmp_path / f"ray-{source.name}.csv"
+        done = _cli("assign", "--data", str(source), "--workspace", str(local_ws), "--out", str(local_out), *extra)
+        assert done.returncode == 0, done.stderr
+        done = _cli("assign", "--data", str(source), "--workspace", str(local_ws), "--out", str(ray_out), *extra,
+                    "--engine", "ray", "--ray-address", ray_address)
+        assert done.returncode == 0, done.stderr
+        mine, theirs = pd.read_csv(ray_out, dtype=str, keep_default_na=False), pd.read_csv(local_out, dtype=str, keep_default_na=False)
+        assert len(mine) == len(load_dataset(source).events["user_id"].unique()) > 0
+        pd.testing.assert_frame_equal(mine, theirs)
+    own = pd.read_csv(tmp_path / f"ray-{data.name}.csv", dtype=str, keep_default_na=False).set_index("user_id")
+    run = _assignments(local_ws).set_index("user_id")
+    assert (own.loc[run.index, "segment_id"] == run["segment_id"]).all() and fitted.fit_agreement == 1
+
+
+def test_assign_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(data, local_ws, tmp_path):
+    _ray_installed()
+    out = tmp_path / "out.csv"
+    done = _cli("assign", "--data", str(data), "--workspace", str(local_ws), "--out", str(out), "--engine", "ray",
+                "--ray-address", f"127.0.0.1:{_free_port()}", timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ray start" in done.stderr
+    assert not out.exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

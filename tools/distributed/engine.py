@@ -51,6 +51,7 @@ class _PartContext:
     dtypes: dict
     cache_dir: str
     embedder: tuple[str, str | None, str | None]  # (name, precision, backend): made only if a text is not cached
+    final: bool = False  # the recipe is a fitted run's: also return the scaled features and fused rows
 
 
 def _profile_partition(group: pd.DataFrame, context_ref) -> dict[str, np.ndarray]:
@@ -67,7 +68,11 @@ def _profile_partition(group: pd.DataFrame, context_ref) -> dict[str, np.ndarray
     profiles = build_profiles(part, embedder, EmbeddingCache(ctx.cache_dir, vectors_name(embedder)), recipe=ctx.recipe)
     feats = profiles.features
     raw = np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw
-    return {"user_id": profiles.user_ids.astype(str), "text": profiles.text, "raw": raw}
+    out = {"user_id": profiles.user_ids.astype(str), "text": profiles.text, "raw": raw}
+    if ctx.final:  # a fitted run's recipe: its scaling applies as it is, so the rows are final here
+        out["scaled"] = np.zeros((len(profiles.user_ids), 0), dtype=np.float32) if feats is None else feats.scaled
+        out["fused"] = profiles.fused
+    return out
 
 
 def _place_rows(batch: dict[str, np.ndarray], fitted_ref) -> dict[str, np.ndarray]:
@@ -102,9 +107,6 @@ class RayEngine:
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
                        progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
-        import ray
-        import ray.data
-
         report = progress
         misses_before = cache.misses
         self.pool = PoolEmbedder(embedder, self.actors)
@@ -125,31 +127,72 @@ class RayEngine:
         recipe = _whole_population(decided.recipe, data, user_ids, population)  # type: ignore[arg-type]
         report("building profiles", 1, 3)
 
+        rows = self._profile_partitions(data, user_ids, recipe, cache, embedder, final=False)
+        report("building profiles", 2, 3)
+        profiles = _finish(data, user_ids, population, decided, recipe, rows["text"], rows["raw"], misses_before, cache, len(texts))
+        report("building profiles", 3, 3)
+        return profiles
+
+    def _profile_partitions(self, data: Dataset, user_ids: np.ndarray, recipe: ProfileRecipe, cache: EmbeddingCache,
+                            embedder: Embedder, final: bool) -> dict[str, np.ndarray]:
+        """The events shuffled on a hash of the user id into partitions, each profiled by ``recipe`` on a worker;
+        the rows gathered in ``user_ids``' order ("text", "raw", and with ``final`` "scaled" and "fused")."""
+        import ray
+        import ray.data
+
+        ev = data.events
         codes = pd.Index(user_ids).get_indexer(ev["user_id"])
         n_parts = self._partitions(len(user_ids))
         frame = ev.assign(**{_ROW: np.arange(len(ev)), _PART: _user_hash(user_ids)[codes] % n_parts})
         if cache.path is None:
             raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
         context = _PartContext(recipe, data.items, data.kind, data.currency, dict(ev.dtypes), str(cache.path.parent),
-                               _spec(embedder))
+                               _spec(embedder), final)
         parts = (
             ray.data.from_pandas(frame)
             .groupby(_PART, num_partitions=n_parts)
             .map_groups(_profile_partition, fn_args=(ray.put(context),), batch_format="pandas")
         )
-        got_ids, text_rows, raw_rows = [], [], []
+        keys = ("text", "raw", "scaled", "fused") if final else ("text", "raw")
+        got_ids: list[np.ndarray] = []
+        got: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for batch in parts.iter_batches(batch_size=None, batch_format="numpy"):
             got_ids.append(np.asarray(batch["user_id"], dtype=object))
-            text_rows.append(np.asarray(batch["text"], dtype=np.float32))
-            raw_rows.append(np.asarray(batch["raw"], dtype=np.float64))
-        report("building profiles", 2, 3)
+            for k in keys:
+                got[k].append(np.asarray(batch[k], dtype=np.float64 if k == "raw" else np.float32))
         order = pd.Index(np.concatenate(got_ids)).get_indexer(user_ids)
         if (order < 0).any() or len(order) != sum(len(x) for x in got_ids):
             raise RuntimeError("the partitions did not return every user exactly once")
-        text = np.concatenate(text_rows)[order]
-        raw = np.concatenate(raw_rows).reshape(len(order), -1)[order] if raw_rows else None
-        profiles = _finish(data, user_ids, population, decided, recipe, text, raw, misses_before, cache, len(texts))
-        report("building profiles", 3, 3)
+        return {k: np.concatenate(v).reshape(len(order), -1)[order] for k, v in got.items()}
+
+    def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
+                      progress: StageProgress | None = None) -> Profiles:
+        """The local ``build_profiles(data, ..., recipe=recipe)``, per partition on the workers (for ``assign``)."""
+        report = progress or (lambda stage, done, total: None)
+        misses_before = cache.misses
+        self.pool = PoolEmbedder(embedder, self.actors)
+        texts = profile_texts(data)
+        cache.embed(texts, self.pool, progress=lambda done, n: report("embedding texts", done, n))
+        cache.save()  # the partitions read the vectors from the workspace's cache file
+        user_ids = np.asarray(pd.unique(data.events["user_id"]), dtype=object)
+        layout = recipe.features
+        if layout is not None and layout.end is None:  # the data's own end, as the local engine takes it: not a partition's
+            layout = replace(layout, end=data_end(data.events["timestamp"].to_numpy(dtype=np.float64), np.ones(len(data.events), bool)))
+            recipe = replace(recipe, features=layout)
+        report("building profiles", 0, 2)
+        # One user profiled here gives what is the same for everyone: the feature columns and the catalogue's vectors.
+        head = build_profiles(data.for_users(user_ids[:1]), self.pool, cache, recipe=recipe)
+        rows = self._profile_partitions(data, user_ids, recipe, cache, embedder, final=True)
+        report("building profiles", 1, 2)
+        features = None
+        if head.features is not None:
+            features = BehaviourFeatures(user_ids, head.features.specs, rows["raw"], rows["scaled"], data.currency)
+        profiles = Profiles(
+            user_ids=user_ids, text=rows["text"], features=features, fused=rows["fused"], alpha=head.alpha,
+            item_ids=head.item_ids, item_vectors=head.item_vectors, n_texts_embedded=cache.misses - misses_before,
+            n_texts_total=len(texts), text_source=head.text_source, recipe=recipe,
+        )
+        report("building profiles", 2, 2)
         return profiles
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,8 @@ from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder, make_embedder, vectors_name
 from tools.segment.features import BehaviourFeatures, FeatureSpec, feature_label
 from tools.segment.fitted import FittedSegments, Placement, load_fitted
-from tools.segment.profiles import Profiles, build_profiles
+from tools.segment.engine import LOCAL, Engine
+from tools.segment.profiles import Profiles
 from tools.segment.recipe import ProfileRecipe, fit_recipe
 
 ProgressFn = Callable[[str, int, int], None]
@@ -215,8 +216,9 @@ def with_catalogue(run: RunState, data: Dataset) -> tuple[Dataset, list[str]]:
 
 
 def profile_like_run(fitted: FittedRun, data: Dataset, embedder: Embedder | None = None,
-                     progress: ProgressFn | None = None) -> tuple[Profiles, list[str]]:
-    """Profiles of ``data``'s users in the run's space, through the workspace's embedding cache (under its lock)."""
+                     progress: ProgressFn | None = None, engine: Engine = LOCAL) -> tuple[Profiles, list[str]]:
+    """Profiles of ``data``'s users in the run's space, through the workspace's embedding cache (under its lock);
+    ``engine`` says where they are built (tools/segment/engine.py)."""
     warnings = check_columns(fitted.run, data)
     data, notes = with_catalogue(fitted.run, data)
     embedder = embedder or fitted.make_embedder()
@@ -228,7 +230,7 @@ def profile_like_run(fitted: FittedRun, data: Dataset, embedder: Embedder | None
     with ws.lock():
         # The run's cache name: a text the run embedded is read back, never embedded again.
         cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
-        profiles = build_profiles(data, embedder, cache, progress=progress, recipe=fitted.recipe)
+        profiles = engine.profiles_like(data, embedder, cache, fitted.recipe, progress)
     return profiles, [*warnings, *notes]
 
 
@@ -248,14 +250,15 @@ def continued(run: RunState, later: Dataset) -> Dataset:
 
 
 def assign_dataset(fitted: FittedRun, data: Dataset, embedder: Embedder | None = None,
-                   progress: ProgressFn | None = None, append: bool = False) -> Assignment:
-    """Every user of ``data`` placed in the run's segments (nothing written); ``append``: module docstring."""
+                   progress: ProgressFn | None = None, append: bool = False, engine: Engine = LOCAL) -> Assignment:
+    """Every user of ``data`` placed in the run's segments (nothing written); ``append``: module docstring;
+    ``engine``: where the profiles are built (the placement itself runs here)."""
     if data.events.empty:
         raise DataError(f"{data.source}: no events to assign", "give data with at least one event")
     if append:
         check_columns(fitted.run, data)  # before the tables are joined, so the message names the new data
         data = continued(fitted.run, data)
-    profiles, warnings = profile_like_run(fitted, data, embedder, progress)
+    profiles, warnings = profile_like_run(fitted, data, embedder, progress, engine)
     report = progress or (lambda stage, done, total: None)
     report("assigning", 0, 1)
     placement = fitted.segments.place(profiles.fused, profiles.features)

@@ -18,6 +18,7 @@ from tools.embed.embedding import Embedder
 from tools.segment.clustering import SegmentModel
 from tools.segment.levels import Levels, assign_levels
 from tools.segment.profiles import Profiles, build_profiles
+from tools.segment.recipe import ProfileRecipe
 
 StageProgress = Callable[[str, int, int], None]
 
@@ -38,6 +39,11 @@ class Engine(Protocol):
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
+                      progress: StageProgress | None = None) -> Profiles:
+        """Every user's profile in a fitted run's space (``recipe``: its scaling and layout, nothing re-fitted)."""
+        ...
+
 
 class LocalEngine:
     """Everything in this process: the default."""
@@ -51,6 +57,10 @@ class LocalEngine:
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
         return assign_levels(levels, model, profiles)
+
+    def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
+                      progress: StageProgress | None = None) -> Profiles:
+        return build_profiles(data, embedder, cache, progress=progress, recipe=recipe)
 
 
 LOCAL = LocalEngine()
