@@ -237,8 +237,8 @@ class Toolbox:
                 if np.isfinite(value):
                     matches.append({**t, "user_value": value})
         top = sid if run.top_labels is None else int(run.top_labels[row])
-        within = "" if top == sid else (f", a sub-segment of segment {top} “{data_text(run.segment(top)['name'], 80)}” "
-                                        f"({run.segment(top)['size']:,} users)")  # fmt: skip
+        parent = run.segment(top)
+        within = "" if top == sid else f", a sub-segment of segment {top} “{data_text(parent['name'], 80)}” ({parent['size']:,} users)"
         lines = [f"User {user_id} is in segment {sid} “{data_text(seg['name'], 80)}” ({seg['size']:,} users){within}."]
         if runner_up is not None:
             lines.append(
@@ -249,7 +249,7 @@ class Toolbox:
             u, s, p = (fmt_compact(m[key], m["unit"]) for key in ("user_value", "segment_value", "population_value"))
             lines.append(f"- {m['label']}: this user {u}, segment {s}, everyone {p}")
         art = {"user_id": str(user_id), "segment_id": sid, "segment_name": seg["name"], "top_segment_id": top,
-               "top_segment_name": run.segment(top)["name"], "distance": float(dist[sid]),
+               "top_segment_name": parent["name"], "distance": float(dist[sid]),
                "runner_up": runner_up, "runner_up_distance": None if runner_up is None else float(dist[runner_up]), "traits": matches}
         return ToolResult("\n".join(lines), art)
 

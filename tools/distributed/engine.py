@@ -109,10 +109,7 @@ class RayEngine:
                        progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
         report = progress
         misses_before = cache.misses
-        self.pool = PoolEmbedder(embedder, self.actors)
-        texts = profile_texts(data)
-        cache.embed(texts, self.pool, progress=lambda done, n: report("embedding texts", done, n))
-        cache.save()  # the partitions read the vectors from the workspace's cache file
+        texts = self._embed_texts(data, embedder, cache, report)
 
         ev = data.events
         user_ids = np.asarray(pd.unique(ev["user_id"]), dtype=object)
@@ -132,6 +129,14 @@ class RayEngine:
         profiles = _finish(data, user_ids, population, decided, recipe, rows["text"], rows["raw"], misses_before, cache, len(texts))
         report("building profiles", 3, 3)
         return profiles
+
+    def _embed_texts(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, report: StageProgress) -> list[str]:
+        """Every distinct text of ``data`` embedded by the actor pool into ``cache``, saved for the partitions to read."""
+        self.pool = PoolEmbedder(embedder, self.actors)
+        texts = profile_texts(data)
+        cache.embed(texts, self.pool, progress=lambda done, n: report("embedding texts", done, n))
+        cache.save()  # the partitions read the vectors from the workspace's cache file
+        return texts
 
     def _profile_partitions(self, data: Dataset, user_ids: np.ndarray, recipe: ProfileRecipe, cache: EmbeddingCache,
                             embedder: Embedder, final: bool) -> dict[str, np.ndarray]:
@@ -170,15 +175,10 @@ class RayEngine:
         """The local ``build_profiles(data, ..., recipe=recipe)``, per partition on the workers (for ``assign``)."""
         report = progress or (lambda stage, done, total: None)
         misses_before = cache.misses
-        self.pool = PoolEmbedder(embedder, self.actors)
-        texts = profile_texts(data)
-        cache.embed(texts, self.pool, progress=lambda done, n: report("embedding texts", done, n))
-        cache.save()  # the partitions read the vectors from the workspace's cache file
+        texts = self._embed_texts(data, embedder, cache, report)
         user_ids = np.asarray(pd.unique(data.events["user_id"]), dtype=object)
-        layout = recipe.features
-        if layout is not None and layout.end is None:  # the data's own end, as the local engine takes it: not a partition's
-            layout = replace(layout, end=data_end(data.events["timestamp"].to_numpy(dtype=np.float64), np.ones(len(data.events), bool)))
-            recipe = replace(recipe, features=layout)
+        if recipe.features is not None and recipe.features.end is None:  # the data's own end, as locally: not a partition's
+            recipe = _ended(recipe, data, np.ones(len(data.events), dtype=bool))
         report("building profiles", 0, 2)
         # One user profiled here gives what is the same for everyone: the feature columns and the catalogue's vectors.
         head = build_profiles(data.for_users(user_ids[:1]), self.pool, cache, recipe=recipe)
@@ -245,11 +245,16 @@ def _whole_population(recipe: ProfileRecipe, data: Dataset, user_ids: np.ndarray
     """``recipe`` with the end of the data and the top rating of the whole population, as the local engine has them."""
     pop_events = _population_events(data, user_ids, population)
     ev = data.events
-    top = rating_max(ev[pop_events]) or rating_max(ev)
-    layout = recipe.features
-    if layout is not None:
-        layout = replace(layout, end=data_end(ev["timestamp"].to_numpy(dtype=np.float64), pop_events))
-    return replace(recipe, rating_max=top, features=layout)
+    return replace(_ended(recipe, data, pop_events), rating_max=rating_max(ev[pop_events]) or rating_max(ev))
+
+
+def _ended(recipe: ProfileRecipe, data: Dataset, pop_events: np.ndarray) -> ProfileRecipe:
+    """``recipe`` whose feature layout ends where the events in ``pop_events`` end (every partition then measures
+    recency and tenure from that one end, as the local engine does from the whole data's)."""
+    if recipe.features is None:
+        return recipe
+    end = data_end(data.events["timestamp"].to_numpy(dtype=np.float64), pop_events)
+    return replace(recipe, features=replace(recipe.features, end=end))
 
 
 def _finish(data: Dataset, user_ids: np.ndarray, population: np.ndarray | None, decided: Profiles, recipe: ProfileRecipe,
