@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assistant.cli_app import DEFAULT_WORKSPACE, app, err, out
+from assistant.cli_app import DEFAULT_WORKSPACE, ENGINE_HELP, RAY_ADDRESS_HELP, app, check_engine, engine_session, err, fail, out
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder of a `segment` run.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -81,6 +81,8 @@ def recommend(
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many items.")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="Add a verified explanation to each item.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | jsonl (with --all-users: one JSON object per user)")] = "table",
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP + " With --all-users only.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help=RAY_ADDRESS_HELP)] = None,
     llm: LlmOpt = None,
     local_only: LocalOpt = None,
     json_output: JsonOpt = False,
@@ -92,14 +94,18 @@ def recommend(
         raise ParameterError("give either --user ID or --all-users", "e.g. segscope recommend --user 42 or --all-users --format jsonl")
     if fmt not in ("jsonl", "table"):
         raise ParameterError(f"unknown --format {fmt!r}", "use table or jsonl")
+    check_engine(engine, ray_address)
+    if engine != "local" and not all_users:
+        fail("--engine ray scores every user (--all-users); one user's recommendations are made here")
     service = _service(workspace, llm, local_only)
     if all_users:
-        rows = service.recommend_all(k=k)
+        with engine_session(engine, ray_address) as run_on:  # an unreachable Ray cluster fails before the fit
+            rows = list(service.recommend_all(k=k, engine=run_on))
         if fmt == "jsonl" or json_output:
             for user_id, items in rows:
                 print(json.dumps({"user_id": user_id, "items": items}, ensure_ascii=False))
         else:
-            _print_all_users_table(list(rows), k)
+            _print_all_users_table(rows, k)
         return
     if explain:
         _backend_note(service)

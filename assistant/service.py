@@ -133,9 +133,13 @@ class WorkspaceService:
 
         return llm_budget(self.settings.llm_batch_seconds, what)
 
-    def recommend_all(self, k: int = 10):
-        """Batched top-k for every user: yields (user_id, [item ids])."""
-        top = self.recommender.top_k(None, k=k)
+    def recommend_all(self, k: int = 10, engine=None):
+        """Batched top-k for every user: yields (user_id, [item ids]); ``engine`` (tools/segment/engine.py) scores
+        them, this process by default."""
+        if not 1 <= k <= 100:
+            raise ParameterError(f"k must be between 1 and 100, got {k}", "ask for e.g. 10 recommendations")
+        recommender = self.recommender
+        top = recommender.top_k(None, k=k) if engine is None else engine.top_k(recommender, k)
         for user, items in zip(top.user_ids, top.item_ids):
             yield str(user), [str(i) for i in items if i is not None]
 

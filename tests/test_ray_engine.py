@@ -181,6 +181,28 @@ def test_assign_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(d
     assert not out.exists()
 
 
+def test_recommend_all_users_through_ray_is_the_local_batch_line_for_line(local_ws, ray_address):
+    """Every user scored in slices on the workers gives the local batch exactly (same items, same order)."""
+    local = _cli("recommend", "--all-users", "--workspace", str(local_ws), "--k", "7", "--format", "jsonl")
+    assert local.returncode == 0, local.stderr
+    remote = _cli("recommend", "--all-users", "--workspace", str(local_ws), "--k", "7", "--format", "jsonl",
+                  "--engine", "ray", "--ray-address", ray_address)
+    assert remote.returncode == 0, remote.stderr
+    lines = remote.stdout.splitlines()
+    assert lines == local.stdout.splitlines()
+    assert len(lines) == len(_assignments(local_ws)) and all(len(json.loads(line)["items"]) == 7 for line in lines)
+
+
+def test_recommend_through_ray_is_refused_for_one_user_and_for_an_unreachable_address(local_ws):
+    _ray_installed()
+    done = _cli("recommend", "--user", "u00042", "--workspace", str(local_ws), "--engine", "ray")
+    assert done.returncode == 2 and "--all-users" in done.stderr and not done.stdout
+    done = _cli("recommend", "--all-users", "--workspace", str(local_ws), "--engine", "ray",
+                "--ray-address", f"127.0.0.1:{_free_port()}", timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ray start" in done.stderr
+    assert not done.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,6 +14,9 @@ run's :class:`~tools.segment.recipe.ProfileRecipe`. The engine therefore works i
 
 On data within ``recipe_users`` every step is the local engine's computation on the same rows, so
 the profiles, and the segments fitted on them, are the local engine's.
+
+Placing users (``assign_levels``) and scoring every user's recommendations (``top_k``) ship the
+fitted model to the object store once and run it on slices of the users' rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 from tools.core.dataset import Dataset
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder, make_embedder, vectors_name
+from tools.recommend.hybrid import HybridRecommender, TopK
 from tools.segment.clustering import SegmentModel
 from tools.segment.engine import StageProgress
 from tools.segment.features import BehaviourFeatures, data_end, scale_features
@@ -83,6 +87,15 @@ def _place_rows(batch: dict[str, np.ndarray], fitted_ref) -> dict[str, np.ndarra
     rows = np.asarray(batch["id"], dtype=np.int64)
     top, leaf = assign_levels(levels, model, profiles.rows(rows))
     return {"id": rows, "top": np.asarray(top, dtype=np.int64), "leaf": np.asarray(leaf, dtype=np.int64)}
+
+
+def _top_rows(batch: dict[str, np.ndarray], recommender_ref, k: int) -> dict[str, np.ndarray]:
+    """The top-``k`` item columns and scores of the users in ``batch["id"]`` (row numbers), from the fitted recommender."""
+    import ray
+
+    rows = np.asarray(batch["id"], dtype=np.int64)
+    cols, scores = ray.get(recommender_ref).top_columns(rows, k)
+    return {"id": rows, "cols": cols, "scores": scores}
 
 
 class RayEngine:
@@ -214,6 +227,27 @@ class RayEngine:
         if (leaf < 0).any():
             raise RuntimeError("the workers did not place every user")
         return top, leaf
+
+    def top_k(self, recommender: HybridRecommender, k: int) -> TopK:
+        """``recommender.top_k(None, k)`` with the users scored in slices on the workers (the model shipped once)."""
+        import ray
+        import ray.data
+
+        n = recommender.matrix_.shape[0]
+        rows = np.arange(n)
+        cols, scores = recommender.top_columns(rows[:0], k)  # the checks, and the width, of the local call
+        cols, scores = np.full((n, cols.shape[1]), -2, dtype=np.int64), np.zeros((n, cols.shape[1]), dtype=np.float32)
+        if n:
+            ref = ray.put(recommender)
+            scored = (
+                ray.data.range(n, override_num_blocks=min(n, self._partitions(n)))
+                .map_batches(_top_rows, fn_args=(ref, k), batch_size=None, batch_format="numpy")
+            )
+            for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+                cols[batch["id"]], scores[batch["id"]] = batch["cols"], batch["scores"]
+        if (cols < -1).any():
+            raise RuntimeError("the workers did not score every user")
+        return recommender.as_top_k(rows, cols, scores)
 
 
 def _user_hash(user_ids: np.ndarray) -> np.ndarray:

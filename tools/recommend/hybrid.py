@@ -271,19 +271,30 @@ class HybridRecommender:
         """Top-``k`` unseen items for ``users`` (ids or row numbers; None = everyone), in chunks of users."""
         self._check_fitted()
         k = self.k if k is None else int(k)
+        idx = np.arange(self.matrix_.shape[0]) if users is None else self.matrix_.user_index(users)
+        cols, scores = self.top_columns(idx, k)
+        return self.as_top_k(idx, cols, scores)
+
+    def top_columns(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` unseen item columns (-1: no item left) and their scores for user row numbers, in chunks of
+        users; the same figures for a row whichever rows it is scored with (a cluster scores a slice each)."""
+        self._check_fitted()
         if k < 1:
             raise ParameterError(f"k must be at least 1, got {k}", "ask for 10 recommendations")
-        matrix = self.matrix_
-        idx = np.arange(matrix.shape[0]) if users is None else matrix.user_index(users)
-        item_ids = np.empty((len(idx), k), dtype=object)
-        scores = np.full((len(idx), k), -np.inf, dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        width = min(k, self.matrix_.shape[1])  # a catalogue smaller than k gives every item it has
+        cols = np.full((len(rows), width), -1, dtype=np.int64)
+        scores = np.full((len(rows), width), -np.inf, dtype=np.float32)
         n_arrays = 2 * sum(1 for w in self.weights_.values() if w) + 4
-        for part in chunk_rows(len(idx), matrix.shape[1], n_arrays):
-            blend, _, rankable = self._blend(idx[part])
-            cols, vals = top_k(blend, rankable, k)
-            item_ids[part] = np.where(cols >= 0, matrix.item_ids[np.maximum(cols, 0)], None)
-            scores[part] = vals
-        return TopK(user_ids=matrix.user_ids[idx], item_ids=item_ids, scores=scores)
+        for part in chunk_rows(len(rows), self.matrix_.shape[1], n_arrays):
+            blend, _, rankable = self._blend(rows[part])
+            cols[part], scores[part] = top_k(blend, rankable, k)
+        return cols, scores
+
+    def as_top_k(self, rows: np.ndarray, cols: np.ndarray, scores: np.ndarray) -> TopK:
+        """:meth:`top_columns`' figures for user ``rows`` as ids."""
+        item_ids = np.where(cols >= 0, self.matrix_.item_ids[np.maximum(cols, 0)], None)
+        return TopK(user_ids=self.matrix_.user_ids[rows], item_ids=item_ids, scores=scores)
 
     def recommend(self, user: str | int, k: int | None = None) -> list[Recommendation]:
         """Top-``k`` unseen items for one user (id or row number), each with its per-component contributions."""

@@ -8,7 +8,7 @@ engine changes where the work runs, never what it computes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,10 @@ class Engine(Protocol):
         """Every user's profile in a fitted run's space (``recipe``: its scaling and layout, nothing re-fitted)."""
         ...
 
+    def top_k(self, recommender: Any, k: int) -> Any:
+        """Every user's top-``k`` of a fitted ``HybridRecommender`` (tools/recommend), as its ``top_k(None, k)``."""
+        ...
+
 
 class LocalEngine:
     """Everything in this process: the default."""
@@ -61,6 +65,9 @@ class LocalEngine:
     def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
                       progress: StageProgress | None = None) -> Profiles:
         return build_profiles(data, embedder, cache, progress=progress, recipe=recipe)
+
+    def top_k(self, recommender: Any, k: int) -> Any:
+        return recommender.top_k(None, k=k)
 
 
 LOCAL = LocalEngine()
