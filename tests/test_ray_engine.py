@@ -123,6 +123,14 @@ def test_profiles_built_per_partition_are_the_local_profiles(local_ws, ray_run):
     np.testing.assert_allclose(b["fused"], a["fused"], atol=1e-5)
 
 
+def test_the_run_records_the_ray_stages_and_the_bytes_shuffled(data, ray_run):
+    timings = json.loads((_run_dir(ray_run[0]) / "timings.json").read_text())
+    stages = [timings[k] for k in ("ray_embed_s", "ray_recipe_s", "ray_partitions_s", "ray_scaling_s")]
+    assert all(t >= 0 for t in stages) and 0 < sum(stages) <= timings["profiles_s"]
+    events = load_dataset(data).events
+    assert len(events) * 8 < timings["ray_shuffled_bytes"] < events.memory_usage(deep=True).sum() * 4
+
+
 def test_texts_are_embedded_by_the_pool_through_the_workspace_cache(data, ray_run):
     from tools.embed.cache import EmbeddingCache
 

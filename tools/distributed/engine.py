@@ -21,6 +21,7 @@ fitted model to the object store once and run it on slices of the users' rows.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -111,6 +112,7 @@ class RayEngine:
         self.partition_users = partition_users
         self.seed = seed
         self.pool: PoolEmbedder | None = None
+        self.stats: dict[str, float] = {}  # the last call's stage seconds and bytes shuffled (the run's timings.json)
 
     def _partitions(self, n_users: int) -> int:
         import ray
@@ -122,7 +124,10 @@ class RayEngine:
                        progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
         report = progress
         misses_before = cache.misses
+        self.stats.clear()  # a run's figures: this is its first stage
+        clock = _Clock(self.stats)
         texts = self._embed_texts(data, embedder, cache, report)
+        clock("ray_embed_s")
 
         ev = data.events
         user_ids = np.asarray(pd.unique(ev["user_id"]), dtype=object)
@@ -136,11 +141,14 @@ class RayEngine:
             decided = build_profiles(data.for_users(sample), self.pool, cache, alpha=alpha, order=order)
         recipe = _whole_population(decided.recipe, data, user_ids, population)  # type: ignore[arg-type]
         report("building profiles", 1, 3)
+        clock("ray_recipe_s")
 
         rows = self._profile_partitions(data, user_ids, recipe, cache, embedder, final=False)
         report("building profiles", 2, 3)
+        clock("ray_partitions_s")
         profiles = _finish(data, user_ids, population, decided, recipe, rows["text"], rows["raw"], misses_before, cache, len(texts))
         report("building profiles", 3, 3)
+        clock("ray_scaling_s")
         return profiles
 
     def _embed_texts(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, report: StageProgress) -> list[str]:
@@ -166,8 +174,11 @@ class RayEngine:
             raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
         context = _PartContext(recipe, data.items, data.kind, data.currency, dict(ev.dtypes), str(cache.path.parent),
                                _spec(embedder), final)
+        events = ray.data.from_pandas(frame)
+        del frame
+        self.stats["ray_shuffled_bytes"] = float(events.size_bytes())  # every event goes to its user's partition once
         parts = (
-            ray.data.from_pandas(frame)
+            events
             .groupby(_PART, num_partitions=n_parts)
             .map_groups(_profile_partition, fn_args=(ray.put(context),), batch_format="pandas")
         )
@@ -215,6 +226,7 @@ class RayEngine:
         n = len(profiles.user_ids)
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        clock = _Clock(self.stats)
         fitted_ref = ray.put((levels, model, profiles))
         n_parts = min(n, self._partitions(n))
         placed = (
@@ -226,6 +238,7 @@ class RayEngine:
             top[batch["id"]], leaf[batch["id"]] = batch["top"], batch["leaf"]
         if (leaf < 0).any():
             raise RuntimeError("the workers did not place every user")
+        clock("ray_place_s")
         return top, leaf
 
     def top_k(self, recommender: HybridRecommender, k: int) -> TopK:
@@ -248,6 +261,18 @@ class RayEngine:
         if (cols < -1).any():
             raise RuntimeError("the workers did not score every user")
         return recommender.as_top_k(rows, cols, scores)
+
+
+class _Clock:
+    """Seconds since the last call, added to ``stats[key]`` at each call (a stage's wall time)."""
+
+    def __init__(self, stats: dict[str, float]) -> None:
+        self.stats, self.last = stats, time.perf_counter()
+
+    def __call__(self, key: str) -> None:
+        now = time.perf_counter()
+        self.stats[key] = self.stats.get(key, 0.0) + now - self.last
+        self.last = now
 
 
 def _user_hash(user_ids: np.ndarray) -> np.ndarray:
