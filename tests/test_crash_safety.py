@@ -109,7 +109,10 @@ def test_sigkill_during_segment_leaves_a_complete_run(tmp_path):
     # The kills landed all along the pipeline, including the run folder's and Chroma's writes.
     stages = {stage for stage, _ in interrupted}
     assert len(set(interrupted)) >= min(KILLS, len(KILL_POINTS)) - 1, interrupted
-    assert {"loading data", "describing segments", "storing items"} <= stages or KILLS < len(KILL_POINTS), interrupted
+    # The kill aimed at loading lands there or in the stage right after it (400 users load in milliseconds, less
+    # than the kill's delay on a fast run); either is a kill before any profile exists.
+    early = stages & {"loading data", "finding outliers"}
+    assert (early and {"describing segments", "storing items"} <= stages) or KILLS < len(KILL_POINTS), interrupted
     # The next run succeeds and cleans what the killed ones left behind.
     last = _segment(data, ws, seed=99)
     assert last.wait(timeout=300) == 0, last.stderr.read()

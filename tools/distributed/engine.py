@@ -248,8 +248,8 @@ class RayEngine:
 
         n = recommender.matrix_.shape[0]
         rows = np.arange(n)
-        cols, scores = recommender.top_columns(rows[:0], k)  # the checks, and the width, of the local call
-        cols, scores = np.full((n, cols.shape[1]), -2, dtype=np.int64), np.zeros((n, cols.shape[1]), dtype=np.float32)
+        width = recommender.top_columns(rows[:0], k)[0].shape[1]  # the local call's checks and width, before any work
+        cols, scores = np.full((n, width), -2, dtype=np.int64), np.zeros((n, width), dtype=np.float32)
         if n:
             ref = ray.put(recommender)
             scored = (
