@@ -112,8 +112,7 @@ class WorkspaceService:
         return self._recommender
 
     def recommend(self, user_id: str, k: int = 10, explain: bool = False) -> list[RecommendedItem]:
-        if not 1 <= k <= 100:
-            raise ParameterError(f"k must be between 1 and 100, got {k}", "ask for e.g. 10 recommendations")
+        _check_k(k)
         self.run.row_of(user_id)  # a clear error for an unknown user
         recs = self.recommender.recommend(str(user_id), k=k)
         out = []
@@ -135,11 +134,11 @@ class WorkspaceService:
 
     def recommend_all(self, k: int = 10, engine=None):
         """Batched top-k for every user: yields (user_id, [item ids]); ``engine`` (tools/segment/engine.py) scores
-        them, this process by default."""
-        if not 1 <= k <= 100:
-            raise ParameterError(f"k must be between 1 and 100, got {k}", "ask for e.g. 10 recommendations")
-        recommender = self.recommender
-        top = recommender.top_k(None, k=k) if engine is None else engine.top_k(recommender, k)
+        them, this process (its LOCAL engine) by default."""
+        from tools.segment.engine import LOCAL  # the engines' module pulls in scikit-learn: not at import time
+
+        _check_k(k)
+        top = (engine or LOCAL).top_k(self.recommender, k)
         for user, items in zip(top.user_ids, top.item_ids):
             yield str(user), [str(i) for i in items if i is not None]
 
@@ -162,3 +161,8 @@ class WorkspaceService:
 
     def segments(self) -> list[dict]:
         return self.summary()["segments"]
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= 100:
+        raise ParameterError(f"k must be between 1 and 100, got {k}", "ask for e.g. 10 recommendations")

@@ -253,7 +253,7 @@ def _segment_new(
                 write_vectors(VectorStore(store), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
-            timings.update(getattr(engine, "stats", {}))  # a cluster engine's own stages (tools/distributed/engine.py)
+            timings.update(engine.stats)  # a cluster engine's own stages (tools/distributed/engine.py)
             atomic_write_json(run_dir / "timings.json", timings)
         previous = recorded_store(ws.root)
         ws.publish(key, None if store is None else store.record())

@@ -22,6 +22,7 @@ fitted model to the object store once and run it on slices of the users' rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -221,42 +222,38 @@ class RayEngine:
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
         import ray
-        import ray.data
 
         n = len(profiles.user_ids)
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         clock = _Clock(self.stats)
-        fitted_ref = ray.put((levels, model, profiles))
-        n_parts = min(n, self._partitions(n))
-        placed = (
-            ray.data.range(n, override_num_blocks=n_parts)
-            .map_batches(_place_rows, fn_args=(fitted_ref,), batch_size=None, batch_format="numpy")
-        )
         top, leaf = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-        for batch in placed.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in self._over_rows(n, _place_rows, (ray.put((levels, model, profiles)),)):
             top[batch["id"]], leaf[batch["id"]] = batch["top"], batch["leaf"]
         if (leaf < 0).any():
             raise RuntimeError("the workers did not place every user")
         clock("ray_place_s")
         return top, leaf
 
+    def _over_rows(self, n: int, fn, fn_args: tuple) -> Iterator[dict[str, np.ndarray]]:
+        """``fn(batch, *fn_args)`` on the workers over slices of the row numbers ``0..n-1`` (``batch["id"]``), one
+        slice per partition: the batches it returns, in no particular order."""
+        import ray.data
+
+        slices = ray.data.range(n, override_num_blocks=min(n, self._partitions(n)))
+        mapped = slices.map_batches(fn, fn_args=fn_args, batch_size=None, batch_format="numpy")
+        yield from mapped.iter_batches(batch_size=None, batch_format="numpy")
+
     def top_k(self, recommender: HybridRecommender, k: int) -> TopK:
         """``recommender.top_k(None, k)`` with the users scored in slices on the workers (the model shipped once)."""
         import ray
-        import ray.data
 
         n = recommender.matrix_.shape[0]
         rows = np.arange(n)
         width = recommender.top_columns(rows[:0], k)[0].shape[1]  # the local call's checks and width, before any work
         cols, scores = np.full((n, width), -2, dtype=np.int64), np.zeros((n, width), dtype=np.float32)
         if n:
-            ref = ray.put(recommender)
-            scored = (
-                ray.data.range(n, override_num_blocks=min(n, self._partitions(n)))
-                .map_batches(_top_rows, fn_args=(ref, k), batch_size=None, batch_format="numpy")
-            )
-            for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in self._over_rows(n, _top_rows, (ray.put(recommender), k)):
                 cols[batch["id"]], scores[batch["id"]] = batch["cols"], batch["scores"]
         if (cols < -1).any():
             raise RuntimeError("the workers did not score every user")

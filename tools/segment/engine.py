@@ -33,6 +33,7 @@ class Engine(Protocol):
 
     name: str
     fit_users: int | None
+    stats: dict[str, float]  # the engine's own stage seconds and volumes of the last run, added to its timings.json
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
                        progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles: ...
@@ -54,6 +55,10 @@ class LocalEngine:
 
     name = "local"
     fit_users: int | None = None
+
+    @property
+    def stats(self) -> dict[str, float]:
+        return {}  # its stages are the pipeline's own
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
                        progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
