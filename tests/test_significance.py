@@ -79,6 +79,38 @@ def test_heavy_tails_in_a_small_group_get_mann_whitney_and_a_bootstrap_interval(
     assert tied.method == (MANN_WHITNEY,) and tied.p[0] == pytest.approx(want.pvalue, rel=1e-9)
 
 
+def test_all_groups_at_once_match_scipy_group_by_group():
+    # Five groups of a pool tested in one pass: each against every other row (rows of no group, -1,
+    # among them), as scipy tests it. Column 0 has a large mean and a small spread (the others' sum of
+    # squares must not lose its digits), column 1 heavy tails (rank tests for the small groups),
+    # column 2 gaps.
+    rng = np.random.default_rng(5)
+    codes = np.repeat([0, 1, 2, 3, 4, -1], [300, 150, 25, 20, 6, 5])
+    x = np.column_stack([1e6 + rng.normal(0, 0.01, len(codes)) + 0.002 * (codes == 1), rng.lognormal(2, 1.5, len(codes)),
+                         np.where(rng.uniform(size=len(codes)) < 0.3, np.nan, rng.normal(codes, 1.0))])  # fmt: skip
+    x[codes == 2, 1] *= 3.0
+    got = Pool(x).compare_groups(codes, 5)
+    methods = set()
+    for c in range(5):
+        for j in range(3):
+            ok = np.isfinite(x[:, j])
+            a, b = x[ok & (codes == c), j], x[ok & (codes != c), j]
+            assert (got[c].n[j], got[c].n_other[j]) == (len(a), len(b))
+            assert got[c].mean[j] == pytest.approx(a.mean(), rel=1e-12)
+            method = got[c].method[j]
+            methods.add(method)
+            if method == WELCH:
+                assert got[c].p[j] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-6, abs=1e-300)
+            elif method == MANN_WHITNEY:
+                want = stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True).pvalue
+                assert got[c].p[j] == pytest.approx(want, rel=1e-9)
+            assert got[c].ci_low[j] < a.mean() < got[c].ci_high[j]
+    assert {WELCH, MANN_WHITNEY} <= methods
+    one = Pool(x).compare(codes == 3)  # one group is the same computation
+    np.testing.assert_array_equal(one.p, got[3].p)
+    np.testing.assert_array_equal(one.ci_low, got[3].ci_low)
+
+
 def test_too_few_values_are_not_tested_and_gaps_are_skipped():
     x = np.array([[1.0, 1.0], [2.0, np.nan], [3.0, np.nan], [4.0, 2.0]] + [[float(i), float(i)] for i in range(20)])
     members = np.arange(len(x)) < 4  # 4 members with a value in column 0, 2 in column 1

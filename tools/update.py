@@ -207,12 +207,12 @@ def _summary(base: UpdateBase, users: UpdatedUsers, data: Dataset, key: str, sta
     profiles = Profiles(users.user_ids.astype(str), users.text, users.features, users.fused, float(run.summary["parameters"].get("alpha", 0.5)),
                         users.item_ids, users.item_vectors, users.n_texts_embedded, 0, str(run.summary["parameters"].get("text_source", "embedder")),
                         base.recipe)  # fmt: skip
-    # Ids as object arrays: pandas looks Arrow strings up 100x slower, and the summary looks every event's up.
-    data = replace(users.data, events=users.data.events.astype({"user_id": object, "item_id": object}))
     changed = stats["moved"] + stats["new_users"]
     reuse_keywords = run.summary["data"]["kind"] == "behaviour" and changed < KEYWORDS_KEPT * len(users.user_ids)
     if reuse_keywords:  # counting every member's words again is most of the summary's cost; few members changed
-        data = replace(data, items=None, events=data.events.assign(text=None))
+        data = replace(users.data, items=None, events=users.data.events.iloc[:0])  # keywords are the only use of events
+    else:  # ids as object arrays: pandas looks Arrow strings up 100x slower, and the keywords look every event's up
+        data = replace(users.data, events=users.data.events.astype({"user_id": object, "item_id": object}))
     segments = summarise_segments(data, profiles, users.labels, users.top, _parents(run.summary), fitted=fitted, flagged=flagged)
     if reuse_keywords:
         before = {int(seg["id"]): tuple(seg.get("keywords") or ()) for seg in run.summary["segments"]}

@@ -63,100 +63,162 @@ class GroupTests:
     consistent: np.ndarray
 
 
-def _skewness(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """|G1| per column over the rows in ``mask`` (0 for a constant or empty column)."""
-    n = mask.sum(axis=0)
-    safe = np.maximum(n, 1)
-    mean = np.where(mask, values, 0.0).sum(axis=0) / safe
-    dev = np.where(mask, values - mean, 0.0)
-    m2 = (dev**2).sum(axis=0) / safe
-    m3 = (dev**3).sum(axis=0) / safe
-    ok = m2 > 1e-300
-    return np.abs(np.where(ok, m3 / np.where(ok, m2, 1.0) ** 1.5, 0.0))
+def _abs_skewness(second: np.ndarray, third: np.ndarray) -> np.ndarray:
+    """|G1| from the mean second and third central moments (0 for a constant or empty column)."""
+    ok = second > 1e-300
+    return np.abs(np.where(ok, third / np.where(ok, second, 1.0) ** 1.5, 0.0))
+
+
+def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ranks from 1 with ties given their average rank (as scipy's ``rankdata``), and the tie term sum(t^3 - t)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(values) else np.zeros(0, dtype=np.int64)
+    counts = np.diff(np.r_[starts, len(values)]).astype(np.float64)
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(starts + (counts + 1) / 2, counts.astype(np.int64))
+    return ranks, float((counts**3 - counts).sum())
 
 
 class Pool:
-    """The rows segments are compared within (everyone, or a parent's members); column ranks are made once, when needed."""
+    """The rows segments are compared within (everyone, or a parent's members).
+
+    The pool's counts, mean and central moments are taken once; column ranks once, when a rank test
+    needs them; a bootstrap interval once per set of values (a top-level segment without sub-segments
+    is also a leaf: the same members, asked twice).
+    """
 
     def __init__(self, values: np.ndarray) -> None:
         self.values = np.asarray(values, dtype=np.float64)
         self.finite = np.isfinite(self.values)
-        self.skew = _skewness(self.values, self.finite)
+        self.n = self.finite.sum(axis=0).astype(np.float64)
+        safe = np.maximum(self.n, 1.0)
+        self.mean = np.where(self.finite, self.values, 0.0).sum(axis=0) / safe
+        # Every value less the pool's mean (0 where missing): group sums and their differences keep their digits.
+        self.centred = np.where(self.finite, self.values - self.mean, 0.0)
+        square = self.centred * self.centred
+        self.sum_squares = square.sum(axis=0)
+        self.skew = _abs_skewness(self.sum_squares / safe, (square * self.centred).sum(axis=0) / safe)
         self._ranks: np.ndarray | None = None
         self._ties: np.ndarray | None = None
+        self._boot: dict[tuple[int, int, int], tuple[np.ndarray, float, float]] = {}
 
     def _rank_columns(self) -> tuple[np.ndarray, np.ndarray]:
         if self._ranks is None:
-            from scipy.stats import rankdata
-
-            self._ranks = np.nan_to_num(rankdata(np.where(self.finite, self.values, np.nan), axis=0, nan_policy="omit"))
+            ranks = np.zeros(self.values.shape)  # 0 where a value is missing
             ties = np.zeros(self.values.shape[1])
             for j in range(self.values.shape[1]):
-                _, counts = np.unique(self.values[self.finite[:, j], j], return_counts=True)
-                ties[j] = float((counts.astype(np.float64) ** 3 - counts).sum())
-            self._ties = ties
+                rows = np.flatnonzero(self.finite[:, j])
+                ranks[rows, j], ties[j] = _average_ranks(self.values[rows, j])
+            self._ranks, self._ties = ranks, ties
         assert self._ties is not None
         return self._ranks, self._ties
 
     def compare(self, members: np.ndarray, intervals: bool = True) -> GroupTests:
         """Members (a boolean mask over the pool's rows) against the pool's other rows, column by column
         (``intervals=False``: NaN intervals, for a caller that has the members' intervals already)."""
-        from scipy import stats
+        return self.compare_groups(np.where(np.asarray(members, dtype=bool), 0, -1), 1, intervals)[0]
 
-        x, finite = self.values, self.finite
-        members = np.asarray(members, dtype=bool)
-        in_m, in_o = finite & members[:, None], finite & ~members[:, None]
-        n1, n2 = in_m.sum(axis=0).astype(np.float64), in_o.sum(axis=0).astype(np.float64)
+    def compare_groups(self, codes: np.ndarray, k: int, intervals: bool = True) -> list[GroupTests]:
+        """Each group ``c`` of ``codes`` (a row's group in 0..k-1, -1 for none) against the pool's other rows:
+        what ``compare(codes == c)`` gives, for every group at once.
+
+        Counts, means and spreads come from per-group sums (a group x row indicator matrix times the
+        values: one pass over the pool for all groups, where a mask per group would be k passes). The
+        others' sum of squares is the pool's less the group's, both about the pool's mean, so it does not
+        lose digits to a large mean.
+        """
+        import scipy.sparse as sp
+        from scipy import special
+
+        finite, y = self.finite, self.centred
+        codes = np.asarray(codes, dtype=np.int64)
+        rows = np.flatnonzero(codes >= 0)
+        member = sp.csr_matrix((np.ones(len(rows)), (codes[rows], rows)), shape=(k, len(y)))
+        n1 = np.asarray(member @ finite.astype(np.float64))
+        n2 = self.n - n1
+        s1 = np.asarray(member @ y)
         with np.errstate(divide="ignore", invalid="ignore"):
-            m1 = np.where(in_m, x, 0.0).sum(axis=0) / n1
-            m2 = np.where(in_o, x, 0.0).sum(axis=0) / n2
-            v1 = (np.where(in_m, x - m1, 0.0) ** 2).sum(axis=0) / (n1 - 1)
-            v2 = (np.where(in_o, x - m2, 0.0) ** 2).sum(axis=0) / (n2 - 1)
+            d1, d2 = s1 / n1, (y.sum(axis=0) - s1) / n2  # each side's mean less the pool's
+            m1 = np.asarray(member @ np.where(finite, self.values, 0.0)) / n1  # the members' mean, from their own values
+        centre = np.vstack([np.nan_to_num(m1), np.zeros((1, y.shape[1]))])[np.where(codes >= 0, codes, k)]
+        dev = np.where(finite & (codes >= 0)[:, None], self.values - centre, 0.0)  # each member less their group's mean
+        square = dev * dev
+        ss1 = np.asarray(member @ square)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # the others: sum of (x - their mean)^2 = sum of (x - pool mean)^2 over the pool, less the members'
+            # (their own sum of squares and n1 (m1 - pool mean)^2), less n2 d2^2
+            ss2 = self.sum_squares - ss1 - n1 * np.nan_to_num(m1 - self.mean) ** 2 - n2 * np.nan_to_num(d2) ** 2
+            ss2 = np.where(n2 > 1, np.maximum(ss2, 0.0), np.nan)
+            v1, v2 = ss1 / (n1 - 1), ss2 / (n2 - 1)
             a, b = v1 / n1, v2 / n2
             se = np.sqrt(a + b)
-            t = (m1 - m2) / se
+            t = (d1 - d2) / se
             df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
-            p_welch = 2 * stats.t.sf(np.abs(t), df)
+            p_welch = 2 * special.stdtr(df, -np.abs(t))  # Student's t survival function at |t|, both tails
         # Both groups constant: the difference is exact (p 0) or absent (p 1).
-        p_welch = np.where(se > 0, p_welch, np.where(np.abs(m1 - m2) > 1e-12, 0.0, 1.0))
+        p_welch = np.where(se > 0, p_welch, np.where(np.abs(d1 - d2) > 1e-12, 0.0, 1.0))
         testable = (n1 >= MIN_TEST_N) & (n2 >= MIN_TEST_N)
         welch = np.minimum(n1, n2) >= COCHRAN_FACTOR * self.skew**2
         p = np.where(welch, p_welch, np.nan)
-        consistent = np.ones(x.shape[1], dtype=bool)
-        rank_cols = np.flatnonzero(testable & ~welch)
-        if len(rank_cols):
+        consistent = np.ones(p.shape, dtype=bool)
+        rank = testable & ~welch
+        if rank.any():
             ranks, ties = self._rank_columns()
-            r1 = np.where(in_m[:, rank_cols], ranks[:, rank_cols], 0.0).sum(axis=0)
-            a1, a2 = n1[rank_cols], n2[rank_cols]
+            cols = np.flatnonzero(rank.any(axis=0))
+            r1 = np.asarray(member @ ranks[:, cols])  # ranks are 0 where a value is missing
+            a1, a2 = n1[:, cols], n2[:, cols]
             u = r1 - a1 * (a1 + 1) / 2
-            mu, total = a1 * a2 / 2, a1 + a2
-            var = a1 * a2 / 12 * ((total + 1) - ties[rank_cols] / (total * (total - 1)))
+            mid, total = a1 * a2 / 2, a1 + a2
+            var = a1 * a2 / 12 * ((total + 1) - ties[cols] / (total * (total - 1)))
             with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.maximum(np.abs(u - mu) - 0.5, 0.0) / np.sqrt(var)
-            p[rank_cols] = np.where(var > 0, np.minimum(2 * stats.norm.sf(z), 1.0), 1.0)
-            diff = m1[rank_cols] - m2[rank_cols]
-            consistent[rank_cols] = np.sign(u - mu) == np.sign(diff)
+                z = np.maximum(np.abs(u - mid) - 0.5, 0.0) / np.sqrt(var)
+                p_rank = np.where(var > 0, np.minimum(2 * special.ndtr(-z), 1.0), 1.0)  # normal survival at z, both tails
+            sub = rank[:, cols]
+            p[:, cols] = np.where(sub, p_rank, p[:, cols])
+            consistent[:, cols] = np.where(sub, np.sign(u - mid) == np.sign(d1[:, cols] - d2[:, cols]), True)
         p = np.where(testable, p, np.nan)
-        method = tuple(UNTESTED if not testable[j] else (WELCH if welch[j] else MANN_WHITNEY) for j in range(x.shape[1]))
-        low, high = self._intervals(in_m, n1, m1, v1) if intervals else (np.full_like(m1, np.nan), np.full_like(m1, np.nan))
-        return GroupTests(n1.astype(int), n2.astype(int), m1, low, high, p, method, consistent)
+        if intervals:
+            third = np.asarray(member @ (square * dev))
+            low, high = self._intervals(codes, k, n1, m1, v1, _abs_skewness(ss1 / np.maximum(n1, 1), third / np.maximum(n1, 1)))
+        else:
+            low = high = np.full(p.shape, np.nan)
+        out = []
+        for c in range(k):
+            method = tuple(UNTESTED if not testable[c, j] else (WELCH if welch[c, j] else MANN_WHITNEY) for j in range(y.shape[1]))
+            out.append(GroupTests(n1[c].astype(int), n2[c].astype(int), m1[c], low[c], high[c], p[c], method, consistent[c]))
+        return out
 
-    def _intervals(self, in_m: np.ndarray, n1: np.ndarray, m1: np.ndarray, v1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """95% interval of the members' mean per column: t interval, or percentile bootstrap for a small skewed group."""
-        from scipy import stats
+    def _intervals(self, codes: np.ndarray, k: int, n1: np.ndarray, m1: np.ndarray, v1: np.ndarray,
+                   skew: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """95% interval of each group's mean per column: t interval, or percentile bootstrap for a small skewed group
+        (``skew``: each group's |G1| per column)."""
+        from scipy import special
 
         with np.errstate(divide="ignore", invalid="ignore"):
-            half = stats.t.ppf(0.975, n1 - 1) * np.sqrt(v1 / n1)
+            half = special.stdtrit(n1 - 1, 0.975) * np.sqrt(v1 / n1)  # Student's t quantile
         low, high = m1 - half, m1 + half
-        skew = _skewness(self.values, in_m)
         boot = (n1 >= 2) & (n1 <= BOOTSTRAP_MAX_N) & (n1 < COCHRAN_FACTOR * skew**2)
-        for j in np.flatnonzero(boot):
-            vals = self.values[in_m[:, j], j]
-            rng = np.random.default_rng([SEED, zlib.crc32(vals.tobytes())])
-            means = vals[rng.integers(0, len(vals), size=(BOOTSTRAP_DRAWS, len(vals)))].mean(axis=1)
-            low[j], high[j] = np.quantile(means, [0.025, 0.975])
+        if boot.any():
+            order = np.argsort(codes, kind="stable")  # each group's rows, in pool order
+            bounds = np.searchsorted(codes[order], np.arange(k + 1))
+            for c, j in zip(*np.nonzero(boot)):
+                at = order[bounds[c] : bounds[c + 1]]
+                low[c, j], high[c, j] = self._bootstrap(j, self.values[at[self.finite[at, j]], j])
         bad = n1 < 2  # one value: no interval to speak of
         return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
+
+    def _bootstrap(self, column: int, vals: np.ndarray) -> tuple[float, float]:
+        """The percentile bootstrap interval of the mean of ``vals``, seeded by the values themselves."""
+        seed = zlib.crc32(vals.tobytes())
+        known = self._boot.get((column, len(vals), seed))
+        if known is not None and np.array_equal(known[0], vals):
+            return known[1], known[2]
+        rng = np.random.default_rng([SEED, seed])
+        means = vals[rng.integers(0, len(vals), size=(BOOTSTRAP_DRAWS, len(vals)))].mean(axis=1)
+        low, high = (float(q) for q in np.quantile(means, [0.025, 0.975]))
+        self._boot[(column, len(vals), seed)] = (vals, low, high)
+        return low, high
 
 
 def benjamini_hochberg(p: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -167,8 +167,10 @@ def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int)
     from sklearn.feature_extraction.text import CountVectorizer
 
     ev = data.events
-    uidx = pd.Index(profiles.user_ids)
-    rows = uidx.get_indexer(ev["user_id"])
+    if not len(ev):
+        return None, np.asarray([], dtype=object)
+    uidx = pd.Index(np.asarray(profiles.user_ids, dtype=object))  # object arrays: pandas hashes them 100x faster than Arrow strings
+    rows = uidx.get_indexer(ev["user_id"].to_numpy(dtype=object))
     n_users = len(profiles.user_ids)
     docs: list[str] = []
     blocks: list[sp.csr_matrix] = []
@@ -200,39 +202,39 @@ def segment_terms(data: Dataset, profiles: Profiles, labels: np.ndarray, k: int)
 
 def segment_traits(
     features: BehaviourFeatures | None, labels: np.ndarray, k: int, within: np.ndarray | None = None,
-    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT, intervals: bool = True,
+    limit: int | None = N_TRAITS, min_effect: float = MIN_EFFECT, intervals: bool = True, pool: Pool | None = None,
 ) -> list[tuple[Trait, ...]]:
     """The behaviour features where each segment differs most from everyone (or from the rows ``within``), with lift.
 
     Each trait carries its test of members vs the rest of the reference (everyone else, or the rest
     of ``within``) and the 95% interval of the members' mean; q-values come later, over the whole
     run (:func:`top_traits`). ``limit=None, min_effect=0`` gives every feature a segment has a value
-    for (its profile); ``intervals=False`` leaves the intervals to the caller.
+    for (its profile); ``intervals=False`` leaves the intervals to the caller. ``pool``: the reference's
+    :class:`Pool`, when the caller compares other groups within it too (its moments and ranks are made once).
     """
     if features is None or features.raw.shape[1] == 0:
         return [() for _ in range(k)]
     raw = features.raw
     reference = raw if within is None else raw[within]
-    pool = Pool(reference)
+    pool = pool or Pool(reference)
     with warnings.catch_warnings():  # a feature the reference never has is NaN: no trait, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
         pop_mean = np.nanmean(reference, axis=0)
         pop_std = np.nanstd(reference, axis=0)
+    codes = np.asarray(labels) if within is None else np.asarray(labels)[within]
+    sizes = np.bincount(codes[codes >= 0], minlength=k)
+    every = pool.compare_groups(codes, k, intervals)  # every segment's tests in one pass over the reference
+    ok = np.isfinite(pop_std) & (pop_std > 1e-12)
     out = []
     for c in range(k):
-        is_member = labels == c
-        members = raw[is_member]
-        with warnings.catch_warnings():  # a feature no member has (e.g. ratings) is NaN, not a warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            seg_mean = np.nanmean(members, axis=0) if len(members) else np.full(raw.shape[1], np.nan)
+        tests = every[c] if sizes[c] else None
         # A feature most members lack (days between orders of one-order customers) says nothing about
         # the segment: its mean over the few who have it would read as everyone's.
-        covered = np.isfinite(members).mean(axis=0) >= MIN_COVERAGE if len(members) else np.zeros(raw.shape[1], bool)
-        seg_mean = np.where(covered, seg_mean, np.nan)
-        ok = np.isfinite(pop_std) & (pop_std > 1e-12)
-        effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
+        covered = tests.n >= MIN_COVERAGE * sizes[c] if tests is not None else np.zeros(raw.shape[1], bool)
+        seg_mean = np.where(covered, tests.mean, np.nan) if tests is not None else np.full(raw.shape[1], np.nan)
+        with np.errstate(invalid="ignore"):
+            effect = np.where(ok, (seg_mean - pop_mean) / np.where(ok, pop_std, 1.0), 0.0)
         effect = np.nan_to_num(effect)
-        tests = pool.compare(is_member if within is None else is_member[within], intervals) if len(members) else None
         traits = []
         for j in np.argsort(-np.abs(effect), kind="stable"):
             if abs(effect[j]) < min_effect or len(traits) == limit:
@@ -278,15 +280,26 @@ ATTRIBUTE_MIN_LIFT = 1.25
 MAX_ATTRIBUTE_VALUES = 50  # more distinct values (names, postcodes) describe people, not groups
 
 
-def segment_attributes(data: Dataset, user_ids: np.ndarray, labels: np.ndarray, k: int) -> list[tuple[dict, ...]]:
+def attribute_table(data: Dataset, user_ids: np.ndarray) -> pd.DataFrame | None:
+    """Each user's attributes (one row per id of ``user_ids``, in order); None when the data has none."""
+    if data.users is None or not data.user_attributes:
+        return None
+    users = data.users.drop_duplicates("user_id")
+    # Looked up through object arrays: pandas hashes them 100x faster than Arrow strings.
+    return users.set_index(pd.Index(users["user_id"].to_numpy(dtype=object))).reindex(pd.Index(np.asarray(user_ids, dtype=object)))
+
+
+def segment_attributes(data: Dataset, user_ids: np.ndarray, labels: np.ndarray, k: int,
+                       table: pd.DataFrame | None = None) -> list[tuple[dict, ...]]:
     """Per segment, the user-attribute values (country, plan) its members hold more often than everyone.
 
     Attributes describe segments after the fact; they are never clustering inputs, so a
-    later audit can ask whether segments split people along them.
+    later audit can ask whether segments split people along them. ``table``: :func:`attribute_table`
+    of the same users, when the caller has it.
     """
-    if data.users is None or not data.user_attributes:
+    table = attribute_table(data, user_ids) if table is None else table
+    if table is None:
         return [() for _ in range(k)]
-    table = data.users.drop_duplicates("user_id").set_index("user_id").reindex(pd.Index(user_ids))
     found: list[list[dict]] = [[] for _ in range(k)]
     for column in data.user_attributes:
         values = table[column]
@@ -323,12 +336,14 @@ def _codes(labels: np.ndarray, ids: list[int]) -> np.ndarray:
 
 
 def _level_facts(data: Dataset, profiles: Profiles, labels: np.ndarray, ids: list[int],
-                 keywords: list[tuple[str, ...]]) -> dict[int, tuple]:
-    """(keywords, representative rows, profile vs everyone, attributes) per id in ``ids`` (every user is in one)."""
+                 keywords: list[tuple[str, ...]], everyone: Pool | None = None,
+                 attributes_of: pd.DataFrame | None = None) -> dict[int, tuple]:
+    """(keywords, representative rows, profile vs everyone, attributes) per id in ``ids`` (every user is in one);
+    ``everyone`` (the pool of every user's features) and ``attributes_of`` (their attribute table) are shared by the levels."""
     codes = _codes(labels, ids)
-    profile = segment_traits(profiles.features, codes, len(ids), limit=None, min_effect=0.0)
+    profile = segment_traits(profiles.features, codes, len(ids), limit=None, min_effect=0.0, pool=everyone)
     reps = representatives(profiles.fused, codes, len(ids))
-    attributes = segment_attributes(data, profiles.user_ids, codes, len(ids))
+    attributes = segment_attributes(data, profiles.user_ids, codes, len(ids), attributes_of)
     return {sid: (keywords[i], reps[i], profile[i], attributes[i]) for i, sid in enumerate(ids)}
 
 
@@ -371,11 +386,14 @@ def summarise_segments(
     to_top = sp.csr_matrix((np.ones(len(leaves)), ([tops.index(parents[c] if parents[c] is not None else c) for c in leaves],
                                                    np.arange(len(leaves)))), shape=(len(tops), len(leaves)))
     top_terms = None if leaf_terms is None else (to_top @ leaf_terms).tocsr()
-    facts = _level_facts(data, profiles, top_labels, tops, top_keywords(top_terms, vocab, len(tops)))
+    feats = profiles.features
+    everyone = Pool(feats.raw) if feats is not None and feats.raw.shape[1] else None
+    table = attribute_table(data, profiles.user_ids)
+    facts = _level_facts(data, profiles, top_labels, tops, top_keywords(top_terms, vocab, len(tops)), everyone, table)
     subs = [c for t in tops for c in children[t]]
     if subs:
-        facts.update({c: f for c, f in _level_facts(data, profiles, labels, leaves, top_keywords(leaf_terms, vocab, len(leaves))).items()
-                      if c in subs})
+        leaf_facts = _level_facts(data, profiles, labels, leaves, top_keywords(leaf_terms, vocab, len(leaves)), everyone, table)
+        facts.update({c: f for c, f in leaf_facts.items() if c in subs})
     texts_by_user: dict[str, str] = {}
     if data.kind == "text":
         first = data.events.dropna(subset=["text"]).drop_duplicates("user_id")

@@ -63,6 +63,7 @@ class UpdateBase:
     fit_user_ids: np.ndarray  # the fitted run's users and leaves: drift since the fit, over any number of updates
     fit_labels: np.ndarray
     fit_top: np.ndarray
+    fit_features: BehaviourFeatures | None = None  # the fitted run's features (their names, labels and units)
 
     @property
     def key(self) -> str:
@@ -119,7 +120,7 @@ def load_update_base(workspace, key: str | None = None) -> UpdateBase:
     features_end = fit_end(run) if end == "fit" else (None if end is None else float(end))
     first_end = fit_end(fit) if fit is run else params.get("features_end_fit")
     return UpdateBase(run, fit_key, recipe, segments, features_end, None if first_end is None else float(first_end),
-                      fit.user_ids.astype(object), fit.labels, fit.labels if fit.top_labels is None else fit.top_labels)
+                      fit.user_ids.astype(object), fit.labels, fit.labels if fit.top_labels is None else fit.top_labels, features)
 
 
 def merged_dataset(run: RunState, new: Dataset) -> Dataset:
@@ -287,9 +288,9 @@ def run_p99(base: UpdateBase, seed: int = 0) -> float:
     rows = np.flatnonzero(run.fitted)
     if len(rows) > P99_SAMPLE:
         rows = np.sort(np.random.default_rng(seed).choice(rows, P99_SAMPLE, replace=False))
-    features = fit_features_of(run)
+    features = base.fit_features  # the fit's names and units; the run's own rows, scaled by the fit
     if features is not None:
         scaled = base.recipe.features.scale.apply(run.feature_raw[rows])  # type: ignore[union-attr]
-        features = replace(features, user_ids=features.user_ids[rows], raw=features.raw[rows], scaled=scaled)
+        features = replace(features, user_ids=run.user_ids[rows], raw=run.feature_raw[rows], scaled=scaled)
     d = base.segments.place(run.fused[rows], features).own_distance
     return float(np.quantile(d, 0.99)) if len(d) else float("nan")
