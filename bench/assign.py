@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import save, shared_data
+from bench.common import ext_data, save, shared_data
 from bench.usefulness import TransactionLog, read_cdnow, read_online_retail, read_sample
 
 
@@ -127,7 +127,7 @@ def run_on_logs(name: str, doc: str, measure_log) -> None:
     root = shared_data()
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
-    parser.add_argument("--online-retail", type=Path, default=None)
+    parser.add_argument("--online-retail", type=Path, default=ext_data("online_retail"))
     parser.add_argument("--sample", type=Path, default=None, help="A `segscope sample` folder.")
     parser.add_argument("--embedder", default="minilm")
     args = parser.parse_args()

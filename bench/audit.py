@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.common import ROOT, save, shared_data
+from bench.common import ROOT, ext_data, save, shared_data
 
 MARK_START, MARK_END = "<!-- AUDIT:START -->", "<!-- AUDIT:END -->"
 
@@ -132,7 +132,7 @@ def other_figures(name: str, folder: Path, root: Path, embedder: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ml100k", type=Path, help="a MovieLens 100k folder (u.data, u.item, u.user)")
+    parser.add_argument("--ml100k", type=Path, default=ext_data("ml100k"), help="a MovieLens 100k folder (u.data, u.item, u.user)")
     parser.add_argument("--data", action="append", default=[], metavar="NAME=PATH", help="another folder with user attributes (repeatable)")
     parser.add_argument("--embedder", default="minilm")
     args = parser.parse_args()

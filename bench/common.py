@@ -16,6 +16,29 @@ RESULTS = ROOT / "bench" / "results"
 SEGSCOPE = Path(sys.executable).parent / "segscope"
 
 
+# Public logs that are not in ../shared/data, each at a fixed place under one root: $SEGSCOPE_EXT_DATA, else
+# ../ext-data beside the checkout (docs/ext-data.md says where each comes from). A bench reads each one
+# it finds by default; a flag such as --online-retail PATH points it elsewhere.
+EXT_DATA = {
+    "online_retail": "online-retail/transactions.csv",  # UCI Online Retail (InvoiceNo, StockCode, ..., CustomerID, Country)
+    "completejourney": "completejourney/transactions.csv",  # dunnhumby The Complete Journey sample; products.csv beside it
+    "diginetica": "diginetica/train-item-views.csv",  # CIKM Cup 2016 DIGINETICA session views
+    "clinc150": "clinc150/clinc150_test.csv",  # CLINC150 test split, in scope (text, category)
+    "ml100k": "ml-100k",  # MovieLens 100k as GroupLens ships it (u.data, u.item, u.user)
+}
+
+
+def ext_data_root() -> Path:
+    env = os.environ.get("SEGSCOPE_EXT_DATA")
+    return Path(env) if env else ROOT.parent / "ext-data"
+
+
+def ext_data(name: str) -> Path | None:
+    """The external log ``name`` (a key of EXT_DATA) under :func:`ext_data_root` when it is there, else None."""
+    path = ext_data_root() / EXT_DATA[name]
+    return path if path.exists() else None
+
+
 def shared_data() -> Path | None:
     """../shared/data (or $SEGSCOPE_SHARED_DATA) when present."""
     env = os.environ.get("SEGSCOPE_SHARED_DATA")

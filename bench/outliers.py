@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import median, save, shared_data
+from bench.common import ext_data, median, save, shared_data
 
 SEEDS = (7, 8, 9)
 USERS = 3000
@@ -133,9 +133,9 @@ def real(name: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedder", default="minilm")
-    parser.add_argument("--online-retail", type=Path)
-    parser.add_argument("--diginetica", type=Path)
-    parser.add_argument("--completejourney", type=Path)
+    parser.add_argument("--online-retail", type=Path, default=ext_data("online_retail"))
+    parser.add_argument("--diginetica", type=Path, default=ext_data("diginetica"))
+    parser.add_argument("--completejourney", type=Path, default=ext_data("completejourney"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--skip-planted", action="store_true")
     args = parser.parse_args()

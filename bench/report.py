@@ -1,6 +1,8 @@
 """Turn bench/results/*.json into docs/benchmarks.md and the README's summary table.
 
-The figures are produced by the scripts, never typed by hand.
+The figures are produced by the scripts, never typed by hand. A README row measured on an external
+log (bench/common.py ``EXT_DATA``) that is not on this machine is kept as it was, marked as measured
+earlier, rather than lost when the table is regenerated without it.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from bench.common import RESULTS, ROOT
+from bench.common import RESULTS, ROOT, ext_data
 
 
 def _load(name: str) -> dict | None:
@@ -184,9 +186,11 @@ def assign_drift_rows(assign: dict | None, drift: dict | None) -> list[tuple[str
 def incremental_rows(result: dict | None) -> list[tuple[str, str, str]]:
     """bench/incremental.py: `segscope update` of 1% of 100,000 users against a full run, and against a full re-assign."""
     rows = []
-    sc = (result or {}).get("scale")
-    for name, what in (("late", "events inside the run's period (end unchanged)"), ("later", "events after the run's end")):
-        r = (sc or {}).get(name)
+    # scale_minilm (the default embedder) first, then scale (hashing: cheap profiles, so the harsher ratio)
+    runs = [v for k, v in sorted((result or {}).items(), key=lambda kv: (kv[0] == "scale", kv[0])) if k.startswith("scale")]
+    for sc, (name, what) in ((sc, w) for sc in runs for w in (("late", "events inside the run's period (end unchanged)"),
+                                                              ("later", "events after the run's end"))):
+        r = sc.get(name)
         if not r or "median_s" not in r:
             continue
         v, u = r["vs_full_reassign"], r["update"]
@@ -322,9 +326,46 @@ def outlier_rows(result: dict | None) -> list[tuple[str, str, str]]:
     return rows
 
 
-def markdown_table(rows: list[tuple[str, str, str]]) -> str:
+# How the README's rows name each external log (bench/common.py EXT_DATA).
+EXT_NAMES = {"Online Retail": "online_retail", "Complete Journey": "completejourney", "DIGINETICA": "diginetica",
+             "CLINC150": "clinc150", "ml-100k": "ml100k"}
+EARLIER = " (measured earlier: the log is not on this machine)"
+
+
+def _absent_logs(row: tuple[str, ...]) -> list[str]:
+    return [name for name, key in EXT_NAMES.items() if name in row[0] and ext_data(key) is None]
+
+
+def with_earlier_rows(old: list[tuple[str, ...]], new: list[tuple[str, str, str]]) -> list[tuple[str, ...]]:
+    """``new``, plus each ``old`` row that was not regenerated and names an external log absent here, in its
+    old place (after the row that preceded it), its figures marked as measured earlier."""
+    out: list[tuple[str, ...]] = list(new)
+    for i, row in enumerate(old):
+        if _title_key(row[0]) in {_title_key(r[0]) for r in new} or not _absent_logs(row):
+            continue
+        kept = (row[0], row[1] if row[1].endswith(EARLIER) else row[1] + EARLIER, *row[2:])
+        placed = [_title_key(r[0]) for r in out]
+        before = next((j for j in range(i - 1, -1, -1) if _title_key(old[j][0]) in placed), None)
+        out.insert(0 if before is None else placed.index(_title_key(old[before][0])) + 1, kept)
+    return out
+
+
+def _title_key(title: str) -> str:
+    """A row's title without its figures (a title may quote one, such as the full run's seconds)."""
+    return re.sub(r"\d[\d,.]*", "#", title)
+
+
+def readme_rows(text: str) -> list[tuple[str, ...]]:
+    """The rows of the README's benchmark table."""
+    match = re.search(r"<!-- BENCH:START -->\n(.*?)\n<!-- BENCH:END -->", text, flags=re.S)
+    if match is None:
+        return []
+    return [tuple(c.strip() for c in line.strip().strip("|").split(" | ")) for line in match.group(1).splitlines()[2:]]
+
+
+def markdown_table(rows: list[tuple[str, ...]]) -> str:
     lines = ["| benchmark | measured | target |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -341,7 +382,7 @@ def write_reports() -> None:
     (docs / "benchmarks.md").write_text("\n".join(parts))
     readme = ROOT / "README.md"
     text = readme.read_text()
-    block = f"<!-- BENCH:START -->\n{markdown_table(rows)}\n<!-- BENCH:END -->"
+    block = f"<!-- BENCH:START -->\n{markdown_table(with_earlier_rows(readme_rows(text), rows))}\n<!-- BENCH:END -->"
     readme.write_text(re.sub(r"<!-- BENCH:START -->.*?<!-- BENCH:END -->", lambda _: block, text, flags=re.S))
 
 
@@ -356,13 +397,20 @@ def update_readme_rows(prefixes: tuple[str, ...]) -> None:
     match = re.search(r"<!-- BENCH:START -->\n(.*?)\n<!-- BENCH:END -->", text, flags=re.S)
     if match is None:
         return
-    kept = []
-    for line in match.group(1).splitlines()[2:]:
-        cells = [c.strip() for c in line.strip("|").split(" | ")]
-        if not cells[0].startswith(prefixes):
-            kept.append(tuple(cells))
-    rows = kept + list(new.values())
+    old = readme_rows(text)
+    rows = with_earlier_rows(old, replaced_in_place(old, list(new.values()), prefixes))
     readme.write_text(text[: match.start(1)] + markdown_table(rows) + text[match.end(1):])
+
+
+def replaced_in_place(old: list[tuple[str, ...]], fresh: list[tuple[str, str, str]], prefixes: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``old`` without its rows that start with ``prefixes``, ``fresh`` where the first of them was (else at the end)."""
+    rows: list[tuple[str, ...]] = []
+    for row in old:
+        if not row[0].startswith(prefixes):
+            rows.append(row)
+        elif fresh and fresh[0] not in rows:
+            rows += fresh
+    return rows + [r for r in fresh if r not in rows]
 
 
 def update_docs_section(prefixes: tuple[str, ...], name: str) -> None:
@@ -374,9 +422,9 @@ def update_docs_section(prefixes: tuple[str, ...], name: str) -> None:
     lines = docs.read_text().split("\n")
     start = next(i for i, line in enumerate(lines) if line.startswith("|---|"))
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("|"))
-    kept = [line for line in lines[start + 1 : end] if not line.strip("| ").startswith(prefixes)]
-    new = [f"| {a} | {b} | {c} |" for a, b, c in summary_rows() if a.startswith(prefixes)]
-    lines = lines[: start + 1] + kept + new + lines[end:]
+    old = [tuple(c.strip() for c in line.strip().strip("|").split(" | ")) for line in lines[start + 1 : end]]
+    rows = with_earlier_rows(old, replaced_in_place(old, [r for r in summary_rows() if r[0].startswith(prefixes)], prefixes))
+    lines = lines[: start + 1] + ["| " + " | ".join(r) + " |" for r in rows] + lines[end:]
     text = "\n".join(lines)
     section = f"## {name}\n\n```json\n{json.dumps(data, indent=2)}\n```\n"
     found = re.search(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", text, flags=re.S | re.M)

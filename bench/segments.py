@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import median, save, shared_data
+from bench.common import ext_data, median, save, shared_data
 
 
 def accuracy(truth: np.ndarray, labels: np.ndarray) -> float:
@@ -183,7 +183,8 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="segscope only, no BERTopic beside it")
     parser.add_argument(
         "--text", type=Path, action="append", default=[], metavar="CSV",
-        help="another text-only set (text + category columns), e.g. CLINC150's clinc150_test.csv; repeatable",
+        help="another text-only set (text + category columns), e.g. CLINC150's clinc150_test.csv; repeatable "
+             "(default: CLINC150 from the external data root, bench/common.py EXT_DATA, when it is there)",
     )
     args = parser.parse_args()
     from tools.embed.embedding import SentenceTransformerEmbedder
@@ -199,7 +200,8 @@ def main() -> None:
             result["text"]["banking77"] = {"skipped": "../shared/data is absent"}
         else:
             result["text"]["banking77"] = text_set(root / "banking77" / "test.csv", embedder, peers=not args.no_peers)
-    for path in args.text:
+    clinc = ext_data("clinc150")
+    for path in args.text or ([clinc] if clinc else []):
         result["text"][path.stem] = text_set(path, embedder, peers=not args.no_peers)
     result["checks_failed"] = checks(result)
     save("segments", result)

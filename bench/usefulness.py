@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import median, save, shared_data
+from bench.common import ext_data, median, save, shared_data
 
 DAY = pd.Timedelta(days=1)
 
@@ -308,8 +308,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = shared_data()
     parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
-    parser.add_argument("--online-retail", type=Path, default=None)
-    parser.add_argument("--completejourney", type=Path, default=None)
+    parser.add_argument("--online-retail", type=Path, default=ext_data("online_retail"))
+    parser.add_argument("--completejourney", type=Path, default=ext_data("completejourney"))
     parser.add_argument("--no-sample", action="store_true")
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--k", default="auto")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import save, shared_data
+from bench.common import ext_data, save, shared_data
 
 N_PAIRS = 50
 
@@ -78,7 +78,7 @@ def run_one(name: str, data_path: Path, embedder: str, seed: int = 7, n: int = N
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", default="hashing", help="the sample's embedder (CDNOW has no text)")
-    parser.add_argument("--online-retail", type=Path, default=None)
+    parser.add_argument("--online-retail", type=Path, default=ext_data("online_retail"))
     parser.add_argument("--n", type=int, default=N_PAIRS)
     args = parser.parse_args()
     from tools.data.sample import generate_sample
