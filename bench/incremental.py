@@ -1,7 +1,8 @@
 """Incremental updates (``segscope update``): cost against a full run, and equality with a full re-assign.
 
 **Scale** (issue 12 item 3): a `segscope sample` of 100,000 users (seed 1, 20,000 items,
-the hashing embedder: MiniLM would add the same embedding time to the full run only), cut
+the hashing embedder: MiniLM would add the same embedding time to the full run only;
+``--scale-embedder minilm`` measures that, the ratio with the default embedder), cut
 14 days before its end. The run is fitted (`segscope segment`, the real command, with its
 vector store) on everything before the cut, less the events that 1% of the users had in
 the 30 days before it. Two updates of 1% of the users each, `segscope update` (the real
@@ -24,6 +25,7 @@ with the whole holdout; equality with a full re-assign, users moved, re-fit reas
 
     python -m bench.incremental                          # 100k sample + CDNOW (../shared/data)
     python -m bench.incremental --online-retail PATH --skip-scale
+    python -m bench.incremental --scale-embedder minilm --work DIR  # the same split, fitted with MiniLM
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import SEGSCOPE, run_command, save, shared_data
+from bench.common import SEGSCOPE, ext_data, run_command, save, shared_data
 
 DAY = 86400.0
 
@@ -79,45 +81,32 @@ def compare_with_reassign(ws: Path, parent: str, child: str, new_data, embedder)
     }  # fmt: skip
 
 
-def scale(n_users: int, data: Path | None, reps: int, work: Path | None = None) -> dict:
-    """The 100k-user measurement (module docstring); ``work`` keeps the split and the fitted workspace for a re-run."""
+def scale(n_users: int, data: Path | None, reps: int, work: Path | None = None, embedder: str = "hashing") -> dict:
+    """The 100k-user measurement (module docstring); ``work`` keeps the split and the fitted workspace for a re-run
+    (a ``work`` holding only the split, base/, late.csv and later.csv, is fitted afresh with ``embedder``)."""
     tmp = Path(tempfile.mkdtemp(prefix="segscope-bench-incr-")) if work is None else work
     nice = ["nice", "-n", "10"]
     try:
         if (tmp / "fit.json").exists():  # fitted by an earlier run of this script: its split, workspace and recorded fit
-            return _updates(tmp, json.loads((tmp / "fit.json").read_text()), reps, nice)
+            fitted = json.loads((tmp / "fit.json").read_text())
+            if fitted["embedder"] != embedder:
+                raise SystemExit(f"{tmp} was fitted with the {fitted['embedder']} embedder, not {embedder}: use another --work")
+            return _updates(tmp, fitted, reps, nice)
         tmp.mkdir(parents=True, exist_ok=True)
-        if data is None:
-            data = tmp / "data"
-            run_command([*nice, str(SEGSCOPE), "sample", "--out", str(data), "--users", str(n_users), "--items", str(n_users // 5), "--seed", "1"])
-        ev = pd.read_csv(data / "events.csv", dtype={"user_id": str, "item_id": str})
-        end = float(ev["timestamp"].max())
-        cut = end - 14 * DAY
-        users = np.asarray(pd.unique(ev["user_id"]), dtype=object)
-        rng = np.random.default_rng(0)
-        picked = rng.choice(users, size=2 * (len(users) // 100), replace=False)
-        late_users, later_users = picked[: len(picked) // 2], picked[len(picked) // 2 :]
-        ts = ev["timestamp"].to_numpy(dtype=np.float64)
-        late = ev["user_id"].isin(late_users).to_numpy() & (ts >= cut - 30 * DAY) & (ts < cut - DAY)
-        base = (ts < cut) & ~late
-        later = ev["user_id"].isin(later_users).to_numpy() & (ts >= cut)
-        (tmp / "base").mkdir()
-        ev[base].to_csv(tmp / "base" / "events.csv", index=False)
-        for name in ("items.csv", "users.csv"):
-            shutil.copyfile(data / name, tmp / "base" / name)
-        ev[late].to_csv(tmp / "late.csv", index=False)
-        ev[later].to_csv(tmp / "later.csv", index=False)
+        if not (tmp / "base").exists():
+            _split(tmp, n_users, data, nice)
+        split = json.loads((tmp / "split.json").read_text())
         ws = tmp / "ws"
         load = round(os.getloadavg()[0], 1)
         fit = run_command([*nice, str(SEGSCOPE), "segment", "--data", str(tmp / "base"), "--workspace", str(ws), "--seed", "1",
-                           "--embedder", "hashing", "--json"])  # fmt: skip
+                           "--embedder", embedder, "--json"])  # fmt: skip
         parent = json.loads(fit["stdout"])["run_key"]
         fit_timings = json.loads((ws / ".segscope" / "runs" / parent / "timings.json").read_text())
-        out: dict = {"users": len(users), "events_fitted": int(base.sum()), "embedder": "hashing", "load_average_at_fit": load,
+        out: dict = {"users": split["users"], "events_fitted": split["events_fitted"], "embedder": embedder, "load_average_at_fit": load,
                      "parent": parent, "fit": {"wall_s": round(fit["wall_s"], 1), "peak_rss_mb": round(fit["peak_rss_mb"]),
                                                "timings": {k: round(v, 1) for k, v in fit_timings.items()}},
-                     "late": {"users_with_new_events": len(late_users), "events": int(late.sum())},
-                     "later": {"users_with_new_events": len(later_users), "events": int(later.sum())}}  # fmt: skip
+                     "late": {"users_with_new_events": split["late_users"], "events": split["late_events"]},
+                     "later": {"users_with_new_events": split["later_users"], "events": split["later_events"]}}  # fmt: skip
         (tmp / "fit.json").write_text(json.dumps(out))
         return _updates(tmp, out, reps, nice)
     finally:
@@ -125,10 +114,37 @@ def scale(n_users: int, data: Path | None, reps: int, work: Path | None = None) 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _split(tmp: Path, n_users: int, data: Path | None, nice: list[str]) -> None:
+    """The fitted part (base/) and the two 1% updates (late.csv, later.csv), with their counts in split.json."""
+    if data is None:
+        data = tmp / "data"
+        run_command([*nice, str(SEGSCOPE), "sample", "--out", str(data), "--users", str(n_users), "--items", str(n_users // 5), "--seed", "1"])
+    ev = pd.read_csv(data / "events.csv", dtype={"user_id": str, "item_id": str})
+    end = float(ev["timestamp"].max())
+    cut = end - 14 * DAY
+    users = np.asarray(pd.unique(ev["user_id"]), dtype=object)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(users, size=2 * (len(users) // 100), replace=False)
+    late_users, later_users = picked[: len(picked) // 2], picked[len(picked) // 2 :]
+    ts = ev["timestamp"].to_numpy(dtype=np.float64)
+    late = ev["user_id"].isin(late_users).to_numpy() & (ts >= cut - 30 * DAY) & (ts < cut - DAY)
+    base = (ts < cut) & ~late
+    later = ev["user_id"].isin(later_users).to_numpy() & (ts >= cut)
+    (tmp / "base").mkdir()
+    ev[base].to_csv(tmp / "base" / "events.csv", index=False)
+    for name in ("items.csv", "users.csv"):
+        shutil.copyfile(data / name, tmp / "base" / name)
+    ev[late].to_csv(tmp / "late.csv", index=False)
+    ev[later].to_csv(tmp / "later.csv", index=False)
+    (tmp / "split.json").write_text(json.dumps({"users": len(users), "events_fitted": int(base.sum()), "late_users": len(late_users),
+                                                "late_events": int(late.sum()), "later_users": len(later_users),
+                                                "later_events": int(later.sum())}))  # fmt: skip
+
+
 def _updates(tmp: Path, out: dict, reps: int, nice: list[str]) -> dict:
     """Each scenario's update, ``reps`` times from the fitted run, then checked against a full re-assign."""
     from tools.data.ingest import load_dataset
-    from tools.embed.embedding import HashingEmbedder
+    from tools.embed.embedding import make_embedder
 
     ws, parent, fit = tmp / "ws", out["parent"], out["fit"]
     out = json.loads(json.dumps(out))
@@ -142,7 +158,7 @@ def _updates(tmp: Path, out: dict, reps: int, nice: list[str]) -> dict:
             figures = json.loads(res["stdout"])
             child = figures["run_key"]
         assert figures is not None and child is not None
-        check = compare_with_reassign(ws, parent, child, load_dataset(path), HashingEmbedder())
+        check = compare_with_reassign(ws, parent, child, load_dataset(path), make_embedder(out["embedder"]))
         med = statistics.median(walls)
         out[name] = {
             **out[name], "wall_s": [round(w, 2) for w in walls], "median_s": round(med, 2),
@@ -207,8 +223,10 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None, help="keep the split and fitted workspace here (reused when present)")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--scale-embedder", default="hashing",
+                        help="the 100k run's embedder: hashing (the harsher ratio, saved as 'scale') or minilm (the default's, 'scale_minilm')")
     parser.add_argument("--cdnow", type=Path, default=None if root is None else root / "cdnow" / "CDNOW_master.txt")
-    parser.add_argument("--online-retail", type=Path, default=None)
+    parser.add_argument("--online-retail", type=Path, default=ext_data("online_retail"))
     parser.add_argument("--embedder", default="hashing", help="for the real logs")
     args = parser.parse_args()
     result: dict = {}
@@ -216,7 +234,8 @@ def main() -> None:
     if previous.exists():  # a part run on its own keeps the other parts' figures
         result = json.loads(previous.read_text())
     if not args.skip_scale:
-        result["scale"] = scale(args.users, args.data, args.reps, args.work)
+        key = "scale" if args.scale_embedder == "hashing" else f"scale_{args.scale_embedder}"
+        result[key] = scale(args.users, args.data, args.reps, args.work, args.scale_embedder)
     embedder = make_embedder(args.embedder)
     logs = {r["log"]: r for r in result.get("logs", [])}
     for path, reader in ((args.cdnow, read_cdnow), (args.online_retail, read_online_retail)):
