@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from tests.chroma_server import free_port
 from tools.data.ingest import load_dataset
 from tools.data.sample import generate_sample
 from tools.pipeline import RunParams, segment_dataset
@@ -184,7 +184,7 @@ def test_assign_with_an_unreachable_ray_address_is_one_line_and_writes_nothing(d
     _ray_installed()
     out = tmp_path / "out.csv"
     done = _cli("assign", "--data", str(data), "--workspace", str(local_ws), "--out", str(out), "--engine", "ray",
-                "--ray-address", f"127.0.0.1:{_free_port()}", timeout=120)
+                "--ray-address", f"127.0.0.1:{free_port()}", timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ray start" in done.stderr
     assert not out.exists()
 
@@ -206,20 +206,14 @@ def test_recommend_through_ray_is_refused_for_one_user_and_for_an_unreachable_ad
     done = _cli("recommend", "--user", "u00042", "--workspace", str(local_ws), "--engine", "ray")
     assert done.returncode == 2 and "--all-users" in done.stderr and not done.stdout
     done = _cli("recommend", "--all-users", "--workspace", str(local_ws), "--engine", "ray",
-                "--ray-address", f"127.0.0.1:{_free_port()}", timeout=120)
+                "--ray-address", f"127.0.0.1:{free_port()}", timeout=120)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ray start" in done.stderr
     assert not done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_ray_address_is_one_line_and_writes_nothing(data, tmp_path):
     _ray_installed()
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     ws = tmp_path / "ws"
     done = _cli("segment", "--data", str(data), "--workspace", str(ws), "--embedder", "hashing", "--engine", "ray",
                 "--ray-address", address, timeout=120)

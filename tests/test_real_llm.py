@@ -17,7 +17,6 @@ import atexit
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -33,6 +32,7 @@ from assistant.events import Notice, Token, ToolFinished, TurnDone
 from assistant.grounding import Grounding
 from assistant.service import WorkspaceService
 from assistant.session import Session
+from tests.chroma_server import free_port
 from tests.fake_openai import FakeOpenAI, Reply
 from tools.embed.embedding import HashingEmbedder
 
@@ -54,12 +54,6 @@ def _installed() -> tuple[Path, Path] | str:
     return python, model
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _kill(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -78,7 +72,7 @@ def llama_server(tmp_path_factory):
             pytest.fail(f"CI must run the real-server tests: {reason}")
         pytest.skip(reason)
     python, model = found
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
