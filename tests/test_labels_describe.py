@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -160,7 +161,7 @@ def test_distinctiveness_is_a_share_overall_and_per_segment(shop):
     overall = label_distinctiveness(labels, shop, emb)
     per = distinctiveness_by_segment(labels, shop, emb)
     assert 0.0 <= overall <= 1.0
-    assert set(per) == {s["id"] for s in shop.summary["segments"]} and all(0 <= v <= 1 for v in per.values())
+    assert set(per) == set(np.unique(shop.labels).tolist()) and all(0 <= v <= 1 for v in per.values())  # the leaves
     sizes = np.bincount(shop.labels)
     assert overall == pytest.approx(sum(per[s] * sizes[s] for s in per) / sizes.sum())
     with pytest.raises(WorkspaceError):
@@ -294,3 +295,14 @@ def test_text_runs_describe_without_items(messages):
     assert typical_items(messages, 0) == ()
     c = compare_segments(messages, 0, 1)
     assert c.differences == () and (c.keywords_only_a or c.keywords_only_b)
+
+
+def test_distinctiveness_scores_only_the_segments_users_are_in(shop):
+    """A parent's label (a segment no user is in directly) takes no part: the LLM relabelling passes every label."""
+    labels = label_segments(shop.summary)
+    emb = HashingEmbedder()
+    leaf = next(lab for lab in labels if (shop.labels == lab.segment_id).any())
+    # the same text as a leaf's and listed first, so it wins every tie with that leaf's label if it is scored
+    parent = replace(leaf, segment_id=max(lab.segment_id for lab in labels) + 1)
+    assert label_distinctiveness([parent, *labels], shop, emb) == label_distinctiveness(labels, shop, emb)
+    assert set(distinctiveness_by_segment([parent, *labels], shop, emb)) == set(np.unique(shop.labels).tolist())

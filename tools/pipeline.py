@@ -368,11 +368,9 @@ def name_segments(summary: dict, profiles: Profiles, labels: np.ndarray, embedde
     for seg, lab in zip(summary["segments"], named):
         seg.update(name=lab.name, description=lab.description, label_source=lab.source, label_template=lab.template)
     members = SimpleNamespace(text=profiles.text, labels=labels)
-    # Users belong to leaves: distinctiveness asks whether each user's leaf label is the nearest of the leaf labels.
-    leaves = {s["id"] for s in summary["segments"] if not s.get("children")}
-    leaf_labels = [lab for lab in named if lab.segment_id in leaves]
-    # Distinctiveness compares label texts with users' text vectors: only meaningful when those came from the embedder.
-    distinct = round(label_distinctiveness(leaf_labels, members, embedder), 4) if profiles.text_source == "embedder" else None
+    # Distinctiveness compares label texts with users' text vectors (of the leaves users are in): only meaningful
+    # when those came from the embedder.
+    distinct = round(label_distinctiveness(named, members, embedder), 4) if profiles.text_source == "embedder" else None
     summary["labels"] = {
         "distinctiveness": distinct,
         "source": "extractive",
