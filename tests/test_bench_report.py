@@ -49,3 +49,19 @@ def test_rows_regenerated_on_their_own_take_the_place_of_those_they_replace(tmp_
     report.update_readme_rows(("Usefulness,",))
     rows = readme_rows((tmp_path / "README.md").read_text())
     assert rows == [("Usefulness, CDNOW: AUC", "0.82", "≥ RFM"), (OLD[1][0], OLD[1][1] + EARLIER, OLD[1][2]), OLD[2], OLD[3]]
+
+
+def test_make_bench_runs_what_every_row_of_the_table_needs(tmp_path, monkeypatch):
+    from bench import run_all
+
+    monkeypatch.setenv("SEGSCOPE_LLAMA_PYTHON", str(tmp_path / "python"))  # no llama.cpp install here
+    monkeypatch.setenv("SEGSCOPE_LLAMA_MODEL", str(tmp_path / "model.gguf"))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    runs = run_all.commands(run_all.BENCHES, tmp_path / "shop")
+    assert ["bench.assign", "--sample", str(tmp_path / "shop")] in runs and ["bench.drift", "--sample", str(tmp_path / "shop")] in runs
+    assert ["bench.scale", "--sizes", "10k", "--baseline", "--name", "scale-baseline"] in runs
+    assert ["bench.real_llm"] not in runs
+    (tmp_path / "python").write_text("")
+    (tmp_path / "model.gguf").write_text("")
+    assert ["bench.real_llm"] in run_all.commands(run_all.BENCHES, tmp_path / "shop")
+    assert run_all.commands(["bench.routing"], tmp_path / "shop") == [["bench.routing"]]  # one bench asked for: that one only
