@@ -36,14 +36,16 @@ def contrastive_members(run: RunState, segment_id: int, n: int = 3, min_segment_
     return [str(run.user_ids[i]) for i in eligible[np.argsort(dist, kind="stable")[:n]]]
 
 
-def _assign(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
-    """(true segment, nearest label's segment) for every user with a text vector.
-
-    Only the labels of segments users are in take part: in a two-level run users belong to leaves, and a
-    parent's label, nearest to its own members, would only count against them.
-    """
+def _scored(labels: Sequence[SegmentLabel], run: RunState) -> list[SegmentLabel]:
+    """The labels of segments users are in: in a two-level run users belong to leaves, and a parent's
+    label, nearest to its own members, would only count against them."""
     held = set(np.unique(run.labels).tolist())
-    labels = [lab for lab in labels if lab.segment_id in held]
+    return [lab for lab in labels if lab.segment_id in held]
+
+
+def _assign(labels: Sequence[SegmentLabel], run: RunState, embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
+    """(true segment, nearest scored label's segment) for every user with a text vector."""
+    labels = _scored(labels, run)
     if not labels:
         raise WorkspaceError("there are no labels to score", "label the segments first")
     vectors = np.asarray(embedder.encode([f"{lab.name}. {lab.description}" for lab in labels]), dtype=np.float32)
@@ -69,7 +71,7 @@ def distinctiveness_by_segment(labels: Sequence[SegmentLabel], run: RunState, em
     """Label distinctiveness per segment: the share of its members nearest its own label."""
     truth, nearest = _assign(labels, run, embedder)
     out = {}
-    for lab in (lab for lab in labels if (run.labels == lab.segment_id).any()):
+    for lab in _scored(labels, run):
         members = truth == lab.segment_id
         out[lab.segment_id] = float((nearest[members] == lab.segment_id).mean()) if members.any() else 0.0
     return out
