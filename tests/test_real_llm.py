@@ -32,19 +32,17 @@ from assistant.events import Notice, Token, ToolFinished, TurnDone
 from assistant.grounding import Grounding
 from assistant.service import WorkspaceService
 from assistant.session import Session
+from bench.real_llm import server_install
 from tests.chroma_server import free_port
 from tests.fake_openai import FakeOpenAI, Reply
 from tools.embed.embedding import HashingEmbedder
 
-LLM_DIR = Path(__file__).resolve().parents[1] / ".llm-server"
-MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 START_TIMEOUT = 240
 TURN_BUDGET = 240.0  # generous: CI's two cores may be shared; the bound itself is tested on the fake
 
 
 def _installed() -> tuple[Path, Path] | str:
-    python = Path(os.environ.get("SEGSCOPE_LLAMA_PYTHON") or LLM_DIR / "venv" / "bin" / "python")
-    model = Path(os.environ.get("SEGSCOPE_LLAMA_MODEL") or LLM_DIR / MODEL_FILE)
+    python, model = server_install()  # make llm-server's, or SEGSCOPE_LLAMA_PYTHON / SEGSCOPE_LLAMA_MODEL
     if not python.exists():
         return f"no llama.cpp server: {python} is absent"
     if subprocess.run([str(python), "-c", "import llama_cpp.server"], capture_output=True).returncode != 0:
