@@ -47,6 +47,7 @@ from tools.segment.clustering import SegmentModel
 from tools.segment.engine import LOCAL, Engine, fit_sample
 from tools.segment.levels import Levels, fit_levels, flat_levels
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
+from tools.segment.resmooth import NEIGHBOURS_FILE, Candidates
 from tools.segment.stability import REPRODUCIBLE
 from tools.segment.summary import SegmentSummary, summarise_segments, trait_tests
 from tools.segment.text_clusters import TextSegmentModel
@@ -428,8 +429,18 @@ def save_run(
     if fitted is None:
         fitted = np.ones(len(labels), dtype=bool) if kept else np.asarray(outliers, dtype=str) == ""
     save_model(run_dir, model, levels, profiles.fused[fitted])
+    save_candidates(run_dir, model, fitted)
     # Last: run.json is what marks the run folder complete.
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
+
+
+def save_candidates(run_dir: Path, model: SegmentModel | TextSegmentModel, fitted: np.ndarray) -> None:
+    """neighbours.npz: the fitted users' smoothing candidates (tools/segment/resmooth.py), what lets ``update``
+    re-place everyone without searching the reference when the data's end moves; nothing for other models."""
+    found = getattr(model, "fit_candidates_", None)
+    if not isinstance(model, SegmentModel) or model.metric != "euclidean" or found is None:
+        return
+    Candidates.unknown(len(fitted), found.ids.shape[1]).put(np.asarray(fitted, dtype=bool), found).save(run_dir / NEIGHBOURS_FILE)
 
 
 def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels, fused: np.ndarray) -> None:

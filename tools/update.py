@@ -39,6 +39,7 @@ from tools.embed.embedding import Embedder
 from tools.explain.labels import label_segments
 from tools.pipeline import assignments_csv, save_data
 from tools.segment.profiles import Profiles
+from tools.segment.resmooth import NEIGHBOURS_FILE
 from tools.segment.summary import summarise_segments, trait_tests
 from tools.segment.update import (
     UpdateBase,
@@ -142,7 +143,7 @@ def _stats(base: UpdateBase, users: UpdatedUsers, p99: float, fit_summary: dict)
     moved_top = int((users.top[rows] != base.fit_top).sum())
     return {
         "users": len(users.user_ids), "affected": n_aff, "new_users": int(len(users.user_ids) - n_old),
-        "placed": int(users.placed.sum()), "moved": moved, "moved_share": round(moved / max(n_old, 1), 4),
+        "placed": int(users.placed.sum()), "placed_searched": users.searched, "moved": moved, "moved_share": round(moved / max(n_old, 1), 4),
         "moved_since_fit": moved_fit, "moved_since_fit_share": round(moved_fit / max(len(rows), 1), 4),
         "moved_top_since_fit": moved_top, "moved_top_since_fit_share": round(moved_top / max(len(rows), 1), 4),
         "moved_affected": int((users.labels[:n_old] != old)[users.affected[:n_old]].sum()),
@@ -247,6 +248,8 @@ def _save(run_dir: Path, base: UpdateBase, users: UpdatedUsers, summary: dict) -
         feature_raw=np.zeros((len(users.user_ids), 0)) if feats is None else feats.raw,
         item_ids=users.item_ids.astype(str), item_vectors=users.item_vectors,
     )  # fmt: skip
+    if users.candidates is not None:
+        users.candidates.save(run_dir / NEIGHBOURS_FILE)
     shutil.copyfile(base.run.run_dir / "model.npz", run_dir / "model.npz")
     save_data(run_dir, users.data)
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")

@@ -40,6 +40,7 @@ import numpy as np
 
 from tools.core.errors import ParameterError
 from tools.core.linalg import normalize_rows
+from tools.segment.resmooth import CANDIDATES, Candidates, average, kept, resmooth
 
 Algorithm = Literal["kmeans", "hdbscan", "agglomerative"]
 ALGORITHMS: tuple[str, ...] = ("kmeans", "hdbscan", "agglomerative")
@@ -177,30 +178,45 @@ class SegmentModel:
 
     # -- smoothing ----------------------------------------------------------
     def _smooth(self, x: np.ndarray, is_fit: bool, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        ref = self.reference_
+        out, candidates = self._search(x, is_fit, progress)
+        if is_fit:  # the fitted rows' candidates: a run saves them so an update can skip the search (resmooth.py)
+            self.fit_candidates_ = candidates
+        return out
+
+    def _neighbours(self) -> int:
+        """How many reference rows smoothing averages into a profile (0: none)."""
         # Small data cannot afford to average away its groups: at most one neighbour per 20 users.
-        m = min(self.smooth_neighbours, len(ref) // 20, len(ref) - 1)
+        return min(self.smooth_neighbours, len(self.reference_) // 20, len(self.reference_) - 1)
+
+    def _search(self, x: np.ndarray, is_fit: bool, progress: Callable[[int, int], None] | None = None,
+                ) -> tuple[np.ndarray, Candidates | None]:
+        """``x`` smoothed (each row averaged with its ``m`` nearest reference rows), and each row's candidates."""
+        ref = self.reference_
+        m = self._neighbours()
         if m <= 0:
-            return x
+            return x, None
         from sklearn.neighbors import NearestNeighbors
 
         # fit() builds a fresh index: one left from an earlier fit points into another reference.
         nn = self._nn_ if not is_fit and hasattr(self, "_nn_") else NearestNeighbors(n_neighbors=m + 1).fit(ref)
         self._nn_ = nn
+        width = max(m + 1, min(CANDIDATES, len(ref)))  # as dear as m + 1: the cost is the distance to every row
         out = np.empty_like(x)
+        candidates = Candidates.unknown(len(x), width)
         for start in range(0, len(x), 4096):
             chunk = x[start : start + 4096]
-            dist, idx = nn.kneighbors(chunk, n_neighbors=m + 1)
+            dist, idx = nn.kneighbors(chunk, n_neighbors=width)
             # A point that is itself in the reference finds itself first; drop that
             # hit, otherwise drop the farthest: every point averages itself + m others.
-            is_self = dist[:, 0] <= 1e-9
-            keep = np.where(is_self[:, None], idx[:, 1:], idx[:, :-1])
-            out[start : start + len(chunk)] = (chunk + ref[keep].sum(axis=1)) / (m + 1)
+            out[start : start + len(chunk)] = average(chunk, ref, kept(dist, idx, m), m)
+            rows = slice(start, start + len(chunk))
+            candidates.ids[rows], candidates.dist[rows] = idx, dist
+            candidates.bound[rows] = np.inf if width >= len(ref) else dist[:, -1]
             if progress is not None:
                 progress(start + len(chunk), len(x))
         if self.metric == "cosine":
             out = normalize_rows(out)
-        return out
+        return out, candidates
 
     # -- fit --------------------------------------------------------------
     def fit(self, x: np.ndarray, progress: ProgressFn | None = None) -> SegmentModel:
@@ -371,6 +387,19 @@ class SegmentModel:
         if self.metric == "cosine":
             x = normalize_rows(x)
         return self._smooth(x, is_fit=False)
+
+    def resmoothed(self, x: np.ndarray, previous: np.ndarray, candidates: Candidates) -> tuple[np.ndarray, Candidates | None, int]:
+        """``smoothed(x)``, with each row's search skipped where ``candidates`` (found for ``previous``, the same rows
+        before they changed) prove its result (tools/segment/resmooth.py); also every row's candidates now, and
+        how many rows were searched."""
+        if not hasattr(self, "reference_"):
+            raise ParameterError("the segment model is not fitted yet", "run segment first")
+        x = np.asarray(x, dtype=np.float32)
+        m = self._neighbours()
+        if self.metric == "cosine" or m <= 0:  # cosine rows are renormalised after the average: always searched
+            out, found = self._search(normalize_rows(x) if self.metric == "cosine" else x, is_fit=False)
+            return out, found, len(x)
+        return resmooth(x, previous, candidates, self.reference_, m, lambda rows: self._search(rows, is_fit=False))  # type: ignore[return-value]
 
 
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from tools.segment.clustering import SegmentModel, nearest_centroid
 from tools.segment.features import BehaviourFeatures
 from tools.segment.hierarchy import Split, apply_splits
 from tools.segment.outlook import Outlook
+from tools.segment.resmooth import Candidates
 from tools.segment.text_clusters import TextSegmentModel
 
 
@@ -44,6 +45,8 @@ class Placement:
     top: np.ndarray  # int64, its top-level segment
     distances: np.ndarray  # (n, k_top) float64
     space: np.ndarray  # (n, d) the users in the space the top level assigns in
+    candidates: Candidates | None = None  # each user's smoothing candidates (tools/segment/resmooth.py); None: not kept
+    searched: int | None = None  # users whose smoothing searched the whole reference (None: not counted)
 
     @property
     def own_distance(self) -> np.ndarray:
@@ -83,9 +86,17 @@ class FittedSegments:
             return self.top.transform(fused)
         return self.top.smoothed(fused)
 
-    def place(self, fused: np.ndarray, features: BehaviourFeatures | None) -> Placement:
-        """Each user's leaf and top-level segment and their distances (module docstring)."""
-        space = self.space(fused)
+    def place(self, fused: np.ndarray, features: BehaviourFeatures | None,
+              previous: tuple[np.ndarray, Candidates] | None = None) -> Placement:
+        """Each user's leaf and top-level segment and their distances (module docstring).
+
+        ``previous``: the same users' profiles before they changed and their saved smoothing candidates; the
+        smoothing then skips the search where those prove its result (the same placement, bit for bit)."""
+        candidates, searched = None, None
+        if previous is not None and isinstance(self.top, SegmentModel):
+            space, candidates, searched = self.top.resmoothed(fused, previous[0], previous[1])
+        else:
+            space = self.space(fused)
         start = np.zeros(len(space), dtype=np.int64) if self.root else nearest_centroid(space, self.top.centroids_)
         if self.splits:
             internal = apply_splits(start, self._split_space(space, features), self.splits)
@@ -96,7 +107,7 @@ class FittedSegments:
         else:
             leaf = np.asarray([self.leaf_map.get(int(t), int(t)) for t in start], dtype=np.int64)
         top = leaf if self.root else start  # a root run's leaves are its top level
-        return Placement(leaf, top, _distances(space, self.centroids), space)
+        return Placement(leaf, top, _distances(space, self.centroids), space, candidates, searched)
 
     def _split_space(self, smoothed: np.ndarray, features: BehaviourFeatures | None) -> np.ndarray:
         if self.split_by == "profile":
