@@ -24,7 +24,7 @@ def _end_moved(x: np.ndarray, column: int, seed: int) -> np.ndarray:
 
 def test_resmoothing_equals_the_search_and_skips_most_of_it():
     model, x = _model()
-    _, found = model._search(x, is_fit=False)
+    _, found = model._search(x, is_fit=False, keep=True)
     later = _end_moved(x, 3, 1)
     got, candidates, searched = model.resmoothed(later, x, found)
     want = model.smoothed(later)
@@ -38,7 +38,7 @@ def test_resmoothing_equals_the_search_and_skips_most_of_it():
 
 def test_wide_changes_and_unknown_rows_are_searched():
     model, x = _model(1)
-    _, found = model._search(x, is_fit=False)
+    _, found = model._search(x, is_fit=False, keep=True)
     changed = x + np.float32(0.01)  # every column moved: beyond what a bound is worth
     got, _, searched = model.resmoothed(changed, x, found)
     assert searched == len(x) and np.array_equal(got, model.smoothed(changed))
@@ -50,7 +50,7 @@ def test_wide_changes_and_unknown_rows_are_searched():
 def test_a_wrong_bound_would_be_caught():
     """The proof is what makes it exact: with the bound lifted, rows whose neighbours changed come out differently."""
     model, x = _model(2)
-    _, found = model._search(x, is_fit=False)
+    _, found = model._search(x, is_fit=False, keep=True)
     later = _end_moved(x, 5, 4) + 0.0
     later[:, 5] += np.float32(0.5)  # a large move: many rows gain new neighbours
     cheat = Candidates(found.ids, found.dist, np.full(len(x), np.inf))

@@ -178,7 +178,7 @@ class SegmentModel:
 
     # -- smoothing ----------------------------------------------------------
     def _smooth(self, x: np.ndarray, is_fit: bool, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out, candidates = self._search(x, is_fit, progress)
+        out, candidates = self._search(x, is_fit, progress, keep=is_fit)
         if is_fit:  # the fitted rows' candidates: a run saves them so an update can skip the search (resmooth.py)
             self.fit_candidates_ = candidates
         return out
@@ -189,8 +189,10 @@ class SegmentModel:
         return min(self.smooth_neighbours, len(self.reference_) // 20, len(self.reference_) - 1)
 
     def _search(self, x: np.ndarray, is_fit: bool, progress: Callable[[int, int], None] | None = None,
-                ) -> tuple[np.ndarray, Candidates | None]:
-        """``x`` smoothed (each row averaged with its ``m`` nearest reference rows), and each row's candidates."""
+                keep: bool = False) -> tuple[np.ndarray, Candidates | None]:
+        """``x`` smoothed (each row averaged with its ``m`` nearest reference rows), and with ``keep`` each row's
+        candidates (None without: placing users keeps only their segments, and at a million users the
+        candidates would be half a gigabyte)."""
         ref = self.reference_
         m = self._neighbours()
         if m <= 0:
@@ -200,18 +202,20 @@ class SegmentModel:
         # fit() builds a fresh index: one left from an earlier fit points into another reference.
         nn = self._nn_ if not is_fit and hasattr(self, "_nn_") else NearestNeighbors(n_neighbors=m + 1).fit(ref)
         self._nn_ = nn
-        width = max(m + 1, min(CANDIDATES, len(ref)))  # as dear as m + 1: the cost is the distance to every row
+        # As dear as m + 1: the cost is the distance to every row.
+        width = max(m + 1, min(CANDIDATES, len(ref))) if keep else m + 1
         out = np.empty_like(x)
-        candidates = Candidates.unknown(len(x), width)
+        candidates = Candidates.unknown(len(x), width) if keep else None
         for start in range(0, len(x), 4096):
             chunk = x[start : start + 4096]
             dist, idx = nn.kneighbors(chunk, n_neighbors=width)
             # A point that is itself in the reference finds itself first; drop that
             # hit, otherwise drop the farthest: every point averages itself + m others.
             out[start : start + len(chunk)] = average(chunk, ref, kept(dist, idx, m), m)
-            rows = slice(start, start + len(chunk))
-            candidates.ids[rows], candidates.dist[rows] = idx, dist
-            candidates.bound[rows] = np.inf if width >= len(ref) else dist[:, -1]
+            if candidates is not None:
+                rows = slice(start, start + len(chunk))
+                candidates.ids[rows], candidates.dist[rows] = idx, dist
+                candidates.bound[rows] = np.inf if width >= len(ref) else dist[:, -1]
             if progress is not None:
                 progress(start + len(chunk), len(x))
         if self.metric == "cosine":
@@ -397,9 +401,9 @@ class SegmentModel:
         x = np.asarray(x, dtype=np.float32)
         m = self._neighbours()
         if self.metric == "cosine" or m <= 0:  # cosine rows are renormalised after the average: always searched
-            out, found = self._search(normalize_rows(x) if self.metric == "cosine" else x, is_fit=False)
+            out, found = self._search(normalize_rows(x) if self.metric == "cosine" else x, is_fit=False, keep=True)
             return out, found, len(x)
-        return resmooth(x, previous, candidates, self.reference_, m, lambda rows: self._search(rows, is_fit=False))  # type: ignore[return-value]
+        return resmooth(x, previous, candidates, self.reference_, m, lambda rows: self._search(rows, is_fit=False, keep=True))  # type: ignore[return-value]
 
 
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:

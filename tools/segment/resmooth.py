@@ -116,7 +116,6 @@ def resmooth(x: np.ndarray, previous: np.ndarray, candidates: Candidates, ref: n
         candidates = Candidates.unknown(n, 0)
     new = Candidates(candidates.ids.copy(), np.full(candidates.dist.shape, np.nan), np.full(n, -np.inf))  # until proved
     done = np.zeros(n, dtype=bool)
-    whole = candidates.ids.shape[1] >= len(ref)  # every reference row is a candidate: no other row to bound
     known = candidates.known
     for start in range(0, n, _CHUNK):
         part = slice(start, min(n, start + _CHUNK))
@@ -132,9 +131,8 @@ def resmooth(x: np.ndarray, previous: np.ndarray, candidates: Candidates, ref: n
         own = 2.0 * (d_e * old[rows][:, cols]).sum(axis=1) + (d_e**2).sum(axis=1)  # |x'-r|² - |x-r|² = own - 2 δ·r
         ref_e = ref[:, cols].astype(np.float64)
         near = np.sqrt(np.clip(dist**2 + own[:, None] - 2.0 * np.einsum("ij,ikj->ik", d_e, ref_e[ids]), 0.0, None))
-        if whole:
-            floor = np.full(len(rows), np.inf)
-        elif len(cols) == 1:  # max over the reference of δ·r, for one column: δ times its largest or smallest value
+        # The new bound (inf stays inf: when the candidates are the whole reference there is no other row).
+        if len(cols) == 1:  # max over the reference of δ·r, for one column: δ times its largest or smallest value
             d1 = d_e[:, 0]
             floor = np.sqrt(np.clip(bound**2 + own - 2.0 * np.where(d1 > 0, d1 * ref_e.max(), d1 * ref_e.min()), 0.0, None))
         elif len(cols):
