@@ -46,10 +46,15 @@ class BlockScale:
     @classmethod
     def of(cls, block: np.ndarray, reference: np.ndarray | None = None) -> BlockScale:
         """Fitted on the ``reference`` rows (a mask; None: all): flagged outliers move neither figure."""
-        ref = slice(None) if reference is None else np.asarray(reference, dtype=bool)
-        mean = block[ref].mean(axis=0, keepdims=True)
-        centred = block[ref] - mean
-        return cls(mean, float((centred.astype(np.float64) ** 2).sum(axis=1).mean()))
+        rows = block if reference is None else block[np.asarray(reference, dtype=bool)]
+        mean = rows.mean(axis=0, keepdims=True)
+        # Each row's squared norm in float64, 8,192 rows at a time (the same sums as the whole block at once,
+        # without a float64 copy of it), then their mean.
+        norms = np.empty(len(rows))
+        for start in range(0, len(rows), 8192):
+            centred = (rows[start : start + 8192] - mean).astype(np.float64)
+            norms[start : start + len(centred)] = (centred * centred).sum(axis=1)
+        return cls(mean, float(norms.mean()))
 
     def apply(self, block: np.ndarray) -> np.ndarray:
         centred = block - self.mean
@@ -122,12 +127,27 @@ class ProfileRecipe:
         if behaviour is None or behaviour.shape[1] == 0 or self.text_scale is None or self.behaviour_scale is None:
             return text.astype(np.float32)
         z = self.text_scale.apply(text)
+        return np.hstack([np.sqrt(self.alpha) * z, *self._behaviour_blocks(behaviour)]).astype(np.float32)
+
+    @property
+    def text_width(self) -> int:
+        """How many leading columns of a fused profile are its text block."""
+        return 0 if self.text_scale is None else int(self.text_scale.mean.shape[1])
+
+    def behaviour_columns(self, behaviour: np.ndarray) -> np.ndarray:
+        """The fused profile's columns after ``text_width``, from ``behaviour``: what ``fuse`` puts there, bit for
+        bit (each block is cast on its own either way). An update whose data's end moved changes only everyone's
+        recency: it rewrites these columns and keeps the text block as the run saved it."""
+        return np.hstack([b.astype(np.float32) for b in self._behaviour_blocks(behaviour)])
+
+    def _behaviour_blocks(self, behaviour: np.ndarray) -> list[np.ndarray]:
+        """√(1−α)·x̂ and, when the features have one, √w·ô, before the cast to float32."""
         ordered = self.order_columns(behaviour.shape[1])
-        x = self.behaviour_scale.apply(_columns(behaviour, ~ordered))
-        blocks = [np.sqrt(self.alpha) * z, np.sqrt(1.0 - self.alpha) * x]
+        x = self.behaviour_scale.apply(_columns(behaviour, ~ordered))  # type: ignore[union-attr]
+        blocks = [np.sqrt(1.0 - self.alpha) * x]
         if self.order_scale is not None and ordered.any():
             blocks.append(np.sqrt(self.order_weight) * self.order_scale.apply(_columns(behaviour, ordered)))
-        return np.hstack(blocks).astype(np.float32)
+        return blocks
 
     def order_columns(self, n_columns: int) -> np.ndarray:
         """Which behaviour columns are the order block (none without a layout that names any)."""

@@ -262,7 +262,12 @@ def update_users(base: UpdateBase, new: Dataset, embedder: Embedder | None = Non
         raw[rows] = prof.features.raw
         scaled = recipe.features.scale.apply(raw)  # type: ignore[union-attr]  # row by row: the saved rows' bits again
         features = BehaviourFeatures(user_ids.astype(str), prof.features.specs, raw, scaled, prof.features.currency)
-        fused[changed] = recipe.fuse(text[changed], scaled[changed])
+        fused[recompute] = recipe.fuse(text[recompute], scaled[recompute])
+        recency_only = changed & ~recompute  # their text is the run's: only the behaviour columns change
+        if recency_only.any() and recipe.text_scale is not None:
+            fused[recency_only, recipe.text_width :] = recipe.behaviour_columns(scaled[recency_only])
+        elif recency_only.any():
+            fused[recency_only] = recipe.fuse(text[recency_only], scaled[recency_only])
     else:
         fused[rows] = prof.fused
 
@@ -275,8 +280,10 @@ def update_users(base: UpdateBase, new: Dataset, embedder: Embedder | None = Non
     candidates = Candidates.unknown(n, saved.ids.shape[1]).put(np.arange(n_old), saved)
     before = np.zeros((int(changed.sum()), fused.shape[1]), dtype=fused.dtype)
     old_changed = np.flatnonzero(changed[:n_old])
-    before[: len(old_changed)] = run.fused[old_changed]  # changed rows are the old ones first, then the new users
-    placement = base.segments.place(fused[changed], part, (before, candidates.rows(changed)))
+    before[: len(old_changed)] = run.fused if len(old_changed) == n_old else run.fused[old_changed]  # old rows first, then the new
+    everyone = bool(changed.all())  # the end moved: whole arrays, not copies of every row
+    placement = base.segments.place(fused if everyone else fused[changed], part,
+                                    (before, candidates if everyone else candidates.rows(changed)))
     if placement.candidates is not None:
         candidates = candidates.put(changed, placement.candidates)
     report("assigning", 1, 1)
@@ -308,5 +315,7 @@ def run_p99(base: UpdateBase, seed: int = 0) -> float:
     if features is not None:
         scaled = base.recipe.features.scale.apply(run.feature_raw[rows])  # type: ignore[union-attr]
         features = replace(features, user_ids=run.user_ids[rows], raw=run.feature_raw[rows], scaled=scaled)
-    d = base.segments.place(run.fused[rows], features).own_distance
+    # Their profiles are the run's, so the candidates it saved prove their smoothing: no search (resmooth.py).
+    saved = Candidates.load(run.run_dir / NEIGHBOURS_FILE, len(run.user_ids))
+    d = base.segments.place(run.fused[rows], features, None if saved is None else (run.fused[rows], saved.rows(rows))).own_distance
     return float(np.quantile(d, 0.99)) if len(d) else float("nan")
