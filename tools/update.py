@@ -26,6 +26,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -175,24 +176,27 @@ def update_run(workspace: str | Path, data: Dataset, embedder: Embedder | None =
     t1 = time.perf_counter()
     users = update_users(base, data, embedder, report)
     timings["profiles_and_placing_s"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    p99 = run_p99(base)
-    fit_summary = base.run.summary if base.fit_key == parent else json.loads((ws.run_dir(base.fit_key) / "segments.json").read_text())
-    stats = _stats(base, users, p99, fit_summary)
-    refit = refit_reasons(stats)
-    report("describing segments", 0, 1)
-    summary = _summary(base, users, data, key, stats, refit, fit_summary)
-    report("describing segments", 1, 1)
-    timings["summary_s"] = time.perf_counter() - t2
-    t3 = time.perf_counter()
     with ws.lock():
         if ws.current_run() != parent:  # another run was published while this one was profiled: do not bury it
             raise WorkspaceError(f"{ws.root}: the current run changed to {ws.current_run()} during the update of {parent}",
                                  "run `segscope update` again: it appends to the current run")
         ws.clean_leftovers()
-        with ws.new_run(key) as run_dir:
-            _save(run_dir, base, users, summary)
-            timings["write_s"] = time.perf_counter() - t3
+        with ws.new_run(key) as run_dir, ThreadPoolExecutor(1) as pool:
+            # The arrays need no summary: they are written (mostly file output, outside the GIL) while it is made.
+            arrays = pool.submit(_save_arrays, run_dir, base, users)
+            t2 = time.perf_counter()
+            p99 = run_p99(base)
+            fit_summary = base.run.summary if base.fit_key == parent else json.loads((ws.run_dir(base.fit_key) / "segments.json").read_text())
+            stats = _stats(base, users, p99, fit_summary)
+            refit = refit_reasons(stats)
+            report("describing segments", 0, 1)
+            summary = _summary(base, users, data, key, stats, refit, fit_summary)
+            report("describing segments", 1, 1)
+            timings["summary_s"] = time.perf_counter() - t2
+            t3 = time.perf_counter()
+            arrays.result()
+            _save_summary(run_dir, summary)
+            timings["write_s"] = time.perf_counter() - t3  # what writing added after the summary
             timings["total_s"] = time.perf_counter() - t0
             atomic_write_json(run_dir / "timings.json", timings)
         ws.publish(key, None)
@@ -235,9 +239,8 @@ def _summary(base: UpdateBase, users: UpdatedUsers, data: Dataset, key: str, sta
     return summary
 
 
-def _save(run_dir: Path, base: UpdateBase, users: UpdatedUsers, summary: dict) -> None:
-    """The run folder save_run writes, from the updated arrays; run.json last (what marks it complete)."""
-    (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+def _save_arrays(run_dir: Path, base: UpdateBase, users: UpdatedUsers) -> None:
+    """The part of the run folder save_run writes that the summary does not decide, from the updated arrays."""
     (run_dir / "assignments.csv").write_text(assignments_csv(users.user_ids, users.labels, users.top, users.outliers))
     feats = users.features
     np.savez(
@@ -252,4 +255,9 @@ def _save(run_dir: Path, base: UpdateBase, users: UpdatedUsers, summary: dict) -
         users.candidates.save(run_dir / NEIGHBOURS_FILE)
     shutil.copyfile(base.run.run_dir / "model.npz", run_dir / "model.npz")
     save_data(run_dir, users.data)
+
+
+def _save_summary(run_dir: Path, summary: dict) -> None:
+    """segments.json, then run.json (what marks the folder complete)."""
+    (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
