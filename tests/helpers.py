@@ -218,8 +218,12 @@ def canned_audit(recommendations: bool = True) -> dict:
                        {"min_users": 30, "proxy_ratio": 1.5, "proxy_points": 0.1, "alpha": 0.05, "permutations": 999, "seed": 0}).as_dict()
 
 
-def continuum_dataset(n_users: int = 600, seed: int = 0) -> Dataset:
+def continuum_dataset(n_users: int = 600, seed: int = 21) -> Dataset:
     """One shop whose customers differ by degree only: a purchase rate and a churn day drawn from continuous laws.
+
+    A continuum can still split reproducibly in two (a skewed rate does), and near the 0.8 threshold
+    the verdict follows the last bits of the BLAS kernel (seed 1: 0.806 on an AVX-only CPU, under 0.8
+    on an AVX-512 one). Seed 21 is far below it (best k 0.68), so tests of the no-groups case run on any CPU.
 
     No taste groups (every item is in one category) and no buying tiers: who buys in the last
     quarter follows each customer's own rate and whether they have churned, on a continuum.

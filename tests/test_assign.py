@@ -80,7 +80,7 @@ def test_two_level_run_reproduced_exactly_leaf_and_top(tiered_ws):
 def test_run_cut_from_all_users_reproduced_exactly_with_distances_to_its_segments(tmp_path):
     # No reproducible top level (tests/test_hierarchy.py): model.npz keeps one centroid, everyone's, and the
     # splits from the root make the segments; assign must start everyone at the root too.
-    data = continuum_dataset(seed=1)
+    data = continuum_dataset()
     ws = tmp_path / "ws"
     run = segment_dataset(data, ws, RunParams(embedder="hashing-64"), embedder=HashingEmbedder(), write_store=False)
     assert run.summary["k_selection"]["depth"]["from_root"] and run.summary["k"] >= 3

@@ -233,7 +233,7 @@ def test_a_run_finds_taste_groups_on_top_and_buying_tiers_below(tiered):
 
 
 def test_without_reproducible_groups_the_segments_are_cut_from_everyone(tmp_path):
-    data = continuum_dataset(seed=1)
+    data = continuum_dataset()
     run = segment_dataset(data, tmp_path / "ws", PARAMS, embedder=HashingEmbedder(), write_store=False)
     s = run.summary
     choice = s["k_selection"]

@@ -181,7 +181,7 @@ def test_a_fit_cut_from_everyone_assigns_a_few_users_as_it_placed_them(tmp_path)
     from tools.segment.levels import assign_levels, fit_levels
     from tools.segment.profiles import build_profiles
 
-    data = continuum_dataset(seed=1)
+    data = continuum_dataset()
     embedder = HashingEmbedder()
     cache = EmbeddingCache(tmp_path, embedder.name)
     profiles = build_profiles(data, embedder, cache)
@@ -202,7 +202,7 @@ def continuum_with_bots(n_bots: int = 4):
     """The continuum shop (no reproducible groups) and ``n_bots`` users buying one item 300 times, 2 seconds apart."""
     from helpers import DAY, REFERENCE, continuum_dataset, dataset_from_frames
 
-    people = continuum_dataset(seed=1)
+    people = continuum_dataset()
     bots = pd.DataFrame([{"user_id": f"bot{b}", "item_id": f"p{b}", "event_type": "purchase",
                           "timestamp": REFERENCE - (b + 1) * DAY + 2.0 * i, "value": 5.0, "text": None}
                          for b in range(n_bots) for i in range(300)])  # fmt: skip
