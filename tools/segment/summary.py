@@ -322,8 +322,8 @@ def representatives(points: np.ndarray, labels: np.ndarray, k: int, n: int = N_R
     out = []
     for c in range(k):
         members = np.flatnonzero(labels == c)
-        centre = points[members].mean(axis=0)
-        dist = ((points[members] - centre) ** 2).sum(axis=1)
+        rows = points[members]  # gathered once (at 100k users, each gather copies a segment's profiles)
+        dist = ((rows - rows.mean(axis=0)) ** 2).sum(axis=1)
         out.append(members[np.argsort(dist, kind="stable")[:n]])
     return out
 

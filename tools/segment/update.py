@@ -16,7 +16,8 @@ only what changed:
   many days less recent. Those columns are recomputed for everyone, vectorised, exactly:
   with whole-second timestamps, ``end - last`` is recovered bit for bit from the saved
   value and the old end; otherwise every user's features are recomputed from the events.
-  Those users' profiles changed, so they are re-placed too: an update that moves the end
+  Only the behaviour columns of their fused profiles are written again (the text block is the
+  saved one, bit for bit: ProfileRecipe.behaviour_columns). Those users' profiles changed, so they are re-placed too: an update that moves the end
   places every user (no embedding, no re-fit), but their smoothing skips the search of the
   reference wherever the run's saved candidates prove the result (tools/segment/resmooth.py:
   the search's result bit for bit, about 95% of users after 14 days); one that does not (late
