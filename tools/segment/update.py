@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,12 @@ class UpdateBase:
     def make_embedder(self) -> Embedder:
         params = self.run.summary["parameters"]
         return make_embedder(str(params["embedder"]), backend=params.get("embed_backend") or None)
+
+    @cached_property
+    def candidates(self) -> Candidates | None:
+        """The smoothing candidates the run saved (tools/segment/resmooth.py), read once for the update and its p99;
+        None for a run saved without them."""
+        return Candidates.load(self.run.run_dir / NEIGHBOURS_FILE, len(self.run.user_ids))
 
     @property
     def vectors_name(self) -> str:
@@ -265,10 +272,8 @@ def update_users(base: UpdateBase, new: Dataset, embedder: Embedder | None = Non
         features = BehaviourFeatures(user_ids.astype(str), prof.features.specs, raw, scaled, prof.features.currency)
         fused[recompute] = recipe.fuse(text[recompute], scaled[recompute])
         recency_only = changed & ~recompute  # their text is the run's: only the behaviour columns change
-        if recency_only.any() and recipe.text_scale is not None:
+        if recency_only.any() and recipe.text_scale is not None:  # (without a behaviour block, fused is the text)
             fused[recency_only, recipe.text_width :] = recipe.behaviour_columns(scaled[recency_only])
-        elif recency_only.any():
-            fused[recency_only] = recipe.fuse(text[recency_only], scaled[recency_only])
     else:
         fused[rows] = prof.fused
 
@@ -277,7 +282,7 @@ def update_users(base: UpdateBase, new: Dataset, embedder: Embedder | None = Non
                                                    scaled=features.scaled[changed])  # fmt: skip
     # The changed users' profiles before, and the smoothing candidates the run saved: whoever moved little (the
     # end moved, their events did not) is re-smoothed without a search, to the search's result (resmooth.py).
-    saved = Candidates.load(run.run_dir / NEIGHBOURS_FILE, n_old) or Candidates.unknown(n_old, 0)
+    saved = base.candidates or Candidates.unknown(n_old, 0)
     candidates = Candidates.unknown(n, saved.ids.shape[1]).put(np.arange(n_old), saved)
     before = np.zeros((int(changed.sum()), fused.shape[1]), dtype=fused.dtype)
     old_changed = np.flatnonzero(changed[:n_old])
@@ -317,6 +322,6 @@ def run_p99(base: UpdateBase, seed: int = 0) -> float:
         scaled = base.recipe.features.scale.apply(run.feature_raw[rows])  # type: ignore[union-attr]
         features = replace(features, user_ids=run.user_ids[rows], raw=run.feature_raw[rows], scaled=scaled)
     # Their profiles are the run's, so the candidates it saved prove their smoothing: no search (resmooth.py).
-    saved = Candidates.load(run.run_dir / NEIGHBOURS_FILE, len(run.user_ids))
+    saved = base.candidates
     d = base.segments.place(run.fused[rows], features, None if saved is None else (run.fused[rows], saved.rows(rows))).own_distance
     return float(np.quantile(d, 0.99)) if len(d) else float("nan")
