@@ -257,7 +257,9 @@ def test_resolver_backed_tools_over_an_openai_compatible_server(workspace):
     assert "rank_users" in sent_tools and "segment_id" in sent_tools["describe_segment"]["parameters"]["properties"]
     finished = [e for e in events if isinstance(e, ToolFinished)]
     assert [f.ok for f in finished] == [True, True], [f.summary for f in finished]
+    # The two calls run side by side: they finish in either order, so each result is found by its tool's name.
+    result = {f.name: f for f in finished}
     tops = [s for s in service.segments() if s.get("parent") is None]  # ranks: the top level
     smallest = min(tops, key=lambda s: (s["size"], -s["id"]))["id"]
-    assert finished[0].artifact["description"]["segment_id"] == smallest
-    assert finished[1].artifact["item_id"] == str(title["item_id"]) and isinstance(events[-1], TurnDone)
+    assert result["describe_segment"].artifact["description"]["segment_id"] == smallest
+    assert result["explain_recommendation"].artifact["item_id"] == str(title["item_id"]) and isinstance(events[-1], TurnDone)
