@@ -246,25 +246,33 @@ def _load_roles(roles: dict[str, list[Path]], unknown: list[str], given: str, ma
         elif named and len(roles[role]) > 1:  # a named file beside a folder of parts: the file
             warnings.append(f"{given}: used {named[0].name} for {role}; ignored the {role}/ folder")
             roles[role] = named
-    # Read and resolve every file first, so a --map typo is reported as such.
+    # Read and resolve every file first, so a --map typo is reported as such. Events in several parts are read
+    # again one at a time below rather than kept: only one part's raw table is ever in memory.
     role_sets = {"events": EVENT_ROLES, "items": ITEM_ROLES, "users": USER_ROLES}
-    loaded: dict[str, list[tuple[Path, RawTable, Columns]]] = {role: [] for role in roles}
+    loaded: dict[str, list[tuple[Path, RawTable | None, Columns]]] = {role: [] for role in roles}
+    seen: list[str] = []
     for role, paths in roles.items():
         for path in paths:
             table = read_table(path, _label(given, path))
             columns, notes = _resolve(table, role_sets[role], mapping, strict=False)
-            loaded[role].append((path, table, columns))
+            loaded[role].append((path, table if role != "events" or len(paths) == 1 else None, columns))
+            seen.append(f"{path.name}: {', '.join(map(str, table.frame.columns))}")
             warnings += [*table.warnings, *notes]
+            del table
     mapped = set().union(*(columns.mapped for tables in loaded.values() for _, _, columns in tables))
     for role, wanted in (mapping or {}).items():
         if role not in mapped:
-            seen = [f"{path.name}: {', '.join(map(str, table.frame.columns))}"
-                    for tables in loaded.values() for path, table, _ in tables]  # fmt: skip
             raise DataError(
                 f"{given}: --map {role}={wanted} names a column that is in none of the files",
                 "available columns: " + "; ".join(seen),
             )
-    parts = [events_parts(table, columns, _default_type(path, columns), options) for path, table, columns in loaded["events"]]
+    parts = []
+    for i, (path, kept, columns) in enumerate(loaded["events"]):
+        loaded["events"][i] = (path, None, columns)
+        table = kept if kept is not None else read_table(path, _label(given, path))
+        del kept
+        parts.append(events_parts(table, columns, _default_type(path, columns), options))
+        del table
     if len({p.kind for p in parts}) > 1 or (len(parts) > 1 and parts[0].kind == "text"):
         raise DataError(f"{given}: mixes text-only files with events files", "load the text-only file on its own")
     skipped: dict[str, int] = {}
@@ -279,13 +287,29 @@ def _load_roles(roles: dict[str, list[Path]], unknown: list[str], given: str, ma
     users = next((_people(table, columns, warnings) for _, table, columns in loaded["users"]), None)
     for part in parts:
         users = _merge_users(users, part.users)
-    events = pd.concat([p.events for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].events
+    events = _concat_events(parts)
     first = parts[0]
     return Parts(
         events, first.kind, items, users, warnings, skipped, first.entity,
         next((p.currency for p in parts if p.currency), None), next((p.spend for p in parts if p.spend), None),
         first.entity_reason, _roles(*(columns for tables in loaded.values() for _, _, columns in tables)),
     )  # fmt: skip
+
+
+def _concat_events(parts: list[Parts]) -> pd.DataFrame:
+    """The parts' events as one table, in part order: ``pd.concat`` a column at a time, each part's column let go
+    once joined, so the parts and the whole are never both in memory."""
+    if len(parts) == 1:
+        return parts[0].events
+    names = list(parts[0].events.columns)
+    if any(list(p.events.columns) != names for p in parts):
+        return pd.concat([p.events for p in parts], ignore_index=True)
+    joined = {}
+    for name in names:
+        joined[name] = pd.concat([p.events[name] for p in parts], ignore_index=True)
+        for part in parts:
+            part.events = part.events.drop(columns=[name])
+    return pd.DataFrame(joined, copy=False)
 
 
 def _joined_parts(tables: list[tuple[Path, RawTable, Columns]]) -> list[tuple[Path, RawTable, Columns]]:
@@ -386,8 +410,31 @@ def fingerprint(
             digest.update(b"none")
             continue
         table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None).combine_chunks()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        # The stream's bytes go to the hash as they are written: no second copy of the table in memory.
+        with pa.PythonFile(_HashSink(digest), mode="w") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        digest.update(sink.getvalue())
+        del table
+    pa.default_memory_pool().release_unused()  # the conversions' freed memory back to the system, not kept by Arrow
     return digest.hexdigest()
+
+
+class _HashSink:
+    """A write-only file whose bytes update ``digest``."""
+
+    closed = False
+
+    def __init__(self, digest) -> None:
+        self.digest = digest
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
