@@ -177,8 +177,9 @@ def is_transaction_log(events: pd.DataFrame) -> bool:
 def layout_of(features: BehaviourFeatures, events: pd.DataFrame, population: np.ndarray | None = None) -> FeatureLayout:
     """The layout of features computed (without a layout) from ``events``; ``population`` (a mask over
     ``features.user_ids``; None: all) names the users who decided it, as in :func:`compute_features`."""
-    if population is not None:
-        events = events[events["user_id"].isin(pd.Index(features.user_ids[np.asarray(population, dtype=bool)])).to_numpy()]
+    if population is not None:  # is_transaction_log reads the event types alone
+        kept = events["user_id"].isin(pd.Index(features.user_ids[np.asarray(population, dtype=bool)])).to_numpy()
+        events = events.loc[kept, ["event_type"]]
     return FeatureLayout(tuple(features.names), is_transaction_log(events), fit_scale(features.raw, features.specs, population))
 
 

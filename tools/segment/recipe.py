@@ -172,18 +172,21 @@ def rating_max(events: pd.DataFrame) -> float | None:
 def fit_recipe(
     events: pd.DataFrame,
     user_ids: np.ndarray,
-    text: np.ndarray,
+    text: np.ndarray | None,
     features: BehaviourFeatures | None,
     alpha: float,
     text_source: str,
     collaborative: CollaborativeBasis | None = None,
     population: np.ndarray | None = None,
     order_weight: float = ORDER_WEIGHT,
+    text_scale: BlockScale | None = None,
 ) -> ProfileRecipe:
     """The recipe of profiles fitted on ``events``: ``text`` and ``features`` are its users' blocks, before fusion.
 
     ``population`` (a mask over ``user_ids``; None: all) names the users it is fitted on: a run
     leaves its flagged outliers out (RunState.fitted), and so does the recipe derived from it.
+    ``text_scale``, when given, is the text block's scaling as already fitted on those users (profiles kept
+    in parts sum it part by part: tools/distributed/engine.py); ``text`` is then not read and may be None.
     """
     has_behaviour = features is not None and features.raw.shape[1] > 0
     ordered = order_mask(features.names) if has_behaviour else np.zeros(0, dtype=bool)  # type: ignore[union-attr]
@@ -191,14 +194,15 @@ def fit_recipe(
     if text_source == "collaborative" and collaborative is None:
         collaborative = CollaborativeBasis.fit(events, user_ids, reference=population)
     fitted_events = events
-    if population is not None:
-        fitted_events = events[events["user_id"].isin(pd.Index(np.asarray(user_ids)[np.asarray(population, dtype=bool)])).to_numpy()]
+    if population is not None:  # only what rating_max reads: the whole table would be copied for two columns
+        kept = events["user_id"].isin(pd.Index(np.asarray(user_ids)[np.asarray(population, dtype=bool)])).to_numpy()
+        fitted_events = events.loc[kept, ["event_type", "value"]]
     return ProfileRecipe(
         alpha=alpha,
         text_source=text_source,
         rating_max=rating_max(fitted_events) or rating_max(events),
         features=None if features is None else layout_of(features, events, population),
-        text_scale=BlockScale.of(text, population) if has_behaviour else None,
+        text_scale=(text_scale or BlockScale.of(text, population)) if has_behaviour else None,
         behaviour_scale=BlockScale.of(_columns(features.scaled, ~ordered), population) if has_behaviour else None,  # type: ignore[union-attr]
         collaborative=collaborative if text_source == "collaborative" else None,
         order_scale=BlockScale.of(_columns(features.scaled, ordered), population) if has_behaviour and ordered.any() else None,  # type: ignore[union-attr]
