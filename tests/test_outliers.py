@@ -205,3 +205,19 @@ def test_event_groups_stay_distinct_when_the_combined_codes_would_overflow():
     third = np.array([0, 0, 2**24 - 2, 0])
     ids = _group(first, second, third)
     assert ids[0] != ids[1] and ids[1] == ids[3] and len(np.unique(ids)) == 3
+
+
+@pytest.mark.parametrize("group_events", [997, 2000])
+def test_past_the_group_size_the_per_user_rules_run_by_groups_of_users_with_the_same_result(tmp_path, monkeypatch, group_events):
+    """Large data runs the per-user rules a group of users at a time (memory): the same reasons, figures and rules."""
+    import tools.data.outliers as outliers
+
+    generate_sample(tmp_path / "b", n_users=500, seed=4, bots=0.06)
+    data = load_dataset(tmp_path / "b")
+    whole = detect_outliers(data)
+    assert (whole.reasons != "").sum() >= 25 and len(data.events) > 4 * group_events
+    monkeypatch.setattr(outliers, "GROUP_EVENTS", group_events)
+    grouped = detect_outliers(data)
+    assert list(grouped.reasons) == list(whole.reasons)
+    pd.testing.assert_frame_equal(grouped.figures, whole.figures)
+    assert grouped.rules == whole.rules

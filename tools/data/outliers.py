@@ -37,6 +37,7 @@ Text-only data (one message per entity) is never flagged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,7 @@ DUP_MIN_EVENTS = 10
 DUP_MIN_SHARE = 0.1
 MAX_RULE_SHARE = 0.05
 SECOND_RESOLUTION_SHARE = 0.5  # timestamps to the second: at least half are not whole minutes
+GROUP_EVENTS = 2_000_000  # past this many events, the per-user rules run a group of users at a time (memory)
 N_EXAMPLES = 10
 
 REASONS = ("event_volume", "single_item", "inhuman_timing", "duplicate_bursts")
@@ -184,6 +186,42 @@ class _Events:
         return cls(user.astype(np.int64), item, codes("event_type")[0], codes("text")[0], codes("order_id")[0],
                    np.where(np.isfinite(value), value, -np.inf), ev["timestamp"].to_numpy(dtype=np.float64), item_ids)  # fmt: skip
 
+    def take(self, rows: np.ndarray) -> _Events:
+        """These events only, with the same codes."""
+        return _Events(self.user[rows], self.item[rows], self.etype[rows], self.text[rows], self.order[rows],
+                       self.value[rows], self.ts[rows], self.item_ids)
+
+
+RuleFn = Callable[[_Events, pd.DataFrame], tuple]
+
+
+def _per_user(rule: RuleFn, e: _Events, n: int, figures: pd.DataFrame, groups: int, writes: tuple[str, ...]) -> tuple:
+    """``rule(e, figures)`` for a rule that looks at each user's own events alone, run on ``groups`` groups of users
+    in turn (user code modulo ``groups``): the same figures and flags, with each step's temporaries on a share of
+    the events. The figure columns the rule ``writes`` are filled in for each group's users."""
+    if groups == 1:
+        return rule(e, figures)
+    flagged = np.zeros(n, dtype=bool)
+    judged = None
+    columns: dict[str, np.ndarray] = {}
+    group_of = np.arange(n) % groups
+    for g in range(groups):
+        members = group_of == g
+        part = _empty_figures(n)
+        code, text, mask, note = rule(e.take(np.flatnonzero(members[e.user])), part)
+        if mask is None:  # nothing in this group to judge (no items among its events): no flags, no figures
+            continue
+        judged = (code, text, note)
+        flagged[members] = mask[members]
+        for name in writes:
+            column = columns.setdefault(name, figures[name].to_numpy(copy=True))
+            column[members] = part[name].to_numpy()[members]
+    for name, column in columns.items():
+        figures[name] = column
+    if judged is None:
+        return code, text, None, note
+    return judged[0], judged[1], flagged, judged[2]
+
 
 def detect_outliers(data: Dataset) -> Outliers:
     """Flag the users of ``data`` whose behaviour no person produces (module docstring: the rules and thresholds)."""
@@ -200,11 +238,16 @@ def detect_outliers(data: Dataset) -> Outliers:
     timed = np.isfinite(e.ts)
     to_second = bool(timed.any()) and float(np.mean(np.mod(e.ts[timed], 60.0) != 0)) >= SECOND_RESOLUTION_SHARE
     coarse = "timestamps are not to the second (whole minutes or days): timing cannot be judged"
+    groups = max(1, -(-len(ev) // GROUP_EVENTS))  # the per-user rules, a group of users at a time past that
     results: list[tuple[str, str, np.ndarray | None, str | None]] = [_volume(counts)]
-    results.append(_single_item(e, counts, figures))
+    if not (e.item >= 0).any():
+        results.append(_single_item(e, counts, figures))  # "the data has no items", for every group alike
+    else:
+        results.append(_per_user(lambda part, fig: _single_item(part, counts, fig), e, n, figures, groups,
+                                 ("top_item", "top_item_events", "top_item_share")))
     if to_second:
-        results.append(_timing(e, n, figures))
-        results.append(_duplicates(e, counts, figures))
+        results.append(_per_user(lambda part, fig: _timing(part, n, fig), e, n, figures, groups, ("densest_window",)))
+        results.append(_per_user(lambda part, fig: _duplicates(part, counts, fig), e, n, figures, groups, ("duplicates",)))
     else:
         results += [("inhuman_timing", _timing_rule(), None, coarse), ("duplicate_bursts", _dup_rule(), None, coarse)]
 
