@@ -23,6 +23,8 @@ from tools.embed.embedding import (
 )
 from tools.embed.onnx_model import ModelSpec, ensure_onnx_model, read_spec
 
+PLAN_TEXTS = 8192  # texts tokenized at a time when planning the model calls
+
 
 def onnx_missing() -> str | None:
     """Why the ONNX backend cannot run here (a missing package), or None when it can."""
@@ -99,18 +101,21 @@ class OnnxEmbedder:
             self._tokenizer = tokenizer
         return self._tokenizer
 
-    def _plan(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[int]], list[np.ndarray]]:
+    def _plan(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """(each text's unique token sequence, the unique sequences, the sequences of each model call)."""
-        # Tokens first (fast, in parallel in Rust), unpadded: identical token sequences run once.
-        encodings = self._load_tokenizer().encode_batch(list(texts))
-        first: dict[tuple[int, ...], int] = {}
+        # Tokens first (fast, in parallel in Rust), unpadded: identical token sequences run once. A tokenizer's
+        # Encoding holds tokens, offsets and masks besides the ids (KBs a text), so PLAN_TEXTS texts at a time,
+        # and only the ids kept, as int32 arrays.
+        tokenizer = self._load_tokenizer()
+        first: dict[bytes, int] = {}
         source = np.empty(len(texts), dtype=np.int64)
-        unique: list[list[int]] = []
-        for row, enc in enumerate(encodings):
-            ids = tuple(enc.ids)
-            source[row] = first.setdefault(ids, len(unique))
-            if source[row] == len(unique):
-                unique.append(enc.ids)
+        unique: list[np.ndarray] = []
+        for start in range(0, len(texts), PLAN_TEXTS):
+            for row, enc in enumerate(tokenizer.encode_batch(list(texts[start : start + PLAN_TEXTS])), start):
+                ids = np.asarray(enc.ids, dtype=np.int32)
+                source[row] = first.setdefault(ids.tobytes(), len(unique))
+                if source[row] == len(unique):
+                    unique.append(ids)
         # Longest first, batches of similar length: little padding.
         order = np.argsort([-len(ids) for ids in unique], kind="stable")
         return source, unique, [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
@@ -148,7 +153,7 @@ class OnnxEmbedder:
                 progress(done_texts, len(texts))
         return normalize_rows(vectors, copy=False)[source]
 
-    def _run(self, batch: list[list[int]]) -> np.ndarray:
+    def _run(self, batch: list[np.ndarray]) -> np.ndarray:
         width = max(len(ids) for ids in batch)
         # Padding positions are masked out of attention and pooling, so their id does not matter.
         ids = np.zeros((len(batch), width), dtype=np.int64)
