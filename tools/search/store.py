@@ -289,6 +289,23 @@ class VectorStore:
         self._write(name, ids, vectors, metadatas, documents, progress, fresh=True)
 
     @_server_errors
+    def create(self, name: str) -> None:
+        """Collection ``name``, empty when it is new (``replace`` then ``append`` write one in parts)."""
+        self.collection(name)
+
+    @_server_errors
+    def append(
+        self,
+        name: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[dict[str, Any]],
+        progress: ProgressFn | None = None,
+    ) -> None:
+        """Add rows whose ids collection ``name`` does not hold yet (a collection written a part at a time)."""
+        self._write(name, ids, vectors, metadatas, None, progress, fresh=True)
+
+    @_server_errors
     def query(
         self, name: str, vector: np.ndarray, n: int = 10, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float, dict[str, Scalar]]]:

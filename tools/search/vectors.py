@@ -9,7 +9,7 @@ run published again from the cache gets its collections rebuilt from its folder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,8 @@ RUN_PREFIXES = ("users-", "segments-", "items-")
 # ("active in the last 30 days", "spent more than 500"). Every metadata field
 # costs about 7 s per 100k users to write, so there are no others.
 FILTER_FEATURES = ("recency_days", "monetary")
+# (user ids, text vectors, segment labels, FILTER_FEATURES values) of some users at a time
+UserChunk = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
 
 def users_collection(key: str) -> str:
@@ -58,18 +60,28 @@ class RunVectors:
     segments: list[dict]  # the summary's segments (id, size, keywords, traits)
     embedder: str
     facts: dict[str, np.ndarray]  # FILTER_FEATURES the data has, raw values per user
+    # The users a chunk at a time, when they are not all in memory (profiles kept in parts: tools/segment/parts.py);
+    # ``text`` and ``facts`` are then empty and ``user_ids`` and ``labels`` are every user's.
+    chunks: Callable[[], Iterator[UserChunk]] | None = None
+
+    def user_chunks(self) -> Iterator[UserChunk]:
+        if self.chunks is not None:
+            yield from self.chunks()
+        else:
+            yield self.user_ids, self.text, self.labels, self.facts
 
     @classmethod
     def from_summary(
         cls, summary: dict, items: pd.DataFrame | None, user_ids, text, labels, item_ids, item_vectors,
-        feature_names=(), feature_raw=None,
+        feature_names=(), feature_raw=None, chunks: Callable[[], Iterator[UserChunk]] | None = None,
     ) -> RunVectors:
+        """``chunks``: the users a chunk at a time instead of ``text`` and ``feature_raw`` (None both)."""
         names = list(feature_names)
         return cls(
             key=summary["run_key"],
             fingerprint=summary["data"]["fingerprint"],
             user_ids=np.asarray(user_ids),
-            text=np.asarray(text),
+            text=np.zeros((0, 0), dtype=np.float32) if text is None else np.asarray(text),
             labels=np.asarray(labels),
             searchable=summary["parameters"].get("text_source", "embedder") == "embedder",
             item_ids=np.asarray(item_ids),
@@ -78,7 +90,8 @@ class RunVectors:
             segments=summary["segments"],
             # Item hashes name the vectors' variant, so int8 items replace fp32 ones and back.
             embedder=summary["parameters"].get("embed_vectors") or summary["parameters"]["embedder"],
-            facts={f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
+            facts={} if feature_raw is None else {f: np.asarray(feature_raw)[:, names.index(f)] for f in FILTER_FEATURES if f in names},
+            chunks=chunks,
         )
 
 
@@ -97,26 +110,38 @@ def write_vectors(store: VectorStore, run: RunVectors, report: StageProgress) ->
             name=items_collection(run.fingerprint),
         )
     traits = {s["id"]: ", ".join(t["label"] for t in s["traits"][:3]) for s in run.segments}
-    # Users with no text at all (nothing they touched has a description) have no
-    # direction to search by; they stay out of the users collection.
-    has_text = np.flatnonzero((run.text != 0).any(axis=1)) if run.searchable else np.zeros(0, dtype=np.int64)
-    # Metadata is what makes Chroma writes slow, so users carry only what the issue
-    # and the tools use: their segment, its key traits, and the FILTER_FEATURES.
-    user_meta = [
-        {"segment_id": int(run.labels[i]), "traits": traits[int(run.labels[i])], **{f: float(v[i]) for f, v in run.facts.items()}}
-        for i in has_text
-    ]
-    store.replace(
-        users_collection(run.key),
-        list(run.user_ids[has_text]),
-        run.text[has_text],
-        user_meta,
-        progress=lambda d, t: report("storing users", d, t),
-    )
-    if not len(has_text):
+    name, total = users_collection(run.key), len(run.user_ids)
+    store.delete(name)
+    store.create(name)  # an empty collection when no user has text: the run's users were written, as none
+    segment_index = pd.Index([int(s["id"]) for s in run.segments])
+    sums = np.zeros((len(run.segments), 0))
+    counts = np.zeros(len(run.segments), dtype=np.int64)
+    done = written = 0
+    for ids, text, labels, facts in run.user_chunks():
+        # Users with no text at all (nothing they touched has a description) have no
+        # direction to search by; they stay out of the users collection.
+        has_text = np.flatnonzero((text != 0).any(axis=1)) if run.searchable else np.zeros(0, dtype=np.int64)
+        # Metadata is what makes Chroma writes slow, so users carry only what the issue
+        # and the tools use: their segment, its key traits, and the FILTER_FEATURES.
+        user_meta = [
+            {"segment_id": int(labels[i]), "traits": traits[int(labels[i])], **{f: float(v[i]) for f, v in facts.items()}}
+            for i in has_text
+        ]
+        store.append(name, list(np.asarray(ids)[has_text]), text[has_text], user_meta,
+                     progress=lambda d, t, base=done: report("storing users", base + d, total))
+        done += len(ids)
+        written += len(has_text)
+        if sums.shape[1] == 0:
+            sums = np.zeros((len(run.segments), text.shape[1]))
+        rows = segment_index.get_indexer(np.asarray(labels, dtype=np.int64))  # each segment's text sum, in float64
+        np.add.at(sums, rows, text.astype(np.float64))
+        counts += np.bincount(rows, minlength=len(run.segments))
+    report("storing users", total, total)
+    if not written:
         return  # no text vectors: nothing to search users or segments by
-    segs = [s for s in run.segments if (run.labels == s["id"]).any()]
-    centres = np.vstack([run.text[run.labels == s["id"]].mean(axis=0) for s in segs])
+    present = np.flatnonzero(counts)
+    segs = [run.segments[j] for j in present]
+    centres = (sums[present] / counts[present, None]).astype(np.float32)
     seg_meta = [{"segment_id": s["id"], "size": s["size"], "keywords": list(s["keywords"][:5])} for s in segs]
     store.replace(segments_collection(run.key), [str(s["id"]) for s in segs], centres, seg_meta)
 
