@@ -168,10 +168,14 @@ class Sampler(threading.Thread):
         return kb / 1024, label
 
 
-def run_segment(data: Path, ws: Path, args: list[str], marker: str, interval: float, limit_mb: float) -> dict:
-    """`segscope segment` on ``data`` in a child, sampled; its summary, timings and the memory figures."""
+def run_segment(data: Path, ws: Path, args: list[str], marker: str, interval: float, limit_mb: float,
+                cache_from: Path | None = None) -> dict:
+    """`segscope segment` on ``data`` in a child, sampled; its summary, timings and the memory figures.
+    ``cache_from``: an embedding cache folder the workspace starts with (the texts are then not embedded again)."""
     if ws.exists():  # a finished run there would be served from its cache
         shutil.rmtree(ws)
+    if cache_from is not None:
+        shutil.copytree(cache_from, ws / ".segscope" / "cache")
     cmd = [str(SEGSCOPE), "segment", "--data", str(data), "--workspace", str(ws), "--seed", "1", "--json", *args]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -199,7 +203,29 @@ def run_segment(data: Path, ws: Path, args: list[str], marker: str, interval: fl
         "largest_process_peak_mb": round(peak_mb), "largest_process": who,
         "sum_of_processes_peak_mb": round(sampler.sum_peak_kb / 1024),
         "load_avg_1min_after": round(os.getloadavg()[0], 1),
+        "embedding_cache_from": None if cache_from is None else str(cache_from),
     }
+
+
+def start_chroma(path: Path, env: dict) -> str:
+    """A Chroma server (`chroma run`) on a free loopback port, its data under ``path``; its URL once it answers."""
+    import chromadb
+    from chromadb.config import Settings
+
+    port = _free_port()
+    path.mkdir(parents=True)
+    log = open(path.parent / "chroma.log", "wb")  # noqa: SIM115 - the server writes to it until the bench stops it
+    subprocess.Popen([str(RAY.parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                     stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False)).heartbeat()
+            return f"http://127.0.0.1:{port}"
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Chroma server did not answer on port {port}: see {path.parent / 'chroma.log'}")
+            time.sleep(0.5)
 
 
 def _growth(rows: dict, names: list[str]) -> dict | None:
@@ -229,6 +255,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--limit-mb", type=float, default=16_000, help="stop a run whose one process passes this (MB)")
     parser.add_argument("--work", type=Path, help="keep the generated data here (reused when present)")
+    parser.add_argument("--store", choices=("embedded", "server"), default="embedded",
+                        help="server: a Chroma server the bench starts (`chroma run`), counted among the run's processes")
+    parser.add_argument("--cache-from", type=Path, help="start each Ray run's workspace with this embedding cache folder "
+                        "(a workspace's .segscope/cache): its texts are not embedded again, and the run says so")
     parser.add_argument("--name", default="scale_out")
     args = parser.parse_args()
     from bench.embed_backends import cpu_features
@@ -238,7 +268,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="segscope-scale-out."))
     work.mkdir(parents=True, exist_ok=True)
     rows: dict = {"cpu_features": cpu_features(), "cpus": args.cpus, "object_store_mb": args.object_store_mb,
-                  "embedder": args.embedder, "ray": {}, "local": {}}
+                  "embedder": args.embedder, "store": args.store, "ray": {}, "local": {}}
     temp = Path(tempfile.mkdtemp(prefix="ssray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -247,7 +277,10 @@ def main() -> None:
                     "--num-cpus", str(args.cpus), "--object-store-memory", str(args.object_store_mb << 20),
                     "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp)],
                    check=True, capture_output=True, env=env)
+    store_args: list[str] = []
     try:
+        if args.store == "server":  # its data in the head's temp folder: the sampler and the cleanup find it by that
+            store_args = ["--chroma-url", start_chroma(temp / "chroma", env)]
         local_sizes = [] if args.local_sizes == "none" else args.local_sizes.split(",")
         for name in args.sizes.split(","):
             users = SIZES[name]
@@ -263,12 +296,13 @@ def main() -> None:
                     path.unlink()
                 raw.rmdir()
             rows.setdefault("data", {})[name] = json.loads((data / "parts.json").read_text())
-            ray_args = ["--embedder", args.embedder, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}"]
-            rows["ray"][name] = run_segment(data, work / f"ws-ray-{name}", ray_args, str(temp), args.interval, args.limit_mb)
+            ray_args = ["--embedder", args.embedder, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", *store_args]
+            rows["ray"][name] = run_segment(data, work / f"ws-ray-{name}", ray_args, str(temp), args.interval, args.limit_mb,
+                                            args.cache_from)
             print(name, "ray", json.dumps(rows["ray"][name]), flush=True)
             save(args.name, rows)  # each figure kept as it comes: a later, larger size may not finish
             if name in local_sizes:
-                rows["local"][name] = run_segment(data, work / f"ws-local-{name}", ["--embedder", args.embedder],
+                rows["local"][name] = run_segment(data, work / f"ws-local-{name}", ["--embedder", args.embedder, *store_args],
                                                   str(temp), args.interval, args.limit_mb)
                 print(name, "local", json.dumps(rows["local"][name]), flush=True)
                 save(args.name, rows)

@@ -319,6 +319,69 @@ def test_past_the_fit_cap_the_workers_place_the_rest_as_this_process_would(data,
     assert _names(tmp_path / "ray") == _names(tmp_path / "local")
 
 
+def _store_counts(ws: Path) -> dict[str, int]:
+    from tools.search.locator import choose_store
+    from tools.search.store import VectorStore
+
+    store = VectorStore(choose_store(ws, None))
+    return {name.split("-")[0]: store.count(name) for name in store.collection_names()}
+
+
+def _leftover_parts(ws: Path) -> list[Path]:
+    return sorted((ws / ".segscope").glob(".parts.*"))
+
+
+def test_past_the_gather_cap_profiles_stay_in_parts_and_the_run_is_the_gathered_one(data, ray_address, tmp_path):
+    """Profiles kept in part files on the workers (gather_users=100 of 500 users), the model fitted on the same
+    seeded 300 users: the same users in the same order, the same segments and names as the engine that gathers
+    every profile here; profiles.npz holds the same rows, the store the same users, and no part file is left."""
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+
+    dataset = load_dataset(data)
+    parted = RayEngine(seed=PARAMS.seed, fit_users=300, gather_users=100)
+    with ray_session(ray_address):
+        segment_dataset(dataset, tmp_path / "gathered", PARAMS, engine=RayEngine(seed=PARAMS.seed, fit_users=300))
+        segment_dataset(dataset, tmp_path / "parted", PARAMS, engine=parted)
+    assert parted.stats["ray_place_s"] > 0 and parted.stats["ray_shuffled_bytes"] > 0
+    a, b = _assignments(tmp_path / "gathered"), _assignments(tmp_path / "parted")
+    assert len(a) > 300 and list(b["user_id"]) == list(a["user_id"])
+    assert adjusted_rand_score(a["segment_id"], b["segment_id"]) >= 0.99
+    assert adjusted_rand_score(a["top_segment_id"], b["top_segment_id"]) >= 0.99
+    assert list(b["outlier"]) == list(a["outlier"])
+    assert _names(tmp_path / "parted") == _names(tmp_path / "gathered")
+    x, y = np.load(_run_dir(tmp_path / "gathered") / "profiles.npz"), np.load(_run_dir(tmp_path / "parted") / "profiles.npz")
+    assert set(x.files) == set(y.files)
+    np.testing.assert_array_equal(x["text"], y["text"])
+    np.testing.assert_array_equal(x["feature_raw"], y["feature_raw"])
+    np.testing.assert_allclose(y["fused"], x["fused"], atol=1e-6)  # the text block's scaling summed part by part
+    assert _store_counts(tmp_path / "parted") == _store_counts(tmp_path / "gathered")
+    assert _store_counts(tmp_path / "parted")["users"] > 300
+    assert not _leftover_parts(tmp_path / "parted")
+
+
+def test_a_run_in_parts_that_fails_leaves_the_workspace_as_it_was_and_no_parts(data, ray_address, tmp_path, monkeypatch):
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+    import tools.pipeline
+
+    dataset = load_dataset(data)
+    ws = tmp_path / "ws"
+    segment_dataset(dataset, ws, RunParams(seed=3, embedder="hashing", k=3), write_store=False)
+    before = {p.relative_to(ws): p.read_bytes() for p in ws.rglob("*") if p.is_file() and "cache" not in p.parts}
+
+    def broken(*args, **kwargs):
+        assert list((ws / ".segscope").glob(".parts.*/part-*.text.npy")), "the profiles were in parts when it failed"
+        raise RuntimeError("summary failed")
+
+    monkeypatch.setattr(tools.pipeline, "summarise_segments", broken)
+    with ray_session(ray_address), pytest.raises(RuntimeError, match="summary failed"):
+        segment_dataset(dataset, ws, PARAMS, write_store=False, engine=RayEngine(seed=PARAMS.seed, fit_users=300, gather_users=100))
+    after = {p.relative_to(ws): p.read_bytes() for p in ws.rglob("*") if p.is_file() and "cache" not in p.parts}
+    assert after.keys() == before.keys() and after == before
+    assert not _leftover_parts(ws)
+
+
 # -- the real model through the pool ---------------------------------------------------------------
 
 

@@ -14,7 +14,8 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from tools.core.dataset import Dataset
+from tools.core.memory import release_memory
+from tools.core.npz import Blocks, save_npz
 from tools.core.workspace import Workspace, atomic_write_json
 from tools.data.outliers import Outliers, detect_outliers
 from tools.embed.cache import EmbeddingCache
@@ -36,7 +39,9 @@ from tools.explain.quality import label_distinctiveness
 from tools.search.locator import StoreSpec, choose_store, recorded_store
 from tools.search.store import VectorStore
 from tools.search.vectors import (
+    FILTER_FEATURES,
     RunVectors,
+    UserChunk,
     has_vectors,
     keep_only,
     leave_store,
@@ -46,6 +51,7 @@ from tools.search.vectors import (
 from tools.segment.clustering import SegmentModel
 from tools.segment.engine import LOCAL, Engine, fit_sample
 from tools.segment.levels import Levels, fit_levels, flat_levels
+from tools.segment.parts import ProfileParts, fused_rows
 from tools.segment.profiles import DEFAULT_ALPHA, Profiles, build_profiles
 from tools.segment.resmooth import NEIGHBOURS_FILE, Candidates
 from tools.segment.stability import REPRODUCIBLE
@@ -184,23 +190,28 @@ def _segment_new(
 ) -> SegmentationRun:
     ws.prepare()
     notices: list[str] = []
-    with ws.lock():
+    with ws.lock(), ExitStack() as cleanup:
         ws.clean_leftovers()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         cache = EmbeddingCache(ws.cache_dir, vectors_name(embedder))
         report("finding outliers", 0, 1)
         outliers = detect_outliers(data)
+        release_memory()  # each stage's temporaries back to the system: a large run's peak is one stage's, not their sum
         report("finding outliers", 1, 1)
         # Flagged users get profiles, but take no part in their scaling unless kept in the fit.
         exclude = None if params.keep_outliers else outliers.user_ids[outliers.flagged]
-        profiles = engine.build_profiles(data, embedder, cache, params.alpha, report, exclude, order=params.order)
+        profiles = engine.build_profiles(data, embedder, cache, params.alpha, report, exclude, order=params.order,
+                                         scratch=ws.state)
+        if isinstance(profiles, ProfileParts):  # kept in parts by the engine (tools/segment/parts.py): gone with the run
+            cleanup.callback(profiles.discard)
         reasons = outliers.aligned(profiles.user_ids)
         flagged = reasons != ""
         fitted = np.ones(len(flagged), dtype=bool) if params.keep_outliers else ~flagged
         fitted = fit_sample(fitted, engine.fit_users, params.seed)
         fit_profiles = profiles if fitted.all() else profiles.rows(fitted)
         fit_data = data if fitted.all() else data.for_users(fit_profiles.user_ids)
+        release_memory()
         timings["profiles_s"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
@@ -231,26 +242,26 @@ def _segment_new(
             else:
                 levels = flat_levels(model.labels_)
         top, labels = assign_everyone(levels, model, profiles, fitted, engine)
+        release_memory()
         timings["clustering_s"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
         report("describing segments", 0, 1)
-        segments = summarise_segments(data, profiles, labels, top, levels.tree.parents, fitted=fitted, flagged=flagged)
+        segments = summarise_segments(data, profiles, labels, top, levels.tree.parents, fitted=fitted, flagged=flagged,
+                                      described=None if fitted.all() else (fit_data, fit_profiles))
         summary = build_summary(data, params, key, model, segments, profiles, levels, embedder, outliers)
         name_segments(summary, fit_profiles, labels[fitted], embedder)
+        release_memory()
         report("describing segments", 1, 1)
         timings["summary_s"] = time.perf_counter() - t2
 
         with ws.new_run(key) as run_dir:
-            save_run(run_dir, summary, profiles, model, levels, top, labels, reasons, fitted)
+            save_run(run_dir, summary, profiles, model, levels, top, labels, reasons, fitted, fit_fused=fit_profiles.fused)
             save_data(run_dir, data)
+            release_memory()
             if store is not None:
                 t3 = time.perf_counter()
-                feats = profiles.features
-                vectors = RunVectors.from_summary(
-                    summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids, profiles.item_vectors,
-                    () if feats is None else feats.names, None if feats is None else feats.raw,
-                )
+                vectors = run_vectors(summary, data, profiles, labels)
                 write_vectors(VectorStore(store), vectors, report)
                 timings["store_s"] = time.perf_counter() - t3
             timings["total_s"] = time.perf_counter() - t0
@@ -264,16 +275,37 @@ def _segment_new(
     return SegmentationRun(ws.root, key, summary, cached=False, timings=timings, notices=tuple(notices))
 
 
-def assign_everyone(levels: Levels, model: SegmentModel | TextSegmentModel, profiles: Profiles, fitted: np.ndarray,
-                    engine: Engine = LOCAL) -> tuple[np.ndarray, np.ndarray]:
+def assign_everyone(levels: Levels, model: SegmentModel | TextSegmentModel, profiles: Profiles | ProfileParts,
+                    fitted: np.ndarray, engine: Engine = LOCAL) -> tuple[np.ndarray, np.ndarray]:
     """(top-level, leaf) segment of every user: the fit's own for the ``fitted`` rows, the saved model's for the rest
-    (placed by the ``engine``)."""
+    (placed by the ``engine``, a part at a time when it kept the profiles in parts)."""
     top = np.zeros(len(fitted), dtype=np.int64)
     leaf = np.zeros(len(fitted), dtype=np.int64)
     top[fitted], leaf[fitted] = levels.tree.top_labels, levels.tree.leaf_labels
-    if not fitted.all():
+    if isinstance(profiles, ProfileParts) and not fitted.all():
+        placed_top, placed_leaf = engine.place_parts(levels, model, profiles, ~fitted)  # type: ignore[arg-type]
+        top[~fitted], leaf[~fitted] = placed_top[~fitted], placed_leaf[~fitted]
+    elif not fitted.all():
         top[~fitted], leaf[~fitted] = engine.assign_levels(levels, model, profiles.rows(~fitted))  # type: ignore[arg-type]
     return top, leaf
+
+
+def run_vectors(summary: dict, data: Dataset, profiles: Profiles | ProfileParts, labels: np.ndarray) -> RunVectors:
+    """What the run writes to the store: every user's text vector, from memory or a part at a time."""
+    names = profiles.feature_names
+    if not isinstance(profiles, ProfileParts):
+        feats = profiles.features
+        return RunVectors.from_summary(summary, data.items, profiles.user_ids, profiles.text, labels, profiles.item_ids,
+                                       profiles.item_vectors, names, None if feats is None else feats.raw)
+    parts = profiles
+
+    def chunks() -> Iterator[UserChunk]:
+        for i, rows in enumerate(parts.rows_of):
+            text, raw = parts.load(i)
+            yield parts.user_ids[rows], text, labels[rows], {f: raw[:, names.index(f)] for f in FILTER_FEATURES if f in names}
+
+    return RunVectors.from_summary(summary, data.items, parts.user_ids, None, labels, parts.item_ids, parts.item_vectors,
+                                   names, None, chunks=chunks)
 
 
 def is_hierarchical(data: Dataset, params: RunParams) -> bool:
@@ -313,7 +345,7 @@ def k_selection(model: SegmentModel, levels: Levels) -> dict | None:
 
 def build_summary(
     data: Dataset, params: RunParams, key: str, model: SegmentModel | TextSegmentModel, segments: list[SegmentSummary],
-    profiles: Profiles, levels: Levels | None = None, embedder: Embedder | None = None, outliers: Outliers | None = None,
+    profiles: Profiles | ProfileParts, levels: Levels | None = None, embedder: Embedder | None = None, outliers: Outliers | None = None,
 ) -> dict:
     levels = levels or flat_levels(model.labels_)
     metrics = {name: (round(value, 4) if np.isfinite(value) else None) for name, value in model.metrics_.items()}
@@ -345,7 +377,7 @@ def build_summary(
         "parameters": {
             **params.as_dict(),
             "alpha": profiles.alpha,
-            "behaviour_features": [] if profiles.features is None else profiles.features.names,
+            "behaviour_features": list(profiles.feature_names),
             "text_source": profiles.text_source,
             # The order block's weight in the profiles (0: the run has none), what assign and update fuse with.
             "order_weight": 0.0 if profiles.recipe is None else profiles.recipe.order_weight,
@@ -394,14 +426,15 @@ def assignments_csv(
 
 
 def save_run(
-    run_dir: Path, summary: dict, profiles: Profiles, model: SegmentModel | TextSegmentModel, levels: Levels | None = None,
+    run_dir: Path, summary: dict, profiles: Profiles | ProfileParts, model: SegmentModel | TextSegmentModel, levels: Levels | None = None,
     top: np.ndarray | None = None, labels: np.ndarray | None = None, outliers: np.ndarray | None = None,
-    fitted: np.ndarray | None = None,
+    fitted: np.ndarray | None = None, fit_fused: np.ndarray | None = None,
 ) -> None:
     """Everything later commands need, in plain numpy/JSON (no pickles).
 
     ``top``/``labels`` are every user's segments (the fitted tree's when None); ``outliers`` their reason codes;
-    ``fitted`` the rows the model was fitted on (None: everyone but the flagged outliers, unless the run kept them).
+    ``fitted`` the rows the model was fitted on (None: everyone but the flagged outliers, unless the run kept them);
+    ``fit_fused`` their fused profiles when the caller has them (else read from ``profiles``).
     """
     levels = levels or flat_levels(model.labels_)
     tree = levels.tree
@@ -410,25 +443,29 @@ def save_run(
     outliers = np.full(len(labels), "", dtype=object) if outliers is None else outliers
     (run_dir / "segments.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     (run_dir / "assignments.csv").write_text(assignments_csv(profiles.user_ids, labels, top, outliers))
-    feats = profiles.features
-    np.savez(
-        run_dir / "profiles.npz",
-        user_ids=profiles.user_ids.astype(str),
-        text=profiles.text,
-        fused=profiles.fused,
-        labels=labels,
-        top_labels=top,
-        outliers=np.asarray(outliers, dtype=str),
-        feature_names=np.asarray([] if feats is None else feats.names, dtype=str),
-        feature_raw=np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw,
-        item_ids=profiles.item_ids.astype(str),
-        item_vectors=profiles.item_vectors,
-    )
+    arrays = {
+        "user_ids": profiles.user_ids.astype(str),
+        "text": None,
+        "fused": None,
+        "labels": labels,
+        "top_labels": top,
+        "outliers": np.asarray(outliers, dtype=str),
+        "feature_names": np.asarray(profiles.feature_names, dtype=str),
+        "feature_raw": None,
+        "item_ids": profiles.item_ids.astype(str),
+        "item_vectors": profiles.item_vectors,
+    }
+    if isinstance(profiles, ProfileParts):  # text, fused and feature_raw streamed from the parts
+        profiles.save_npz(run_dir / "profiles.npz", arrays)
+    else:
+        feats = profiles.features
+        raw = np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw
+        np.savez(run_dir / "profiles.npz", **(arrays | {"text": profiles.text, "fused": profiles.fused, "feature_raw": raw}))
     # The model was fitted on everyone but the flagged outliers (unless the run kept them in the fit).
     kept = ((summary.get("data") or {}).get("outliers") or {}).get("kept_in_fit", True)
     if fitted is None:
         fitted = np.ones(len(labels), dtype=bool) if kept else np.asarray(outliers, dtype=str) == ""
-    save_model(run_dir, model, levels, profiles.fused[fitted])
+    save_model(run_dir, model, levels, fused_rows(profiles, fitted) if fit_fused is None else fit_fused)
     save_candidates(run_dir, model, fitted)
     # Last: run.json is what marks the run folder complete.
     (run_dir / "run.json").write_text(json.dumps({"key": summary["run_key"], "parameters": summary["parameters"]}, indent=2) + "\n")
@@ -440,7 +477,28 @@ def save_candidates(run_dir: Path, model: SegmentModel | TextSegmentModel, fitte
     found = getattr(model, "fit_candidates_", None)
     if not isinstance(model, SegmentModel) or model.metric != "euclidean" or found is None:
         return
-    Candidates.unknown(len(fitted), found.ids.shape[1]).put(np.asarray(fitted, dtype=bool), found).save(run_dir / NEIGHBOURS_FILE)
+    fitted = np.asarray(fitted, dtype=bool)
+    if fitted.all():
+        Candidates.unknown(len(fitted), found.ids.shape[1]).put(fitted, found).save(run_dir / NEIGHBOURS_FILE)
+        return
+    # Unknown (-1, NaN, -inf) for the users the model was not fitted on: written a block of rows at a time, as
+    # ``Candidates.unknown(n, width).put(fitted, found)`` would hold them (1M users: 0.6 GB, twice, built whole).
+    width, n = found.ids.shape[1], len(fitted)
+    before = np.concatenate([[0], np.cumsum(fitted)])  # fitted rows before each row: where its candidates start
+
+    def blocks(of: np.ndarray, fill: float, dtype) -> Blocks:
+        def make() -> Iterator[np.ndarray]:
+            for start in range(0, n, CANDIDATE_BLOCK):
+                stop = min(start + CANDIDATE_BLOCK, n)
+                block = np.full((stop - start, width), fill, dtype=dtype)
+                block[fitted[start:stop]] = of[before[start] : before[stop]]
+                yield block
+        return Blocks((n, width), np.dtype(dtype), make)
+
+    bound = np.full(n, -np.inf)
+    bound[fitted] = found.bound
+    save_npz(run_dir / NEIGHBOURS_FILE, {"ids": blocks(found.ids, -1, np.int32), "dist": blocks(found.dist, np.nan, np.float64),
+                                         "bound": bound})
 
 
 def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Levels, fused: np.ndarray) -> None:
@@ -489,6 +547,26 @@ def save_model(run_dir: Path, model: SegmentModel | TextSegmentModel, levels: Le
     )
 
 
+PARQUET_CHUNK = 1_000_000  # rows converted to Arrow at a time
+CANDIDATE_BLOCK = 65_536  # rows of neighbours.npz built at a time
+
+
+def write_parquet(frame, path: Path) -> None:
+    """``frame.to_parquet(path, index=False)``, converted ``PARQUET_CHUNK`` rows at a time (each a row group) rather
+    than all at once; read back, the same table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(frame) <= PARQUET_CHUNK:
+        frame.to_parquet(path, index=False)
+        return
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, len(frame), PARQUET_CHUNK):
+            writer.write_table(pa.Table.from_pandas(frame.iloc[start : start + PARQUET_CHUNK], schema=schema,
+                                                    preserve_index=False))
+
+
 def _segment_means(space: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(k, d) each segment's mean row of ``space`` (segments 0..k-1 by ``labels``)."""
     k = int(labels.max()) + 1
@@ -507,7 +585,7 @@ def _spline_knots(levels: Levels) -> np.ndarray:
 
 def save_data(run_dir: Path, data: Dataset) -> None:
     """The normalised tables, so later commands work from the workspace alone."""
-    data.events.to_parquet(run_dir / "events.parquet", index=False)
+    write_parquet(data.events, run_dir / "events.parquet")
     if data.items is not None:
         data.items.to_parquet(run_dir / "items.parquet", index=False)
     if data.users is not None:

@@ -15,20 +15,32 @@ run's :class:`~tools.segment.recipe.ProfileRecipe`. The engine therefore works i
 On data within ``recipe_users`` every step is the local engine's computation on the same rows, so
 the profiles, and the segments fitted on them, are the local engine's.
 
+Past ``gather_users`` users no process gathers every profile (docs/scaling.md). The events go to the
+workers as a Parquet file in the run's scratch folder (read there by ``ray.data.read_parquet``, not
+shipped from this process), each partition writes its users' text vectors and raw features to a part
+file (tools/segment/parts.py) and returns only the raw features, the text block's scaling is summed
+part by part, and the run goes on with :class:`~tools.segment.parts.ProfileParts`: this process reads
+back the fit sample alone, the workers place everyone else a part at a time (``place_parts``), and the
+store and profiles.npz are written from the parts one at a time. The workers and this process then
+share the workspace's file system, as they already do for the embedding cache.
+
 Placing users (``assign_levels``) and scoring every user's recommendations (``top_k``) ship the
 fitted model to the object store once and run it on slices of the users' rows.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tools.core.dataset import Dataset
+from tools.core.memory import release_memory
 from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder, make_embedder, vectors_name
 from tools.recommend.hybrid import HybridRecommender, TopK
@@ -36,13 +48,16 @@ from tools.segment.clustering import SegmentModel
 from tools.segment.engine import StageProgress
 from tools.segment.features import BehaviourFeatures, data_end, scale_features
 from tools.segment.levels import Levels, assign_levels
+from tools.segment.parts import ProfileParts, write_part
 from tools.segment.profiles import Profiles, build_profiles, profile_texts
-from tools.segment.recipe import ProfileRecipe, fit_recipe, rating_max
+from tools.segment.recipe import BlockScale, ProfileRecipe, fit_recipe, rating_max
 from tools.distributed.embed import PoolEmbedder
 
 RECIPE_USERS = 20_000  # users the recipe's columns are decided on (all of them below this)
-FIT_USERS = 200_000  # users the model is fitted on; the rest are placed by the workers
+FIT_USERS = 100_000  # users the model is fitted on (a seeded sample past this); the rest are placed by the workers
 PARTITION_USERS = 20_000  # about this many users per partition (and at least one partition per CPU)
+GATHER_USERS = FIT_USERS  # past this many users, profiles stay in parts (module docstring)
+EVENT_CHUNK = 1_000_000  # events converted to Arrow at a time when written for the workers
 _ROW, _PART = "_segscope_row", "_segscope_part"
 
 
@@ -58,6 +73,7 @@ class _PartContext:
     cache_dir: str
     embedder: tuple[str, str | None, str | None]  # (name, precision, backend): made only if a text is not cached
     final: bool = False  # the recipe is a fitted run's: also return the scaled features and fused rows
+    parts_dir: str | None = None  # keep the rows in a part file there, and return only the ids and raw features
 
 
 def _profile_partition(group: pd.DataFrame, context_ref) -> dict[str, np.ndarray]:
@@ -74,6 +90,10 @@ def _profile_partition(group: pd.DataFrame, context_ref) -> dict[str, np.ndarray
     profiles = build_profiles(part, embedder, EmbeddingCache(ctx.cache_dir, vectors_name(embedder)), recipe=ctx.recipe)
     feats = profiles.features
     raw = np.zeros((len(profiles.user_ids), 0)) if feats is None else feats.raw
+    if ctx.parts_dir is not None:  # the text stays in the part file; a retried task rewrites it whole
+        number = int(group[_PART].iloc[0])
+        write_part(ctx.parts_dir, number, profiles.user_ids, profiles.text, raw)
+        return {"user_id": profiles.user_ids.astype(str), "raw": raw, "part": np.full(len(raw), number, dtype=np.int64)}
     out = {"user_id": profiles.user_ids.astype(str), "text": profiles.text, "raw": raw}
     if ctx.final:  # a fitted run's recipe: its scaling applies as it is, so the rows are final here
         out["scaled"] = np.zeros((len(profiles.user_ids), 0), dtype=np.float32) if feats is None else feats.scaled
@@ -91,6 +111,26 @@ def _place_rows(batch: dict[str, np.ndarray], fitted_ref) -> dict[str, np.ndarra
     return {"id": rows, "top": np.asarray(top, dtype=np.int64), "leaf": np.asarray(leaf, dtype=np.int64)}
 
 
+def _place_part(batch: dict[str, np.ndarray], fitted_ref, placed_ref) -> dict[str, np.ndarray]:
+    """The (top, leaf) segments of the ``placed`` users (a mask over every row) in the parts ``batch["id"]``
+    (positions in ``ProfileParts.parts``), placed from the fitted model on the part's profiles; "id" comes back as
+    the users' row numbers."""
+    import ray
+
+    levels, model, parts = ray.get(fitted_ref)
+    placed = ray.get(placed_ref)
+    ids, tops, leaves = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for i in np.asarray(batch["id"], dtype=np.int64):
+        inside = np.flatnonzero(placed[parts.rows_of[i]])
+        if not len(inside):
+            continue
+        top, leaf = assign_levels(levels, model, parts.part(int(i)).rows(inside))
+        ids.append(parts.rows_of[i][inside])
+        tops.append(np.asarray(top, dtype=np.int64))
+        leaves.append(np.asarray(leaf, dtype=np.int64))
+    return {"id": np.concatenate(ids), "top": np.concatenate(tops), "leaf": np.concatenate(leaves)}
+
+
 def _top_rows(batch: dict[str, np.ndarray], recommender_ref, k: int) -> dict[str, np.ndarray]:
     """The top-``k`` item columns and scores of the users in ``batch["id"]`` (row numbers), from the fitted recommender."""
     import ray
@@ -106,8 +146,9 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, actors: int = 2, recipe_users: int = RECIPE_USERS, fit_users: int | None = FIT_USERS,
-                 partition_users: int = PARTITION_USERS, seed: int = 0) -> None:
+                 partition_users: int = PARTITION_USERS, seed: int = 0, gather_users: int = GATHER_USERS) -> None:
         self.actors = actors
+        self.gather_users = gather_users
         self.recipe_users = recipe_users
         self.fit_users = fit_users
         self.partition_users = partition_users
@@ -122,7 +163,10 @@ class RayEngine:
         return max(cpus, -(-n_users // self.partition_users))
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
-                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True,
+                       scratch: Path | None = None) -> Profiles | ProfileParts:
+        """Every user's profile (module docstring): gathered here, or past ``gather_users`` users (with a
+        ``scratch`` folder to keep them in) as :class:`ProfileParts` in a folder of ``scratch``."""
         report = progress
         misses_before = cache.misses
         self.stats.clear()  # a run's figures: this is its first stage
@@ -144,6 +188,11 @@ class RayEngine:
         report("building profiles", 1, 3)
         clock("ray_recipe_s")
 
+        if scratch is not None and len(user_ids) > self.gather_users:
+            parts = self._profile_parts(data, user_ids, population, decided, recipe, cache, embedder, scratch,
+                                        misses_before, len(texts), clock)
+            report("building profiles", 3, 3)
+            return parts
         rows = self._profile_partitions(data, user_ids, recipe, cache, embedder, final=False)
         report("building profiles", 2, 3)
         clock("ray_partitions_s")
@@ -168,7 +217,7 @@ class RayEngine:
         import ray.data
 
         ev = data.events
-        codes = pd.Index(user_ids).get_indexer(ev["user_id"])
+        codes = _user_codes(ev, user_ids)
         n_parts = self._partitions(len(user_ids))
         frame = ev.assign(**{_ROW: np.arange(len(ev)), _PART: _user_hash(user_ids)[codes] % n_parts})
         if cache.path is None:
@@ -194,6 +243,91 @@ class RayEngine:
         if (order < 0).any() or len(order) != sum(len(x) for x in got_ids):
             raise RuntimeError("the partitions did not return every user exactly once")
         return {k: np.concatenate(v).reshape(len(order), -1)[order] for k, v in got.items()}
+
+    def _profile_parts(self, data: Dataset, user_ids: np.ndarray, population: np.ndarray | None, decided: Profiles,
+                       recipe: ProfileRecipe, cache: EmbeddingCache, embedder: Embedder, scratch: Path,
+                       misses_before: int, n_texts: int, clock: _Clock) -> ProfileParts:
+        """Each partition profiled by ``recipe`` into a part file of a new folder of ``scratch``; the scaling fitted
+        here on the gathered raw features and on the text block summed part by part (:func:`_text_scale`)."""
+        import tempfile
+
+        import ray
+        import ray.data
+
+        if cache.path is None:
+            raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
+        folder = Path(tempfile.mkdtemp(dir=scratch, prefix=".parts.", suffix=".tmp"))  # a killed run's is cleaned up
+        try:
+            n_parts = self._partitions(len(user_ids))
+            events_file = folder / "events.parquet"
+            self.stats["ray_shuffled_bytes"] = float(_write_events(data.events, user_ids, n_parts, events_file))
+            release_memory()
+            context = _PartContext(recipe, data.items, data.kind, data.currency, dict(data.events.dtypes),
+                                   str(cache.path.parent), _spec(embedder), parts_dir=str(folder))
+            mapped = (
+                ray.data.read_parquet(str(events_file))
+                .groupby(_PART, num_partitions=n_parts)
+                .map_groups(_profile_partition, fn_args=(ray.put(context),), batch_format="pandas")
+            )
+            got_ids, got_raw, got_part = [], [], []
+            for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+                got_ids.append(np.asarray(batch["user_id"], dtype=object))
+                got_raw.append(np.asarray(batch["raw"], dtype=np.float64))
+                got_part.append(np.asarray(batch["part"], dtype=np.int64))
+            events_file.unlink()
+            ids, part = np.concatenate(got_ids), np.concatenate(got_part)
+            rows = pd.Index(user_ids).get_indexer(ids)
+            if len(ids) != len(user_ids) or (rows < 0).any() or np.bincount(rows, minlength=len(user_ids)).max() != 1:
+                raise RuntimeError("the partitions did not return every user exactly once")
+            returned = np.concatenate(got_raw).reshape(len(ids), -1)
+            del got_raw
+            raw = np.empty_like(returned)
+            raw[rows] = returned  # in the run's row order, as gathered locally
+            del returned
+            numbers = np.unique(part)
+            rows_of = tuple(rows[part == number] for number in numbers)  # each in its part files' order
+            clock("ray_partitions_s")
+
+            parts = ProfileParts(folder, tuple(int(x) for x in numbers), rows_of, user_ids,
+                                 () if decided.features is None else tuple(decided.features.specs), data.currency,
+                                 decided.alpha, decided.item_ids, decided.item_vectors, cache.misses - misses_before,
+                                 n_texts, decided.text_source, recipe)
+            pop = population
+            features = None
+            if decided.features is not None:
+                specs = decided.features.specs
+                features = BehaviourFeatures(user_ids, specs, raw, scale_features(raw, specs, pop), data.currency)
+            fitted = fit_recipe(data.events, user_ids, None, features, recipe.alpha, recipe.text_source, recipe.collaborative,
+                                pop, text_scale=_text_scale(parts, pop) if features is not None else None)
+            del features, raw
+            release_memory()
+            clock("ray_scaling_s")
+            return replace(parts, recipe=fitted)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def place_parts(self, levels: Levels, model: SegmentModel, parts: ProfileParts, placed: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(top, leaf) of the ``placed`` rows of ``parts`` (a mask over every row), each part placed on a worker;
+        the other rows' entries are -1."""
+        import ray
+        import ray.data
+
+        clock = _Clock(self.stats)
+        n = len(parts.user_ids)
+        top, leaf = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+        placed = np.asarray(placed, dtype=bool)
+        if placed.any():
+            numbers = ray.data.range(len(parts.parts), override_num_blocks=len(parts.parts))  # "id": a part's position
+            mapped = numbers.map_batches(_place_part, fn_args=(ray.put((levels, model, parts)), ray.put(placed)),
+                                         batch_size=1, batch_format="numpy")
+            for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+                top[batch["id"]], leaf[batch["id"]] = batch["top"], batch["leaf"]
+            if (leaf[placed] < 0).any():
+                raise RuntimeError("the workers did not place every user")
+        clock("ray_place_s")
+        return top, leaf
 
     def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
                       progress: StageProgress | None = None) -> Profiles:
@@ -270,6 +404,59 @@ class _Clock:
         now = time.perf_counter()
         self.stats[key] = self.stats.get(key, 0.0) + now - self.last
         self.last = now
+
+
+def _write_events(events: pd.DataFrame, user_ids: np.ndarray, n_parts: int, path: Path) -> int:
+    """``events`` with their row number and their user's partition, as a Parquet file the workers read, converted
+    ``EVENT_CHUNK`` rows at a time; returns the bytes they take in Arrow (what the shuffle moves)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    codes = _user_codes(events, user_ids)
+    partition = (_user_hash(user_ids) % n_parts)[codes].astype(np.int64)
+    schema = pa.Schema.from_pandas(events.head(0), preserve_index=False)
+    for i, name in enumerate(schema.names):  # object columns: strings (an empty frame says nothing of them)
+        if events[name].dtype == object:
+            schema = schema.set(i, pa.field(name, pa.string()))
+    schema = schema.append(pa.field(_ROW, pa.int64())).append(pa.field(_PART, pa.int64()))
+    total = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(events), 1), EVENT_CHUNK):
+            stop = min(start + EVENT_CHUNK, len(events))
+            chunk = events.iloc[start:stop].assign(**{_ROW: np.arange(start, stop), _PART: partition[start:stop]})
+            table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            total += table.nbytes
+            writer.write_table(table, row_group_size=max(1, min(EVENT_CHUNK, len(table))))
+    return total
+
+
+def _user_codes(events: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
+    """Each event's row in ``user_ids`` (the events' users in order of first appearance, ``pd.unique``'s order):
+    ``pd.factorize`` numbers them in that order, on the string column as it is (``Index.get_indexer`` would
+    first turn it into one Python string per event)."""
+    codes, uniques = pd.factorize(events["user_id"])
+    if len(uniques) != len(user_ids) or not np.array_equal(np.asarray(uniques, dtype=object), user_ids):
+        raise RuntimeError("the users are not the events' users in order of first appearance")
+    return codes
+
+
+def _text_scale(parts: ProfileParts, population: np.ndarray | None) -> BlockScale:
+    """The text block's :class:`BlockScale` over the ``population`` rows (None: all), summed part by part in float64:
+    the mean, and the mean squared norm about it (Σ‖x‖² − 2m·Σx + n‖m‖²) / n."""
+    total, squares, count = None, 0.0, 0
+    for i, rows in enumerate(parts.rows_of):
+        text = parts.load(i)[0]
+        if population is not None:
+            text = text[population[rows]]
+        block = text.astype(np.float64)
+        total = block.sum(axis=0) if total is None else total + block.sum(axis=0)
+        squares += float((block * block).sum())
+        count += len(block)
+    if not count or total is None:
+        raise RuntimeError("no user's text to scale the text block by")
+    mean = (total / count).astype(np.float32)[None, :]
+    m = mean.astype(np.float64)[0]
+    return BlockScale(mean, float((squares - 2.0 * m @ total + count * (m @ m)) / count))
 
 
 def _user_hash(user_ids: np.ndarray) -> np.ndarray:

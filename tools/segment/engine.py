@@ -8,6 +8,7 @@ engine changes where the work runs, never what it computes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from tools.embed.cache import EmbeddingCache
 from tools.embed.embedding import Embedder
 from tools.segment.clustering import SegmentModel
 from tools.segment.levels import Levels, assign_levels
+from tools.segment.parts import ProfileParts
 from tools.segment.profiles import Profiles, build_profiles
 from tools.segment.recipe import ProfileRecipe
 
@@ -36,7 +38,15 @@ class Engine(Protocol):
     stats: dict[str, float]  # the engine's own stage seconds and volumes of the last run, added to its timings.json
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
-                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles: ...
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True,
+                       scratch: Path | None = None) -> Profiles | ProfileParts:
+        """Every user's profile; an engine may keep them as parts in a folder of ``scratch`` (tools/segment/parts.py)."""
+        ...
+
+    def place_parts(self, levels: Levels, model: SegmentModel, parts: ProfileParts, placed: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(top, leaf) of the ``placed`` rows (a mask) of profiles this engine kept in parts; -1 elsewhere."""
+        ...
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -61,7 +71,8 @@ class LocalEngine:
         return {}  # its stages are the pipeline's own
 
     def build_profiles(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, alpha: float,
-                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True) -> Profiles:
+                       progress: StageProgress, exclude: np.ndarray | None, order: bool = True,
+                       scratch: Path | None = None) -> Profiles:
         return build_profiles(data, embedder, cache, alpha=alpha, progress=progress, exclude=exclude, order=order)
 
     def assign_levels(self, levels: Levels, model: SegmentModel, profiles: Profiles) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +81,15 @@ class LocalEngine:
     def profiles_like(self, data: Dataset, embedder: Embedder, cache: EmbeddingCache, recipe: ProfileRecipe,
                       progress: StageProgress | None = None) -> Profiles:
         return build_profiles(data, embedder, cache, progress=progress, recipe=recipe)
+
+    def place_parts(self, levels: Levels, model: SegmentModel, parts: ProfileParts, placed: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        top, leaf = np.full(len(placed), -1, dtype=np.int64), np.full(len(placed), -1, dtype=np.int64)
+        for i, rows in enumerate(parts.rows_of):
+            inside = np.flatnonzero(placed[rows])
+            if len(inside):
+                top[rows[inside]], leaf[rows[inside]] = assign_levels(levels, model, parts.part(i).rows(inside))
+        return top, leaf
 
     def top_k(self, recommender: Any, k: int) -> Any:
         return recommender.top_k(None, k=k)

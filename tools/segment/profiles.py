@@ -60,6 +60,10 @@ class Profiles:
     text_source: str = "embedder"  # "collaborative" when the data has no text, "none" when it has no items either
     recipe: ProfileRecipe | None = None  # what was fitted on all users (tools/segment/recipe.py)
 
+    @property
+    def feature_names(self) -> list[str]:
+        return [] if self.features is None else self.features.names
+
     def rows(self, rows: np.ndarray) -> Profiles:
         """These profiles for the users in ``rows`` only (indices or a boolean mask), scaled as they are."""
         feats = self.features

@@ -355,6 +355,7 @@ def summarise_segments(
     parents: dict[int, int | None] | None = None,
     fitted: np.ndarray | None = None,
     flagged: np.ndarray | None = None,
+    described: tuple[Dataset, Profiles] | None = None,
 ) -> list[SegmentSummary]:
     """One summary per node of the segment tree, in tree order (each top-level segment, then its sub-segments).
 
@@ -363,7 +364,8 @@ def summarise_segments(
     Sizes and shares count every user assigned; keywords, traits, profiles,
     attributes and representatives describe the ``fitted`` users only (a mask:
     flagged outliers left out of the fit do not describe the segments either).
-    ``flagged`` (a mask) is counted per segment as its ``outliers``.
+    ``flagged`` (a mask) is counted per segment as its ``outliers``. ``described`` is the ``fitted`` users' data
+    and profiles when the caller has them already (``profiles`` may then be kept in parts: tools/segment/parts.py).
     """
     labels = np.asarray(labels)
     n = len(labels)
@@ -375,9 +377,13 @@ def summarise_segments(
     flagged = np.zeros(n, dtype=bool) if flagged is None else np.asarray(flagged, dtype=bool)
     if fitted is not None and not np.all(fitted):
         fitted = np.asarray(fitted, dtype=bool)
-        kept = data.events["user_id"].isin(pd.Index(profiles.user_ids[fitted]))
-        data = replace(data, events=data.events[kept.to_numpy()].reset_index(drop=True))
-        profiles, labels, top_labels = profiles.rows(fitted), labels[fitted], top_labels[fitted]
+        if described is not None:
+            data, profiles = described
+        else:
+            kept = data.events["user_id"].isin(pd.Index(profiles.user_ids[fitted]))
+            data = replace(data, events=data.events[kept.to_numpy()].reset_index(drop=True))
+            profiles = profiles.rows(fitted)
+        labels, top_labels = labels[fitted], top_labels[fitted]
     tops = sorted(node for node, parent in parents.items() if parent is None)
     children = {t: sorted(node for node, parent in parents.items() if parent == t) for t in tops}
     leaves = [c for t in tops for c in (children[t] or [t])]
