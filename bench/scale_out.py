@@ -17,6 +17,11 @@ Measured per run, from the run's timings.json and from /proc:
   per process, so it overstates);
 - the bytes the shuffle moved (the events table in Ray's object store, shuffled once).
 
+``--store server`` starts a Chroma server (`chroma run`) in the head's temp folder and passes
+``--chroma-url`` to every run (the sampler counts it among the run's processes); ``--cache-from DIR``
+starts each Ray run's workspace with an embedding cache (its texts are looked up, not embedded again,
+and the run's row says so).
+
 ``python -m bench.scale_out --sizes 100k,1m`` writes bench/results/scale_out.json; the growth
 between the first and the last size of each engine is reported with it.
 """
