@@ -130,3 +130,16 @@ def test_an_array_written_in_blocks_must_get_the_rows_it_promised(tmp_path):
         save_npz(tmp_path / "short.npz", {"a": Blocks((6, 2), np.dtype(np.float32), lambda: iter([whole[:4]]))})
     with pytest.raises(ValueError, match="a block of shape"):
         save_npz(tmp_path / "wide.npz", {"a": Blocks((6, 3), np.dtype(np.float32), lambda: iter([whole]))})
+
+
+def test_the_text_scaling_summed_part_by_part_is_the_gathered_blocks_bit_for_bit(built):
+    from tools.distributed.engine import _text_scale
+    from tools.segment.recipe import BlockScale
+
+    root, profiles = built
+    parts = _split(root, profiles, "scale")
+    population = np.random.default_rng(2).random(len(profiles.user_ids)) < 0.9
+    for pop in (None, population):
+        got, want = _text_scale(parts, pop, block_rows=37), BlockScale.of(profiles.text, pop)
+        np.testing.assert_array_equal(got.mean, want.mean)
+        assert got.mean.dtype == want.mean.dtype and got.total == want.total

@@ -440,23 +440,27 @@ def _user_codes(events: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _text_scale(parts: ProfileParts, population: np.ndarray | None) -> BlockScale:
-    """The text block's :class:`BlockScale` over the ``population`` rows (None: all), summed part by part in float64:
-    the mean, and the mean squared norm about it (Σ‖x‖² − 2m·Σx + n‖m‖²) / n."""
-    total, squares, count = None, 0.0, 0
-    for i, rows in enumerate(parts.rows_of):
-        text = parts.load(i)[0]
-        if population is not None:
-            text = text[population[rows]]
-        block = text.astype(np.float64)
-        total = block.sum(axis=0) if total is None else total + block.sum(axis=0)
-        squares += float((block * block).sum())
-        count += len(block)
-    if not count or total is None:
+def _text_scale(parts: ProfileParts, population: np.ndarray | None, block_rows: int = 65_536) -> BlockScale:
+    """The text block's :class:`BlockScale` over the ``population`` rows (None: all), read part by part and bit for
+    bit what ``BlockScale.of`` gives on the gathered block: the float32 mean summed row after row in row order (as
+    numpy reduces a block down its rows), then every row's squared distance to it and their mean."""
+    pop = np.ones(len(parts.user_ids), dtype=bool) if population is None else np.asarray(population, dtype=bool)
+    total, count = None, 0
+    for start, text in parts.text_blocks(block_rows):
+        rows = text[pop[start : start + len(text)]]
+        if len(rows):
+            total = np.add.reduce(rows if total is None else np.vstack([total[None, :], rows]), axis=0)
+            count += len(rows)
+    if total is None:
         raise RuntimeError("no user's text to scale the text block by")
-    mean = (total / count).astype(np.float32)[None, :]
-    m = mean.astype(np.float64)[0]
-    return BlockScale(mean, float((squares - 2.0 * m @ total + count * (m @ m)) / count))
+    mean = (total / count)[None, :]
+    norms, done = np.empty(count), 0
+    for start, text in parts.text_blocks(block_rows):
+        rows = text[pop[start : start + len(text)]]
+        centred = (rows - mean).astype(np.float64)
+        norms[done : done + len(rows)] = (centred * centred).sum(axis=1)
+        done += len(rows)
+    return BlockScale(mean, float(norms.mean()))
 
 
 def _user_hash(user_ids: np.ndarray) -> np.ndarray:

@@ -150,6 +150,20 @@ class ProfileParts:
             yield slice(start, stop), self._profiles(self.user_ids[start:stop], np.concatenate(texts)[order],
                                                      np.concatenate(raws)[order])
 
+    def text_blocks(self, size: int = 65_536) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, text vectors) of consecutive ranges of ``size`` rows, in row order (the text alone)."""
+        n = len(self.user_ids)
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            got_rows, texts = [], []
+            for i, held in enumerate(self.rows_of):
+                a, b = np.searchsorted(held, [start, stop])
+                if b > a:
+                    got_rows.append(held[a:b])
+                    texts.append(_read_rows(part_path(self.folder, self.parts[i], "text"), int(a), int(b)))
+            order = np.argsort(np.concatenate(got_rows), kind="stable")
+            yield start, np.concatenate(texts)[order]
+
     def save_npz(self, path: Path, arrays: dict[str, np.ndarray | None], block_rows: int = 16_384) -> None:
         """profiles.npz as ``np.savez`` writes it for a run profiled in one process: ``arrays`` as they are, and
         those given as None (text, fused, feature_raw) streamed from the parts a block of rows at a time."""
