@@ -361,6 +361,23 @@ def test_past_the_gather_cap_profiles_stay_in_parts_and_the_run_is_the_gathered_
     assert not _leftover_parts(tmp_path / "parted")
 
 
+def test_a_relative_workspace_is_where_the_workers_read_and_write(data, ray_address, tmp_path, monkeypatch):
+    """The workers' working folder is not the driver's: the cache they read and the parts they write are the
+    workspace's, named absolutely, so a run into ``--workspace ws`` gives the run an absolute one gives."""
+    from tools.distributed.cluster import ray_session
+    from tools.distributed.engine import RayEngine
+
+    dataset = load_dataset(data)
+    monkeypatch.chdir(tmp_path)
+    with ray_session(ray_address):
+        segment_dataset(dataset, tmp_path / "absolute", PARAMS, write_store=False,
+                        engine=RayEngine(seed=PARAMS.seed, fit_users=300, gather_users=100))
+        segment_dataset(dataset, "relative", PARAMS, write_store=False,
+                        engine=RayEngine(seed=PARAMS.seed, fit_users=300, gather_users=100))
+    assert list(_assignments(tmp_path / "relative")["segment_id"]) == list(_assignments(tmp_path / "absolute")["segment_id"])
+    assert not _leftover_parts(tmp_path / "relative")
+
+
 def test_a_run_in_parts_that_fails_leaves_the_workspace_as_it_was_and_no_parts(data, ray_address, tmp_path, monkeypatch):
     from tools.distributed.cluster import ray_session
     from tools.distributed.engine import RayEngine

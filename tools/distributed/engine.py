@@ -222,7 +222,7 @@ class RayEngine:
         frame = ev.assign(**{_ROW: np.arange(len(ev)), _PART: _user_hash(user_ids)[codes] % n_parts})
         if cache.path is None:
             raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
-        context = _PartContext(recipe, data.items, data.kind, data.currency, dict(ev.dtypes), str(cache.path.parent),
+        context = _PartContext(recipe, data.items, data.kind, data.currency, dict(ev.dtypes), str(cache.path.parent.resolve()),
                                _spec(embedder), final)
         events = ray.data.from_pandas(frame)
         del frame
@@ -256,14 +256,15 @@ class RayEngine:
 
         if cache.path is None:
             raise ValueError("the Ray engine reads the vectors from a cache on disk (the workspace's)")
-        folder = Path(tempfile.mkdtemp(dir=scratch, prefix=".parts.", suffix=".tmp"))  # a killed run's is cleaned up
+        # Absolute: the workers' working folder is not this process's (a relative workspace would land elsewhere).
+        folder = Path(tempfile.mkdtemp(dir=Path(scratch).resolve(), prefix=".parts.", suffix=".tmp"))  # a killed run's is cleaned up
         try:
             n_parts = self._partitions(len(user_ids))
             events_file = folder / "events.parquet"
             self.stats["ray_shuffled_bytes"] = float(_write_events(data.events, user_ids, n_parts, events_file))
             release_memory()
             context = _PartContext(recipe, data.items, data.kind, data.currency, dict(data.events.dtypes),
-                                   str(cache.path.parent), _spec(embedder), parts_dir=str(folder))
+                                   str(cache.path.parent.resolve()), _spec(embedder), parts_dir=str(folder))
             mapped = (
                 ray.data.read_parquet(str(events_file))
                 .groupby(_PART, num_partitions=n_parts)
