@@ -293,13 +293,12 @@ class RayEngine:
                                  () if decided.features is None else tuple(decided.features.specs), data.currency,
                                  decided.alpha, decided.item_ids, decided.item_vectors, cache.misses - misses_before,
                                  n_texts, decided.text_source, recipe)
-            pop = population
             features = None
             if decided.features is not None:
                 specs = decided.features.specs
-                features = BehaviourFeatures(user_ids, specs, raw, scale_features(raw, specs, pop), data.currency)
+                features = BehaviourFeatures(user_ids, specs, raw, scale_features(raw, specs, population), data.currency)
             fitted = fit_recipe(data.events, user_ids, None, features, recipe.alpha, recipe.text_source, recipe.collaborative,
-                                pop, text_scale=_text_scale(parts, pop) if features is not None else None)
+                                population, text_scale=_text_scale(parts, population) if features is not None else None)
             del features, raw
             release_memory()
             clock("ray_scaling_s")

@@ -3,7 +3,7 @@
 A cluster engine (tools/distributed/engine.py) profiles users a partition at a time on its
 workers. Past a size, gathering every profile in one process is what bounds a run (docs/scaling.md),
 so each partition's text vectors and raw behaviour features stay in a part file of the run's scratch
-folder (``part-NNNNN.npz``) and the process that fits keeps only the user ids, which rows each part
+folder (``part-NNNNN.ids.npy``, ``.text.npy``, ``.raw.npy``) and the process that fits keeps only the user ids, which rows each part
 holds, and the fitted :class:`~tools.segment.recipe.ProfileRecipe`.
 
 A part's scaled features and fused profiles are not stored: they are the recipe applied to its rows
@@ -132,56 +132,57 @@ class ProfileParts:
     def fused_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.rows(rows).fused
 
+    def _range(self, start: int, stop: int, arrays: tuple[str, ...]) -> list[np.ndarray]:
+        """The ``arrays`` ("text", "raw") of rows ``start..stop``, in row order: one slice of each part's files."""
+        got_rows, got = [], {name: [] for name in arrays}
+        for i, held in enumerate(self.rows_of):
+            a, b = np.searchsorted(held, [start, stop])
+            if b > a:
+                got_rows.append(held[a:b])
+                for name in arrays:
+                    got[name].append(_read_rows(part_path(self.folder, self.parts[i], name), int(a), int(b)))
+        order = np.argsort(np.concatenate(got_rows), kind="stable")
+        if not np.array_equal(np.concatenate(got_rows)[order], np.arange(start, stop)):
+            raise RuntimeError(f"the parts do not hold rows {start}..{stop - 1} exactly once")
+        return [np.concatenate(got[name])[order] for name in arrays]
+
     def blocks(self, size: int = 65_536) -> Iterator[tuple[slice, Profiles]]:
-        """(rows, profiles) of consecutive ranges of ``size`` rows, in row order: one slice of each part's files."""
+        """(rows, profiles) of consecutive ranges of ``size`` rows, in row order."""
         n = len(self.user_ids)
         for start in range(0, n, size):
             stop = min(start + size, n)
-            got_rows, texts, raws = [], [], []
-            for i, held in enumerate(self.rows_of):
-                a, b = np.searchsorted(held, [start, stop])
-                if b > a:
-                    got_rows.append(held[a:b])
-                    texts.append(_read_rows(part_path(self.folder, self.parts[i], "text"), int(a), int(b)))
-                    raws.append(_read_rows(part_path(self.folder, self.parts[i], "raw"), int(a), int(b)))
-            order = np.argsort(np.concatenate(got_rows), kind="stable")
-            if not np.array_equal(np.concatenate(got_rows)[order], np.arange(start, stop)):
-                raise RuntimeError(f"the parts do not hold rows {start}..{stop - 1} exactly once")
-            yield slice(start, stop), self._profiles(self.user_ids[start:stop], np.concatenate(texts)[order],
-                                                     np.concatenate(raws)[order])
+            text, raw = self._range(start, stop, ("text", "raw"))
+            yield slice(start, stop), self._profiles(self.user_ids[start:stop], text, raw)
 
     def text_blocks(self, size: int = 65_536) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, text vectors) of consecutive ranges of ``size`` rows, in row order (the text alone)."""
-        n = len(self.user_ids)
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            got_rows, texts = [], []
-            for i, held in enumerate(self.rows_of):
-                a, b = np.searchsorted(held, [start, stop])
-                if b > a:
-                    got_rows.append(held[a:b])
-                    texts.append(_read_rows(part_path(self.folder, self.parts[i], "text"), int(a), int(b)))
-            order = np.argsort(np.concatenate(got_rows), kind="stable")
-            yield start, np.concatenate(texts)[order]
+        for start in range(0, len(self.user_ids), size):
+            yield start, self._range(start, min(start + size, len(self.user_ids)), ("text",))[0]
 
     def save_npz(self, path: Path, arrays: dict[str, np.ndarray | None], block_rows: int = 16_384) -> None:
         """profiles.npz as ``np.savez`` writes it for a run profiled in one process: ``arrays`` as they are, and
         those given as None (text, fused, feature_raw) streamed from the parts a block of rows at a time."""
-        take = {"text": lambda p: p.text, "fused": lambda p: p.fused,
-                "feature_raw": lambda p: p.features.raw if p.features is not None else np.zeros((len(p.user_ids), 0))}
-        first = next(self.blocks(1))[1]  # one row: each streamed array's type and width
+        n = len(self.user_ids)
+
+        def fused(start: int, stop: int) -> np.ndarray:
+            text, raw = self._range(start, stop, ("text", "raw"))
+            return self._profiles(self.user_ids[start:stop], text, raw).fused
+
+        # Text and raw features are read as they are; only the fused rows need the recipe applied.
+        take = {"text": lambda a, b: self._range(a, b, ("text",))[0], "feature_raw": lambda a, b: self._range(a, b, ("raw",))[0],
+                "fused": fused}
         entries: dict[str, np.ndarray | Blocks] = {}
         for name, value in arrays.items():
             if value is not None:
                 entries[name] = value
                 continue
-            like = take[name](first)
+            like = take[name](0, 1)  # one row: the array's type and width
 
             def make(name: str = name) -> Iterator[np.ndarray]:
-                for _, profiles in self.blocks(block_rows):
-                    yield take[name](profiles)
+                for start in range(0, n, block_rows):
+                    yield take[name](start, min(start + block_rows, n))
 
-            entries[name] = Blocks((len(self.user_ids), *like.shape[1:]), like.dtype, make)
+            entries[name] = Blocks((n, *like.shape[1:]), like.dtype, make)
         save_npz(path, entries)
 
     def discard(self) -> None:
