@@ -197,3 +197,22 @@ def test_report_cards_past_the_search_budget_name_the_command_that_answers_them(
     for sid in rest:
         if "into the nearest other segment" not in lines[sid]:  # not one the first search already answered
             assert "budget" in lines[sid] and "segscope whatif --user " in lines[sid], lines[sid]
+
+
+def test_a_history_without_dates_has_no_end_and_no_warning(shop):
+    """A log whose fitted users have no dates: the history's end is NaN, without numpy's All-NaN warning."""
+    import warnings
+
+    from tools.segment.whatif_events import user_history
+
+    _, fitted = shop
+    events = fitted.run.data.events
+    saved = events["timestamp"].copy()
+    events["timestamp"] = np.nan
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            history = user_history(fitted, str(fitted.run.user_ids[0]))
+    finally:
+        events["timestamp"] = saved
+    assert np.isnan(history.end) and len(history.events)

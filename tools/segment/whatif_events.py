@@ -113,7 +113,9 @@ def user_history(fitted: FittedRun, user_id: str) -> UserHistory:
     events = fitted.run.data.events
     mine = events[events["user_id"].astype(str) == str(user_id)].reset_index(drop=True)
     ts = events["timestamp"].to_numpy(dtype=np.float64)
-    end = float(np.nanmax(ts[fitted.run.fitted[pd.Index(fitted.run.user_ids).get_indexer(events["user_id"])]]))
+    ts = ts[fitted.run.fitted[pd.Index(fitted.run.user_ids).get_indexer(events["user_id"])]]
+    ts = ts[np.isfinite(ts)]
+    end = float(ts.max()) if len(ts) else float("nan")  # a log without dates has no end (not an All-NaN warning)
     types = mine["event_type"].astype(str)
     items = mine["item_id"].dropna().astype(str)
     buys = mine[types.isin(["purchase"]).to_numpy()]
